@@ -1,0 +1,136 @@
+"""Queries as data: what a reader asks a store for, before any SQL exists.
+
+A request (a police.uk URL, a Maps Engine ``where`` clause, an export) becomes
+one of these small frozen values; each store compiles it to its own SQL with
+bound parameters. Nothing here knows about SQLite or PostGIS.
+
+Points are ``(lng, lat)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+Point: TypeAlias = tuple[float, float]
+Scalar: TypeAlias = int | float | str | bool | None
+
+
+@dataclass(frozen=True)
+class Circle:
+    """Every point within ``radius_m`` metres (great-circle) of ``center``."""
+
+    center: Point
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class Polygon:
+    """Every point inside or on a closed ring of ``(lng, lat)`` points (either orientation)."""
+
+    ring: tuple[Point, ...]
+
+
+Area: TypeAlias = Circle | Polygon
+
+# ---- the predicate tree: what a Maps Engine ``where`` clause parses into ----
+
+CompareOp: TypeAlias = Literal["=", "<>", "<", ">", "<=", ">="]
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``column op value``; comparing with NULL is never true, as in SQL."""
+
+    column: str
+    op: CompareOp
+    value: int | float | str | bool
+
+
+@dataclass(frozen=True)
+class Contains:
+    """``column CONTAINS 'text'``: case-insensitive substring match on a string column."""
+
+    column: str
+    text: str
+
+
+@dataclass(frozen=True)
+class In:
+    """``column IN (v1, v2, ...)``."""
+
+    column: str
+    values: tuple[int | float | str | bool, ...]
+
+
+@dataclass(frozen=True)
+class IsNull:
+    """``column IS NULL``; ``IS NOT NULL`` is ``Not(IsNull(column))``."""
+
+    column: str
+
+
+@dataclass(frozen=True)
+class Within:
+    """The feature's geometry lies in ``area``: ``ST_INTERSECTS`` or ``ST_DISTANCE(...) < m``."""
+
+    area: Area
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Predicate
+
+
+@dataclass(frozen=True)
+class And:
+    operands: tuple[Predicate, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    operands: tuple[Predicate, ...]
+
+
+Predicate: TypeAlias = Compare | Contains | In | IsNull | Within | Not | And | Or
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    column: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """A read of one feature table (the Maps Engine ``features`` call, an export).
+
+    ``after`` is a keyset cursor: the sort-key values of the last feature of the
+    previous page followed by its ``gx_id``; results continue strictly after it.
+    ``columns`` of ``None`` means every column of the table's schema.
+    """
+
+    table: str
+    where: Predicate | None = None
+    columns: tuple[str, ...] | None = None
+    order_by: tuple[OrderKey, ...] = ()
+    after: tuple[Scalar, ...] | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class CrimeQuery:
+    """A read of police.uk crimes (the ``/api/crimes-*`` calls).
+
+    ``month`` is ``YYYY-MM``; ``category`` a slug or ``None`` for all-crime;
+    ``located`` False selects the crimes stored without coordinates.
+    ``limit`` lets a caller stop early: the 10,000-crime rule asks for 10,001.
+    """
+
+    month: str | None = None
+    area: Area | None = None
+    category: str | None = None
+    force: str | None = None
+    street_id: int | None = None
+    located: bool = True
+    limit: int | None = None
