@@ -1,0 +1,36 @@
+"""Stores: where crimemap keeps crimes and feature tables (see :mod:`crimemap.store.base`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from crimemap.store.base import Store, StoreError
+
+DEFAULT_STORE_ENV = "CRIMEMAP_STORE"
+
+
+def default_store_location() -> str:
+    """``$CRIMEMAP_STORE``, else ``crimemap.sqlite`` under the user's data folder."""
+    env = os.environ.get(DEFAULT_STORE_ENV)
+    if env:
+        return env
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "crimemap" / "crimemap.sqlite")
+
+
+def open_store(location: str | None = None, *, readonly: bool = False) -> Store:
+    """Open the store at ``location``: a ``postgresql://`` URL selects PostGIS, anything else is a SQLite file."""
+    location = location or default_store_location()
+    if location.startswith(("postgresql://", "postgres://")):
+        try:
+            from crimemap.store.postgis import PostGISStore  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as e:  # pragma: no cover - until the PostGIS store lands
+            raise StoreError(f"the PostGIS store is not available: {e}") from None
+        return PostGISStore(location)  # type: ignore[no-any-return,unused-ignore]
+    from crimemap.store.sqlite import SQLiteStore
+
+    return SQLiteStore(location, readonly=readonly)
+
+
+__all__ = ["DEFAULT_STORE_ENV", "Store", "StoreError", "default_store_location", "open_store"]

@@ -1,0 +1,71 @@
+"""The HTTP application: one FastAPI app over one store, with every API mounted.
+
+``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`),
+``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
+``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+
+from crimemap import __version__
+from crimemap.store import Store
+
+
+@dataclass
+class Settings:
+    """Server settings; every one is documented in the README's configuration table."""
+
+    rate_limit: bool = False
+    rate_per_second: float = 15.0
+    rate_burst: int = 30
+    api_keys: frozenset[str] = field(default_factory=frozenset)
+    bearer_tokens: frozenset[str] = field(default_factory=frozenset)
+
+
+def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
+    """The application serving ``store``; the store is closed by the caller."""
+    app = FastAPI(
+        title="crimemap",
+        version=__version__,
+        description="Police-recorded crime data through the police.uk and Maps Engine APIs.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.store = store
+    app.state.settings = settings or Settings()
+
+    @app.get("/health", tags=["server"])
+    def health(request: Request) -> dict[str, object]:
+        """Liveness and what is stored: months, forces and tables."""
+        st: Store = request.app.state.store
+        months = st.months()
+        return {
+            "status": "ok",
+            "version": __version__,
+            "store": type(st).__name__,
+            "latest_month": months[0].month if months else None,
+            "months": [{"month": m.month, "forces": list(m.forces), "crimes": m.crimes} for m in months],
+            "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
+        }
+
+    for module in _routers():
+        module.install(app)
+    return app
+
+
+def _routers() -> list:  # type: ignore[type-arg]
+    """The API modules; each has ``install(app)``."""
+    import importlib
+
+    found = []
+    for name in ("policeuk", "mapsengine", "downloads", "web"):
+        try:
+            found.append(importlib.import_module(f"crimemap.api.{name}"))
+        except ModuleNotFoundError as e:
+            if e.name != f"crimemap.api.{name}":
+                raise
+    return found

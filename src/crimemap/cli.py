@@ -1,0 +1,226 @@
+"""The ``crimemap`` command line: load, generate, info, serve, demo, export.
+
+Long work shows a progress bar on a terminal and stays quiet in scripts
+(``--quiet`` silences the summary too).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from crimemap.store import StoreError, default_store_location, open_store
+
+app = typer.Typer(
+    help="Police-recorded crime data: load it, store it, serve it through the APIs your tools speak.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="CRIMEMAP_STORE",
+        help="A SQLite file path, or a postgresql:// URL for PostGIS. Default: ~/.local/share/crimemap/crimemap.sqlite",
+        show_default=False,
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def progress_bar(total: int | None, description: str, quiet: bool = False) -> Iterator[Any]:
+    """A rich progress bar on a terminal; a no-op in scripts, pipes and CI."""
+    enabled = not quiet and err.is_terminal
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not enabled,
+        transient=False,
+    )
+    with bar:
+        task = bar.add_task(description, total=total, note="")
+
+        def advance(n: int = 1, note: str = "") -> None:
+            bar.update(task, advance=n, note=note)
+
+        yield advance
+
+
+@app.command()
+def load(
+    paths: Annotated[list[Path], typer.Argument(help="police.uk CSV files, archive folders or zips; GeoJSON/CSV tables.")],
+    store: StoreOption = None,
+    table: Annotated[
+        str | None, typer.Option(help="Table id for a GeoJSON/CSV table (default: the file name).")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Load police.uk archives (street and outcomes files) or feature tables, all or nothing."""
+    from crimemap.load import dispatch
+
+    try:
+        with open_store(store) as st:
+            started = time.perf_counter()
+            summary = dispatch.load_paths(st, paths, table=table, progress=progress_bar, quiet=quiet)
+            elapsed = time.perf_counter() - started
+    except (dispatch.LoadError, StoreError, ValueError) as e:
+        raise _fail(f"{e}\nnothing was loaded; the store is as it was") from None
+    if not quiet:
+        out.print(summary.describe(elapsed), highlight=False)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the archive into.")],
+    months: Annotated[int, typer.Option(help="How many months.")] = 3,
+    last: Annotated[str, typer.Option(help="The newest month, YYYY-MM.")] = "2024-06",
+    crimes_per_month: Annotated[int, typer.Option(help="Crimes in each month, across all forces.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
+    zipped: Annotated[bool, typer.Option("--zip", help="Write one zip per month, as data.police.uk does.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write synthetic police.uk archives (street and outcomes files) of any size."""
+    from crimemap.load.generate import generate as run, month_range
+
+    try:
+        month_list = month_range(last, months)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    with progress_bar(months * crimes_per_month, "generating", quiet) as advance:
+        summary = run(
+            out_dir, months=month_list, crimes_per_month=crimes_per_month, seed=seed, zipped=zipped,
+            progress=advance,
+        )  # fmt: skip
+    if not quiet:
+        out.print(
+            f"wrote {summary.crimes:,} crimes and {summary.outcomes:,} outcomes in {len(summary.files)} files"
+            f" to {out_dir}",
+            highlight=False,
+        )
+
+
+@app.command()
+def info(store: StoreOption = None) -> None:
+    """What is stored: months, forces, crime counts and feature tables."""
+    try:
+        st = open_store(store, readonly=not (store or default_store_location()).startswith("postgres"))
+    except StoreError as e:
+        raise _fail(str(e)) from None
+    with st:
+        months = st.months()
+        out.print(f"store: {st.url}", highlight=False)
+        if months:
+            out.print(f"police.uk crimes: {sum(m.crimes for m in months):,} in {len(months)} months", highlight=False)
+            for m in months:
+                out.print(f"  {m.month}  {m.crimes:>9,}  {', '.join(m.forces)}", highlight=False)
+        else:
+            out.print("police.uk crimes: none", highlight=False)
+        for t in st.tables():
+            out.print(f"table {t.id}: {t.feature_count:,} features ({t.name})", highlight=False)
+
+
+@app.command()
+def serve(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each opens the store).")] = 1,
+    rate_limit: Annotated[
+        bool, typer.Option(help="Limit each client to 15 requests/s, bursts of 30, as police.uk does.")
+    ] = False,
+    api_key: Annotated[list[str] | None, typer.Option(help="Accepted Maps Engine API key (repeatable).")] = None,
+    bearer_token: Annotated[
+        list[str] | None, typer.Option(help="Accepted OAuth bearer token for tables/{id} (repeatable).")
+    ] = None,
+) -> None:
+    """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
+    import os
+
+    import uvicorn
+
+    location = store or default_store_location()
+    try:
+        open_store(location).close()  # create or check it before workers start
+    except StoreError as e:
+        raise _fail(str(e)) from None
+    os.environ["CRIMEMAP_STORE"] = location
+    os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
+    os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
+    os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
+    err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+    uvicorn.run(
+        "crimemap.api.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@app.command()
+def demo(
+    store: Annotated[
+        Path | None, typer.Option(help="Where to build the demo store (default: a fresh temporary file).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    crimes_per_month: Annotated[int, typer.Option(help="Synthetic crimes per month.")] = 50_000,
+    months: Annotated[int, typer.Option(help="Synthetic months.")] = 3,
+) -> None:
+    """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...)."""
+    from crimemap.load.generate import DENSEST_CENTRE
+
+    workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
+    location = store or workdir / "demo.sqlite"
+    if location.exists():
+        location.unlink()
+    generate(workdir / "archive", months=months, crimes_per_month=crimes_per_month, quiet=False)
+    load([workdir / "archive"], store=str(location), quiet=False)
+    _load_nyc_tables(str(location))
+    lng, lat = DENSEST_CENTRE
+    err.print(
+        f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
+        highlight=False,
+    )
+    serve(store=str(location), host=host, port=port)
+
+
+def _load_nyc_tables(location: str) -> None:
+    """Load the NYC Crime Map tables into the demo when the shared data sit beside the checkout."""
+    folder = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nyc-crime-map" / "2015-05-08"
+    files = sorted(folder.glob("*.geojson")) if folder.is_dir() else []
+    if files:
+        try:
+            load(files, store=location, quiet=False)
+        except typer.Exit:
+            pass
+
+
+def main() -> None:  # pragma: no cover
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(1)

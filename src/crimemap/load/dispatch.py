@@ -1,0 +1,82 @@
+"""Route each path given to ``crimemap load`` to the loader that understands it.
+
+police.uk archives (zips, folders, ``YYYY-MM-<force>-<kind>.csv``) go to
+:mod:`crimemap.load.policeuk`; GeoJSON files and other CSV files are feature
+tables (:mod:`crimemap.load.tables`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crimemap.load import policeuk
+from crimemap.load.policeuk import LoadError
+from crimemap.store.base import Store
+
+TABLE_SUFFIXES = (".geojson", ".json", ".csv")
+
+
+@dataclass
+class Summary:
+    policeuk: policeuk.LoadSummary | None = None
+    tables: list[tuple[str, int]] = field(default_factory=list)
+
+    def describe(self, elapsed: float) -> str:
+        lines = []
+        if self.policeuk is not None:
+            s = self.policeuk
+            rate = (s.crimes + s.outcomes) / elapsed if elapsed > 0 else 0.0
+            lines.append(
+                f"loaded {s.crimes:,} crimes and {s.outcomes:,} outcomes from {s.files} files"
+                f" ({len(s.months)} months, forces: {', '.join(sorted(s.forces))})"
+                f" in {elapsed:.1f} s ({rate:,.0f} rows/s)"
+            )
+            lines.extend(s.skipped)
+        lines.extend(f"loaded table {tid}: {n:,} features" for tid, n in self.tables)
+        return "\n".join(lines)
+
+
+def is_table_file(path: Path) -> bool:
+    """A GeoJSON file, or a CSV that is not named like a police.uk file."""
+    if path.is_dir() or path.suffix.lower() not in TABLE_SUFFIXES:
+        return False
+    return path.suffix.lower() != ".csv" or policeuk._NAME.search(path.name) is None
+
+
+def load_paths(
+    store: Store,
+    paths: Iterable[Path],
+    *,
+    table: str | None = None,
+    progress: Callable[..., Any] | None = None,
+    quiet: bool = True,
+) -> Summary:
+    """Load police.uk files and feature tables; each kind of load is all or nothing."""
+    paths = list(paths)
+    tables = [p for p in paths if is_table_file(p)]
+    archives = [p for p in paths if p not in tables]
+    if table is not None and len(tables) != 1:
+        raise LoadError("--table names one table: give exactly one GeoJSON or CSV file with it")
+    summary = Summary()
+    if archives:
+        sources = policeuk.find_sources(archives)
+        if progress is None:
+            summary.policeuk = policeuk.load_policeuk(store, archives)
+        else:
+            with progress(len(sources), "loading police.uk files", quiet) as advance:
+                summary.policeuk = policeuk.load_policeuk(
+                    store, archives, on_file=lambda src, rows: advance(1, f"{src.month} {src.force} {src.kind}")
+                )
+    for path in tables:
+        from crimemap.load import tables as table_loader
+
+        table_id = table or path.stem
+        count = table_loader.load_table(store, path, table_id=table_id)
+        summary.tables.append((table_id, count))
+    return summary
+
+
+__all__ = ["LoadError", "Summary", "is_table_file", "load_paths"]

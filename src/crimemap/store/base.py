@@ -1,0 +1,255 @@
+"""The store interface: what every reader and loader may ask of a store.
+
+crimemap has two stores, the embedded SQLite one (:mod:`crimemap.store.sqlite`)
+and PostgreSQL/PostGIS (:mod:`crimemap.store.postgis`). Readers (the APIs, the
+exporters) and loaders speak only to :class:`Store` and :class:`StoreWriter`,
+never to a driver, and one conformance suite (``tests/test_store_*.py``) runs
+against both.
+
+Records are plain named tuples so that rows flow from a cursor to a socket
+without per-row objects beyond the tuple itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, TypeAlias
+
+from crimemap.query import CrimeQuery, FeatureQuery, Scalar
+
+ColumnType: TypeAlias = Literal["integer", "double", "string", "boolean", "datetime"]
+
+CRIMES_TABLE = "policeuk-crimes"
+"""The id under which stored police.uk crimes are readable as a feature table."""
+
+
+class Crime(NamedTuple):
+    """One street-level crime, as the police.uk bulk CSV and API describe it.
+
+    ``lng``/``lat``/``street_id`` are ``None`` for crimes published without a
+    location (served by ``crimes-no-location``). ``persistent_id`` is ``""`` for
+    anti-social behaviour. ``outcome`` is the latest outcome's display name.
+    """
+
+    id: int
+    month: str
+    force: str
+    falls_within: str
+    lng: float | None
+    lat: float | None
+    street_id: int | None
+    street_name: str
+    lsoa_code: str
+    lsoa_name: str
+    category: str
+    persistent_id: str
+    location_type: str
+    location_subtype: str
+    context: str
+    outcome: str | None
+    outcome_month: str | None
+
+
+class OutcomeRecord(NamedTuple):
+    """One row of an outcomes file: an outcome recorded for a crime in ``month``."""
+
+    persistent_id: str
+    month: str
+    force: str
+    outcome: str
+    lng: float | None
+    lat: float | None
+    street_id: int | None
+    street_name: str
+    lsoa_code: str
+    lsoa_name: str
+
+
+class Street(NamedTuple):
+    """An anonymised map point: crimes are snapped to these before publication."""
+
+    id: int
+    name: str
+    lng: float
+    lat: float
+
+
+class Feature(NamedTuple):
+    """One feature of a feature table: a point and its properties in schema order.
+
+    ``properties`` holds the values of the query's columns (or every column),
+    in that order; ``lng``/``lat`` are ``None`` for a feature without geometry.
+    """
+
+    gx_id: int
+    lng: float | None
+    lat: float | None
+    properties: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A feature table's resource: what ``/mapsengine/v1/tables/{id}`` describes."""
+
+    id: str
+    name: str
+    columns: tuple[Column, ...]
+    description: str = ""
+    feature_count: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    created: dt.datetime | None = None
+    modified: dt.datetime | None = None
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def schema(self) -> dict[str, ColumnType]:
+        return {c.name: c.type for c in self.columns}
+
+
+@dataclass(frozen=True)
+class MonthSummary:
+    """What is stored for one month: the forces that published it and its crime count."""
+
+    month: str
+    forces: tuple[str, ...]
+    crimes: int
+
+
+@dataclass(frozen=True)
+class OutcomeEvent:
+    """An outcome in a crime's history (``outcomes-for-crime``, ``outcomes-at-location``)."""
+
+    outcome: str
+    month: str
+    crime: Crime | None = None
+
+
+class StoreError(Exception):
+    """A store could not do what was asked (bad location, schema too new, ...)."""
+
+
+class StoreWriter(ABC):
+    """Writes of one load: all of them commit together, or none does.
+
+    Obtained from :meth:`Store.writer`; leaving the ``with`` block by an
+    exception rolls everything back, so a failed load leaves the store as it was.
+    """
+
+    @abstractmethod
+    def replace_crimes(self, month: str, force: str, crimes: Iterable[Crime]) -> int:
+        """Replace every crime of ``month`` reported by ``force``; returns rows written."""
+
+    @abstractmethod
+    def replace_outcomes(self, month: str, force: str, outcomes: Iterable[OutcomeRecord]) -> int:
+        """Replace the outcomes file of ``month`` and ``force``; returns rows written."""
+
+    @abstractmethod
+    def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
+        """Create or replace a feature table; ``properties`` follow ``info.columns``."""
+
+
+class Store(ABC):
+    """A store of police.uk crimes and feature tables. See the module docstring."""
+
+    url: str
+
+    # -- lifecycle -----------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def writer(self) -> AbstractContextManager[StoreWriter]:
+        """A transaction for one load (see :class:`StoreWriter`)."""
+
+    # -- police.uk -----------------------------------------------------------------
+    @abstractmethod
+    def months(self) -> list[MonthSummary]:
+        """Every stored month, newest first."""
+
+    def latest_month(self) -> str | None:
+        months = self.months()
+        return months[0].month if months else None
+
+    @abstractmethod
+    def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
+        """Crimes matching ``query``, in no particular order, stopping at ``query.limit``."""
+
+    @abstractmethod
+    def street(self, street_id: int) -> Street | None: ...
+
+    @abstractmethod
+    def nearest_street(self, lng: float, lat: float) -> Street | None:
+        """The map point nearest to a point (``crimes-at-location`` by lat/lng)."""
+
+    @abstractmethod
+    def crime_by_persistent_id(self, persistent_id: str) -> Crime | None: ...
+
+    @abstractmethod
+    def outcome_history(self, persistent_id: str) -> list[OutcomeEvent]:
+        """A crime's outcomes, oldest first."""
+
+    @abstractmethod
+    def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
+        """Outcomes recorded in ``query.month`` in ``query.area`` or at ``query.street_id``."""
+
+    @abstractmethod
+    def last_updated(self) -> dt.datetime | None:
+        """When the last load committed."""
+
+    # -- feature tables --------------------------------------------------------------
+    @abstractmethod
+    def tables(self) -> list[TableInfo]: ...
+
+    @abstractmethod
+    def table(self, table_id: str) -> TableInfo | None: ...
+
+    @abstractmethod
+    def features(self, query: FeatureQuery) -> Iterator[Feature]:
+        """Features of one table matching ``query``, in keyset order (see FeatureQuery)."""
+
+    @abstractmethod
+    def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...
+
+
+CRIME_COLUMNS: tuple[Column, ...] = (
+    Column("id", "integer"),
+    Column("crime_id", "string"),
+    Column("month", "string"),
+    Column("reported_by", "string"),
+    Column("falls_within", "string"),
+    Column("longitude", "double"),
+    Column("latitude", "double"),
+    Column("location", "string"),
+    Column("lsoa_code", "string"),
+    Column("lsoa_name", "string"),
+    Column("crime_type", "string"),
+    Column("category", "string"),
+    Column("last_outcome_category", "string"),
+    Column("outcome_month", "string"),
+    Column("context", "string"),
+    Column("location_type", "string"),
+    Column("location_subtype", "string"),
+    Column("street_id", "integer"),
+)
+"""The police.uk crimes seen as a feature table (:data:`CRIMES_TABLE`).
+
+Names follow the bulk CSV's headers in snake case (``crime_id`` is police.uk's
+``Crime ID``, the ``persistent_id``), plus the API's ``id``, ``category`` slug
+and ``street_id``. ``reported_by`` and ``falls_within`` hold force names.
+"""

@@ -1,0 +1,687 @@
+"""The embedded store: one SQLite file, standard-library ``sqlite3``, no set-up.
+
+WAL mode lets any number of readers (API worker threads, other processes) read
+a consistent snapshot while one load writes; a load is one transaction, so a
+failure or a kill -9 halfway leaves the file as it was. See
+:mod:`crimemap.store.sqlite_schema` for the layout and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import shapely
+
+from crimemap import geo, vocab
+from crimemap.months import format_month, parse_month
+from crimemap.query import Circle, CrimeQuery, FeatureQuery, Polygon
+from crimemap.store.base import (
+    CRIME_COLUMNS,
+    CRIMES_TABLE,
+    Column,
+    Crime,
+    Feature,
+    MonthSummary,
+    OutcomeEvent,
+    OutcomeRecord,
+    Store,
+    StoreError,
+    StoreWriter,
+    Street,
+    TableInfo,
+)
+from crimemap.store.sqlite_predicates import (
+    SqlColumn,
+    compile_predicate,
+    keyset_condition,
+    order_clause,
+    polygon_of,
+    register_functions,
+)
+from crimemap.store.sqlite_schema import ensure_schema
+
+_CRIME_SELECT = (
+    "id, month, force, falls_within, lng, lat, street_id, street_name, lsoa_code, lsoa_name,"
+    " category, pid, location_type, location_subtype, context, outcome, outcome_month"
+)
+_FORCE_IDS = [f.id for f in vocab.FORCES]
+_FORCE_NAMES = [f.name for f in vocab.FORCES]
+_CATEGORY_SLUGS = [c.slug for c in vocab.CATEGORIES]
+_LOCATION_TYPES = ("Force", "BTP")
+
+
+def pid_key(pid: bytes) -> int:
+    """The signed 64-bit integer that indexes a persistent id (its first 8 bytes)."""
+    return int.from_bytes(pid[:8], "big", signed=True)
+
+
+class SQLiteStore(Store):
+    """The embedded store (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.url = str(self.path)
+        self.readonly = readonly
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise StoreError(f"no store at {self.path}")
+        self._local = threading.local()
+        self._outcome_names: dict[int, str] = {}
+        conn = self._connection()
+        if not readonly:
+            ensure_schema(conn)
+        self._refresh_outcome_names()
+
+    # -- connections -------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
+        conn.execute("PRAGMA journal_mode = WAL") if not self.readonly else None
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -262144")
+        conn.execute("PRAGMA mmap_size = 1073741824")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.isolation_level = None
+        register_functions(conn)
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's read connection (sqlite3 connections are not shared across threads)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            conns = self.__dict__.setdefault("_all", [])
+            conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for conn in self.__dict__.get("_all", []):
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                pass
+        self.__dict__["_all"] = []
+        self._local = threading.local()
+
+    def _refresh_outcome_names(self) -> None:
+        rows = self._connection().execute("SELECT code, name FROM outcome_kinds").fetchall()
+        self._outcome_names = dict(rows)
+
+    @contextmanager
+    def writer(self) -> Iterator[StoreWriter]:
+        if self.readonly:
+            raise StoreError("this store is open read-only")
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            w = _SQLiteWriter(conn)
+            try:
+                yield w
+                w.finish()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+        self._refresh_outcome_names()
+
+    # -- police.uk ---------------------------------------------------------------------
+    def months(self) -> list[MonthSummary]:
+        rows = self._connection().execute(
+            "SELECT month, group_concat(force), sum(rows) FROM ("
+            " SELECT month, force, rows FROM loads WHERE kind = 'street' ORDER BY month, force"
+            ") GROUP BY month ORDER BY month DESC"
+        )
+        return [
+            MonthSummary(format_month(m), tuple(_FORCE_IDS[int(f)] for f in forces.split(",")), n)
+            for m, forces, n in rows
+        ]
+
+    def _crime(self, row: tuple[Any, ...]) -> Crime:
+        (cid, month, force, falls, lng, lat, sid, sname, lcode, lname, cat, pid, ltype, lsub, ctx, out, om) = row
+        return Crime(
+            cid,
+            format_month(month),
+            _FORCE_IDS[force],
+            falls if falls is not None else _FORCE_NAMES[force],
+            lng,
+            lat,
+            sid,
+            sname,
+            lcode,
+            lname,
+            _CATEGORY_SLUGS[cat],
+            pid.hex() if pid is not None else "",
+            _LOCATION_TYPES[ltype],
+            lsub,
+            ctx,
+            self._outcome_names.get(out) if out is not None else None,
+            format_month(om) if om is not None else None,
+        )
+
+    def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
+        conn = self._connection()
+        where, params = ["1"], []
+        if query.month is not None:
+            where.append("month = ?")
+            params.append(parse_month(query.month))
+        if query.category is not None:
+            cat = vocab.CATEGORY_BY_SLUG.get(query.category)
+            if cat is None:
+                return
+            where.append("category = ?")
+            params.append(cat.code)
+        if query.force is not None:
+            force = vocab.FORCE_BY_ID.get(query.force)
+            if force is None:
+                return
+            where.append("force = ?")
+            params.append(force.code)
+        if query.street_id is not None:
+            where.append("street_id = ?")
+            params.append(query.street_id)
+        sql = f"SELECT {_CRIME_SELECT} FROM crimes WHERE {' AND '.join(where)}"
+        limit = query.limit if query.limit is not None else math.inf
+        found = 0
+        if not query.located:
+            for row in conn.execute(sql + " AND cell = -1", params):
+                yield self._crime(row)
+                found += 1
+                if found >= limit:
+                    return
+            return
+        inside = _area_test(query.area)
+        ranges = _area_ranges(query.area)
+        if ranges is None:
+            ranges = [(0, 1 << 62)]
+        sql += " AND cell BETWEEN ? AND ?"
+        for lo, hi in ranges:
+            for row in conn.execute(sql, (*params, lo, hi)):
+                if inside is None or inside(row[4], row[5]):
+                    yield self._crime(row)
+                    found += 1
+                    if found >= limit:
+                        return
+
+    def street(self, street_id: int) -> Street | None:
+        row = self._connection().execute(
+            "SELECT id, name, lng, lat FROM streets WHERE id = ?", (street_id,)
+        ).fetchone()
+        return Street(*row) if row else None
+
+    def nearest_street(self, lng: float, lat: float) -> Street | None:
+        conn = self._connection()
+        for radius in (200.0, 1_000.0, 5_000.0, 25_000.0):
+            best: tuple[float, Street] | None = None
+            for lo, hi in geo.cell_ranges_for_circle(lng, lat, radius):
+                for row in conn.execute(
+                    "SELECT id, name, lng, lat FROM streets WHERE cell BETWEEN ? AND ?", (lo, hi)
+                ):
+                    d = geo.haversine_m(lng, lat, row[2], row[3])
+                    if d <= radius and (best is None or d < best[0]):
+                        best = (d, Street(*row))
+            if best is not None:
+                return best[1]
+        return None
+
+    def crime_by_persistent_id(self, persistent_id: str) -> Crime | None:
+        try:
+            pid = bytes.fromhex(persistent_id)
+        except ValueError:
+            return None
+        if len(pid) != 32:
+            return None
+        row = self._connection().execute(
+            f"SELECT {_CRIME_SELECT} FROM crimes WHERE pid_key = ? AND pid = ? ORDER BY month DESC LIMIT 1",
+            (pid_key(pid), pid),
+        ).fetchone()
+        return self._crime(row) if row else None
+
+    def outcome_history(self, persistent_id: str) -> list[OutcomeEvent]:
+        try:
+            pid = bytes.fromhex(persistent_id)
+        except ValueError:
+            return []
+        if len(pid) != 32:
+            return []
+        rows = self._connection().execute(
+            "SELECT DISTINCT outcome, month FROM outcomes WHERE pid_key = ? AND pid = ? ORDER BY month, outcome",
+            (pid_key(pid), pid),
+        ).fetchall()
+        return [OutcomeEvent(self._outcome_names.get(o, ""), format_month(m)) for o, m in rows]
+
+    def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
+        conn = self._connection()
+        where, params = ["1"], []
+        if query.month is not None:
+            where.append("o.month = ?")
+            params.append(parse_month(query.month))
+        if query.street_id is not None:
+            where.append("o.street_id = ?")
+            params.append(query.street_id)
+        inside = _area_test(query.area)
+        ranges = _area_ranges(query.area) or [(0, 1 << 62)]
+        sql = (
+            f"SELECT o.outcome, o.month, o.lng, o.lat, o.street_id, o.street_name, o.pid, "
+            f"{', '.join('c.' + c.strip() for c in _CRIME_SELECT.split(','))} "
+            f"FROM outcomes o LEFT JOIN crimes c ON c.pid_key = o.pid_key AND c.pid = o.pid "
+            f"WHERE {' AND '.join(where)} AND o.cell BETWEEN ? AND ?"
+        )
+        found = 0
+        limit = query.limit if query.limit is not None else math.inf
+        for lo, hi in ranges:
+            for row in conn.execute(sql, (*params, lo, hi)):
+                if inside is not None and not inside(row[2], row[3]):
+                    continue
+                crime = self._crime(row[7:]) if row[7] is not None else None
+                yield OutcomeEvent(self._outcome_names.get(row[0], ""), format_month(row[1]), crime)
+                found += 1
+                if found >= limit:
+                    return
+
+    def last_updated(self) -> dt.datetime | None:
+        row = self._connection().execute("SELECT value FROM meta WHERE key = 'last_updated'").fetchone()
+        return dt.datetime.fromisoformat(row[0]) if row else None
+
+    # -- feature tables ------------------------------------------------------------------
+    def tables(self) -> list[TableInfo]:
+        infos = [self._crimes_table_info()]
+        rows = self._connection().execute("SELECT id FROM feature_tables ORDER BY id").fetchall()
+        infos.extend(t for (tid,) in rows if (t := self.table(tid)) is not None)
+        return infos
+
+    def _crimes_table_info(self) -> TableInfo:
+        conn = self._connection()
+        count = conn.execute("SELECT coalesce(sum(rows), 0) FROM loads WHERE kind = 'street'").fetchone()[0]
+        updated = self.last_updated()
+        return TableInfo(
+            id=CRIMES_TABLE,
+            name="police.uk street-level crimes",
+            description="Every stored police.uk street-level crime, one feature per crime.",
+            columns=CRIME_COLUMNS,
+            feature_count=count,
+            bbox=None,
+            created=updated,
+            modified=updated,
+        )
+
+    def table(self, table_id: str) -> TableInfo | None:
+        if table_id == CRIMES_TABLE:
+            return self._crimes_table_info()
+        row = self._connection().execute(
+            "SELECT id, name, description, columns, feature_count, bbox, created, modified"
+            " FROM feature_tables WHERE id = ?",
+            (table_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        tid, name, desc, cols, count, bbox, created, modified = row
+        return TableInfo(
+            id=tid,
+            name=name,
+            description=desc,
+            columns=tuple(Column(n, t) for n, t in orjson.loads(cols)),
+            feature_count=count,
+            bbox=tuple(orjson.loads(bbox)) if bbox else None,
+            created=dt.datetime.fromisoformat(created),
+            modified=dt.datetime.fromisoformat(modified),
+        )
+
+    def _table_sql(self, table_id: str) -> tuple[str, dict[str, SqlColumn], str, TableInfo] | None:
+        """(from-clause, logical columns, key column, info) of a table, or None if unknown."""
+        info = self.table(table_id)
+        if info is None:
+            return None
+        if table_id == CRIMES_TABLE:
+            return "crimes", _CRIME_SQL_COLUMNS, "id", info
+        physical = self._connection().execute(
+            "SELECT physical FROM feature_tables WHERE id = ?", (table_id,)
+        ).fetchone()[0]
+        columns = {c.name: SqlColumn(f"c{i}") for i, c in enumerate(info.columns)}
+        return physical, columns, "gx_id", info
+
+    def _select(self, table_id: str, columns: tuple[str, ...] | None) -> tuple[str, str, dict[str, SqlColumn], str]:
+        """(select list, from-clause, logical columns, key column) for reading features."""
+        found = self._table_sql(table_id)
+        if found is None:
+            raise StoreError(f"no table {table_id!r}")
+        source, sql_columns, key, info = found
+        names = columns if columns is not None else tuple(c.name for c in info.columns)
+        select = ", ".join([key, "lng", "lat", *(sql_columns[n].expr for n in names)])
+        return select, source, sql_columns, key
+
+    def features(self, query: FeatureQuery) -> Iterator[Feature]:
+        select, source, columns, key = self._select(query.table, query.columns)
+        params: list[Any] = []
+        where = ["1"]
+        if query.where is not None:
+            where.append(compile_predicate(query.where, columns, params))
+        if query.after is not None:
+            where.append(keyset_condition(query.order_by, columns, key, query.after, params))
+        sql = (
+            f"SELECT {select} FROM {source} WHERE {' AND '.join(where)}"
+            f" {order_clause(query.order_by, columns, key)}"
+        )
+        if query.limit is not None:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        for row in self._connection().execute(sql, params):
+            yield Feature(row[0], row[1], row[2], row[3:])
+
+    def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
+        if self.table(table_id) is None:
+            return None
+        select, source, _, key = self._select(table_id, columns)
+        row = self._connection().execute(f"SELECT {select} FROM {source} WHERE {key} = ?", (gx_id,)).fetchone()
+        return Feature(row[0], row[1], row[2], row[3:]) if row else None
+
+
+# -- the crimes table as a feature table ---------------------------------------------------
+
+
+def _month_text(expr: str) -> str:
+    return f"printf('%04d-%02d', {expr} / 12, {expr} % 12 + 1)"
+
+
+def _encode_category_slug(value: Any) -> int:
+    return vocab.CATEGORY_BY_SLUG[value].code
+
+
+def _encode_category_name(value: Any) -> int:
+    return vocab.CATEGORY_BY_NAME[str(value).lower()].code
+
+
+def _encode_force_name(value: Any) -> int:
+    return vocab.FORCE_BY_NAME[str(value).lower()].code
+
+
+def _encode_pid(value: Any) -> bytes:
+    raw = bytes.fromhex(value)
+    if len(raw) != 32:
+        raise ValueError(value)
+    return raw
+
+
+_CRIME_SQL_COLUMNS: dict[str, SqlColumn] = {
+    "id": SqlColumn("id"),
+    "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", _encode_pid),
+    "month": SqlColumn(_month_text("month"), "month", parse_month, order_preserving=True),
+    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", _encode_force_name),
+    "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
+    "longitude": SqlColumn("lng"),
+    "latitude": SqlColumn("lat"),
+    "location": SqlColumn("street_name"),
+    "lsoa_code": SqlColumn("lsoa_code"),
+    "lsoa_name": SqlColumn("lsoa_name"),
+    "crime_type": SqlColumn(
+        "(SELECT name FROM categories WHERE code = crimes.category)", "category", _encode_category_name
+    ),
+    "category": SqlColumn(
+        "(SELECT slug FROM categories WHERE code = crimes.category)", "category", _encode_category_slug
+    ),
+    "last_outcome_category": SqlColumn("(SELECT name FROM outcome_kinds WHERE code = crimes.outcome)"),
+    "outcome_month": SqlColumn(
+        f"CASE WHEN outcome_month IS NULL THEN NULL ELSE {_month_text('outcome_month')} END",
+        "outcome_month",
+        parse_month,
+        order_preserving=True,
+    ),
+    "context": SqlColumn("context"),
+    "location_type": SqlColumn("CASE location_type WHEN 1 THEN 'BTP' ELSE 'Force' END"),
+    "location_subtype": SqlColumn("location_subtype"),
+    "street_id": SqlColumn("street_id"),
+}
+
+
+# -- areas ------------------------------------------------------------------------------
+
+
+def _area_ranges(area: Circle | Polygon | None) -> list[tuple[int, int]] | None:
+    if area is None:
+        return None
+    if isinstance(area, Circle):
+        return geo.cell_ranges_for_circle(area.center[0], area.center[1], area.radius_m)
+    return _polygon_ranges(area)
+
+
+def _polygon_ranges(area: Polygon) -> list[tuple[int, int]]:
+    """Per grid row, the cells between the polygon's westmost and eastmost point in that row."""
+    poly = polygon_of(area.ring)
+    min_lng, min_lat, max_lng, max_lat = poly.bounds
+    ranges = []
+    row0, row1 = geo.grid_row(min_lat), geo.grid_row(max_lat)
+    if row1 - row0 > 2000:
+        return list(geo.cell_ranges_for_box(min_lng, min_lat, max_lng, max_lat))
+    for row in range(row0, row1 + 1):
+        south = row * geo.GRID_LAT - 90.0
+        band = shapely.box(min_lng - 1, south, max_lng + 1, south + geo.GRID_LAT)
+        part = poly.intersection(band)
+        if part.is_empty:
+            continue
+        w, _, e, _ = part.bounds
+        ranges.extend(geo.cell_ranges_for_box(w, south + geo.GRID_LAT / 2, e, south + geo.GRID_LAT / 2))
+    return ranges
+
+
+def _area_test(area: Circle | Polygon | None) -> Any:
+    """A fast exact membership test ``(lng, lat) -> bool`` for rows the cell ranges found."""
+    if area is None:
+        return None
+    if isinstance(area, Circle):
+        clng, clat = area.center
+        r = area.radius_m
+        k = math.pi / 180 * geo.EARTH_RADIUS_M
+        coslat = math.cos(math.radians(clat))
+        inner, outer = (r * 0.995) ** 2, (r * 1.005) ** 2
+        haversine = geo.haversine_m
+
+        def in_circle(lng: float, lat: float) -> bool:
+            dx, dy = (lng - clng) * coslat * k, (lat - clat) * k
+            d2 = dx * dx + dy * dy
+            if d2 < inner:
+                return True
+            if d2 > outer * 1.01:
+                return False
+            return haversine(lng, lat, clng, clat) <= r
+
+        return in_circle
+    poly = polygon_of(area.ring)
+    intersects_xy = shapely.intersects_xy
+
+    def in_polygon(lng: float, lat: float) -> bool:
+        return bool(intersects_xy(poly, lng, lat))
+
+    return in_polygon
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+class _SQLiteWriter(StoreWriter):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.outcome_codes: dict[str, int] = {
+            name.lower(): code for code, name in conn.execute("SELECT code, name FROM outcome_kinds")
+        }
+        self.touched_pids = False
+
+    def _outcome_code(self, name: str) -> int:
+        code = self.outcome_codes.get(name.lower())
+        if code is None:
+            outcome = vocab.outcome_by_name(name)
+            code = 1000 + len([c for c in self.outcome_codes.values() if c >= 1000])
+            self.conn.execute("INSERT INTO outcome_kinds VALUES (?, ?, ?)", (code, outcome.slug, outcome.name))
+            self.outcome_codes[name.lower()] = code
+        return code
+
+    def _record_load(self, month: int, force: int, kind: str, rows: int) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?, ?)",
+            (month, force, kind, rows, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
+        )
+
+    def replace_crimes(self, month: str, force: str, crimes: Iterable[Crime]) -> int:
+        m = parse_month(month)
+        f = _force_code(force)
+        conn = self.conn
+        conn.execute("DELETE FROM crimes WHERE month = ? AND force = ?", (m, f))
+        rows = []
+        streets: dict[int, tuple[int, str, float, float, int]] = {}
+        outcome_code = self._outcome_code
+        categories = vocab.CATEGORY_BY_SLUG
+        cell_of = geo.cell_of
+        force_name = vocab.FORCES[f].name
+        for c in crimes:
+            if c.lng is None or c.lat is None:
+                cell = geo.NO_CELL
+            else:
+                cell = cell_of(c.lng, c.lat)
+                if c.street_id is not None and c.street_id not in streets:
+                    streets[c.street_id] = (c.street_id, c.street_name, c.lng, c.lat, cell)
+            pid = bytes.fromhex(c.persistent_id) if c.persistent_id else None
+            rows.append(
+                (
+                    m,
+                    cell,
+                    c.id,
+                    f,
+                    categories[c.category].code,
+                    c.lng,
+                    c.lat,
+                    c.street_id,
+                    c.street_name,
+                    pid,
+                    pid_key(pid) if pid else None,
+                    1 if c.location_type == "BTP" else 0,
+                    c.location_subtype,
+                    c.context,
+                    c.lsoa_code,
+                    c.lsoa_name,
+                    None if c.falls_within == force_name else c.falls_within,
+                    outcome_code(c.outcome) if c.outcome else None,
+                    parse_month(c.outcome_month) if c.outcome_month else None,
+                )
+            )
+        rows.sort(key=lambda r: (r[1], r[2]))
+        conn.executemany("INSERT INTO crimes VALUES (" + ",".join("?" * 19) + ")", rows)
+        conn.executemany("INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)", streets.values())
+        self._record_load(m, f, "street", len(rows))
+        self.touched_pids = True
+        return len(rows)
+
+    def replace_outcomes(self, month: str, force: str, outcomes: Iterable[OutcomeRecord]) -> int:
+        m = parse_month(month)
+        f = _force_code(force)
+        conn = self.conn
+        conn.execute("DELETE FROM outcomes WHERE month = ? AND force = ?", (m, f))
+        rows = []
+        for seq, o in enumerate(outcomes):
+            pid = bytes.fromhex(o.persistent_id)
+            cell = geo.NO_CELL if o.lng is None or o.lat is None else geo.cell_of(o.lng, o.lat)
+            rows.append(
+                (
+                    parse_month(o.month),
+                    f,
+                    cell,
+                    seq,
+                    pid,
+                    pid_key(pid),
+                    self._outcome_code(o.outcome),
+                    o.lng,
+                    o.lat,
+                    o.street_id,
+                    o.street_name,
+                )
+            )
+        rows.sort(key=lambda r: (r[0], r[2], r[3]))
+        conn.executemany("INSERT INTO outcomes VALUES (" + ",".join("?" * 11) + ")", rows)
+        self._record_load(m, f, "outcomes", len(rows))
+        self.touched_pids = True
+        return len(rows)
+
+    def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
+        if info.id == CRIMES_TABLE:
+            raise StoreError(f"{CRIMES_TABLE!r} is the police.uk crimes table; load police.uk files instead")
+        conn = self.conn
+        old = conn.execute("SELECT physical, created FROM feature_tables WHERE id = ?", (info.id,)).fetchone()
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        if old is not None:
+            conn.execute(f"DROP TABLE {old[0]}")
+            conn.execute("DELETE FROM feature_tables WHERE id = ?", (info.id,))
+        n = conn.execute("SELECT coalesce(max(CAST(substr(physical, 4) AS INTEGER)), 0) + 1 FROM feature_tables")
+        physical = f"ft_{n.fetchone()[0]}"
+        types = {"integer": "INTEGER", "double": "REAL", "string": "TEXT", "boolean": "INTEGER", "datetime": "TEXT"}
+        cols = ", ".join(f"c{i} {types[c.type]}" for i, c in enumerate(info.columns))
+        conn.execute(
+            f"CREATE TABLE {physical} (gx_id INTEGER PRIMARY KEY, lng REAL, lat REAL, cell INTEGER"
+            + (", " + cols if cols else "")
+            + ")"
+        )
+        insert = f"INSERT INTO {physical} VALUES ({','.join('?' * (4 + len(info.columns)))})"
+        count = 0
+        bbox = [math.inf, math.inf, -math.inf, -math.inf]
+        batch: list[tuple[Any, ...]] = []
+        for feat in features:
+            if feat.lng is not None and feat.lat is not None:
+                cell = geo.cell_of(feat.lng, feat.lat)
+                bbox = [min(bbox[0], feat.lng), min(bbox[1], feat.lat), max(bbox[2], feat.lng), max(bbox[3], feat.lat)]
+            else:
+                cell = None
+            props = tuple(int(v) if isinstance(v, bool) else v for v in feat.properties)
+            batch.append((feat.gx_id, feat.lng, feat.lat, cell, *props))
+            count += 1
+            if len(batch) >= 10_000:
+                conn.executemany(insert, batch)
+                batch.clear()
+        conn.executemany(insert, batch)
+        conn.execute(f"CREATE INDEX {physical}_cell ON {physical} (cell)")
+        conn.execute(
+            "INSERT INTO feature_tables VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                info.id,
+                physical,
+                info.name,
+                info.description,
+                orjson.dumps([[c.name, c.type] for c in info.columns]).decode(),
+                count,
+                orjson.dumps(bbox).decode() if count and math.isfinite(bbox[0]) else None,
+                old[1] if old is not None else now,
+                now,
+            ),
+        )
+        return count
+
+    def finish(self) -> None:
+        """Bring denormalised outcome dates up to date, then stamp the load."""
+        if self.touched_pids:
+            # A crime's latest outcome date is the newest month in its outcome history.
+            self.conn.execute(
+                "UPDATE crimes SET outcome_month = h.latest FROM ("
+                " SELECT pid_key, pid, max(month) AS latest FROM outcomes GROUP BY pid_key, pid"
+                ") AS h WHERE crimes.pid_key = h.pid_key AND crimes.pid = h.pid"
+                " AND crimes.outcome_month IS NOT h.latest"
+            )
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('last_updated', ?)",
+            (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),),
+        )
+
+
+def _force_code(force: str) -> int:
+    found = vocab.FORCE_BY_ID.get(force)
+    if found is None:
+        raise StoreError(f"unknown force {force!r}; known forces: {', '.join(_FORCE_IDS)}")
+    return found.code
