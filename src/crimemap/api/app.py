@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
 
 from crimemap import __version__
+from crimemap.api.responses import JSONResponse
 from crimemap.store import Store
 
 
@@ -33,7 +33,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         title="crimemap",
         version=__version__,
         description="Police-recorded crime data through the police.uk and Maps Engine APIs.",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSONResponse,
     )
     app.state.store = store
     app.state.settings = settings or Settings()

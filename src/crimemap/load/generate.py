@@ -1,0 +1,720 @@
+"""Synthetic police.uk bulk archives of any size, deterministic for a seed.
+
+The real archive is too small to measure a loader or a query at national
+scale (and the few real files we keep must not be copied around), so this
+module writes files that *look* like the archive to every consumer: the same
+folder layout (``YYYY-MM/YYYY-MM-<force>-street.csv`` and ``-outcomes.csv``,
+or one ``YYYY-MM.zip`` per month), the same headers, LF line ends, six-decimal
+coordinates, empty Crime IDs for anti-social behaviour and some British
+Transport Police rows, "No Location" rows, crimes whose outcomes arrive in a
+later month's outcomes file, and crimes clustered on shared anonymised map
+points around real town centres, so spatial queries hit realistic densities.
+
+Speed matters (benchmarks write millions of rows), so every random choice of
+a month is drawn at once with numpy, and rows are written by joining
+pre-encoded byte pieces (id, month/force head, map point, category/outcome
+tail) instead of formatting each row in Python.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from crimemap.geo import EARTH_RADIUS_M
+from crimemap.vocab import (
+    BTP,
+    CATEGORY_BY_SLUG,
+    FORCE_BY_ID,
+    OUTCOMES,
+    Force,
+    categories_for_month,
+)
+
+__all__ = [
+    "DENSEST_CENTRE",
+    "STREET_HEADER",
+    "OUTCOMES_HEADER",
+    "TOWNS",
+    "GenerateSummary",
+    "Town",
+    "generate",
+    "month_range",
+]
+
+STREET_HEADER = (
+    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
+    "LSOA code,LSOA name,Crime type,Last outcome category,Context"
+)
+"""The street file's header, exactly as police.uk writes it."""
+
+OUTCOMES_HEADER = (
+    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Outcome type"
+)
+"""The outcomes file's header, exactly as police.uk writes it."""
+
+DENSEST_CENTRE = (-0.1276, 51.5073)
+"""``(lng, lat)`` of the densest town centre (Westminster, at Charing Cross).
+
+At 500,000 crimes a month about 1,500-3,000 of them fall within one mile of
+this point; benchmarks query here for the worst realistic ``crimes-street``.
+"""
+
+
+@dataclass(frozen=True)
+class Town:
+    """A town centre that crimes cluster around.
+
+    ``weight`` is the town's share of all (non-BTP) crime in percent, standing
+    for the population it polices; ``spread_km`` is the standard deviation of
+    its map points around the centre. ``stations`` are railway stations
+    (name, lat, lng) for British Transport Police crimes; towns without any get
+    one "<Town> (Station)" near their centre.
+    """
+
+    name: str
+    lat: float
+    lng: float
+    weight: float
+    force: str
+    district: str
+    spread_km: float
+    stations: tuple[tuple[str, float, float], ...] = ()
+
+
+def _town(
+    name: str,
+    lat: float,
+    lng: float,
+    weight: float,
+    force: str,
+    *,
+    district: str | None = None,
+    spread_km: float | None = None,
+    stations: tuple[tuple[str, float, float], ...] = (),
+) -> Town:
+    # Spread grows with the square root of the weight, so every town has
+    # about the same density at its centre (weight / spread**2 ~ 0.39 %/km2);
+    # the London centres set their own, and Westminster is the densest.
+    if spread_km is None:
+        spread_km = max(0.9, 1.6 * math.sqrt(weight))
+    if force not in FORCE_BY_ID:
+        raise ValueError(f"unknown force {force!r} for {name}")
+    return Town(name, lat, lng, weight, force, district or name, spread_km, stations)
+
+
+TOWNS: tuple[Town, ...] = (
+    # London: many centres, so the Met's crime is spread over the city and
+    # only Westminster reaches the benchmark's density.
+    _town("Westminster", 51.5073, -0.1276, 1.3, "metropolitan", spread_km=1.4, stations=(
+        ("Charing Cross (Station)", 51.5080, -0.1247),
+        ("London Victoria (Station)", 51.4952, -0.1441),
+        ("Oxford Circus (Lu Station)", 51.5152, -0.1419),
+        ("Paddington (Station)", 51.5154, -0.1755),
+    )),
+    _town("Camden", 51.5390, -0.1426, 0.9, "metropolitan", spread_km=1.5, stations=(
+        ("Kings Cross (Station)", 51.5308, -0.1238),
+        ("St Pancras International (Station)", 51.5319, -0.1263),
+        ("Euston (Station)", 51.5282, -0.1337),
+    )),
+    _town("Islington", 51.5362, -0.1033, 0.8, "metropolitan", spread_km=1.5),
+    _town("Lambeth", 51.4613, -0.1156, 1.0, "metropolitan", spread_km=1.7, stations=(
+        ("London Waterloo (Station)", 51.5031, -0.1132),
+        ("Brixton (Lu Station)", 51.4627, -0.1145),
+    )),
+    _town("Southwark", 51.4740, -0.0690, 0.9, "metropolitan", spread_km=1.7, stations=(
+        ("London Bridge (Station)", 51.5052, -0.0864),
+    )),
+    _town("Tower Hamlets", 51.5194, -0.0597, 0.9, "metropolitan", spread_km=1.6),
+    _town("Hackney", 51.5450, -0.0553, 0.8, "metropolitan", spread_km=1.6),
+    _town("Newham", 51.5416, -0.0034, 0.9, "metropolitan", spread_km=1.9, stations=(
+        ("Stratford (Station)", 51.5416, -0.0033),
+    )),
+    _town("Croydon", 51.3762, -0.0982, 1.0, "metropolitan", spread_km=2.1, stations=(
+        ("East Croydon (Station)", 51.3755, -0.0927),
+    )),
+    _town("Lewisham", 51.4452, -0.0209, 0.8, "metropolitan", spread_km=1.9),
+    _town("Ealing", 51.5130, -0.3089, 0.9, "metropolitan", spread_km=2.1),
+    _town("Brent", 51.5522, -0.2964, 0.9, "metropolitan", spread_km=2.1),
+    _town("Haringey", 51.5975, -0.1097, 0.8, "metropolitan", spread_km=1.9),
+    _town("Barnet", 51.6252, -0.1517, 0.9, "metropolitan", spread_km=2.3),
+    _town("Havering", 51.5768, 0.1801, 0.7, "metropolitan", spread_km=2.1),
+    _town("Kingston upon Thames", 51.4123, -0.3007, 0.6, "metropolitan", spread_km=1.9),
+    _town("Bromley", 51.4060, 0.0140, 0.8, "metropolitan", spread_km=2.3),
+    _town("City of London", 51.5152, -0.0922, 0.1, "city-of-london", spread_km=0.45, stations=(
+        ("Liverpool Street (Station)", 51.5178, -0.0823),
+        ("Fenchurch Street (Station)", 51.5115, -0.0786),
+    )),
+    # The rest of England and Wales: one or two towns per force.
+    _town("Manchester", 53.4808, -2.2426, 5.6, "greater-manchester", stations=(
+        ("Manchester Piccadilly (Station)", 53.4774, -2.2309),
+        ("Manchester Victoria (Station)", 53.4874, -2.2425),
+    )),
+    _town("Bolton", 53.5769, -2.4282, 1.2, "greater-manchester"),
+    _town("Birmingham", 52.4862, -1.8904, 5.0, "west-midlands", stations=(
+        ("Birmingham New Street (Station)", 52.4778, -1.8983),
+    )),
+    _town("Coventry", 52.4068, -1.5197, 1.4, "west-midlands"),
+    _town("Wolverhampton", 52.5862, -2.1288, 1.2, "west-midlands"),
+    _town("Leeds", 53.8008, -1.5491, 3.2, "west-yorkshire", stations=(("Leeds (Station)", 53.7954, -1.5479),)),
+    _town("Bradford", 53.7960, -1.7594, 2.0, "west-yorkshire"),
+    _town("Sheffield", 53.3811, -1.4701, 2.6, "south-yorkshire"),
+    _town("Doncaster", 53.5228, -1.1285, 1.1, "south-yorkshire"),
+    _town("Liverpool", 53.4084, -2.9916, 3.6, "merseyside", stations=(
+        ("Liverpool Lime Street (Station)", 53.4077, -2.9778),
+    )),
+    _town("Bristol", 51.4545, -2.5879, 2.6, "avon-and-somerset", stations=(
+        ("Bristol Temple Meads (Station)", 51.4491, -2.5813),
+    )),
+    _town("Newcastle upon Tyne", 54.9783, -1.6178, 2.4, "northumbria", stations=(
+        ("Newcastle (Station)", 54.9683, -1.6174),
+    )),
+    _town("Sunderland", 54.9069, -1.3838, 1.2, "northumbria"),
+    _town("Nottingham", 52.9548, -1.1581, 2.4, "nottinghamshire"),
+    _town("Leicester", 52.6369, -1.1398, 2.2, "leicestershire"),
+    _town("Cardiff", 51.4816, -3.1791, 1.8, "south-wales"),
+    _town("Swansea", 51.6214, -3.9436, 1.0, "south-wales"),
+    _town("Newport", 51.5842, -2.9977, 1.0, "gwent"),
+    _town("Wrexham", 53.0430, -2.9925, 0.9, "north-wales"),
+    _town("Carmarthen", 51.8560, -4.3120, 0.7, "dyfed-powys", district="Carmarthenshire"),
+    _town("Southampton", 50.9097, -1.4044, 1.8, "hampshire"),
+    _town("Portsmouth", 50.8198, -1.0880, 1.5, "hampshire"),
+    _town("Brighton", 50.8225, -0.1372, 1.7, "sussex", district="Brighton and Hove"),
+    _town("Plymouth", 50.3755, -4.1427, 1.4, "devon-and-cornwall"),
+    _town("Exeter", 50.7184, -3.5339, 1.0, "devon-and-cornwall"),
+    _town("Reading", 51.4543, -0.9781, 1.4, "thames-valley"),
+    _town("Oxford", 51.7520, -1.2577, 1.2, "thames-valley"),
+    _town("Milton Keynes", 52.0406, -0.7594, 1.2, "thames-valley"),
+    _town("Peterborough", 52.5695, -0.2405, 1.1, "cambridgeshire"),
+    _town("Norwich", 52.6309, 1.2974, 1.4, "norfolk"),
+    _town("Ipswich", 52.0567, 1.1482, 1.1, "suffolk"),
+    _town("Southend-on-Sea", 51.5459, 0.7077, 1.3, "essex"),
+    _town("Chelmsford", 51.7356, 0.4685, 1.1, "essex"),
+    _town("Maidstone", 51.2704, 0.5227, 1.2, "kent"),
+    _town("Canterbury", 51.2802, 1.0789, 0.9, "kent"),
+    _town("Guildford", 51.2362, -0.5704, 1.0, "surrey"),
+    _town("Luton", 51.8787, -0.4200, 1.1, "bedfordshire"),
+    _town("Watford", 51.6565, -0.3903, 1.1, "hertfordshire"),
+    _town("Northampton", 52.2405, -0.9027, 1.2, "northamptonshire"),
+    _town("Derby", 52.9225, -1.4746, 1.5, "derbyshire"),
+    _town("Stoke-on-Trent", 53.0027, -2.1794, 1.4, "staffordshire"),
+    _town("Preston", 53.7632, -2.7031, 1.2, "lancashire"),
+    _town("Blackpool", 53.8175, -3.0357, 1.1, "lancashire"),
+    _town("Kingston upon Hull", 53.7676, -0.3274, 1.6, "humberside"),
+    _town("York", 53.9600, -1.0873, 1.2, "north-yorkshire"),
+    _town("Middlesbrough", 54.5742, -1.2350, 1.3, "cleveland"),
+    _town("Durham", 54.7753, -1.5849, 1.1, "durham", district="County Durham"),
+    _town("Carlisle", 54.8925, -2.9329, 0.7, "cumbria"),
+    _town("Chester", 53.1934, -2.8931, 1.2, "cheshire", district="Cheshire West and Chester"),
+    _town("Lincoln", 53.2307, -0.5406, 1.1, "lincolnshire"),
+    _town("Gloucester", 51.8642, -2.2382, 1.0, "gloucestershire"),
+    _town("Swindon", 51.5558, -1.7797, 1.1, "wiltshire"),
+    _town("Bournemouth", 50.7192, -1.8808, 1.1, "dorset"),
+    _town("Worcester", 52.1920, -2.2200, 1.2, "west-mercia"),
+    _town("Nuneaton", 52.5230, -1.4652, 0.8, "warwickshire", district="Nuneaton and Bedworth"),
+)
+"""Town centres (real centre coordinates and the force that polices each)."""
+
+# Category mix, in percent, roughly as in the real archive.
+_CATEGORY_MIX: tuple[tuple[str, float], ...] = (
+    ("violent-crime", 30.0),
+    ("anti-social-behaviour", 20.0),
+    ("other-theft", 9.0),
+    ("criminal-damage-arson", 9.0),
+    ("shoplifting", 7.0),
+    ("vehicle-crime", 6.0),
+    ("burglary", 6.0),
+    ("public-order", 6.0),
+    ("drugs", 2.0),
+    ("theft-from-the-person", 2.0),
+    ("bicycle-theft", 1.5),
+    ("other-crime", 1.5),
+    ("possession-of-weapons", 1.0),
+    ("robbery", 1.0),
+)
+# Before 2013-05 police.uk had fewer categories; later ones fold into these.
+_PRE_2013_FOLD = {
+    "bicycle-theft": "other-theft",
+    "theft-from-the-person": "other-theft",
+    "possession-of-weapons": "public-disorder-weapons",
+    "public-order": "public-disorder-weapons",
+}
+
+# Last outcome of a crime that has a Crime ID, in percent (as in the real
+# City of London files).
+_FINAL_OUTCOME_MIX: tuple[tuple[str, float], ...] = (
+    ("no-further-action", 44.0),
+    ("under-investigation", 12.0),
+    ("unable-to-prosecute", 12.0),
+    ("status-update-unavailable", 6.0),
+    ("cautioned", 3.0),
+    ("awaiting-court-result", 3.0),
+    ("court-result-unavailable", 2.5),
+    ("imprisoned", 2.5),
+    ("local-resolution", 2.5),
+    ("drugs-possession-warning", 0.8),
+    ("fined", 1.0),
+    ("formal-action-not-in-public-interest", 1.0),
+    ("suspended-sentence", 1.0),
+    ("community-penalty", 0.8),
+    ("not-guilty", 0.6),
+    ("conditional-discharge", 0.5),
+    ("penalty-notice-issued", 0.5),
+    ("further-investigation-not-in-public-interest", 1.0),
+    ("action-taken-by-another-organisation", 0.8),
+    ("unable-to-proceed", 0.4),
+    ("other-court-disposal", 0.2),
+    ("sentenced-in-another-case", 0.2),
+    ("compensation", 0.2),
+    ("sent-to-crown-court", 0.2),
+    ("deprived-of-property", 0.1),
+)
+# Court results follow a charge: these crimes often show "Suspect charged"
+# first, so consumers see an outcome history, not just one row.
+_COURT_OUTCOMES = frozenset({
+    "awaiting-court-result", "court-result-unavailable", "imprisoned", "fined",
+    "suspended-sentence", "community-penalty", "not-guilty", "conditional-discharge",
+    "unable-to-proceed", "other-court-disposal", "compensation", "sent-to-crown-court",
+    "deprived-of-property",
+})
+# In the real files crimes still under investigation, or without an update,
+# have a Last outcome category but no row in any outcomes file.
+_NO_OUTCOME_ROWS = frozenset({"under-investigation", "status-update-unavailable"})
+
+_P_BTP = 0.03  # share of rows reported by British Transport Police
+_P_NO_LOCATION = 0.015  # share of (non-BTP) rows published without coordinates
+_P_BTP_NO_ID = 0.5  # BTP rows without a Crime ID (beside anti-social behaviour)
+_P_CHARGED_FIRST = 0.7  # court outcomes preceded by "Suspect charged"
+_P_NEXT_MONTH = 0.45  # geometric parameter of the months until the last outcome
+_POINTS_PER_WEIGHT = 1000  # map points per percent of crime
+_LSOA_CELL = (0.004, 0.0064)  # (lat, lng) degrees: one synthetic LSOA, ~450 m
+
+_STREET_STEMS = (
+    "High", "Church", "Station", "Victoria", "King", "Queen", "Park", "Mill", "London", "York",
+    "Albert", "George", "Manor", "Green", "Market", "North", "South", "West", "East", "Bridge",
+    "Castle", "Chapel", "School", "New", "Old", "Windsor", "Grange", "Richmond", "Oxford",
+    "Cambridge", "Wellington", "Nelson", "Princes", "Albion", "Mount", "Water", "Hill",
+    "Springfield", "Orchard", "Kingsway", "Beech", "Elm", "Oak", "Ash", "Willow", "Cedar",
+    "Forest", "Meadow", "Garden", "Stanley", "Clarence", "Alexandra", "Cromwell", "Regent",
+    "Brook", "Lime", "Hawthorn", "Holly", "Rose", "Stafford", "Lancaster", "Chester",
+    "Derby", "Grosvenor", "Cavendish", "Portland", "Sussex", "Trinity", "St John'S", "St Mary'S",
+    "Abbey", "Priory", "Marsh", "Fore", "Union", "Commercial", "Duke", "Earl", "Fleet",
+)
+_STREET_SUFFIXES = (
+    "Street", "Road", "Lane", "Avenue", "Close", "Way", "Place", "Grove", "Gardens",
+    "Crescent", "Terrace", "Drive", "Square", "Court", "Row", "Walk", "Mews", "Hill",
+)
+# police.uk's anonymised non-street map points.
+_PLACES = (
+    "Supermarket", "Parking Area", "Shopping Area", "Petrol Station", "Nightclub",
+    "Sports/Recreation Area", "Pedestrian Subway", "Police Station", "Hospital",
+    "Further/Higher Educational Building", "Theatre/Concert Hall", "Conference/Exhibition Centre",
+    "Bus/Coach Station", "Park/Open Space",
+)
+_P_PLACE = 0.12  # share of map points that are places, not streets
+_PLACE_BOOST = 3.0  # places (a supermarket, a nightclub) collect more crime than a street
+_WALES = frozenset({"south-wales", "gwent", "north-wales", "dyfed-powys"})
+_MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class GenerateSummary:
+    """What :func:`generate` wrote: the files (CSVs, or zips) and row counts."""
+
+    files: list[Path]
+    crimes: int
+    outcomes: int
+
+
+def _parse_month(month: str) -> tuple[int, int]:
+    m = _MONTH_RE.match(month)
+    if m is None:
+        raise ValueError(f"month must be YYYY-MM, got {month!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def month_range(last: str, count: int) -> list[str]:
+    """``count`` months ending at ``last`` (``YYYY-MM``), oldest first.
+
+    >>> month_range("2017-02", 3)
+    ['2016-12', '2017-01', '2017-02']
+    """
+    if count < 0:
+        raise ValueError("count must not be negative")
+    year, month = _parse_month(last)
+    end = year * 12 + month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(end - count + 1, end + 1)]
+
+
+@dataclass(frozen=True)
+class _World:
+    """Every month's fixed scenery: map points, their forces and their text.
+
+    Points are sorted by force, then LSOA name, then location, and each force
+    ends with its own "No Location" point (never drawn, only substituted), so
+    sorting a month's crimes by point index groups them by force in the order
+    the real files list them, with "No Location" rows last.
+    """
+
+    forces: tuple[Force, ...]  # forces that have points, in file order
+    point_force: NDArray[np.int32]  # index into forces, per point
+    point_text: NDArray[np.object_]  # b"lng,lat,Location,LSOA code,LSOA name," per point
+    cum_weight: NDArray[np.float64]  # cumulative draw probability per point (ends at 1)
+    no_location: NDArray[np.int32]  # each force's "No Location" point
+    force_start: NDArray[np.int64]  # first point index of each force (+ one past the end)
+
+
+def _lsoa_labels(town: Town, town_index: int, lat: NDArray[np.float64], lng: NDArray[np.float64]
+                 ) -> tuple[list[str], list[str]]:
+    """Plausible LSOA codes and names: one LSOA per ~450 m grid cell around the town."""
+    rows = np.floor((lat - town.lat) / _LSOA_CELL[0]).astype(np.int64)
+    cols = np.floor((lng - town.lng) / _LSOA_CELL[1]).astype(np.int64)
+    _, inverse = np.unique(rows * 100_000 + cols, return_inverse=True)
+    prefix = "W01" if town.force in _WALES else "E01"
+    base = 1_000 + town_index * 9_000
+    codes, names = [], []
+    for i in inverse.ravel().tolist():
+        codes.append(f"{prefix}{(base + i) % 1_000_000:06d}")
+        names.append(f"{town.district} {i // 4 + 1:03d}{'ABCD'[i % 4]}")
+    return codes, names
+
+
+def _offsets(rng: np.random.Generator, n: int, lat: float, spread_km: float
+             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``n`` (dlat, dlng) degree offsets, normally distributed with ``spread_km``."""
+    sigma_lat = math.degrees(spread_km * 1000.0 / EARTH_RADIUS_M)
+    sigma_lng = sigma_lat / math.cos(math.radians(lat))
+    return rng.normal(0.0, sigma_lat, n), rng.normal(0.0, sigma_lng, n)
+
+
+@lru_cache(maxsize=4)
+def _world(seed: int) -> _World:
+    """Build (once per seed) the map points every month's crimes are drawn from."""
+    rng = np.random.default_rng([_seed_word(seed), 0x574F524C44])  # "WORLD"
+    stems = np.array(_STREET_STEMS, dtype=object)
+    suffixes = np.array(_STREET_SUFFIXES, dtype=object)
+    places = np.array(_PLACES, dtype=object)
+    # (force id, lsoa name, location, text, weight) per point; BTP weights apart.
+    rows: list[tuple[str, str, str, str, float]] = []
+    btp_rows: list[tuple[str, str, str, str, float]] = []
+    total_weight = sum(t.weight for t in TOWNS)
+    for ti, town in enumerate(TOWNS):
+        n = max(60, int(town.weight * _POINTS_PER_WEIGHT))
+        dlat, dlng = _offsets(rng, n, town.lat, town.spread_km)
+        lat, lng = town.lat + dlat, town.lng + dlng
+        is_place = rng.random(n) < _P_PLACE
+        street = (stems[rng.integers(0, len(stems), n)] + " " + suffixes[rng.integers(0, len(suffixes), n)])
+        names = np.where(is_place, places[rng.integers(0, len(places), n)], street)
+        weight = rng.lognormal(0.0, 1.0, n) * np.where(is_place, _PLACE_BOOST, 1.0)
+        weight *= (town.weight / total_weight) * (1.0 - _P_BTP) / weight.sum()
+        stations = list(town.stations) or [(f"{town.name} (Station)", math.nan, math.nan)]
+        s_lat = np.array([s[1] for s in stations])
+        s_lng = np.array([s[2] for s in stations])
+        near_lat, near_lng = _offsets(rng, len(stations), town.lat, 0.4)
+        s_lat = np.where(np.isnan(s_lat), town.lat + near_lat, s_lat)
+        s_lng = np.where(np.isnan(s_lng), town.lng + near_lng, s_lng)
+        s_weight = rng.lognormal(0.0, 0.5, len(stations)) * math.sqrt(town.weight) / len(stations) ** 0.5
+        if town.force in ("metropolitan", "city-of-london"):
+            s_weight *= 3.0  # London's termini dominate BTP's crime
+        codes, lsoa_names = _lsoa_labels(town, ti, np.concatenate([lat, s_lat]), np.concatenate([lng, s_lng]))
+        for i in range(n):
+            loc = f"On or near {names[i]}"
+            text = f"{lng[i]:.6f},{lat[i]:.6f},{loc},{codes[i]},{lsoa_names[i]},"
+            rows.append((town.force, lsoa_names[i], loc, text, float(weight[i])))
+        for j, (s_name, _, _) in enumerate(stations):
+            loc = f"On or near {s_name}"
+            text = f"{s_lng[j]:.6f},{s_lat[j]:.6f},{loc},{codes[n + j]},{lsoa_names[n + j]},"
+            btp_rows.append((BTP.id, lsoa_names[n + j], loc, text, float(s_weight[j])))
+    btp_total = sum(r[4] for r in btp_rows)
+    rows.extend((f, ln, loc, text, w * _P_BTP / btp_total) for f, ln, loc, text, w in btp_rows)
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+
+    forces: list[Force] = []
+    point_force: list[int] = []
+    texts: list[bytes] = []
+    weights: list[float] = []
+    no_location: list[int] = []
+    force_start: list[int] = []
+    for i, (force_id, _, _, text, w) in enumerate(rows):
+        if not forces or forces[-1].id != force_id:
+            if forces:
+                no_location.append(len(texts))
+                texts.append(b",,No Location,,,")
+                weights.append(0.0)
+                point_force.append(len(forces) - 1)
+            forces.append(FORCE_BY_ID[force_id])
+            force_start.append(len(texts))
+        texts.append(text.encode("ascii"))
+        weights.append(w)
+        point_force.append(len(forces) - 1)
+        if i == len(rows) - 1:
+            no_location.append(len(texts))
+            texts.append(b",,No Location,,,")
+            weights.append(0.0)
+            point_force.append(len(forces) - 1)
+    force_start.append(len(texts))
+    cum = np.cumsum(np.array(weights))
+    cum /= cum[-1]
+    text_arr = np.empty(len(texts), dtype=object)
+    text_arr[:] = texts
+    return _World(
+        forces=tuple(forces),
+        point_force=np.array(point_force, dtype=np.int32),
+        point_text=text_arr,
+        cum_weight=cum,
+        no_location=np.array(no_location, dtype=np.int32),
+        force_start=np.array(force_start, dtype=np.int64),
+    )
+
+
+def _seed_word(seed: int) -> int:
+    """Any Python int as a non-negative seed word (numpy refuses negative seeds)."""
+    return seed & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _mix(pairs: Sequence[tuple[str, float]]) -> NDArray[np.float64]:
+    """Cumulative probabilities of a (name, percent) mix, ending exactly at 1."""
+    cum = np.cumsum(np.array([p for _, p in pairs], dtype=np.float64))
+    return np.asarray(cum / cum[-1])
+
+
+_CAT_CUM = _mix(_CATEGORY_MIX)
+_OUT_CUM = _mix(_FINAL_OUTCOME_MIX)
+_OUTCOME_BY_SLUG = {o.slug: o for o in OUTCOMES}
+_FINAL_SLUGS = tuple(s for s, _ in _FINAL_OUTCOME_MIX)
+_ASB = [s for s, _ in _CATEGORY_MIX].index("anti-social-behaviour")
+# Outcome codes in our own small table: the final outcomes, then "Suspect charged".
+_CHARGED = len(_FINAL_SLUGS)
+_OUTCOME_NAMES: tuple[bytes, ...] = tuple(
+    _OUTCOME_BY_SLUG[s].name.encode("ascii") for s in (*_FINAL_SLUGS, "charged")
+)
+_IS_COURT = np.array([s in _COURT_OUTCOMES for s in _FINAL_SLUGS])
+_HAS_ROWS = np.array([s not in _NO_OUTCOME_ROWS for s in _FINAL_SLUGS])
+_NO_OUTCOME = len(_FINAL_SLUGS)  # tail column for "empty Last outcome category"
+_OUTCOME_TAILS = np.array([n + b"\n" for n in _OUTCOME_NAMES], dtype=object)
+
+
+def _street_tails(month: str) -> NDArray[np.object_]:
+    """b"Crime type,Last outcome category,\\n" for every (category, outcome) pair.
+
+    Indexed by ``category * (len(finals) + 1) + outcome``; the last outcome
+    column is the empty one.
+    """
+    valid = {c.slug for c in categories_for_month(month)}
+    tails = []
+    for slug, _ in _CATEGORY_MIX:
+        if slug not in valid:
+            slug = _PRE_2013_FOLD.get(slug, "other-crime")
+        cat = CATEGORY_BY_SLUG[slug].name.encode("ascii")
+        tails.extend(cat + b"," + name + b",\n" for name in _OUTCOME_NAMES[:_NO_OUTCOME])
+        tails.append(cat + b",,\n")
+    arr = np.empty(len(tails), dtype=object)
+    arr[:] = tails
+    return arr
+
+
+@dataclass
+class _Pending:
+    """Outcome rows waiting for their month's outcomes file."""
+
+    ids: list[NDArray[np.bytes_]]
+    points: list[NDArray[np.int32]]
+    outcomes: list[NDArray[np.int16]]
+
+
+def _interleave(*columns: Sequence[object] | NDArray[np.object_]) -> list[object]:
+    """Row pieces column by column into one list, ready for ``b"".join``."""
+    k = len(columns)
+    out: list[object] = [None] * (k * len(columns[0]))
+    for j, col in enumerate(columns):
+        out[j::k] = col if isinstance(col, list) else list(col)
+    return out
+
+
+class _Sink:
+    """Writes files into folders, or into one zip per month."""
+
+    def __init__(self, out: Path, month: str, zipped: bool) -> None:
+        self.out = out
+        self.month = month
+        self.zip: zipfile.ZipFile | None = None
+        self.files: list[Path] = []
+        year, mon = _parse_month(month)
+        self.date_time = (year, mon, 1, 0, 0, 0)
+        if zipped:
+            path = out / f"{month}.zip"
+            self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+            self.files.append(path)
+        else:
+            (out / month).mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, header: str, body: bytes) -> None:
+        data = header.encode("ascii") + b"\n" + body
+        if self.zip is not None:
+            # A fixed timestamp and mode keep zips byte-identical between runs.
+            info = zipfile.ZipInfo(f"{self.month}/{name}", date_time=self.date_time)
+            info.external_attr = 0o644 << 16
+            self.zip.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+        else:
+            path = self.out / self.month / name
+            path.write_bytes(data)
+            self.files.append(path)
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+
+def generate(
+    out: Path,
+    *,
+    months: Sequence[str],
+    crimes_per_month: int,
+    seed: int = 1,
+    zipped: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> GenerateSummary:
+    """Write a synthetic police.uk bulk archive for ``months`` into ``out``.
+
+    Each month gets ``crimes_per_month`` street rows spread over the forces of
+    :data:`TOWNS` (and BTP), and an outcomes file per force. A crime's outcome
+    rows land in its own month or a later one of ``months`` (never outside
+    them), so loaders meet the real archive's late outcomes; its street row's
+    Last outcome category is its latest outcome. Months are generated oldest
+    first whatever order they are given in; a month's crimes depend only on
+    the seed and the month, so a month reads the same in any range.
+    ``progress(n)`` is called after each file with the rows just written.
+    Same arguments, same bytes.
+    """
+    if crimes_per_month < 0:
+        raise ValueError("crimes_per_month must not be negative")
+    ordered = sorted(set(months), key=_parse_month)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    world = _world(seed)
+    pending = [_Pending([], [], []) for _ in ordered]
+    files: list[Path] = []
+    crimes = outcomes = 0
+    for mi, month in enumerate(ordered):
+        street = _draw_month(world, seed, month, mi, len(ordered), crimes_per_month, pending)
+        sink = _Sink(out, month, zipped)
+        try:
+            crimes += _write_street(sink, world, month, street, progress)
+            outcomes += _write_outcomes(sink, world, month, pending[mi], street[0], progress)
+        finally:
+            sink.close()
+        pending[mi] = _Pending([], [], [])
+        files.extend(sink.files)
+    return GenerateSummary(files=files, crimes=crimes, outcomes=outcomes)
+
+
+_Street = tuple[NDArray[np.int64], NDArray[np.object_], NDArray[np.intp]]
+
+
+def _draw_month(
+    world: _World, seed: int, month: str, mi: int, n_months: int, n: int, pending: list[_Pending]
+) -> _Street:
+    """Draw one month's crimes; queue their outcome rows; return them sorted for writing.
+
+    Returns (point per crime, Crime ID bytes per crime, street tail index per
+    crime), sorted by point, which groups rows by force in file order.
+    """
+    year, mon = _parse_month(month)
+    rng = np.random.default_rng([_seed_word(seed), year * 100 + mon])
+    point = np.searchsorted(world.cum_weight, rng.random(n), side="right").astype(np.int32)
+    np.minimum(point, len(world.cum_weight) - 1, out=point)
+    force = world.point_force[point]
+    is_btp = np.array([f.id == BTP.id for f in world.forces])[force]
+    category = np.searchsorted(_CAT_CUM, rng.random(n), side="right")
+    no_loc = (rng.random(n) < _P_NO_LOCATION) & ~is_btp
+    point = np.where(no_loc, world.no_location[force], point).astype(np.int32)
+    has_id = (category != _ASB) & ~(is_btp & (rng.random(n) < _P_BTP_NO_ID))
+    final = np.searchsorted(_OUT_CUM, rng.random(n), side="right").astype(np.int16)
+    final = np.where(has_id, final, _NO_OUTCOME).astype(np.int16)
+    ids = np.frombuffer(rng.bytes(32 * n).hex().encode("ascii"), dtype="S64")
+    lag = rng.geometric(_P_NEXT_MONTH, n) - 1
+    final_at = np.minimum(mi + lag, n_months - 1)
+    charged_at = mi + np.floor(rng.random(n) * (final_at - mi + 1)).astype(np.int64)
+    charged_first = rng.random(n) < _P_CHARGED_FIRST
+
+    with_rows = has_id & _HAS_ROWS[np.minimum(final, _NO_OUTCOME - 1)]
+    with_charge = with_rows & _IS_COURT[np.minimum(final, _NO_OUTCOME - 1)] & charged_first
+    # Queue "Suspect charged" before the final outcomes, so when both fall in
+    # one month the charge comes first in the file.
+    for mask, at, code in ((with_charge, charged_at, None), (with_rows, final_at, final)):
+        sel = np.flatnonzero(mask)
+        for t in np.unique(at[sel]).tolist():
+            rows = sel[at[sel] == t]
+            p = pending[t]
+            p.ids.append(ids[rows])
+            p.points.append(point[rows])
+            p.outcomes.append(np.full(len(rows), _CHARGED, np.int16) if code is None else code[rows])
+
+    tail = category.astype(np.intp) * (_NO_OUTCOME + 1) + final
+    order = np.argsort(point, kind="stable")
+    id_obj = ids.astype(object)
+    id_obj[~has_id] = b""
+    return point[order].astype(np.int64), id_obj[order], tail[order]
+
+
+def _write_street(
+    sink: _Sink, world: _World, month: str, street: _Street, progress: Callable[[int], None] | None
+) -> int:
+    points, ids, tails = street
+    texts = world.point_text[points]
+    tail_text = _street_tails(month)[tails]
+    bounds = np.searchsorted(points, world.force_start).tolist()
+    mb = month.encode("ascii")
+    for fi, force in enumerate(world.forces):
+        a, b = bounds[fi], bounds[fi + 1]
+        if a == b:
+            continue
+        fb = force.name.encode("ascii")
+        head = b"," + mb + b"," + fb + b"," + fb + b","
+        pieces = _interleave(ids[a:b], [head] * (b - a), texts[a:b], tail_text[a:b])
+        sink.write(f"{month}-{force.id}-street.csv", STREET_HEADER, b"".join(pieces))  # type: ignore[arg-type]
+        if progress is not None:
+            progress(b - a)
+    return len(points)
+
+
+def _write_outcomes(
+    sink: _Sink, world: _World, month: str, pending: _Pending, street_points: NDArray[np.int64],
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Write the month's outcomes files: one per force with crimes or outcome rows."""
+    if pending.ids:
+        ids = np.concatenate(pending.ids)
+        points = np.concatenate(pending.points)
+        codes = np.concatenate(pending.outcomes)
+    else:
+        ids = np.empty(0, dtype="S64")
+        points = np.empty(0, dtype=np.int32)
+        codes = np.empty(0, dtype=np.int16)
+    order = np.argsort(points, kind="stable")
+    points = points[order]
+    id_obj = ids[order].astype(object)
+    texts = world.point_text[points]
+    tails = _OUTCOME_TAILS[codes[order]]
+    bounds = np.searchsorted(points, world.force_start).tolist()
+    street_bounds = np.searchsorted(street_points, world.force_start).tolist()
+    mb = month.encode("ascii")
+    for fi, force in enumerate(world.forces):
+        a, b = bounds[fi], bounds[fi + 1]
+        if a == b and street_bounds[fi] == street_bounds[fi + 1]:
+            continue
+        fb = force.name.encode("ascii")
+        head = b"," + mb + b"," + fb + b"," + fb + b","
+        pieces = _interleave(id_obj[a:b], [head] * (b - a), texts[a:b], tails[a:b])
+        sink.write(f"{month}-{force.id}-outcomes.csv", OUTCOMES_HEADER, b"".join(pieces))  # type: ignore[arg-type]
+        if progress is not None:
+            progress(b - a)
+    return len(points)

@@ -1,0 +1,112 @@
+"""Shared fixtures: real stores on real files, real servers on loopback.
+
+``SHARED_DATA`` is the project's real data (never copied into the repo).
+``make_store`` opens an empty store of each kind the suite runs against;
+``live_server`` serves a store with uvicorn on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from crimemap.api.app import Settings, create_app
+from crimemap.load.policeuk import load_policeuk
+from crimemap.store.base import Store
+from crimemap.store.sqlite import SQLiteStore
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+POLICEUK = SHARED_DATA / "policeuk"
+NYC = SHARED_DATA / "nyc-crime-map"
+
+STORE_KINDS = ["sqlite"]
+
+
+def _open_empty(kind: str, tmp_path: Path) -> Store:
+    if kind == "sqlite":
+        return SQLiteStore(tmp_path / "store.sqlite")
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """A factory of empty stores of one kind (the suite runs once per kind)."""
+    opened: list[Store] = []
+
+    def factory() -> Store:
+        store = _open_empty(request.param, tmp_path / f"s{len(opened)}")
+        opened.append(store)
+        return store
+
+    yield factory
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[[], Store]) -> Store:
+    return make_store()
+
+
+@pytest.fixture(scope="session", params=STORE_KINDS)
+def policeuk_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """Every real police.uk file in shared/data loaded once; tests must only read it."""
+    st = _open_empty(request.param, tmp_path_factory.mktemp("policeuk"))
+    load_policeuk(st, [POLICEUK])
+    yield st
+    st.close()
+
+
+class LiveServer:
+    """A uvicorn server in a thread on 127.0.0.1 and an httpx client for it."""
+
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(store, settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def stop(self) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[..., LiveServer]]:
+    """Start servers over stores: ``live_server(store, settings=None)``; all stop after the test."""
+    servers: list[LiveServer] = []
+
+    def start(store: Store, settings: Settings | None = None) -> LiveServer:
+        servers.append(LiveServer(store, settings))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def policeuk_server(policeuk_store: Store) -> Iterator[LiveServer]:
+    """One server over the real police.uk data for the whole session (read-only tests)."""
+    server = LiveServer(policeuk_store)
+    yield server
+    server.stop()
