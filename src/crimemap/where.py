@@ -95,7 +95,7 @@ _OPS: dict[str, CompareOp] = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": "
 _FLIPPED: dict[CompareOp, CompareOp] = {"=": "=", "<>": "<>", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _INT_LIMIT = 2**63 - 1  # what every store can bind as an integer
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 class WhereError(ValueError):
@@ -561,13 +561,13 @@ class _Parser:
 
     # -- spatial functions
 
-    def geometry_call(self, inner: str, parse_inner: Callable[[], T]) -> T:
+    def geometry_call(self, inner: str, parse_inner: Callable[[], _T]) -> _T:
         """The two arguments of ST_INTERSECTS/ST_DISTANCE: ``geometry`` and ``inner(...)``, either order."""
         fn = self.advance()
         name = fn.text.upper()
         self.advance()  # '('
         seen_geometry = False
-        shape: T | None = None
+        shape: _T | None = None
         for index in range(2):
             if index:
                 self.expect(",", f"between the arguments of {name}")
