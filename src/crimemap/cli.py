@@ -25,8 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 StoreOption = Annotated[
     str | None,
@@ -169,6 +169,7 @@ def serve(
     os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
     os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
     os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
+    os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
     err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     uvicorn.run(
         "crimemap.api.server:app_from_environment",
@@ -206,6 +207,45 @@ def demo(
         highlight=False,
     )
     serve(store=str(location), host=host, port=port)
+
+
+@app.command()
+def export(
+    table: Annotated[str, typer.Argument(help="The table id (`crimemap info` lists them).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; '-' or none for standard output.")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="geojson or csv (default: from the file name).")
+    ] = None,
+    where: Annotated[str | None, typer.Option(help="A Maps Engine where clause, e.g. 'MO=2'.")] = None,
+    select: Annotated[str | None, typer.Option(help="Columns to write, comma-separated.")] = None,
+    store: StoreOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Write a whole table as RFC 7946 GeoJSON or CSV, streamed in constant memory."""
+    import os
+
+    from crimemap import export as exporting
+
+    location = store or default_store_location()
+    started = time.perf_counter()
+    try:
+        with open_store(location, readonly=not location.startswith("postgres")) as st:
+            plan = exporting.plan_export(st, table, where, select)
+            kind = exporting.format_for(output, fmt)
+            total = plan.table.feature_count if plan.where is None else None
+            with progress_bar(total, f"exporting {table}", quiet or output is None) as advance:
+                chunks = exporting.export_chunks(st, plan, kind, progress=advance)
+                size = exporting.write_chunks(chunks, output)
+    except BrokenPipeError:  # `crimemap export T | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    except (exporting.ExportError, StoreError, OSError) as e:
+        raise _fail(str(e)) from None
+    if not quiet and output is not None and str(output) != "-":
+        elapsed = time.perf_counter() - started
+        err.print(f"wrote {output} ({size:,} bytes, {kind}) in {elapsed:.1f} s", highlight=False)
 
 
 def _load_nyc_tables(location: str) -> None:

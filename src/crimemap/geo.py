@@ -20,7 +20,7 @@ ONE_MILE_M = 1_609.344
 # numbered row by row, so the cells of one grid row form one contiguous range.
 GRID_LAT = 0.0025
 GRID_LNG = 0.004
-_ROW_SPAN = 1 << 22
+ROW_SPAN = 1 << 22
 NO_CELL = -1
 """The cell of a crime stored without coordinates."""
 
@@ -55,7 +55,7 @@ def grid_col(lng: float) -> int:
 
 def cell_of(lng: float, lat: float) -> int:
     """The grid cell of a point: the embedded store's clustered spatial key."""
-    return grid_row(lat) * _ROW_SPAN + grid_col(lng)
+    return grid_row(lat) * ROW_SPAN + grid_col(lng)
 
 
 def cell_ranges_for_box(
@@ -64,7 +64,7 @@ def cell_ranges_for_box(
     """One ``(first_cell, last_cell)`` range per grid row that the box touches."""
     c0, c1 = grid_col(min_lng), grid_col(max_lng)
     for row in range(grid_row(min_lat), grid_row(max_lat) + 1):
-        yield row * _ROW_SPAN + c0, row * _ROW_SPAN + c1
+        yield row * ROW_SPAN + c0, row * ROW_SPAN + c1
 
 
 def cell_ranges_for_circle(lng: float, lat: float, radius_m: float) -> list[tuple[int, int]]:
@@ -88,7 +88,7 @@ def cell_ranges_for_circle(lng: float, lat: float, radius_m: float) -> list[tupl
         if frac >= 1.0 and nearest != lat:
             continue
         c0, c1 = grid_col(lng - w), grid_col(lng + w)
-        ranges.append((row * _ROW_SPAN + c0, row * _ROW_SPAN + c1))
+        ranges.append((row * ROW_SPAN + c0, row * ROW_SPAN + c1))
     return ranges
 
 

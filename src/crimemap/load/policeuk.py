@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from crimemap import vocab
 from crimemap.months import parse_month
@@ -202,7 +202,7 @@ def read_street(source: Source) -> Iterator[Crime]:
                 category = categories.get(ctype.lower())
                 if category is None:
                     raise LoadError(f"{where}: unknown crime type {ctype!r}")
-                if pid and (len(pid) != 64 or not _is_hex(pid)):
+                if pid and not _is_hex(pid):
                     raise LoadError(f"{where}: Crime ID must be 64 hexadecimal characters, got {pid!r}")
                 x, y = _coordinates(lng, lat, where)
                 sid = None
@@ -225,6 +225,7 @@ def read_street(source: Source) -> Iterator[Crime]:
 
 def read_outcomes(source: Source) -> Iterator[OutcomeRecord]:
     """The outcome rows of one outcomes file, checking every row."""
+    streets: dict[tuple[str, str, str], int] = {}
     with _rows(source, OUTCOMES_HEADER) as reader:
         try:
             for row in reader:
@@ -234,14 +235,19 @@ def read_outcomes(source: Source) -> Iterator[OutcomeRecord]:
                         continue
                     raise LoadError(f"{where}: expected 10 fields, got {len(row)}")
                 pid, month, _reported, _falls, lng, lat, loc, lcode, lname, outcome = row
-                if len(pid) != 64 or not _is_hex(pid):
+                if not _is_hex(pid):
                     raise LoadError(f"{where}: Crime ID must be 64 hexadecimal characters, got {pid!r}")
                 if month != source.month:
                     raise LoadError(f"{where}: month {month!r} in a file for {source.month}")
                 if not outcome:
                     raise LoadError(f"{where}: empty Outcome type")
                 x, y = _coordinates(lng, lat, where)
-                sid = street_id(lng, lat, loc) if x is not None else None
+                sid = None
+                if x is not None:
+                    key = (lng, lat, loc)
+                    sid = streets.get(key)
+                    if sid is None:
+                        sid = streets[key] = street_id(lng, lat, loc)
                 yield OutcomeRecord(pid.lower(), month, source.force, outcome, x, y, sid, loc, lcode, lname)
         except csv.Error as e:
             raise LoadError(f"{source.label}: line {reader.line_num}: {e}") from None
@@ -249,11 +255,39 @@ def read_outcomes(source: Source) -> Iterator[OutcomeRecord]:
             raise LoadError(f"{source.label}: near line {reader.line_num}: not UTF-8 text ({e})") from None
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _is_hex(text: str) -> bool:
-    return _HEX.issuperset(text)
+    return _HEX.fullmatch(text) is not None
+
+
+BATCH_ROWS = 50_000
+"""Records per batch handed from the parsing process to the writing one."""
+
+PARALLEL_MIN_BYTES = 16 << 20
+"""Below this much input a second process costs more than it saves."""
+
+
+def _batches(source: Source, prepare: Callable[[str, list[Any]], Any]) -> Iterator[Any]:
+    """Parse one file and prepare it for the store, ``BATCH_ROWS`` records at a time."""
+    records = read_street(source) if source.kind == "street" else read_outcomes(source)
+    batch: list[Any] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= BATCH_ROWS:
+            yield prepare(source.kind, batch)
+            batch = []
+    if batch:
+        yield prepare(source.kind, batch)
+
+
+def _source_size(source: Source) -> int:
+    path = Path(source.label.split(":", 1)[0]) if ":" in source.label and ".zip:" in source.label else Path(source.label)
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def load_policeuk(
@@ -262,12 +296,16 @@ def load_policeuk(
     *,
     on_file: Callable[[Source, int], None] | None = None,
     on_message: Callable[[str], None] | None = None,
+    parallel: bool | None = None,
 ) -> LoadSummary:
     """Load every police.uk file under ``paths`` into ``store``, all or nothing.
 
+    Files are parsed in a second process while this one writes (``parallel``;
+    by default only for inputs over :data:`PARALLEL_MIN_BYTES`).
     ``on_file(source, rows)`` is called after each file (for a progress bar);
     ``on_message`` receives notes such as skipped stop-and-search files.
     """
+    paths = list(paths)
     sources = find_sources(paths)
     summary = LoadSummary()
     for s in sources:
@@ -279,24 +317,89 @@ def load_policeuk(
             raise LoadError(f"{s.label}: bad month {s.month!r} in the file name") from None
     if not sources:
         raise LoadError("no police.uk CSV files found in " + ", ".join(str(p) for p in paths))
+    for s in sources:
+        if s.kind == "stop-and-search":
+            note = f"{s.label}: stop-and-search files are not served yet; skipped"
+            summary.skipped.append(note)
+            if on_message:
+                on_message(note)
+    wanted = [s for s in sources if s.kind != "stop-and-search"]
+    if parallel is None:
+        parallel = sum(_source_size(s) for s in wanted) >= PARALLEL_MIN_BYTES
     with store.writer() as writer:
-        for source in sources:
-            if source.kind == "stop-and-search":
-                note = f"{source.label}: stop-and-search files are not served yet; skipped"
-                summary.skipped.append(note)
-                if on_message:
-                    on_message(note)
-                rows = 0
-            elif source.kind == "street":
-                rows = writer.replace_crimes(source.month, source.force, read_street(source))
+        prepare = type(writer).prepare
+        parsed = parse_in_worker(wanted, prepare) if parallel else ((s, _batches(s, prepare)) for s in wanted)
+        for source, batches in parsed:
+            rows = writer.replace_prepared(source.kind, source.month, source.force, batches)
+            if source.kind == "street":
                 summary.crimes += rows
             else:
-                rows = writer.replace_outcomes(source.month, source.force, read_outcomes(source))
                 summary.outcomes += rows
-            if source.kind != "stop-and-search":
-                summary.files += 1
-                summary.months.add(source.month)
-                summary.forces.add(source.force)
+            summary.files += 1
+            summary.months.add(source.month)
+            summary.forces.add(source.force)
             if on_file:
                 on_file(source, rows)
     return summary
+
+
+def parse_in_worker(
+    sources: list[Source], prepare: Callable[[str, list[Any]], Any]
+) -> Iterator[tuple[Source, Iterator[Any]]]:
+    """Parse and prepare files in a child process, handing batches back in order.
+
+    The child runs ahead by a bounded number of batches, so memory stays flat;
+    a parse error in the child is raised here as the same :class:`LoadError`.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue: Any = ctx.Queue(maxsize=6)
+    worker = ctx.Process(
+        target=_worker_main, args=([(s.label, s.month, s.force, s.kind) for s in sources], prepare, queue),
+        daemon=True,
+    )
+    worker.start()
+    try:
+        for source in sources:
+
+            def batches() -> Iterator[Any]:
+                while True:
+                    tag, payload = queue.get()
+                    if tag == "batch":
+                        yield payload
+                    elif tag == "end":
+                        return
+                    else:
+                        raise LoadError(payload)
+
+            yield source, batches()
+    finally:
+        worker.kill()
+        worker.join()
+        queue.close()
+
+
+def _worker_main(specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any) -> None:
+    for label, month, force, kind in specs:
+        source = _source_from_label(label, month, force, kind)
+        try:
+            for batch in _batches(source, prepare):
+                queue.put(("batch", batch))
+        except LoadError as e:
+            queue.put(("error", str(e)))
+            return
+        except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
+            queue.put(("error", f"{label}: {type(e).__name__}: {e}"))
+            return
+        queue.put(("end", None))
+
+
+def _source_from_label(label: str, month: str, force: str, kind: str) -> Source:
+    """Rebuild a Source in the worker (openers are closures and do not pickle)."""
+    if ".zip:" in label:
+        archive, member = label.split(".zip:", 1)
+        path = Path(archive + ".zip")
+        return Source(label, month, force, kind, lambda: zipfile.ZipFile(path).open(member))
+    path = Path(label)
+    return Source(label, month, force, kind, lambda: path.open("rb"))

@@ -16,8 +16,8 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, TypeAlias
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from crimemap.query import CrimeQuery, FeatureQuery, Scalar
 
@@ -143,15 +143,33 @@ class StoreWriter(ABC):
 
     Obtained from :meth:`Store.writer`; leaving the ``with`` block by an
     exception rolls everything back, so a failed load leaves the store as it was.
+
+    Loading is split in two so that it can use two cores: :meth:`prepare`, a
+    pure function a worker process runs on each batch of parsed records
+    (turning them into whatever the store inserts fastest), and
+    :meth:`replace_prepared`, which the writing process runs on those batches.
     """
 
-    @abstractmethod
-    def replace_crimes(self, month: str, force: str, crimes: Iterable[Crime]) -> int:
-        """Replace every crime of ``month`` reported by ``force``; returns rows written."""
+    @staticmethod
+    def prepare(kind: str, records: list[Any]) -> Any:
+        """Turn a batch of ``Crime`` (kind ``street``) or ``OutcomeRecord`` (``outcomes``) for insertion.
+
+        Runs in a worker process: it must be a picklable function of its
+        arguments. The default passes records through unchanged.
+        """
+        return records
 
     @abstractmethod
+    def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
+        """Replace what is stored of ``kind`` for ``month`` and ``force`` by the prepared batches."""
+
+    def replace_crimes(self, month: str, force: str, crimes: Iterable[Crime]) -> int:
+        """Replace every crime of ``month`` reported by ``force``; returns rows written."""
+        return self.replace_prepared("street", month, force, [self.prepare("street", list(crimes))])
+
     def replace_outcomes(self, month: str, force: str, outcomes: Iterable[OutcomeRecord]) -> int:
         """Replace the outcomes file of ``month`` and ``force``; returns rows written."""
+        return self.replace_prepared("outcomes", month, force, [self.prepare("outcomes", list(outcomes))])
 
     @abstractmethod
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
@@ -189,6 +207,15 @@ class Store(ABC):
     @abstractmethod
     def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
         """Crimes matching ``query``, in no particular order, stopping at ``query.limit``."""
+
+    def crimes_exceed(self, query: CrimeQuery, n: int) -> bool:
+        """Whether more than ``n`` crimes match ``query`` (its ``limit`` aside), without counting them all.
+
+        The police.uk API's 10,000-crime rule asks this before fetching an
+        area's crimes. This default reads up to ``n + 1`` crimes; stores
+        override it with a cheaper test (an index count stopping at ``n + 1``).
+        """
+        return sum(1 for _ in self.crimes(replace(query, limit=n + 1))) > n
 
     @abstractmethod
     def street(self, street_id: int) -> Street | None: ...

@@ -9,14 +9,17 @@ failure or a kill -9 halfway leaves the file as it was. See
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import shapely
 
@@ -50,17 +53,19 @@ from crimemap.store.sqlite_schema import ensure_schema
 
 _CRIME_SELECT = (
     "id, month, force, falls_within, lng, lat, street_id, street_name, lsoa_code, lsoa_name,"
-    " category, pid, location_type, location_subtype, context, outcome, outcome_month"
+    " category, pid, location_subtype, context, outcome, outcome_month"
 )
 _FORCE_IDS = [f.id for f in vocab.FORCES]
 _FORCE_NAMES = [f.name for f in vocab.FORCES]
 _CATEGORY_SLUGS = [c.slug for c in vocab.CATEGORIES]
-_LOCATION_TYPES = ("Force", "BTP")
+_LOCATION_TYPES = ["BTP" if f is vocab.BTP else "Force" for f in vocab.FORCES]
 
 
 def pid_key(pid: bytes) -> int:
-    """The signed 64-bit integer that indexes a persistent id (its first 8 bytes)."""
-    return int.from_bytes(pid[:8], "big", signed=True)
+    """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
+    return int.from_bytes(pid[:8], "big") >> 1
+_month_of = functools.cache(format_month)
+"""``format_month``, remembered: called twice for each crime read, over a few hundred months."""
 
 
 class SQLiteStore(Store):
@@ -151,10 +156,10 @@ class SQLiteStore(Store):
         ]
 
     def _crime(self, row: tuple[Any, ...]) -> Crime:
-        (cid, month, force, falls, lng, lat, sid, sname, lcode, lname, cat, pid, ltype, lsub, ctx, out, om) = row
+        (cid, month, force, falls, lng, lat, sid, sname, lcode, lname, cat, pid, lsub, ctx, out, om) = row
         return Crime(
             cid,
-            format_month(month),
+            _month_of(month),
             _FORCE_IDS[force],
             falls if falls is not None else _FORCE_NAMES[force],
             lng,
@@ -165,35 +170,20 @@ class SQLiteStore(Store):
             lname,
             _CATEGORY_SLUGS[cat],
             pid.hex() if pid is not None else "",
-            _LOCATION_TYPES[ltype],
+            _LOCATION_TYPES[force],
             lsub,
             ctx,
             self._outcome_names.get(out) if out is not None else None,
-            format_month(om) if om is not None else None,
+            _month_of(om) if om is not None else None,
         )
 
     def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
         conn = self._connection()
-        where, params = ["1"], []
-        if query.month is not None:
-            where.append("month = ?")
-            params.append(parse_month(query.month))
-        if query.category is not None:
-            cat = vocab.CATEGORY_BY_SLUG.get(query.category)
-            if cat is None:
-                return
-            where.append("category = ?")
-            params.append(cat.code)
-        if query.force is not None:
-            force = vocab.FORCE_BY_ID.get(query.force)
-            if force is None:
-                return
-            where.append("force = ?")
-            params.append(force.code)
-        if query.street_id is not None:
-            where.append("street_id = ?")
-            params.append(query.street_id)
-        sql = f"SELECT {_CRIME_SELECT} FROM crimes WHERE {' AND '.join(where)}"
+        filters = _crime_filters(query)
+        if filters is None:
+            return
+        where, params = filters
+        sql = f"SELECT {_CRIME_SELECT} FROM crimes WHERE {where}"
         limit = query.limit if query.limit is not None else math.inf
         found = 0
         if not query.located:
@@ -203,18 +193,56 @@ class SQLiteStore(Store):
                 if found >= limit:
                     return
             return
-        inside = _area_test(query.area)
+        keep = _area_filter(query.area)
         ranges = _area_ranges(query.area)
         if ranges is None:
             ranges = [(0, 1 << 62)]
         sql += " AND cell BETWEEN ? AND ?"
         for lo, hi in ranges:
-            for row in conn.execute(sql, (*params, lo, hi)):
-                if inside is None or inside(row[4], row[5]):
+            cursor = conn.execute(sql, (*params, lo, hi))
+            while batch := cursor.fetchmany(_BATCH):
+                for row in keep(batch) if keep is not None else batch:
                     yield self._crime(row)
                     found += 1
                     if found >= limit:
                         return
+
+    def crimes_exceed(self, query: CrimeQuery, n: int) -> bool:
+        """Decided on the grid: a count of the rows in the area's cell ranges (by the primary key,
+        stopping at ``n + 1``) bounds the answer; only when that bound passes ``n`` are the
+        candidates' coordinates read and tested in batches, stopping at ``n + 1`` inside.
+
+        Neither step builds a :class:`Crime`, so a 1,000,000-crime area is refused after
+        reading about ``n`` coordinate pairs.
+        """
+        if not query.located or query.area is None:
+            return super().crimes_exceed(query, n)
+        filters = _crime_filters(query)
+        if filters is None:
+            return False
+        where, params = filters
+        ranges = _area_ranges(query.area) or []
+        conn = self._connection()
+        count_sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM crimes WHERE {where} AND cell BETWEEN ? AND ? LIMIT ?)"
+        )
+        candidates = 0
+        for lo, hi in ranges:
+            candidates += conn.execute(count_sql, (*params, lo, hi, n + 1 - candidates)).fetchone()[0]
+            if candidates > n:
+                break
+        else:
+            return False
+        count_inside = _area_counter(query.area)
+        point_sql = f"SELECT lng, lat FROM crimes WHERE {where} AND cell BETWEEN ? AND ?"
+        found = 0
+        for lo, hi in ranges:
+            cursor = conn.execute(point_sql, (*params, lo, hi))
+            while batch := cursor.fetchmany(4096):
+                found += count_inside(batch)
+                if found > n:
+                    return True
+        return False
 
     def street(self, street_id: int) -> Street | None:
         row = self._connection().execute(
@@ -440,13 +468,40 @@ _CRIME_SQL_COLUMNS: dict[str, SqlColumn] = {
         order_preserving=True,
     ),
     "context": SqlColumn("context"),
-    "location_type": SqlColumn("CASE location_type WHEN 1 THEN 'BTP' ELSE 'Force' END"),
+    "location_type": SqlColumn(f"CASE force WHEN {vocab.BTP.code} THEN 'BTP' ELSE 'Force' END"),
     "location_subtype": SqlColumn("location_subtype"),
     "street_id": SqlColumn("street_id"),
 }
 
 
 # -- areas ------------------------------------------------------------------------------
+
+
+def _crime_filters(query: CrimeQuery) -> tuple[str, list[Any]] | None:
+    """The WHERE clause and parameters of a query's month, category, force and map point.
+
+    ``None`` when a category or force is unknown: nothing can match.
+    """
+    where, params = ["1"], []
+    if query.month is not None:
+        where.append("month = ?")
+        params.append(parse_month(query.month))
+    if query.category is not None:
+        cat = vocab.CATEGORY_BY_SLUG.get(query.category)
+        if cat is None:
+            return None
+        where.append("category = ?")
+        params.append(cat.code)
+    if query.force is not None:
+        force = vocab.FORCE_BY_ID.get(query.force)
+        if force is None:
+            return None
+        where.append("force = ?")
+        params.append(force.code)
+    if query.street_id is not None:
+        where.append("street_id = ?")
+        params.append(query.street_id)
+    return " AND ".join(where), params
 
 
 def _area_ranges(area: Circle | Polygon | None) -> list[tuple[int, int]] | None:
@@ -461,7 +516,7 @@ def _polygon_ranges(area: Polygon) -> list[tuple[int, int]]:
     """Per grid row, the cells between the polygon's westmost and eastmost point in that row."""
     poly = polygon_of(area.ring)
     min_lng, min_lat, max_lng, max_lat = poly.bounds
-    ranges = []
+    ranges: list[tuple[int, int]] = []
     row0, row1 = geo.grid_row(min_lat), geo.grid_row(max_lat)
     if row1 - row0 > 2000:
         return list(geo.cell_ranges_for_box(min_lng, min_lat, max_lng, max_lat))
@@ -474,6 +529,32 @@ def _polygon_ranges(area: Polygon) -> list[tuple[int, int]]:
         w, _, e, _ = part.bounds
         ranges.extend(geo.cell_ranges_for_box(w, south + geo.GRID_LAT / 2, e, south + geo.GRID_LAT / 2))
     return ranges
+
+
+_BATCH = 256
+"""Rows read from a cursor at a time, so that a polygon tests a batch of points in one shapely call."""
+
+
+def _area_filter(area: Circle | Polygon | None) -> Callable[[list[Any]], Iterable[Any]] | None:
+    """The rows of a batch (``lng``, ``lat`` at 4 and 5) that lie in ``area``, in order.
+
+    A polygon tests the whole batch in one vectorised shapely call: per point
+    that costs a tenth of a scalar ``intersects_xy`` call.
+    """
+    if area is None:
+        return None
+    if isinstance(area, Circle):
+        in_circle = _area_test(area)
+        return lambda rows: [r for r in rows if in_circle(r[4], r[5])]
+    poly = polygon_of(area.ring)
+    intersects_xy = shapely.intersects_xy
+
+    def in_polygon(rows: list[Any]) -> Iterable[Any]:
+        lng = np.fromiter((r[4] for r in rows), np.float64, len(rows))
+        lat = np.fromiter((r[5] for r in rows), np.float64, len(rows))
+        return itertools.compress(rows, intersects_xy(poly, lng, lat).tolist())
+
+    return in_polygon
 
 
 def _area_test(area: Circle | Polygon | None) -> Any:
@@ -507,7 +588,110 @@ def _area_test(area: Circle | Polygon | None) -> Any:
     return in_polygon
 
 
+def _area_counter(area: Circle | Polygon) -> Callable[[list[tuple[float, float]]], int]:
+    """How many of a batch of ``(lng, lat)`` rows lie in ``area``, tested with numpy at once."""
+    if isinstance(area, Circle):
+        clng, clat = (math.radians(v) for v in area.center)
+        # haversine: d <= r  <=>  a <= sin^2(r / 2R)
+        limit_a = math.sin(min(math.pi / 2, area.radius_m / (2 * geo.EARTH_RADIUS_M))) ** 2
+
+        def count_in_circle(batch: list[tuple[float, float]]) -> int:
+            lng, lat = np.radians(np.array(batch, dtype=np.float64)).T
+            a = np.sin((lat - clat) / 2) ** 2 + math.cos(clat) * np.cos(lat) * np.sin((lng - clng) / 2) ** 2
+            return int(np.count_nonzero(a <= limit_a))
+
+        return count_in_circle
+    poly = polygon_of(area.ring)
+
+    def count_in_polygon(batch: list[tuple[float, float]]) -> int:
+        lng, lat = np.array(batch, dtype=np.float64).T
+        return int(np.count_nonzero(shapely.intersects_xy(poly, lng, lat)))
+
+    return count_in_polygon
+
+
 # -- writing --------------------------------------------------------------------------------
+
+_CRIME_INSERT = (
+    "INSERT INTO crimes (month, cell, id, force, category, lng, lat, street_id, street_name, pid, pid_key,"
+    " location_subtype, context, lsoa_code, lsoa_name, falls_within, outcome) VALUES (" + ",".join("?" * 17) + ")"
+)
+_OUTCOME_INSERT = "INSERT INTO outcomes VALUES (" + ",".join("?" * 11) + ")"
+_STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
+_KNOWN_OUTCOMES = {o.name.lower(): o.code for o in vocab.OUTCOMES} | {
+    name: o.code for name, o in vocab.OUTCOME_BY_NAME.items()
+}
+
+
+def _prepare_crimes(crimes: list[Crime]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, str]]:
+    """Crime records to insertable rows, sorted by the clustered key; runs in a worker process.
+
+    Outcome names that the vocabulary does not know get negative placeholder
+    codes, listed in the third element, for the writing process to number.
+    """
+    if not crimes:
+        return [], [], {}
+    month = parse_month(crimes[0].month)
+    force = vocab.FORCE_BY_ID[crimes[0].force]
+    force_name = force.name
+    categories = {c.slug: c.code for c in vocab.CATEGORIES}
+    known = _KNOWN_OUTCOMES
+    unknown: dict[str, int] = {}
+    lat0, lng0, dlat, dlng, span = 90.0, 180.0, geo.GRID_LAT, geo.GRID_LNG, geo.ROW_SPAN
+    rows = []
+    streets: dict[int, tuple[Any, ...]] = {}
+    fromhex = bytes.fromhex
+    from_bytes = int.from_bytes
+    for c in crimes:
+        lng, lat = c.lng, c.lat
+        if lng is None or lat is None:
+            cell = geo.NO_CELL
+        else:
+            cell = int((lat + lat0) / dlat) * span + int((lng + lng0) / dlng)
+            sid = c.street_id
+            if sid is not None and sid not in streets:
+                streets[sid] = (sid, c.street_name, lng, lat, cell)
+        outcome: int | None = None
+        if c.outcome:
+            outcome = known.get(c.outcome.lower())
+            if outcome is None:
+                outcome = unknown.setdefault(c.outcome, -1 - len(unknown))
+        pid = fromhex(c.persistent_id) if c.persistent_id else None
+        rows.append(
+            (
+                month, cell, c.id, force.code, categories[c.category], lng, lat, c.street_id, c.street_name,
+                pid, from_bytes(pid[:8], "big") >> 1 if pid else None, c.location_subtype, c.context,
+                c.lsoa_code, c.lsoa_name, None if c.falls_within == force_name else c.falls_within, outcome,
+            )
+        )  # fmt: skip
+    rows.sort(key=lambda r: (r[1], r[2]))
+    return rows, list(streets.values()), {code: name for name, code in unknown.items()}
+
+
+def _prepare_outcomes(outcomes: list[OutcomeRecord]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, str]]:
+    """Outcome records to insertable rows (``seq`` is filled in by the writer)."""
+    known = _KNOWN_OUTCOMES
+    unknown: dict[str, int] = {}
+    rows = []
+    streets: dict[int, tuple[Any, ...]] = {}
+    month = parse_month(outcomes[0].month) if outcomes else 0
+    force = vocab.FORCE_BY_ID[outcomes[0].force].code if outcomes else 0
+    for o in outcomes:
+        if o.lng is None or o.lat is None:
+            cell = geo.NO_CELL
+        else:
+            cell = geo.cell_of(o.lng, o.lat)
+            if o.street_id is not None and o.street_id not in streets:
+                streets[o.street_id] = (o.street_id, o.street_name, o.lng, o.lat, cell)
+        code = known.get(o.outcome.lower())
+        if code is None:
+            code = unknown.setdefault(o.outcome, -1 - len(unknown))
+        pid = bytes.fromhex(o.persistent_id)
+        rows.append(
+            (month, force, cell, 0, pid, pid_key(pid), code,
+             o.lng, o.lat, o.street_id, o.street_name)
+        )  # fmt: skip
+    return rows, list(streets.values()), {code: name for name, code in unknown.items()}
 
 
 class _SQLiteWriter(StoreWriter):
@@ -518,14 +702,25 @@ class _SQLiteWriter(StoreWriter):
         }
         self.touched_pids = False
 
+    @staticmethod
+    def prepare(kind: str, records: list[Any]) -> Any:
+        return _prepare_crimes(records) if kind == "street" else _prepare_outcomes(records)
+
     def _outcome_code(self, name: str) -> int:
         code = self.outcome_codes.get(name.lower())
         if code is None:
             outcome = vocab.outcome_by_name(name)
-            code = 1000 + len([c for c in self.outcome_codes.values() if c >= 1000])
+            code = 1000 + sum(1 for c in self.outcome_codes.values() if c >= 1000)
             self.conn.execute("INSERT INTO outcome_kinds VALUES (?, ?, ?)", (code, outcome.slug, outcome.name))
             self.outcome_codes[name.lower()] = code
         return code
+
+    def _number_unknown(self, rows: list[tuple[Any, ...]], unknown: dict[int, str], column: int) -> None:
+        """Give outcome names new to the store their codes (rare: a new name in an archive)."""
+        codes = {placeholder: self._outcome_code(name) for placeholder, name in unknown.items()}
+        for i, row in enumerate(rows):
+            if row[column] is not None and row[column] < 0:
+                rows[i] = row[:column] + (codes[row[column]],) + row[column + 1 :]
 
     def _record_load(self, month: int, force: int, kind: str, rows: int) -> None:
         self.conn.execute(
@@ -533,84 +728,25 @@ class _SQLiteWriter(StoreWriter):
             (month, force, kind, rows, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
         )
 
-    def replace_crimes(self, month: str, force: str, crimes: Iterable[Crime]) -> int:
-        m = parse_month(month)
-        f = _force_code(force)
+    def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
+        m, f = parse_month(month), _force_code(force)
         conn = self.conn
-        conn.execute("DELETE FROM crimes WHERE month = ? AND force = ?", (m, f))
-        rows = []
-        streets: dict[int, tuple[int, str, float, float, int]] = {}
-        outcome_code = self._outcome_code
-        categories = vocab.CATEGORY_BY_SLUG
-        cell_of = geo.cell_of
-        force_name = vocab.FORCES[f].name
-        for c in crimes:
-            if c.lng is None or c.lat is None:
-                cell = geo.NO_CELL
+        table = "crimes" if kind == "street" else "outcomes"
+        conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, f))
+        count = 0
+        for rows, streets, unknown in batches:
+            if unknown:
+                self._number_unknown(rows, unknown, 16 if kind == "street" else 6)
+            if kind == "street":
+                conn.executemany(_CRIME_INSERT, rows)
             else:
-                cell = cell_of(c.lng, c.lat)
-                if c.street_id is not None and c.street_id not in streets:
-                    streets[c.street_id] = (c.street_id, c.street_name, c.lng, c.lat, cell)
-            pid = bytes.fromhex(c.persistent_id) if c.persistent_id else None
-            rows.append(
-                (
-                    m,
-                    cell,
-                    c.id,
-                    f,
-                    categories[c.category].code,
-                    c.lng,
-                    c.lat,
-                    c.street_id,
-                    c.street_name,
-                    pid,
-                    pid_key(pid) if pid else None,
-                    1 if c.location_type == "BTP" else 0,
-                    c.location_subtype,
-                    c.context,
-                    c.lsoa_code,
-                    c.lsoa_name,
-                    None if c.falls_within == force_name else c.falls_within,
-                    outcome_code(c.outcome) if c.outcome else None,
-                    parse_month(c.outcome_month) if c.outcome_month else None,
-                )
-            )
-        rows.sort(key=lambda r: (r[1], r[2]))
-        conn.executemany("INSERT INTO crimes VALUES (" + ",".join("?" * 19) + ")", rows)
-        conn.executemany("INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)", streets.values())
-        self._record_load(m, f, "street", len(rows))
+                rows = [(r[0], r[1], r[2], count + i, *r[4:]) for i, r in enumerate(rows)]
+                conn.executemany(_OUTCOME_INSERT, rows)
+            conn.executemany(_STREET_INSERT, streets)
+            count += len(rows)
+        self._record_load(m, f, kind, count)
         self.touched_pids = True
-        return len(rows)
-
-    def replace_outcomes(self, month: str, force: str, outcomes: Iterable[OutcomeRecord]) -> int:
-        m = parse_month(month)
-        f = _force_code(force)
-        conn = self.conn
-        conn.execute("DELETE FROM outcomes WHERE month = ? AND force = ?", (m, f))
-        rows = []
-        for seq, o in enumerate(outcomes):
-            pid = bytes.fromhex(o.persistent_id)
-            cell = geo.NO_CELL if o.lng is None or o.lat is None else geo.cell_of(o.lng, o.lat)
-            rows.append(
-                (
-                    parse_month(o.month),
-                    f,
-                    cell,
-                    seq,
-                    pid,
-                    pid_key(pid),
-                    self._outcome_code(o.outcome),
-                    o.lng,
-                    o.lat,
-                    o.street_id,
-                    o.street_name,
-                )
-            )
-        rows.sort(key=lambda r: (r[0], r[2], r[3]))
-        conn.executemany("INSERT INTO outcomes VALUES (" + ",".join("?" * 11) + ")", rows)
-        self._record_load(m, f, "outcomes", len(rows))
-        self.touched_pids = True
-        return len(rows)
+        return count
 
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
         if info.id == CRIMES_TABLE:

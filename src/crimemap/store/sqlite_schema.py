@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS forces (code INTEGER PRIMARY KEY, id TEXT NOT NULL UN
 CREATE TABLE IF NOT EXISTS outcome_kinds (code INTEGER PRIMARY KEY, slug TEXT NOT NULL, name TEXT NOT NULL UNIQUE);
 
 -- month: months since year 0 (year * 12 + month - 1); cell: grid cell, -1 without location.
+-- location_type is not stored: BTP crimes are exactly those of the btp force.
+-- falls_within is NULL when it is the reporting force. Fewer columns per crime is
+-- what makes loading fast.
 CREATE TABLE IF NOT EXISTS crimes (
     month INTEGER NOT NULL,
     cell INTEGER NOT NULL,
@@ -36,7 +39,6 @@ CREATE TABLE IF NOT EXISTS crimes (
     street_name TEXT NOT NULL,
     pid BLOB,
     pid_key INTEGER,
-    location_type INTEGER NOT NULL,
     location_subtype TEXT NOT NULL,
     context TEXT NOT NULL,
     lsoa_code TEXT NOT NULL,
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS crimes (
     PRIMARY KEY (month, cell, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS crimes_by_id ON crimes (id);
+-- pid_key: the persistent id's first 63 bits. An integer index is much cheaper to
+-- keep up while loading than one on the 32-byte id itself.
 CREATE INDEX IF NOT EXISTS crimes_by_pid ON crimes (pid_key) WHERE pid_key IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -65,6 +69,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outcomes_by_pid ON outcomes (pid_key);
 
+-- Map points. A crime without coordinates has no street.
 CREATE TABLE IF NOT EXISTS streets (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
