@@ -21,7 +21,7 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +81,8 @@ class Source:
     force: str
     kind: str
     open: Callable[[], IO[bytes]] = field(compare=False, repr=False)
+    size: int = field(default=0, compare=False)
+    """Uncompressed bytes, to estimate the work ahead."""
 
 
 @dataclass
@@ -124,7 +126,7 @@ def _classify(label: str, name: str) -> tuple[str, str, str]:
 
 def _file_source(path: Path) -> Source:
     month, force, kind = _classify(str(path), path.name)
-    return Source(str(path), month, force, kind, lambda: path.open("rb"))
+    return Source(str(path), month, force, kind, lambda: path.open("rb"), path.stat().st_size)
 
 
 def _zip_sources(path: Path) -> list[Source]:
@@ -141,7 +143,7 @@ def _zip_sources(path: Path) -> list[Source]:
         def opener(name: str = info.filename) -> IO[bytes]:
             return zipfile.ZipFile(path).open(name)
 
-        sources.append(Source(f"{path}:{info.filename}", month, force, kind, opener))
+        sources.append(Source(f"{path}:{info.filename}", month, force, kind, opener, info.file_size))
     return sources
 
 
@@ -181,8 +183,14 @@ def _coordinates(lng: str, lat: str, where: str) -> tuple[float | None, float | 
     return x, y
 
 
-def read_street(source: Source) -> Iterator[Crime]:
-    """The crimes of one street file, with their ids, checking every row."""
+def read_street(source: Source, outcome_months: Mapping[str, str] | None = None) -> Iterator[Crime]:
+    """The crimes of one street file, with their ids, checking every row.
+
+    ``outcome_months`` (persistent id to the month of its latest outcome, from
+    the outcomes files of the same load) dates each crime's latest outcome;
+    the store completes it from outcomes loaded before.
+    """
+    dated = outcome_months or {}
     force = vocab.FORCE_BY_ID[source.force]
     location_type = "BTP" if force is vocab.BTP else "Force"
     categories = vocab.CATEGORY_BY_NAME
@@ -215,7 +223,7 @@ def read_street(source: Source) -> Iterator[Crime]:
                     raise LoadError(f"{where}: more than {MAX_ROWS_PER_FILE} rows in one file")
                 yield Crime(
                     base_id | row_no, month, source.force, falls or force.name, x, y, sid, loc, lcode, lname,
-                    category.slug, pid.lower(), location_type, "", context, outcome or None, None,
+                    category.slug, pid.lower(), location_type, "", context, outcome or None, dated.get(pid.lower()),
                 )  # fmt: skip
         except csv.Error as e:
             raise LoadError(f"{source.label}: line {reader.line_num}: {e}") from None
@@ -265,13 +273,26 @@ def _is_hex(text: str) -> bool:
 BATCH_ROWS = 50_000
 """Records per batch handed from the parsing process to the writing one."""
 
+BYTES_PER_ROW = 200
+"""About how many bytes a police.uk CSV row takes, to estimate a load's rows from its files."""
+
 PARALLEL_MIN_BYTES = 16 << 20
 """Below this much input a second process costs more than it saves."""
 
 
-def _batches(source: Source, prepare: Callable[[str, list[Any]], Any]) -> Iterator[Any]:
-    """Parse one file and prepare it for the store, ``BATCH_ROWS`` records at a time."""
-    records = read_street(source) if source.kind == "street" else read_outcomes(source)
+def _batches(
+    source: Source, prepare: Callable[[str, list[Any]], Any], outcome_months: dict[str, str]
+) -> Iterator[Any]:
+    """Parse one file and prepare it for the store, ``BATCH_ROWS`` records at a time.
+
+    Outcomes files record each crime's newest outcome month in ``outcome_months``
+    for the street files that follow them (see :func:`_in_load_order`).
+    """
+    records: Iterator[Any]
+    if source.kind == "street":
+        records = read_street(source, outcome_months)
+    else:
+        records = _noting_months(read_outcomes(source), outcome_months)
     batch: list[Any] = []
     for record in records:
         batch.append(record)
@@ -282,12 +303,16 @@ def _batches(source: Source, prepare: Callable[[str, list[Any]], Any]) -> Iterat
         yield prepare(source.kind, batch)
 
 
-def _source_size(source: Source) -> int:
-    path = Path(source.label.split(":", 1)[0]) if ":" in source.label and ".zip:" in source.label else Path(source.label)
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+def _noting_months(outcomes: Iterator[OutcomeRecord], months: dict[str, str]) -> Iterator[OutcomeRecord]:
+    for o in outcomes:
+        if months.get(o.persistent_id, "") < o.month:
+            months[o.persistent_id] = o.month
+        yield o
+
+
+def _in_load_order(sources: list[Source]) -> list[Source]:
+    """Outcomes files first, so that street files can be dated as they are parsed."""
+    return [s for s in sources if s.kind == "outcomes"] + [s for s in sources if s.kind == "street"]
 
 
 def load_policeuk(
@@ -323,12 +348,14 @@ def load_policeuk(
             summary.skipped.append(note)
             if on_message:
                 on_message(note)
-    wanted = [s for s in sources if s.kind != "stop-and-search"]
+    wanted = _in_load_order(sources)
     if parallel is None:
-        parallel = sum(_source_size(s) for s in wanted) >= PARALLEL_MIN_BYTES
+        parallel = sum(s.size for s in wanted) >= PARALLEL_MIN_BYTES
     with store.writer() as writer:
+        writer.expect(sum(s.size for s in wanted) // BYTES_PER_ROW)
         prepare = type(writer).prepare
-        parsed = parse_in_worker(wanted, prepare) if parallel else ((s, _batches(s, prepare)) for s in wanted)
+        months: dict[str, str] = {}
+        parsed = parse_in_worker(wanted, prepare) if parallel else ((s, _batches(s, prepare, months)) for s in wanted)
         for source, batches in parsed:
             rows = writer.replace_prepared(source.kind, source.month, source.force, batches)
             if source.kind == "street":
@@ -381,10 +408,11 @@ def parse_in_worker(
 
 
 def _worker_main(specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any) -> None:
+    outcome_months: dict[str, str] = {}
     for label, month, force, kind in specs:
         source = _source_from_label(label, month, force, kind)
         try:
-            for batch in _batches(source, prepare):
+            for batch in _batches(source, prepare, outcome_months):
                 queue.put(("batch", batch))
         except LoadError as e:
             queue.put(("error", str(e)))

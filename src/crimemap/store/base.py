@@ -159,6 +159,13 @@ class StoreWriter(ABC):
         """
         return records
 
+    def expect(self, rows: int) -> None:
+        """A hint, before the first write: about how many rows this load brings.
+
+        A store may switch to a bulk strategy for a load that is large beside
+        what it holds (build an index once at the end instead of row by row).
+        """
+
     @abstractmethod
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
         """Replace what is stored of ``kind`` for ``month`` and ``force`` by the prepared batches."""

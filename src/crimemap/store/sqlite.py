@@ -614,7 +614,8 @@ def _area_counter(area: Circle | Polygon) -> Callable[[list[tuple[float, float]]
 
 _CRIME_INSERT = (
     "INSERT INTO crimes (month, cell, id, force, category, lng, lat, street_id, street_name, pid, pid_key,"
-    " location_subtype, context, lsoa_code, lsoa_name, falls_within, outcome) VALUES (" + ",".join("?" * 17) + ")"
+    " location_subtype, context, lsoa_code, lsoa_name, falls_within, outcome, outcome_month)"
+    " VALUES (" + ",".join("?" * 18) + ")"
 )
 _OUTCOME_INSERT = "INSERT INTO outcomes VALUES (" + ",".join("?" * 11) + ")"
 _STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
@@ -662,6 +663,7 @@ def _prepare_crimes(crimes: list[Crime]) -> tuple[list[tuple[Any, ...]], list[tu
                 month, cell, c.id, force.code, categories[c.category], lng, lat, c.street_id, c.street_name,
                 pid, from_bytes(pid[:8], "big") >> 1 if pid else None, c.location_subtype, c.context,
                 c.lsoa_code, c.lsoa_name, None if c.falls_within == force_name else c.falls_within, outcome,
+                parse_month(c.outcome_month) if c.outcome_month else None,
             )
         )  # fmt: skip
     rows.sort(key=lambda r: (r[1], r[2]))
@@ -700,7 +702,22 @@ class _SQLiteWriter(StoreWriter):
         self.outcome_codes: dict[str, int] = {
             name.lower(): code for code, name in conn.execute("SELECT code, name FROM outcome_kinds")
         }
-        self.touched_pids = False
+        self.loaded: dict[str, list[tuple[int, int]]] = {"street": [], "outcomes": []}
+        self.deferred_indexes: list[str] = []
+
+    _RANDOM_ORDER_INDEXES = ("crimes_by_pid", "outcomes_by_pid")
+    """Indexes whose keys arrive in random order: costly to keep up row by row, cheap to build by sorting."""
+
+    def expect(self, rows: int) -> None:
+        stored = self.conn.execute("SELECT coalesce(sum(rows), 0) FROM loads").fetchone()[0]
+        if rows < max(stored, 200_000) or self.deferred_indexes:
+            return
+        for name in self._RANDOM_ORDER_INDEXES:
+            sql = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
+            found = sql.fetchone()
+            if found:
+                self.deferred_indexes.append(found[0])
+                self.conn.execute(f"DROP INDEX {name}")
 
     @staticmethod
     def prepare(kind: str, records: list[Any]) -> Any:
@@ -745,7 +762,7 @@ class _SQLiteWriter(StoreWriter):
             conn.executemany(_STREET_INSERT, streets)
             count += len(rows)
         self._record_load(m, f, kind, count)
-        self.touched_pids = True
+        self.loaded[kind].append((m, f))
         return count
 
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
@@ -801,19 +818,53 @@ class _SQLiteWriter(StoreWriter):
         return count
 
     def finish(self) -> None:
-        """Bring denormalised outcome dates up to date, then stamp the load."""
-        if self.touched_pids:
-            # A crime's latest outcome date is the newest month in its outcome history.
-            self.conn.execute(
-                "UPDATE crimes SET outcome_month = h.latest FROM ("
-                " SELECT pid_key, pid, max(month) AS latest FROM outcomes GROUP BY pid_key, pid"
-                ") AS h WHERE crimes.pid_key = h.pid_key AND crimes.pid = h.pid"
-                " AND crimes.outcome_month IS NOT h.latest"
-            )
-        self.conn.execute(
+        """Rebuild deferred indexes, complete the outcome dates, stamp the load."""
+        conn = self.conn
+        for sql in self.deferred_indexes:
+            conn.execute(sql)
+        self.deferred_indexes.clear()
+        self._date_outcomes()
+        conn.execute(
             "INSERT OR REPLACE INTO meta VALUES ('last_updated', ?)",
             (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),),
         )
+
+    def _date_outcomes(self) -> None:
+        """A crime's ``outcome_month`` is the newest month of its outcome history.
+
+        The loader already dated this load's crimes from this load's outcomes;
+        what is left touches only rows related to this load, never the whole store:
+        crimes stored before whose outcomes arrived now, and this load's crimes
+        whose outcomes were stored before.
+        """
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS loaded_sets (kind TEXT, month INTEGER, force INTEGER)")
+        conn.execute("DELETE FROM temp.loaded_sets")
+        conn.executemany(
+            "INSERT INTO temp.loaded_sets VALUES (?, ?, ?)",
+            [(kind, m, f) for kind, sets in self.loaded.items() for m, f in sets],
+        )
+        newest = (
+            "(SELECT max(o.month) FROM outcomes o WHERE o.pid_key = crimes.pid_key AND o.pid = crimes.pid)"
+        )
+        this_load = "(month, force) IN (SELECT month, force FROM temp.loaded_sets WHERE kind = ?)"
+        crimes_before = conn.execute(
+            f"SELECT 1 FROM loads WHERE kind = 'street' AND NOT {this_load} LIMIT 1", ("street",)
+        ).fetchone()
+        if self.loaded["outcomes"] and crimes_before:
+            conn.execute(
+                f"UPDATE crimes SET outcome_month = {newest} WHERE pid_key IN ("
+                f" SELECT pid_key FROM outcomes WHERE {this_load}) AND NOT {this_load}",
+                ("outcomes", "street"),
+            )
+        outcomes_before = conn.execute(
+            f"SELECT 1 FROM loads WHERE kind = 'outcomes' AND NOT {this_load} LIMIT 1", ("outcomes",)
+        ).fetchone()
+        if self.loaded["street"] and outcomes_before:
+            conn.execute(
+                f"UPDATE crimes SET outcome_month = {newest} WHERE {this_load} AND pid_key IS NOT NULL",
+                ("street",),
+            )
 
 
 def _force_code(force: str) -> int:
