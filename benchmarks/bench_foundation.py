@@ -58,7 +58,10 @@ def floor_rows_per_second(folder: Path) -> tuple[int, float]:
         started = time.perf_counter()
         conn.execute("BEGIN")
         for source in find_sources([folder]):
-            with source.open() as raw, open(raw.fileno(), encoding="utf-8", newline="", closefd=False) as text:
+            with (
+                source.open() as raw,
+                open(raw.fileno(), encoding="utf-8", newline="", closefd=False) as text,
+            ):
                 reader = csv.reader(text)
                 next(reader)
                 before = conn.total_changes
@@ -72,7 +75,9 @@ def floor_rows_per_second(folder: Path) -> tuple[int, float]:
     return rows, rows / elapsed
 
 
-def query_times(store: SQLiteStore, centres: list[tuple[float, float]], month: str, repeat: int) -> tuple[float, float, float]:
+def query_times(
+    store: SQLiteStore, centres: list[tuple[float, float]], month: str, repeat: int
+) -> tuple[float, float, float]:
     """p50 and p99 in ms of 1-mile queries at ``centres`` (each ``repeat`` times), and the mean count."""
     times, counts = [], []
     for _ in range(repeat):
@@ -83,7 +88,11 @@ def query_times(store: SQLiteStore, centres: list[tuple[float, float]], month: s
             times.append((time.perf_counter() - started) * 1000)
             counts.append(len(found))
     times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))], statistics.mean(counts)
+    return (
+        statistics.median(times),
+        times[min(len(times) - 1, int(len(times) * 0.99))],
+        statistics.mean(counts),
+    )
 
 
 def random_places(n: int, seed: int = 3) -> list[tuple[float, float]]:
@@ -118,7 +127,9 @@ def run(report: Report, months: int = 12, crimes_per_month: int = 500_000, keep:
     report("load floor: bare csv + executemany, no index: rows/s", floor_rate, None)
     report("load / floor", (rows / elapsed) / floor_rate, None)
     store.close()
-    size = sum(os.path.getsize(f"{store_path}{s}") for s in ("", "-wal") if os.path.exists(f"{store_path}{s}"))
+    size = sum(
+        os.path.getsize(f"{store_path}{s}") for s in ("", "-wal") if os.path.exists(f"{store_path}{s}")
+    )
     report("store size on disk: MB", size / 1e6, None)
     report("store size per crime: bytes", size / summary.crimes, None)
 
@@ -147,7 +158,9 @@ def print_report(name: str, value: float, target: float | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--crimes-per-month", type=int, default=500_000)
     args = parser.parse_args()

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import POLICEUK
 
+from conftest import POLICEUK
 from crimemap.load.generate import generate
 from crimemap.load.policeuk import LoadError, crime_id, load_policeuk
 from crimemap.query import CrimeQuery
@@ -52,7 +52,9 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_month(tmp: Path, month: str, kinds: tuple[str, ...] = ("street", "outcomes"), force: str = CITY) -> Path:
+def copy_month(
+    tmp: Path, month: str, kinds: tuple[str, ...] = ("street", "outcomes"), force: str = CITY
+) -> Path:
     folder = tmp / "archive" / month
     folder.mkdir(parents=True, exist_ok=True)
     for kind in kinds:
@@ -85,7 +87,9 @@ def test_crime_fields_keep_the_csv_values(store: Store) -> None:
     assert crime.location_type == "Force"
 
 
-def test_loading_the_same_files_again_gives_the_same_ids_and_no_duplicates(store: Store, tmp_path: Path) -> None:
+def test_loading_the_same_files_again_gives_the_same_ids_and_no_duplicates(
+    store: Store, tmp_path: Path
+) -> None:
     archive = copy_month(tmp_path, "2016-05")
     load_policeuk(store, [archive])
     first = sorted((c.id, c.street_id, c.persistent_id) for c in all_crimes(store, "2016-05"))
@@ -135,7 +139,9 @@ def test_a_newer_archive_of_a_stored_month_replaces_it(store: Store, tmp_path: P
     newer.write_text("".join(lines[:101]))
     load_policeuk(store, [newer])
     assert len(all_crimes(store, "2016-04")) == 100
-    assert len(all_crimes(store, "2016-03")) == len(csv_rows(POLICEUK / "2016-03" / f"2016-03-{CITY}-street.csv"))
+    assert len(all_crimes(store, "2016-03")) == len(
+        csv_rows(POLICEUK / "2016-03" / f"2016-03-{CITY}-street.csv")
+    )
     month = next(m for m in store.months() if m.month == "2016-04")
     assert month.crimes == 100
 
@@ -226,7 +232,9 @@ def test_a_wrong_header_is_refused_naming_the_file_and_nothing_is_loaded(tmp_pat
     bad = good / "2016-07" / f"2016-07-{CITY}-street.csv"
     text = bad.read_text()
     bad.write_text(text.replace("Crime ID,Month", "Crime,Month", 1))
-    _assert_failed_load_changes_nothing(tmp_path / "s.sqlite", [good], r"2016-07-city-of-london-street\.csv: line 1")
+    _assert_failed_load_changes_nothing(
+        tmp_path / "s.sqlite", [good], r"2016-07-city-of-london-street\.csv: line 1"
+    )
 
 
 def test_a_bad_row_halfway_is_refused_naming_file_and_line_and_nothing_is_loaded(tmp_path: Path) -> None:
@@ -302,7 +310,16 @@ def test_a_load_killed_halfway_leaves_the_store_as_it_was(
     store.close()
     before = fingerprint(path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crimemap", "load", "--store", str(path), "--quiet", str(generated_archive[0])],
+        [
+            sys.executable,
+            "-m",
+            "crimemap",
+            "load",
+            "--store",
+            str(path),
+            "--quiet",
+            str(generated_archive[0]),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -325,7 +342,15 @@ def test_a_load_killed_halfway_leaves_the_store_as_it_was(
 
 def test_the_command_line_is_quiet_in_scripts_and_reports_a_summary(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "crimemap", "load", "--store", str(tmp_path / "s.sqlite"), str(POLICEUK / "2016-01")],
+        [
+            sys.executable,
+            "-m",
+            "crimemap",
+            "load",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            str(POLICEUK / "2016-01"),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -333,8 +358,20 @@ def test_the_command_line_is_quiet_in_scripts_and_reports_a_summary(tmp_path: Pa
     assert result.stderr == ""
     assert "loaded" in result.stdout and "crimes" in result.stdout and "outcomes" in result.stdout
     failed = subprocess.run(
-        [sys.executable, "-m", "crimemap", "load", "--store", str(tmp_path / "s.sqlite"), str(tmp_path / "nope")],
+        [
+            sys.executable,
+            "-m",
+            "crimemap",
+            "load",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            str(tmp_path / "nope"),
+        ],
         capture_output=True,
         text=True,
     )
-    assert failed.returncode == 1 and "no such file or folder" in failed.stderr and "nothing was loaded" in failed.stderr
+    assert (
+        failed.returncode == 1
+        and "no such file or folder" in failed.stderr
+        and "nothing was loaded" in failed.stderr
+    )

@@ -70,7 +70,9 @@ def progress_bar(total: int | None, description: str, quiet: bool = False) -> It
 
 @app.command()
 def load(
-    paths: Annotated[list[Path], typer.Argument(help="police.uk CSV files, archive folders or zips; GeoJSON/CSV tables.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="police.uk CSV files, archive folders or zips; GeoJSON/CSV tables.")
+    ],
     store: StoreOption = None,
     table: Annotated[
         str | None, typer.Option(help="Table id for a GeoJSON/CSV table (default: the file name).")
@@ -98,11 +100,14 @@ def generate(
     last: Annotated[str, typer.Option(help="The newest month, YYYY-MM.")] = "2024-06",
     crimes_per_month: Annotated[int, typer.Option(help="Crimes in each month, across all forces.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
-    zipped: Annotated[bool, typer.Option("--zip", help="Write one zip per month, as data.police.uk does.")] = False,
+    zipped: Annotated[
+        bool, typer.Option("--zip", help="Write one zip per month, as data.police.uk does.")
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Write synthetic police.uk archives (street and outcomes files) of any size."""
-    from crimemap.load.generate import generate as run, month_range
+    from crimemap.load.generate import generate as run
+    from crimemap.load.generate import month_range
 
     try:
         month_list = month_range(last, months)
@@ -132,7 +137,10 @@ def info(store: StoreOption = None) -> None:
         months = st.months()
         out.print(f"store: {st.url}", highlight=False)
         if months:
-            out.print(f"police.uk crimes: {sum(m.crimes for m in months):,} in {len(months)} months", highlight=False)
+            out.print(
+                f"police.uk crimes: {sum(m.crimes for m in months):,} in {len(months)} months",
+                highlight=False,
+            )
             for m in months:
                 out.print(f"  {m.month}  {m.crimes:>9,}  {', '.join(m.forces)}", highlight=False)
         else:
@@ -150,7 +158,9 @@ def serve(
     rate_limit: Annotated[
         bool, typer.Option(help="Limit each client to 15 requests/s, bursts of 30, as police.uk does.")
     ] = False,
-    api_key: Annotated[list[str] | None, typer.Option(help="Accepted Maps Engine API key (repeatable).")] = None,
+    api_key: Annotated[
+        list[str] | None, typer.Option(help="Accepted Maps Engine API key (repeatable).")
+    ] = None,
     bearer_token: Annotated[
         list[str] | None, typer.Option(help="Accepted OAuth bearer token for tables/{id} (repeatable).")
     ] = None,

@@ -102,7 +102,9 @@ def parse_latlng(lat_text: str, lng_text: str) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"lat and lng must be numbers, got lat={lat_text!r} lng={lng_text!r}") from None
     if not (math.isfinite(lat) and math.isfinite(lng)) or not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise ValueError(f"lat must be in [-90, 90] and lng in [-180, 180], got lat={lat_text} lng={lng_text}")
+        raise ValueError(
+            f"lat must be in [-90, 90] and lng in [-180, 180], got lat={lat_text} lng={lng_text}"
+        )
     return lng, lat
 
 

@@ -8,8 +8,8 @@ the street-level crimes documentation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 
 ALL_CRIME = "all-crime"
 """The pseudo-category that matches every crime (police.uk's ``all-crime``)."""
@@ -51,14 +51,32 @@ CATEGORY_BY_NAME["violent crime"] = CATEGORY_BY_SLUG["violent-crime"]
 # The set of categories police.uk published up to 2013-04 (when weapons and
 # public order were split and several theft categories appeared) and after.
 _PRE_2013_05 = (
-    "anti-social-behaviour", "burglary", "criminal-damage-arson", "drugs",
-    "other-theft", "public-disorder-weapons", "robbery", "shoplifting",
-    "vehicle-crime", "violent-crime", "other-crime",
+    "anti-social-behaviour",
+    "burglary",
+    "criminal-damage-arson",
+    "drugs",
+    "other-theft",
+    "public-disorder-weapons",
+    "robbery",
+    "shoplifting",
+    "vehicle-crime",
+    "violent-crime",
+    "other-crime",
 )
 _FROM_2013_05 = (
-    "anti-social-behaviour", "bicycle-theft", "burglary", "criminal-damage-arson",
-    "drugs", "other-theft", "possession-of-weapons", "public-order", "robbery",
-    "shoplifting", "theft-from-the-person", "vehicle-crime", "violent-crime",
+    "anti-social-behaviour",
+    "bicycle-theft",
+    "burglary",
+    "criminal-damage-arson",
+    "drugs",
+    "other-theft",
+    "possession-of-weapons",
+    "public-order",
+    "robbery",
+    "shoplifting",
+    "theft-from-the-person",
+    "vehicle-crime",
+    "violent-crime",
     "other-crime",
 )
 

@@ -57,7 +57,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _routers() -> list:  # type: ignore[type-arg]
+def _routers() -> list:
     """The API modules; each has ``install(app)``."""
     import importlib
 

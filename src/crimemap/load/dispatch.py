@@ -35,7 +35,9 @@ class Summary:
                 f" in {elapsed:.1f} s ({rate:,.0f} rows/s)"
             )
             lines.extend(s.skipped)
-        lines.extend(f"loaded table {tid}: {n:,} features" for tid, n in self.tables)
+        for tid, n in self.tables:
+            lines.append(f"loaded table {tid}: {n:,} features")
+            lines.extend(f"  {note}" for note in getattr(n, "notes", ()))
         return "\n".join(lines)
 
 
@@ -68,7 +70,9 @@ def load_paths(
         else:
             with progress(len(sources), "loading police.uk files", quiet) as advance:
                 summary.policeuk = policeuk.load_policeuk(
-                    store, archives, on_file=lambda src, rows: advance(1, f"{src.month} {src.force} {src.kind}")
+                    store,
+                    archives,
+                    on_file=lambda src, rows: advance(1, f"{src.month} {src.force} {src.kind}"),
                 )
     for path in tables:
         from crimemap.load import tables as table_loader

@@ -355,7 +355,11 @@ def load_policeuk(
         writer.expect(sum(s.size for s in wanted) // BYTES_PER_ROW)
         prepare = type(writer).prepare
         months: dict[str, str] = {}
-        parsed = parse_in_worker(wanted, prepare) if parallel else ((s, _batches(s, prepare, months)) for s in wanted)
+        parsed = (
+            parse_in_worker(wanted, prepare)
+            if parallel
+            else ((s, _batches(s, prepare, months)) for s in wanted)
+        )
         for source, batches in parsed:
             rows = writer.replace_prepared(source.kind, source.month, source.force, batches)
             if source.kind == "street":
@@ -383,7 +387,8 @@ def parse_in_worker(
     ctx = mp.get_context("spawn")
     queue: Any = ctx.Queue(maxsize=6)
     worker = ctx.Process(
-        target=_worker_main, args=([(s.label, s.month, s.force, s.kind) for s in sources], prepare, queue),
+        target=_worker_main,
+        args=([(s.label, s.month, s.force, s.kind) for s in sources], prepare, queue),
         daemon=True,
     )
     worker.start()
@@ -407,7 +412,9 @@ def parse_in_worker(
         queue.close()
 
 
-def _worker_main(specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any) -> None:
+def _worker_main(
+    specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any
+) -> None:
     outcome_months: dict[str, str] = {}
     for label, month, force, kind in specs:
         source = _source_from_label(label, month, force, kind)

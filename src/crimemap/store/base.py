@@ -165,6 +165,7 @@ class StoreWriter(ABC):
         A store may switch to a bulk strategy for a load that is large beside
         what it holds (build an index once at the end instead of row by row).
         """
+        return None
 
     @abstractmethod
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
@@ -258,7 +259,9 @@ class Store(ABC):
         """Features of one table matching ``query``, in keyset order (see FeatureQuery)."""
 
     @abstractmethod
-    def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...
+    def feature(
+        self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None
+    ) -> Feature | None: ...
 
 
 CRIME_COLUMNS: tuple[Column, ...] = (
