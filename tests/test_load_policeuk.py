@@ -375,3 +375,14 @@ def test_the_command_line_is_quiet_in_scripts_and_reports_a_summary(tmp_path: Pa
         and "no such file or folder" in failed.stderr
         and "nothing was loaded" in failed.stderr
     )
+
+
+def test_outcomes_are_at_their_crimes_map_point_whatever_the_name_case(store: Store) -> None:
+    load_policeuk(store, [POLICEUK / "2016-01"])
+    pid = "9a0874c4253249e9b19acf901553a1b2b283306a7d4e8e12ad5970d6d51a1812"  # "ARTIZAN STREET" in outcomes
+    crime = store.crime_by_persistent_id(pid)
+    assert crime is not None and crime.street_name == "On or near Artizan Street"
+    at_point = list(store.outcomes(CrimeQuery(month="2016-01", street_id=crime.street_id)))
+    assert [e.outcome for e in at_point if e.crime and e.crime.persistent_id == pid] == ["Offender given a caution"]
+    street = store.street(crime.street_id)
+    assert street is not None and street.name == "On or near Artizan Street"

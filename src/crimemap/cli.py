@@ -274,3 +274,8 @@ def main() -> None:  # pragma: no cover
         app()
     except BrokenPipeError:
         sys.exit(1)
+
+
+from crimemap.harvest.cli import register as _register_harvest  # noqa: E402
+
+_register_harvest(app)

@@ -1,0 +1,179 @@
+"""Whole-table exports as GeoJSON and CSV, streamed in constant memory.
+
+The HTTP downloads (:mod:`crimemap.api.downloads`) and ``crimemap export``
+share these writers. A table is read in batches of :data:`BATCH_FEATURES`
+features by keyset on ``gx_id`` (each batch one short query, no cursor held
+open between chunks), and each writer yields ``bytes`` chunks of about
+:data:`CHUNK_BYTES`, so memory stays flat however large the table.
+
+Each batch is its own read, so an export runs alongside loads of other tables
+without blocking them; if *the same* table is replaced during an export, the
+rest of the export comes from the new table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from crimemap.query import FeatureQuery, Predicate, Scalar
+from crimemap.store.base import ColumnType, Feature, Store, TableInfo
+from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
+
+BATCH_FEATURES = 10_000
+"""Features read from the store per query while exporting."""
+
+CHUNK_BYTES = 64 * 1024
+"""About how many bytes each yielded chunk holds."""
+
+FORMATS = ("geojson", "csv")
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Export:
+    """What to export: a table, an optional predicate and the columns, in order (all by default)."""
+
+    table: TableInfo
+    where: Predicate | None = None
+    columns: tuple[str, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.columns if self.columns is not None else tuple(c.name for c in self.table.columns)
+
+
+class ExportError(ValueError):
+    """An export that cannot start: unknown table, bad ``where`` or ``select``, unknown format."""
+
+
+def plan_export(store: Store, table_id: str, where: str | None = None, select: str | None = None) -> Export:
+    """Check what ``crimemap export`` was asked for; :class:`ExportError` says what is wrong.
+
+    ``where`` is a Maps Engine where clause and ``select`` a comma-separated
+    column list, both checked against the table's schema (geometry is always
+    written, so selecting it changes nothing).
+    """
+    table = store.table(table_id)
+    if table is None:
+        known = ", ".join(t.id for t in store.tables())
+        raise ExportError(f"no table {table_id!r}; the tables are: {known}")
+    try:
+        predicate = parse_where(where, table.schema) if where and where.strip() else None
+        columns = None
+        if select and select.strip():
+            columns = tuple(n for n in parse_select(select, table.schema) if n != GEOMETRY)
+    except WhereError as e:
+        raise ExportError(f"--{e.parameter.lower()}: {e.message}") from None
+    return Export(table, predicate, columns)
+
+
+def format_for(output: Path | None, fmt: str | None) -> str:
+    """The format asked for, else the output file's suffix (``.csv``), else ``geojson``."""
+    if fmt is None:
+        suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+        fmt = "csv" if suffix == "csv" else "geojson"
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def write_chunks(chunks: Iterable[bytes], output: Path | None) -> int:
+    """Write chunks to ``output`` (standard output for ``None`` or ``-``); returns bytes written.
+
+    A file is written beside its final name and renamed into place at the end,
+    so a failed or interrupted export never leaves a truncated file behind.
+    """
+    written = 0
+    if output is None or str(output) == "-":
+        sink = sys.stdout.buffer
+        for chunk in chunks:
+            sink.write(chunk)
+            written += len(chunk)
+        sink.flush()
+        return written
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        with partial.open("wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                written += len(chunk)
+        os.replace(partial, output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def feature_batches(
+    store: Store, export: Export, batch: int | None = None, progress: Progress | None = None
+) -> Iterator[list[Feature]]:
+    """The table's features in ``gx_id`` order, ``batch`` at a time, with typed values.
+
+    >>> for features in feature_batches(store, Export(store.table("nyc"))):  # doctest: +SKIP
+    ...     print(len(features))
+    10000
+    7710
+    """
+    batch = batch or BATCH_FEATURES
+    fix = value_fixer(export.table.schema, export.names)
+    after: tuple[Scalar, ...] | None = None
+    while True:
+        query = FeatureQuery(export.table.id, export.where, export.names, (), after, batch)
+        features = list(store.features(query))
+        if not features:
+            return
+        if fix is not None:
+            features = [f._replace(properties=fix(f.properties)) for f in features]
+        if progress is not None:
+            progress(len(features))
+        yield features
+        if len(features) < batch:
+            return
+        after = (features[-1].gx_id,)
+
+
+def value_fixer(
+    schema: Mapping[str, ColumnType], names: tuple[str, ...]
+) -> Callable[[tuple[Scalar, ...]], tuple[Scalar, ...]] | None:
+    """A function turning stored booleans (0/1 in SQLite) back into ``bool``, or None if none are selected."""
+    flags = tuple(schema.get(n) == "boolean" for n in names)
+    if not any(flags):
+        return None
+
+    def fix(values: tuple[Scalar, ...]) -> tuple[Scalar, ...]:
+        return tuple(bool(v) if flag and v is not None else v for v, flag in zip(values, flags, strict=True))
+
+    return fix
+
+
+def export_chunks(store: Store, export: Export, fmt: str, progress: Progress | None = None) -> Iterator[bytes]:
+    """The export in ``fmt`` (``geojson`` or ``csv``) as a stream of byte chunks."""
+    from crimemap.export import csv as csv_export
+    from crimemap.export import geojson
+
+    if fmt == "geojson":
+        return geojson.geojson_chunks(store, export, progress)
+    if fmt == "csv":
+        return csv_export.csv_chunks(store, export, progress)
+    raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+__all__ = [
+    "BATCH_FEATURES",
+    "CHUNK_BYTES",
+    "FORMATS",
+    "Export",
+    "ExportError",
+    "export_chunks",
+    "feature_batches",
+    "format_for",
+    "plan_export",
+    "value_fixer",
+    "write_chunks",
+]

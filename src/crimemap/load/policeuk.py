@@ -67,9 +67,13 @@ def crime_id(month: str, force: str, row: int) -> int:
 
 
 def street_id(lng: str, lat: str, name: str) -> int:
-    """A stable street (map point) id: 52 bits of a hash of its coordinates and name."""
-    digest = hashlib.blake2b(f"{float(lat):.6f},{float(lng):.6f},{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 12
+    """A stable street (map point) id: 52 bits of a hash of its coordinates and name.
+
+    The name is compared without case: outcomes files spell the same map point
+    in capitals ("On or near ARTIZAN STREET") where street files do not.
+    """
+    key = f"{float(lat):.6f},{float(lng):.6f},{name.lower()}"
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 12
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ _LOCATION_TYPES = ["BTP" if f is vocab.BTP else "Force" for f in vocab.FORCES]
 def pid_key(pid: bytes) -> int:
     """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
     return int.from_bytes(pid[:8], "big") >> 1
+
+
 _month_of = functools.cache(format_month)
 """``format_month``, remembered: called twice for each crime read, over a few hundred months."""
 
@@ -245,9 +247,11 @@ class SQLiteStore(Store):
         return False
 
     def street(self, street_id: int) -> Street | None:
-        row = self._connection().execute(
-            "SELECT id, name, lng, lat FROM streets WHERE id = ?", (street_id,)
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT id, name, lng, lat FROM streets WHERE id = ?", (street_id,))
+            .fetchone()
+        )
         return Street(*row) if row else None
 
     def nearest_street(self, lng: float, lat: float) -> Street | None:
@@ -272,10 +276,14 @@ class SQLiteStore(Store):
             return None
         if len(pid) != 32:
             return None
-        row = self._connection().execute(
-            f"SELECT {_CRIME_SELECT} FROM crimes WHERE pid_key = ? AND pid = ? ORDER BY month DESC LIMIT 1",
-            (pid_key(pid), pid),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_CRIME_SELECT} FROM crimes WHERE pid_key = ? AND pid = ? ORDER BY month DESC LIMIT 1",
+                (pid_key(pid), pid),
+            )
+            .fetchone()
+        )
         return self._crime(row) if row else None
 
     def outcome_history(self, persistent_id: str) -> list[OutcomeEvent]:
@@ -285,10 +293,14 @@ class SQLiteStore(Store):
             return []
         if len(pid) != 32:
             return []
-        rows = self._connection().execute(
-            "SELECT DISTINCT outcome, month FROM outcomes WHERE pid_key = ? AND pid = ? ORDER BY month, outcome",
-            (pid_key(pid), pid),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT DISTINCT outcome, month FROM outcomes WHERE pid_key = ? AND pid = ? ORDER BY month, outcome",
+                (pid_key(pid), pid),
+            )
+            .fetchall()
+        )
         return [OutcomeEvent(self._outcome_names.get(o, ""), format_month(m)) for o, m in rows]
 
     def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
@@ -349,11 +361,15 @@ class SQLiteStore(Store):
     def table(self, table_id: str) -> TableInfo | None:
         if table_id == CRIMES_TABLE:
             return self._crimes_table_info()
-        row = self._connection().execute(
-            "SELECT id, name, description, columns, feature_count, bbox, created, modified"
-            " FROM feature_tables WHERE id = ?",
-            (table_id,),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "SELECT id, name, description, columns, feature_count, bbox, created, modified"
+                " FROM feature_tables WHERE id = ?",
+                (table_id,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         tid, name, desc, cols, count, bbox, created, modified = row
@@ -375,13 +391,17 @@ class SQLiteStore(Store):
             return None
         if table_id == CRIMES_TABLE:
             return "crimes", _CRIME_SQL_COLUMNS, "id", info
-        physical = self._connection().execute(
-            "SELECT physical FROM feature_tables WHERE id = ?", (table_id,)
-        ).fetchone()[0]
+        physical = (
+            self._connection()
+            .execute("SELECT physical FROM feature_tables WHERE id = ?", (table_id,))
+            .fetchone()[0]
+        )
         columns = {c.name: SqlColumn(f"c{i}") for i, c in enumerate(info.columns)}
         return physical, columns, "gx_id", info
 
-    def _select(self, table_id: str, columns: tuple[str, ...] | None) -> tuple[str, str, dict[str, SqlColumn], str]:
+    def _select(
+        self, table_id: str, columns: tuple[str, ...] | None
+    ) -> tuple[str, str, dict[str, SqlColumn], str]:
         """(select list, from-clause, logical columns, key column) for reading features."""
         found = self._table_sql(table_id)
         if found is None:
@@ -413,7 +433,9 @@ class SQLiteStore(Store):
         if self.table(table_id) is None:
             return None
         select, source, _, key = self._select(table_id, columns)
-        row = self._connection().execute(f"SELECT {select} FROM {source} WHERE {key} = ?", (gx_id,)).fetchone()
+        row = (
+            self._connection().execute(f"SELECT {select} FROM {source} WHERE {key} = ?", (gx_id,)).fetchone()
+        )
         return Feature(row[0], row[1], row[2], row[3:]) if row else None
 
 
@@ -447,7 +469,9 @@ _CRIME_SQL_COLUMNS: dict[str, SqlColumn] = {
     "id": SqlColumn("id"),
     "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", _encode_pid),
     "month": SqlColumn(_month_text("month"), "month", parse_month, order_preserving=True),
-    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", _encode_force_name),
+    "reported_by": SqlColumn(
+        "(SELECT name FROM forces WHERE code = crimes.force)", "force", _encode_force_name
+    ),
     "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
     "longitude": SqlColumn("lng"),
     "latitude": SqlColumn("lat"),
@@ -624,7 +648,9 @@ _KNOWN_OUTCOMES = {o.name.lower(): o.code for o in vocab.OUTCOMES} | {
 }
 
 
-def _prepare_crimes(crimes: list[Crime]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, str]]:
+def _prepare_crimes(
+    crimes: list[Crime],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, str]]:
     """Crime records to insertable rows, sorted by the clustered key; runs in a worker process.
 
     Outcome names that the vocabulary does not know get negative placeholder
@@ -670,12 +696,13 @@ def _prepare_crimes(crimes: list[Crime]) -> tuple[list[tuple[Any, ...]], list[tu
     return rows, list(streets.values()), {code: name for name, code in unknown.items()}
 
 
-def _prepare_outcomes(outcomes: list[OutcomeRecord]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, str]]:
+def _prepare_outcomes(
+    outcomes: list[OutcomeRecord],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, str]]:
     """Outcome records to insertable rows (``seq`` is filled in by the writer)."""
     known = _KNOWN_OUTCOMES
     unknown: dict[str, int] = {}
     rows = []
-    streets: dict[int, tuple[Any, ...]] = {}
     month = parse_month(outcomes[0].month) if outcomes else 0
     force = vocab.FORCE_BY_ID[outcomes[0].force].code if outcomes else 0
     for o in outcomes:
@@ -683,8 +710,6 @@ def _prepare_outcomes(outcomes: list[OutcomeRecord]) -> tuple[list[tuple[Any, ..
             cell = geo.NO_CELL
         else:
             cell = geo.cell_of(o.lng, o.lat)
-            if o.street_id is not None and o.street_id not in streets:
-                streets[o.street_id] = (o.street_id, o.street_name, o.lng, o.lat, cell)
         code = known.get(o.outcome.lower())
         if code is None:
             code = unknown.setdefault(o.outcome, -1 - len(unknown))
@@ -693,7 +718,7 @@ def _prepare_outcomes(outcomes: list[OutcomeRecord]) -> tuple[list[tuple[Any, ..
             (month, force, cell, 0, pid, pid_key(pid), code,
              o.lng, o.lat, o.street_id, o.street_name)
         )  # fmt: skip
-    return rows, list(streets.values()), {code: name for name, code in unknown.items()}
+    return rows, [], {code: name for name, code in unknown.items()}
 
 
 class _SQLiteWriter(StoreWriter):
@@ -713,7 +738,9 @@ class _SQLiteWriter(StoreWriter):
         if rows < max(stored, 200_000) or self.deferred_indexes:
             return
         for name in self._RANDOM_ORDER_INDEXES:
-            sql = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
+            sql = self.conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+            )
             found = sql.fetchone()
             if found:
                 self.deferred_indexes.append(found[0])
@@ -728,7 +755,9 @@ class _SQLiteWriter(StoreWriter):
         if code is None:
             outcome = vocab.outcome_by_name(name)
             code = 1000 + sum(1 for c in self.outcome_codes.values() if c >= 1000)
-            self.conn.execute("INSERT INTO outcome_kinds VALUES (?, ?, ?)", (code, outcome.slug, outcome.name))
+            self.conn.execute(
+                "INSERT INTO outcome_kinds VALUES (?, ?, ?)", (code, outcome.slug, outcome.name)
+            )
             self.outcome_codes[name.lower()] = code
         return code
 
@@ -774,9 +803,17 @@ class _SQLiteWriter(StoreWriter):
         if old is not None:
             conn.execute(f"DROP TABLE {old[0]}")
             conn.execute("DELETE FROM feature_tables WHERE id = ?", (info.id,))
-        n = conn.execute("SELECT coalesce(max(CAST(substr(physical, 4) AS INTEGER)), 0) + 1 FROM feature_tables")
+        n = conn.execute(
+            "SELECT coalesce(max(CAST(substr(physical, 4) AS INTEGER)), 0) + 1 FROM feature_tables"
+        )
         physical = f"ft_{n.fetchone()[0]}"
-        types = {"integer": "INTEGER", "double": "REAL", "string": "TEXT", "boolean": "INTEGER", "datetime": "TEXT"}
+        types = {
+            "integer": "INTEGER",
+            "double": "REAL",
+            "string": "TEXT",
+            "boolean": "INTEGER",
+            "datetime": "TEXT",
+        }
         cols = ", ".join(f"c{i} {types[c.type]}" for i, c in enumerate(info.columns))
         conn.execute(
             f"CREATE TABLE {physical} (gx_id INTEGER PRIMARY KEY, lng REAL, lat REAL, cell INTEGER"
@@ -790,7 +827,12 @@ class _SQLiteWriter(StoreWriter):
         for feat in features:
             if feat.lng is not None and feat.lat is not None:
                 cell = geo.cell_of(feat.lng, feat.lat)
-                bbox = [min(bbox[0], feat.lng), min(bbox[1], feat.lat), max(bbox[2], feat.lng), max(bbox[3], feat.lat)]
+                bbox = [
+                    min(bbox[0], feat.lng),
+                    min(bbox[1], feat.lat),
+                    max(bbox[2], feat.lng),
+                    max(bbox[3], feat.lat),
+                ]
             else:
                 cell = None
             props = tuple(int(v) if isinstance(v, bool) else v for v in feat.properties)

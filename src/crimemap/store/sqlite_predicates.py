@@ -27,7 +27,6 @@ from crimemap.query import (
     Not,
     Or,
     OrderKey,
-    Polygon,
     Predicate,
     Scalar,
     Within,
@@ -176,6 +175,8 @@ def keyset_condition(
         raise ValueError("page token does not fit this query")
     alternatives = []
     for i, (expr, desc) in enumerate(exprs):
+        if after[i] is None and desc:
+            continue  # NULLs sort last descending: nothing follows a NULL here but what ties on it
         terms = []
         for j in range(i):
             prev_expr, value = exprs[j][0], after[j]
@@ -198,4 +199,3 @@ def keyset_condition(
             terms.append(f"{expr} > ?")
         alternatives.append("(" + " AND ".join(terms) + ")")
     return "(" + " OR ".join(alternatives) + ")" if alternatives else "0"
-

@@ -1,0 +1,356 @@
+"""The Maps Engine API and whole-table exports on a large store, beside their in-process floors.
+
+On an existing store (the foundation benchmark's 6-million-crime store, or any
+other), reading the police.uk crimes table (``policeuk-crimes``):
+
+- ``page with where``: one 1,000-feature ``features`` page for each of a few
+  ``where`` clauses (target p50 <= 15 ms). Floor: the same store query and
+  rendering in process, no HTTP. Ratio: HTTP p50 / floor p50.
+- ``paging by token``: following ``nextPageToken`` through the table, 1,000
+  features a page, every column (target >= 100,000 features/s). Floor: the
+  same keyset queries in process, no rendering or HTTP. Ratio: HTTP rate /
+  floor rate. ``--paging-features`` pages only the start of the table.
+- ``GeoJSON export``: ``crimemap export`` in a subprocess, the whole table
+  and one month of it (target >= 300,000 features/s and peak RSS < 200 MB
+  whatever the size). Floor: reading the same batches from the store in
+  process. Ratio: export rate / floor rate.
+
+Run standalone::
+
+    python benchmarks/bench_mapsengine.py --store bench.sqlite
+
+or import :func:`bench_mapsengine` (rows ``{name, value, unit, floor, ratio,
+target}``) or :func:`run` (the runner's ``report(name, value, target)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from crimemap.api.mapsengine import render_features
+from crimemap.api.mapsengine_params import GEOMETRY, FeaturesRequest
+from crimemap.export import Export, feature_batches
+from crimemap.query import FeatureQuery, Predicate
+from crimemap.store import open_store
+from crimemap.store.base import CRIMES_TABLE, Store, TableInfo
+from crimemap.where import parse_where
+
+FEATURES = "/mapsengine/v1/tables/{table}/features"
+WHERE_CLAUSES = (
+    "location_type = 'Force'",
+    "crime_type = 'Burglary'",
+    "category = 'burglary' AND reported_by = 'Metropolitan Police Service'",
+)
+"""Most rows match; one in about fourteen; one in about two hundred."""
+
+PAGE_P50_MS = 15.0
+PAGING_PER_S = 100_000.0
+EXPORT_PER_S = 300_000.0
+EXPORT_PEAK_MB = 200.0
+
+Row = dict[str, Any]
+
+
+def _row(
+    name: str,
+    value: float,
+    unit: str,
+    floor: float,
+    target: float | None,
+    higher_is_better: bool,
+) -> Row:
+    ratio = value / floor if floor else float("nan")
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "floor": floor,
+        "ratio": ratio,
+        "target": target,
+        "ok": None if target is None else (value >= target if higher_is_better else value <= target),
+    }
+
+
+class Server:
+    """``crimemap serve`` in a subprocess on a free loopback port."""
+
+    def __init__(self, store_path: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [*_crimemap(), "serve", "--store", store_path, "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _crimemap() -> list[str]:
+    exe = shutil.which("crimemap")
+    return [exe] if exe else [sys.executable, "-c", "from crimemap.cli import main; main()"]
+
+
+# -- one page with a where clause --------------------------------------------------------------------------
+
+
+def _page_floor(store: Store, table: TableInfo, where: Predicate | None, after: int | None = None) -> bytes:
+    """A page in process: the store query and the rendered features, as the endpoint does them."""
+    names = tuple(c.name for c in table.columns)
+    query = FeatureQuery(table.id, where, names, (), (after,) if after is not None else None, 1_001)
+    features = list(store.features(query))[:1_000]
+    request = FeaturesRequest(where, (GEOMETRY, *names), (), None, 1_000, False, "", None)
+    return b",".join(render_features(table, request, names, features))
+
+
+def _median_ms(fn: Callable[[], object], n: int) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1_000)
+    return statistics.median(times)
+
+
+def bench_pages(client: httpx.Client, store: Store, table: TableInfo, repeat: int) -> list[Row]:
+    rows = []
+    path = FEATURES.format(table=table.id)
+    for clause in WHERE_CLAUSES:
+        where = parse_where(clause, table.schema)
+
+        def get_page(clause: str = clause) -> None:
+            response = client.get(path, params={"where": clause, "maxResults": 1_000})
+            response.raise_for_status()
+
+        def floor_page(where: Predicate = where) -> None:
+            _page_floor(store, table, where)
+
+        get_page()
+        floor_page()
+        floors, https = [], []
+        for _ in range(5):  # interleaved, so both see the same machine
+            floors.append(_median_ms(floor_page, max(1, repeat // 5)))
+            https.append(_median_ms(get_page, max(1, repeat // 5)))
+        floor, http_ms = statistics.median(floors), statistics.median(https)
+        rows.append(_row(f"page of 1,000 with where {clause}: p50", http_ms, "ms", floor, PAGE_P50_MS, False))
+    return rows
+
+
+# -- paging by token ----------------------------------------------------------------------------------------
+
+_TOKEN = b'"nextPageToken":"'
+
+
+def bench_paging(server: Server, store: Store, table: TableInfo, limit: int | None) -> list[Row]:
+    """Follow tokens through the table: a thin keep-alive client reads each token from the raw bytes."""
+    path = FEATURES.format(table=table.id)
+    total = min(limit or table.feature_count, table.feature_count)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    got, token, t0 = 0, None, time.perf_counter()
+    while got < total:
+        query = urllib.parse.urlencode({"maxResults": 1_000, **({"pageToken": token} if token else {})})
+        connection.request("GET", f"{path}?{query}")
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"paging failed: {response.status} {body[:300]!r}")
+        got += body.count(b'{"type":"Feature",')
+        at = body.rfind(_TOKEN)
+        if at < 0:
+            break
+        token = body[at + len(_TOKEN) : body.index(b'"', at + len(_TOKEN))].decode()
+    http_rate = got / (time.perf_counter() - t0)
+    connection.close()
+
+    names = tuple(c.name for c in table.columns)
+    done, after, t0 = 0, None, time.perf_counter()
+    while done < got:
+        query_ = FeatureQuery(table.id, None, names, (), (after,) if after is not None else None, 1_001)
+        page = list(store.features(query_))[:1_000]
+        if not page:
+            break
+        done += len(page)
+        after = page[-1].gx_id
+    floor_rate = done / (time.perf_counter() - t0)
+    name = f"paging {got:,} features by token, every column"
+    return [_row(name, http_rate, "features/s", floor_rate, PAGING_PER_S, True)]
+
+
+# -- GeoJSON export ----------------------------------------------------------------------------------------
+
+
+def export_run(store_path: str, table: str, where: str | None, out: Path) -> tuple[float, float, float]:
+    """(seconds, peak RSS MB, peak anonymous RSS MB) of ``crimemap export`` in a subprocess.
+
+    Peak RSS (``VmHWM``) counts the store file's pages that SQLite maps into
+    memory (``mmap_size``); anonymous RSS is what the process allocated:
+    Python, the exporter and SQLite's page cache (``cache_size``).
+    """
+    command = [*_crimemap(), "export", table, "--store", store_path, "-o", str(out), "--quiet"]
+    if where:
+        command += ["--where", where]
+    t0 = time.perf_counter()
+    process = subprocess.Popen(command)
+    status = Path(f"/proc/{process.pid}/status")
+    peak_rss = peak_anon = 0
+    while process.poll() is None:
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            break
+        peak_rss = max(peak_rss, int(fields.get("VmHWM", "0 kB").split()[0]))
+        peak_anon = max(peak_anon, int(fields.get("RssAnon", "0 kB").split()[0]))
+        time.sleep(0.05)
+    if process.wait() != 0:
+        raise RuntimeError(f"crimemap export failed: {command}")
+    return time.perf_counter() - t0, peak_rss / 1024, peak_anon / 1024
+
+
+def warm(store_path: str) -> None:
+    """Read a SQLite store file once, so every figure finds it in the OS cache (none pays the disk)."""
+    path = Path(store_path)
+    if path.is_file():
+        with path.open("rb") as f:
+            while f.read(1 << 23):
+                pass
+
+
+def _count_features(path: Path) -> int:
+    """Features in an export (one per line, between the header and the closing line)."""
+    with path.open("rb") as f:
+        return max(0, sum(1 for _ in f) - 2)
+
+
+def bench_export(store_path: str, store: Store, table: TableInfo, floor_features: int) -> list[Row]:
+    rows = []
+    month = store.latest_month()
+    cases: list[tuple[str, str | None]] = [("the whole table", None)]
+    if table.id == CRIMES_TABLE and month is not None:
+        cases.append((f"one month ({month})", f"month = '{month}'"))
+    with tempfile.TemporaryDirectory(prefix="crimemap-bench-") as tmp:
+        out = Path(tmp) / "export.geojson"
+        done, t0 = 0, time.perf_counter()
+        for batch in feature_batches(store, Export(table)):
+            done += len(batch)
+            if done >= floor_features:
+                break
+        floor_rate = done / (time.perf_counter() - t0)
+        for label, where in cases:
+            seconds, peak_rss, peak_anon = export_run(store_path, table.id, where, out)
+            features = _count_features(out)
+            out.unlink()
+            name = f"GeoJSON export of {label} ({features:,} features)"
+            rows.append(_row(name, features / seconds, "features/s", floor_rate, EXPORT_PER_S, True))
+            rows.append(_row(f"{name}: peak anonymous RSS", peak_anon, "MB", float("nan"), EXPORT_PEAK_MB, False))
+            rows.append(_row(f"{name}: peak RSS with mapped store pages", peak_rss, "MB", float("nan"), None, False))
+    return rows
+
+
+# -- the whole benchmark ---------------------------------------------------------------------------------
+
+
+def bench_mapsengine(
+    store_path: str,
+    *,
+    table_id: str = CRIMES_TABLE,
+    repeat: int = 50,
+    paging_features: int | None = None,
+    export: bool = True,
+    floor_features: int = 1_000_000,
+) -> list[Row]:
+    """Rows ``{name, value, unit, floor, ratio, target, ok}``; see the module docstring."""
+    store = open_store(store_path, readonly=not store_path.startswith("postgres"))
+    try:
+        table = store.table(table_id)
+        if table is None or table.feature_count == 0:
+            raise SystemExit(f"no features in table {table_id!r} of {store_path}")
+        warm(store_path)
+        server = Server(store_path)
+        try:
+            with httpx.Client(base_url=server.url, timeout=120) as client:
+                rows = bench_pages(client, store, table, repeat)
+            rows += bench_paging(server, store, table, paging_features)
+        finally:
+            server.stop()
+        if export:
+            rows += bench_export(store_path, store, table, floor_features)
+    finally:
+        store.close()
+    return rows
+
+
+def run(store_path: str, report: Callable[[str, float, float | None], None]) -> None:
+    """The benchmark runner's protocol: ``report(name, value, target)`` for every figure."""
+    for row in bench_mapsengine(store_path):
+        report(f"Maps Engine {row['name']} ({row['unit']})", row["value"], row["target"])
+        if row["floor"] == row["floor"]:  # not NaN
+            report(f"Maps Engine {row['name']}: in-process floor ({row['unit']})", row["floor"], None)
+            report(f"Maps Engine {row['name']}: ratio to floor", row["ratio"], None)
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"Maps Engine API and exports ({os.cpu_count()} CPUs)")
+    print(f"{'figure':<86} {'value':>12} {'floor':>12} {'ratio':>6}  target")
+    for r in rows:
+        floor = f"{r['floor']:>12,.1f}" if r["floor"] == r["floor"] else f"{'-':>12}"
+        ratio = f"{r['ratio']:>6.2f}" if r["ratio"] == r["ratio"] else f"{'-':>6}"
+        sign = ">=" if r["unit"] == "features/s" else "<="
+        target = "" if r["target"] is None else f"{sign}{r['target']:,.0f}"
+        verdict = "" if r["ok"] is None else ("ok" if r["ok"] else "MISSED")
+        label = f"{r['name']} ({r['unit']})"
+        print(f"{label:<86} {r['value']:>12,.1f} {floor} {ratio}  {target} {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, help="an existing store (SQLite file or postgresql:// URL)")
+    parser.add_argument("--table", default=CRIMES_TABLE, help="the table to read (default: the crimes)")
+    parser.add_argument("--repeat", type=int, default=50, help="requests per where clause")
+    parser.add_argument("--paging-features", type=int, help="page only this many features (default: all)")
+    parser.add_argument("--no-export", action="store_true", help="skip the export figures")
+    args = parser.parse_args()
+    rows = bench_mapsengine(
+        args.store,
+        table_id=args.table,
+        repeat=args.repeat,
+        paging_features=args.paging_features,
+        export=not args.no_export,
+    )
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

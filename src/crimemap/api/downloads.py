@@ -1,0 +1,69 @@
+"""Whole-table downloads: ``GET /download/{table}.geojson`` and ``GET /download/{table}.csv``.
+
+Anyone may download any table (no key), optionally narrowed by a Maps Engine
+``where`` clause and a ``select`` list of columns. The file is streamed as the
+store is read (:mod:`crimemap.export`), in constant memory however large the
+table; errors found before streaming starts (unknown table, bad ``where``) are
+answered in the same envelope as the Maps Engine API's.
+
+    curl -O 'http://localhost:8000/download/policeuk-crimes.csv?where=month%3D%272017-01%27'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response, StreamingResponse
+
+from crimemap.api.mapsengine_errors import MapsEngineRoute, invalid, not_found
+from crimemap.api.mapsengine_params import single
+from crimemap.export import FORMATS, Export, export_chunks
+from crimemap.export import csv as csv_export
+from crimemap.export import geojson as geojson_export
+from crimemap.query import Predicate
+from crimemap.store.base import ColumnType, Store
+from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
+
+MEDIA_TYPES = {"geojson": geojson_export.MEDIA_TYPE, "csv": csv_export.MEDIA_TYPE}
+
+router = APIRouter(route_class=MapsEngineRoute, tags=["downloads"])
+
+
+def install(app: FastAPI) -> None:
+    """Mount the downloads on ``app`` (called by :func:`crimemap.api.app.create_app`)."""
+    app.include_router(router)
+
+
+@router.get("/download/{file_name}")
+def download(request: Request, file_name: str) -> Response:
+    """A whole table as ``/download/<table id>.geojson`` or ``.csv``, narrowed by ``where`` and ``select``."""
+    table_id, _, fmt = file_name.rpartition(".")
+    if fmt not in FORMATS or not table_id:
+        raise not_found("Not Found: download /download/<table id>.geojson or /download/<table id>.csv")
+    store: Store = request.app.state.store
+    table = store.table(table_id)
+    if table is None:
+        raise not_found(f"Table {table_id!r} not found; GET /health lists the tables")
+    export = Export(table, *_filters(request, table.schema))
+    headers = {"Content-Disposition": f'attachment; filename="{_safe(table_id)}.{fmt}"'}
+    return StreamingResponse(export_chunks(store, export, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _filters(request: Request, schema: Mapping[str, ColumnType]) -> tuple[Predicate | None, tuple[str, ...] | None]:
+    """The ``where`` predicate and ``select`` columns (geometry is always written)."""
+    params = request.query_params
+    where_text, select_text = single(params, "where"), single(params, "select")
+    try:
+        where = parse_where(where_text, schema) if where_text and where_text.strip() else None
+        columns = None
+        if select_text and select_text.strip():
+            columns = tuple(n for n in parse_select(select_text, schema) if n != GEOMETRY)
+    except WhereError as e:
+        raise invalid(e.parameter, e.message) from None
+    return where, columns
+
+
+def _safe(name: str) -> str:
+    """A file name for Content-Disposition: letters, digits and ``-_.`` kept, the rest ``_``."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)

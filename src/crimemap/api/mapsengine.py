@@ -1,0 +1,287 @@
+"""The Google Maps Engine v1 tables API (read endpoints), wire-compatible, over every stored table.
+
+Google shut Maps Engine down in 2016; clients written for it (the NYC Crime
+Map, scripts that paged its tables) work against crimemap unchanged::
+
+    GET /mapsengine/v1/tables/{id}/features?select=YR,MO,geometry&where=MO=2&maxResults=1000
+    GET /mapsengine/v1/tables/{id}/features/{gx_id}
+    GET /mapsengine/v1/tables/{id}          (needs a bearer token, as it did)
+    GET /mapsengine/v1/tables               (needs a bearer token)
+
+Decisions, where the samples of the real API in ``shared/data`` and its
+documentation are silent:
+
+- A feature has a ``geometry`` member only when ``geometry`` is selected (or
+  ``select`` is absent), placed before ``properties`` as the real pages had
+  it; properties follow ``select`` order. A feature stored without geometry
+  has ``"geometry": null``.
+- ``gx_id`` (the feature id) is selectable like a column and returned as a
+  string, as Maps Engine's was; ``where``/``orderBy`` cannot use it.
+- Pages follow ``orderBy`` then ``gx_id``; ``nextPageToken`` is a keyset
+  cursor (:mod:`crimemap.api.mapsengine_tokens`), so paging returns every
+  feature exactly once and is unaffected by other tables loading.
+- ``version=draft`` is served like ``published``: a table has one version.
+- Unknown parameters are ignored (so are Google's ``alt``, ``fields``,
+  ``prettyPrint``); responses are compact JSON.
+
+Access (:class:`~crimemap.api.app.Settings`): when API keys are configured,
+``features`` calls need ``key`` to be one of them (403 without, 400
+``keyInvalid`` for another) unless they carry a valid bearer token; the table
+resources always need ``Authorization: Bearer <token>`` with a configured
+token, and answer the real API's 401 "Login Required" without one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+
+from crimemap.api.app import Settings
+from crimemap.api.mapsengine_errors import (
+    MapsEngineError,
+    MapsEngineRoute,
+    invalid_credentials,
+    key_invalid,
+    key_required,
+    login_required,
+    not_found,
+)
+from crimemap.api.mapsengine_params import (
+    GX_ID,
+    FeaturesRequest,
+    check_version,
+    features_request,
+    schema_resource,
+    selection,
+    single,
+)
+from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environment
+from crimemap.api.responses import JSONResponse
+from crimemap.export import value_fixer
+from crimemap.export.geojson import feature_bytes
+from crimemap.query import FeatureQuery, Scalar
+from crimemap.store.base import Feature, Store, TableInfo
+from crimemap.where import GEOMETRY
+
+PREFIX = "/mapsengine/v1"
+
+router = APIRouter(route_class=MapsEngineRoute, tags=["Maps Engine"])
+
+
+def install(app: FastAPI) -> None:
+    """Mount the API on ``app`` (called by :func:`crimemap.api.app.create_app`)."""
+    app.state.mapsengine_tokens = PageTokens(secret_from_environment())
+    app.include_router(router)
+
+
+# -- access --------------------------------------------------------------------------------------------
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _one_of(value: str, accepted: frozenset[str]) -> bool:
+    """Whether ``value`` is in ``accepted``, comparing in constant time."""
+    found = False
+    for candidate in accepted:
+        found |= hmac.compare_digest(value.encode(), candidate.encode())
+    return found
+
+
+def _bearer(request: Request) -> str | None:
+    """The bearer token of the ``Authorization`` header, '' for another scheme, None without the header."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def require_bearer(request: Request) -> None:
+    """A configured bearer token, or the real API's 401."""
+    token = _bearer(request)
+    if token is None:
+        raise login_required()
+    if not token or not _one_of(token, _settings(request).bearer_tokens):
+        raise invalid_credentials()
+
+
+def require_key(request: Request) -> None:
+    """A configured API key in ``key`` when keys are configured (a valid bearer token will do too)."""
+    settings = _settings(request)
+    if not settings.api_keys:
+        return
+    token = _bearer(request)
+    if token and _one_of(token, settings.bearer_tokens):
+        return
+    key = single(request.query_params, "key")
+    if key is None or key == "":
+        raise key_required()
+    if not _one_of(key, settings.api_keys):
+        raise key_invalid()
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _table(request: Request, table_id: str) -> TableInfo:
+    table = _store(request).table(table_id)
+    if table is None:
+        raise not_found(f"Table {table_id!r} not found; GET {PREFIX}/tables lists the tables")
+    return table
+
+
+# -- features --------------------------------------------------------------------------------------------
+
+
+@router.get(PREFIX + "/tables/{table_id}/features")
+@router.get(PREFIX + "/tables/{table_id}/features/", include_in_schema=False)
+def list_features(request: Request, table_id: str) -> Response:
+    """Features of a table, a page at a time (``select``, ``where``, ``orderBy``, ``pageToken``...)."""
+    require_key(request)
+    table = _table(request, table_id)
+    tokens: PageTokens = request.app.state.mapsengine_tokens
+    req = features_request(request.query_params, table, tokens)
+    served = req.page.served if req.page else 0
+    size = req.max_results if req.limit is None else min(req.max_results, req.limit - served)
+    names = tuple(n for n in req.properties if n in table.schema)
+    fetch = names + tuple(k.column for k in req.order_by if k.column not in names)
+    after = req.page.after if req.page else None
+    query = FeatureQuery(table.id, req.where, fetch, req.order_by, after, size + 1)
+    features = list(_store(request).features(query)) if size > 0 else []
+    more = len(features) > size
+    features = features[:size]
+    body = [
+        b'{"type":"FeatureCollection","features":[',
+        b",".join(render_features(table, req, fetch, features)),
+        b"]",
+    ]
+    if more and (req.limit is None or served + size < req.limit):
+        last = features[-1]
+        cursor = (*(last.properties[fetch.index(k.column)] for k in req.order_by), last.gx_id)
+        token = tokens.issue(table.id, req.fingerprint, Page(served + size, cursor))
+        body.append(b',"nextPageToken":' + orjson.dumps(token))
+    if req.include_schema:
+        body.append(b',"schema":' + orjson.dumps(schema_resource(table)))
+    body.append(b"}")
+    return Response(b"".join(body), media_type="application/json")
+
+
+@router.get(PREFIX + "/tables/{table_id}/features/{feature_id}")
+@router.get(PREFIX + "/tables/{table_id}/features/{feature_id}/", include_in_schema=False)
+def get_feature(request: Request, table_id: str, feature_id: str) -> Response:
+    """One feature by its ``gx_id`` (``select`` and ``version`` only, as in Maps Engine)."""
+    require_key(request)
+    table = _table(request, table_id)
+    check_version(request.query_params)
+    output = selection(request.query_params, table)
+    names = tuple(n for n in output if n in table.schema)
+    feature = None
+    if re.fullmatch(r"-?[0-9]{1,19}", feature_id) and abs(int(feature_id)) < 2**63:
+        feature = _store(request).feature(table.id, int(feature_id), names)
+    if feature is None:
+        raise not_found(f"Feature {feature_id!r} not found in table {table.id!r}")
+    req = FeaturesRequest(None, output, (), None, 1, False, "", None)
+    return Response(render_features(table, req, names, [feature])[0], media_type="application/json")
+
+
+def render_features(
+    table: TableInfo, req: FeaturesRequest, fetched: tuple[str, ...], features: list[Feature]
+) -> list[bytes]:
+    """GeoJSON features with properties in ``select`` order (``gx_id`` as a string, as Maps Engine had it)."""
+    names = req.properties
+    fix = value_fixer(table.schema, fetched)
+    if names != fetched or fix is not None:
+        slots = [fetched.index(n) if n in table.schema else -1 for n in names]
+        rows = []
+        for f in features:
+            values: tuple[Scalar, ...] = fix(f.properties) if fix is not None else f.properties
+            rows.append(f._replace(properties=tuple(values[i] if i >= 0 else str(f.gx_id) for i in slots)))
+        features = rows
+    return feature_bytes(features, names, with_id=False, with_geometry=req.with_geometry)
+
+
+# -- tables -----------------------------------------------------------------------------------------------
+
+
+@router.get(PREFIX + "/tables")
+@router.get(PREFIX + "/tables/", include_in_schema=False)
+def list_tables(request: Request) -> Response:
+    """Every table: the police.uk crimes and each loaded GeoJSON/CSV table (bearer token needed)."""
+    require_bearer(request)
+    return JSONResponse({"tables": [table_resource(t) for t in _store(request).tables()]})
+
+
+@router.get(PREFIX + "/tables/{table_id}")
+@router.get(PREFIX + "/tables/{table_id}/", include_in_schema=False)
+def get_table(request: Request, table_id: str) -> Response:
+    """A table's resource: id, name, bbox, schema... (bearer token needed, as in Maps Engine)."""
+    require_bearer(request)
+    check_version(request.query_params)
+    return JSONResponse(table_resource(_table(request, table_id)))
+
+
+_PROJECT_ASSET = re.compile(r"([0-9]{20})-[0-9]{20}")
+
+
+def table_resource(table: TableInfo) -> dict[str, Any]:
+    """The Maps Engine ``Table`` resource of a table."""
+    project = _PROJECT_ASSET.fullmatch(table.id)
+    resource: dict[str, Any] = {
+        "id": table.id,
+        "projectId": project.group(1) if project else "crimemap",
+        "name": table.name,
+        "description": table.description,
+        "tags": list(table.tags),
+        "sourceEncoding": "UTF-8",
+        "processingStatus": "complete",
+        "schema": schema_resource(table),
+    }
+    if table.bbox is not None:
+        resource["bbox"] = list(table.bbox)
+    if table.created is not None:
+        resource["creationTime"] = _rfc3339(table.created)
+    if table.modified is not None:
+        resource["lastModifiedTime"] = _rfc3339(table.modified)
+    return resource
+
+
+def _rfc3339(when: dt.datetime) -> str:
+    when = when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+# -- everything else under /mapsengine ---------------------------------------------------------------------
+
+
+@router.api_route(
+    "/mapsengine",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+@router.api_route(
+    "/mapsengine/{path:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+def unknown(request: Request, path: str = "") -> Response:
+    raise MapsEngineError(
+        404,
+        "notFound",
+        f"Not Found: {request.method} /mapsengine/{path} is not part of this API; crimemap serves"
+        f" GET {PREFIX}/tables, {PREFIX}/tables/{{id}}, {PREFIX}/tables/{{id}}/features and"
+        f" {PREFIX}/tables/{{id}}/features/{{gx_id}}",
+    )
+
+
+__all__ = ["GEOMETRY", "GX_ID", "PREFIX", "install", "router", "table_resource"]

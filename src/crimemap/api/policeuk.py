@@ -1,0 +1,421 @@
+"""The police.uk API (data.police.uk/docs), wire-compatible, over the stored crimes.
+
+Any client of the real API works by changing only its base URL to
+``http://<host>:<port>/api/``. Served methods::
+
+    GET|POST /api/crimes-street/{category}   lat+lng (1 mile) or poly; date
+    GET      /api/crimes-at-location         location_id, or lat+lng (nearest map point); date
+    GET      /api/crimes-no-location         category, force; date
+    GET      /api/crime-categories           date
+    GET      /api/crimes-street-dates
+    GET      /api/crime-last-updated
+    GET      /api/outcomes-for-crime/{persistent_id}
+    GET|POST /api/outcomes-at-location       location_id, lat+lng (1 mile) or poly; date
+    GET      /api/forces, /api/forces/{id}
+
+The real API's limits hold: a GET whose target (path and query string) is
+longer than :data:`MAX_GET_LENGTH` characters is 400 (POST has no limit); an
+area (a point's mile or a polygon) with more than :data:`MAX_CRIMES` crimes is
+503, decided by asking the store whether more than that many match, which it
+answers without counting them all. Errors are JSON (:mod:`crimemap.api.errors`);
+rate limiting is :mod:`crimemap.api.ratelimit`.
+
+The routes are ``async`` and query the store on the event loop. An embedded
+store's query is CPU work under the GIL: run in a thread pool, eight
+concurrent queries fight over the GIL (the sqlite3 module releases it at every
+row) and together served fewer requests a second than one at a time did.
+Scale with worker processes (``crimemap serve --workers N``) instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import Response
+
+from crimemap import vocab
+from crimemap.api import errors, ratelimit
+from crimemap.api import policeuk_params as params
+from crimemap.api import policeuk_schema as schema
+from crimemap.api.errors import bad_request, not_found, too_many_crimes
+from crimemap.api.policeuk_json import crimes_json, outcomes_at_location_json, outcomes_for_crime_json
+from crimemap.query import Circle, CrimeQuery
+from crimemap.store.base import Crime, OutcomeEvent, Store
+
+MAX_CRIMES = 10_000
+"""An area holding more crimes than this is answered 503, as data.police.uk does."""
+
+MAX_GET_LENGTH = 4094
+"""A GET whose request target (path + ``?`` + query string) is longer than this is answered 400."""
+
+_SAME_POINT_M = 1.0
+"""Map points closer than this are the same point (coordinates have six decimals: 0.1 m)."""
+
+
+async def check_get_length(request: Request) -> None:
+    """The real API refuses long GETs (clients then switch to POST); so does this one."""
+    if request.method != "GET":
+        return
+    scope = request.scope
+    query = scope.get("query_string", b"")
+    length = len(scope.get("raw_path") or scope["path"].encode()) + (len(query) + 1 if query else 0)
+    if length > MAX_GET_LENGTH:
+        raise bad_request(
+            f"GET request longer than {MAX_GET_LENGTH} characters ({length})",
+            "send the same parameters as a form-encoded POST body instead",
+        )
+
+
+async def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schema.Error, "description": "A malformed parameter, or a GET over 4,094 characters."},
+    429: {"model": schema.Error, "description": "Too many requests (only when rate limiting is on)."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": schema.Error, "description": "An unknown category, force, location or crime."}
+}
+_TOO_MANY: dict[int | str, dict[str, Any]] = {
+    503: {"model": schema.Error, "description": f"The area holds more than {MAX_CRIMES:,} crimes."}
+}
+
+router = APIRouter(
+    prefix="/api", tags=["police.uk"], dependencies=[Depends(check_get_length)], responses=_ERRORS
+)
+
+# -- parameters, as /docs shows them --------------------------------------------------------------
+
+_LAT = "Latitude of the point (WGS 84 decimal degrees)."
+_LNG = "Longitude of the point (WGS 84 decimal degrees)."
+_POLY = "A custom area: lat,lng pairs separated by colons; it is closed automatically."
+_DATE = "The month, YYYY-MM. Default: the latest month stored."
+_LOCATION = "A map point's id (street.id in crime results)."
+
+LatQ = Annotated[str | None, Query(description=_LAT, examples=["51.513"])]
+LngQ = Annotated[str | None, Query(description=_LNG, examples=["-0.093"])]
+PolyQ = Annotated[str | None, Query(description=_POLY, examples=["51.52,-0.10:51.52,-0.08:51.50,-0.09"])]
+DateQ = Annotated[str | None, Query(description=_DATE, examples=["2017-01"])]
+LocationQ = Annotated[str | None, Query(description=_LOCATION)]
+LatF = Annotated[str | None, Form(description=_LAT)]
+LngF = Annotated[str | None, Form(description=_LNG)]
+PolyF = Annotated[str | None, Form(description=_POLY)]
+DateF = Annotated[str | None, Form(description=_DATE)]
+LocationF = Annotated[str | None, Form(description=_LOCATION)]
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+def _or_query(request: Request, name: str, value: str | None) -> str | None:
+    """A POST parameter from the form body, else from the query string."""
+    return value if value is not None else request.query_params.get(name)
+
+
+# -- the 10,000-crime rule --------------------------------------------------------------------------
+
+
+def crimes_within_cap(store: Store, query: CrimeQuery) -> list[Crime]:
+    """The crimes ``query`` selects, or 503 when there are more than :data:`MAX_CRIMES`."""
+    if query.area is not None and store.crimes_exceed(query, MAX_CRIMES):
+        raise _too_many()
+    crimes = list(store.crimes(replace(query, limit=MAX_CRIMES + 1)))
+    if len(crimes) > MAX_CRIMES:
+        raise _too_many()
+    return crimes
+
+
+def _outcomes_within_cap(store: Store, query: CrimeQuery) -> list[OutcomeEvent]:
+    events = list(store.outcomes(replace(query, limit=MAX_CRIMES + 1)))
+    if len(events) > MAX_CRIMES:
+        raise _too_many("outcomes")
+    return events
+
+
+def _too_many(what: str = "crimes") -> errors.PoliceUKError:
+    return too_many_crimes(
+        f"more than {MAX_CRIMES:,} {what} in this area",
+        "ask for a smaller area, one category, or one month at a time",
+    )
+
+
+# -- crimes -------------------------------------------------------------------------------------------
+
+
+def _crimes_street(
+    store: Store, category: str, lat: str | None, lng: str | None, poly: str | None, date: str | None
+) -> Response:
+    slug = params.category(category)
+    area = params.area(lat, lng, poly)
+    month = params.month(store, date)
+    if month is None:
+        return _json(b"[]")
+    return _json(crimes_json(crimes_within_cap(store, CrimeQuery(month=month, area=area, category=slug))))
+
+
+_STREET_DOC = (
+    "Street-level crimes within 1 mile of a point (`lat`, `lng`) or within a custom area (`poly`), in one"
+    f" month. `category` is a slug from crime-categories, or `all-crime`. More than {MAX_CRIMES:,} crimes"
+    f" is 503; a GET longer than {MAX_GET_LENGTH:,} characters is 400: POST the parameters instead."
+)
+
+
+@router.get(
+    "/crimes-street/{category}",
+    response_model=list[schema.Crime],
+    responses={**_NOT_FOUND, **_TOO_MANY},
+    summary="Street-level crimes",
+    description=_STREET_DOC,
+)
+async def crimes_street(
+    category: str, store: StoreDep, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: DateQ = None
+) -> Response:
+    return _crimes_street(store, category, lat, lng, poly, date)
+
+
+@router.post(
+    "/crimes-street/{category}",
+    response_model=list[schema.Crime],
+    responses={**_NOT_FOUND, **_TOO_MANY},
+    summary="Street-level crimes (parameters in a form-encoded body)",
+    description=_STREET_DOC + " The body takes the same parameters as the GET query string.",
+)
+async def crimes_street_by_post(
+    request: Request,
+    category: str,
+    store: StoreDep,
+    lat: LatF = None,
+    lng: LngF = None,
+    poly: PolyF = None,
+    date: DateF = None,
+) -> Response:
+    return _crimes_street(
+        store,
+        category,
+        _or_query(request, "lat", lat),
+        _or_query(request, "lng", lng),
+        _or_query(request, "poly", poly),
+        _or_query(request, "date", date),
+    )
+
+
+@router.get(
+    "/crimes-at-location",
+    response_model=list[schema.Crime],
+    responses={**_NOT_FOUND},
+    summary="Crimes at a location",
+)
+async def crimes_at_location(
+    store: StoreDep, location_id: LocationQ = None, lat: LatQ = None, lng: LngQ = None, date: DateQ = None
+) -> Response:
+    """The crimes of one month at one map point: `location_id`, or the map point nearest to `lat`/`lng`."""
+    street_id = params.street(store, location_id, lat, lng)
+    month = params.month(store, date)
+    if street_id is None or month is None:
+        return _json(b"[]")
+    return _json(crimes_json(crimes_within_cap(store, CrimeQuery(month=month, street_id=street_id))))
+
+
+@router.get(
+    "/crimes-no-location",
+    response_model=list[schema.Crime],
+    responses={**_NOT_FOUND},
+    summary="Crimes with no location",
+)
+async def crimes_no_location(
+    store: StoreDep,
+    force: Annotated[str | None, Query(description="The force id (required), e.g. city-of-london.")] = None,
+    category: Annotated[str | None, Query(description="A category slug, or all-crime (the default).")] = None,
+    date: DateQ = None,
+) -> Response:
+    """Crimes a force published without a location (`location` is null), in one month."""
+    force_id = params.force(force)
+    slug = params.category(category)
+    month = params.month(store, date)
+    if month is None:
+        return _json(b"[]")
+    query = CrimeQuery(month=month, category=slug, force=force_id, located=False)
+    return _json(crimes_json(crimes_within_cap(store, query)))
+
+
+# -- months and categories ------------------------------------------------------------------------------
+
+
+@router.get("/crime-categories", response_model=list[schema.CrimeCategory], summary="Crime categories")
+async def crime_categories(date: DateQ = None) -> Response:
+    """The categories valid in a month (the set changed in 2013-05), `all-crime` first."""
+    month = params.month_or_none(date)
+    body = [{"url": vocab.ALL_CRIME, "name": "All crime"}]
+    body += [{"url": c.slug, "name": c.name} for c in vocab.categories_for_month(month)]
+    return _json(orjson.dumps(body))
+
+
+@router.get("/crimes-street-dates", response_model=list[schema.StreetDate], summary="Months available")
+async def crimes_street_dates(store: StoreDep) -> Response:
+    """Every stored month, newest first; `stop-and-search` is empty: crimemap holds no stop-and-search."""
+    return _json(orjson.dumps([{"date": m.month, "stop-and-search": []} for m in store.months()]))
+
+
+@router.get("/crime-last-updated", response_model=schema.LastUpdated, summary="Latest month")
+async def crime_last_updated(store: StoreDep) -> Response:
+    """The first day of the latest stored month (`YYYY-MM-01`); null for an empty store."""
+    latest = store.latest_month()
+    return _json(orjson.dumps({"date": f"{latest}-01" if latest else None}))
+
+
+# -- outcomes -------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/outcomes-for-crime/{persistent_id}",
+    response_model=schema.CrimeOutcomes,
+    responses={**_NOT_FOUND},
+    summary="Outcomes for a crime",
+)
+async def outcomes_for_crime(persistent_id: str, store: StoreDep) -> Response:
+    """A crime (by its 64-character `persistent_id`) and its outcomes, oldest first."""
+    crime = store.crime_by_persistent_id(persistent_id)
+    if crime is None:
+        raise not_found(
+            f"no crime with persistent_id {persistent_id!r}",
+            "persistent ids are 64 hexadecimal characters, from crime results",
+        )
+    return _json(outcomes_for_crime_json(crime, store.outcome_history(persistent_id)))
+
+
+def _outcomes_at_location(
+    store: Store,
+    location_id: str | None,
+    lat: str | None,
+    lng: str | None,
+    poly: str | None,
+    date: str | None,
+) -> Response:
+    month = params.month(store, date)
+    if location_id is not None:
+        if lat is not None or lng is not None or poly is not None:
+            raise bad_request("give one of location_id, lat and lng, or poly")
+        return _outcomes_at_street(store, params.location_id(location_id), month)
+    query = CrimeQuery(month=month, area=params.area(lat, lng, poly))
+    if month is None:
+        return _json(b"[]")
+    return _json(outcomes_at_location_json(_outcomes_within_cap(store, query)))
+
+
+def _outcomes_at_street(store: Store, street_id: int, month: str | None) -> Response:
+    """Outcomes of the crimes at one map point.
+
+    Found by the point's coordinates, then kept by their crime's map point:
+    outcomes files spell street names in capitals ("On or near FLEET STREET")
+    where street files do not, so an outcome row's own street id cannot be
+    trusted to match the crime's.
+    """
+    street = store.street(street_id)
+    if street is None:
+        raise not_found(f"unknown location {street_id}", "location ids are street.id in crime results")
+    if month is None:
+        return _json(b"[]")
+    query = CrimeQuery(month=month, area=Circle((street.lng, street.lat), _SAME_POINT_M))
+    events = [
+        e
+        for e in _outcomes_within_cap(store, query)
+        if e.crime is not None and e.crime.street_id == street_id
+    ]
+    return _json(outcomes_at_location_json(events))
+
+
+_OUTCOMES_DOC = (
+    "Outcomes recorded in one month at a map point (`location_id`), within 1 mile of a point (`lat`, `lng`)"
+    " or within a custom area (`poly`), each with its crime. Outcomes of crimes that are not stored are"
+    f" left out. More than {MAX_CRIMES:,} outcomes is 503."
+)
+
+
+@router.get(
+    "/outcomes-at-location",
+    response_model=list[schema.OutcomeAtLocation],
+    responses={**_NOT_FOUND, **_TOO_MANY},
+    summary="Street-level outcomes",
+    description=_OUTCOMES_DOC,
+)
+async def outcomes_at_location(
+    store: StoreDep,
+    location_id: LocationQ = None,
+    lat: LatQ = None,
+    lng: LngQ = None,
+    poly: PolyQ = None,
+    date: DateQ = None,
+) -> Response:
+    return _outcomes_at_location(store, location_id, lat, lng, poly, date)
+
+
+@router.post(
+    "/outcomes-at-location",
+    response_model=list[schema.OutcomeAtLocation],
+    responses={**_NOT_FOUND, **_TOO_MANY},
+    summary="Street-level outcomes (parameters in a form-encoded body)",
+    description=_OUTCOMES_DOC,
+)
+async def outcomes_at_location_by_post(
+    request: Request,
+    store: StoreDep,
+    location_id: LocationF = None,
+    lat: LatF = None,
+    lng: LngF = None,
+    poly: PolyF = None,
+    date: DateF = None,
+) -> Response:
+    return _outcomes_at_location(
+        store,
+        _or_query(request, "location_id", location_id),
+        _or_query(request, "lat", lat),
+        _or_query(request, "lng", lng),
+        _or_query(request, "poly", poly),
+        _or_query(request, "date", date),
+    )
+
+
+# -- forces ----------------------------------------------------------------------------------------------
+
+_FORCES_BODY = orjson.dumps([{"id": f.id, "name": f.name} for f in vocab.FORCES])
+
+
+@router.get("/forces", response_model=list[schema.ForceSummary], summary="Forces")
+async def forces() -> Response:
+    """Every police force: its id (used by crimes-no-location and forces/{id}) and name."""
+    return _json(_FORCES_BODY)
+
+
+@router.get("/forces/{force_id}", response_model=schema.Force, responses={**_NOT_FOUND}, summary="A force")
+async def force(force_id: str) -> Response:
+    """One force. crimemap holds only ids and names: the other fields are null or empty."""
+    found = vocab.FORCE_BY_ID.get(force_id)
+    if found is None:
+        raise not_found(f"unknown force {force_id!r}", "the forces are listed at /api/forces")
+    return _json(
+        orjson.dumps(
+            {
+                "id": found.id,
+                "name": found.name,
+                "description": None,
+                "url": None,
+                "telephone": None,
+                "engagement_methods": [],
+            }
+        )
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Mount the police.uk API under ``/api``, with its JSON errors and (if configured) rate limiting."""
+    errors.install(app)
+    app.include_router(router)
+    ratelimit.install(app, app.state.settings)

@@ -1,0 +1,150 @@
+"""The crime map page: ``GET /`` and its assets under ``GET /static/...``.
+
+The page (``crimemap/web/index.html``, ``app.js``, ``style.css``) is a client
+of the police.uk API served beside it: it asks ``/api/crimes-street-dates`` and
+``/api/crime-categories`` for its dropdowns and ``/api/crimes-street/{category}``
+with a ``poly`` of the visible area after every map move. Nothing is built.
+
+Leaflet and leaflet.markercluster are npm packages (``package.json`` at the
+repository root; ``npm ci`` installs them into ``node_modules/``); they are
+served from there, never copied into the repository::
+
+    /static/app.js                                  crimemap/web/app.js
+    /static/lib/leaflet/leaflet.js                  node_modules/leaflet/dist/leaflet.js
+    /static/lib/leaflet.markercluster/MarkerCluster.css
+
+``node_modules`` is ``$CRIMEMAP_NODE_MODULES`` when set, else the repository
+root's, else the working directory's. It is looked up at every request, so
+``npm ci`` while the server runs is enough. Without Leaflet the page still
+loads, and says to run ``npm ci``.
+
+The map draws no background tiles unless ``$CRIMEMAP_TILE_URL`` names a tile
+server (``https://tile.openstreetmap.org/{z}/{x}/{y}.png``, say, with
+``$CRIMEMAP_TILE_ATTRIBUTION``): by default the page makes no request to any
+other host.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from crimemap.api.errors import error_response
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+"""The page and its own assets, shipped as package data."""
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+"""The repository root, when crimemap runs from a checkout (``src/crimemap/api/web.py``)."""
+
+NODE_MODULES_ENV = "CRIMEMAP_NODE_MODULES"
+TILE_URL_ENV = "CRIMEMAP_TILE_URL"
+TILE_ATTRIBUTION_ENV = "CRIMEMAP_TILE_ATTRIBUTION"
+
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "leaflet": ("leaflet.css", "leaflet.js"),
+    "leaflet.markercluster": ("MarkerCluster.css", "leaflet.markercluster.js"),
+}
+"""The npm packages the page uses and the files of their ``dist/`` it loads, in order."""
+
+_LIBS_MARK = "<!-- crimemap:libraries -->"
+_CONFIG_MARK = "<!-- crimemap:config -->"
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def install(app: FastAPI) -> None:
+    """Mount the page on ``app`` (called by :func:`crimemap.api.app.create_app`)."""
+    app.add_api_route("/", page, methods=["GET", "HEAD"], include_in_schema=False, response_class=HTMLResponse)
+    app.add_api_route("/static/{path:path}", asset, methods=["GET", "HEAD"], include_in_schema=False)
+
+
+def page() -> HTMLResponse:
+    """``index.html`` with the libraries that are installed and the page's settings filled in."""
+    html = (WEB_DIR / "index.html").read_text(encoding="utf-8")
+    html = html.replace(_LIBS_MARK, _library_tags(node_modules()))
+    html = html.replace(_CONFIG_MARK, _config_tag())
+    return HTMLResponse(html, headers=_NO_CACHE)
+
+
+def asset(path: str, request: Request) -> Response:
+    """A file of the page (``/static/app.js``) or of an installed library (``/static/lib/leaflet/...``).
+
+    Browsers revalidate every time (``no-cache``) and get 304 while the file is unchanged, so an
+    edited ``app.js`` or a new ``npm ci`` shows at the next reload.
+    """
+    file = _library_file(path) if path.startswith("lib/") else _inside(WEB_DIR, path)
+    if file is None or file.name == "index.html":
+        return _not_found(path)
+    response = FileResponse(file, stat_result=file.stat(), headers=_NO_CACHE)
+    etag = response.headers["etag"]
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag, **_NO_CACHE})
+    return response
+
+
+def node_modules() -> Path | None:
+    """The ``node_modules`` folder that holds Leaflet, or None when it is not installed."""
+    configured = os.environ.get(NODE_MODULES_ENV)
+    candidates = [Path(configured)] if configured else [REPO_ROOT / "node_modules", Path.cwd() / "node_modules"]
+    for folder in candidates:
+        if (folder / "leaflet" / "dist" / "leaflet.js").is_file():
+            return folder
+    return None
+
+
+def _library_file(path: str) -> Path | None:
+    """``lib/<package>/<file>`` -> ``node_modules/<package>/dist/<file>`` for the packages in LIBRARIES."""
+    package, _, rest = path.removeprefix("lib/").partition("/")
+    folder = node_modules()
+    if package not in LIBRARIES or folder is None:
+        return None
+    return _inside(folder / package / "dist", rest)
+
+
+def _inside(base: Path, relative: str) -> Path | None:
+    """``base / relative`` when that is a file inside ``base`` (no ``..`` or absolute escapes)."""
+    if not relative:
+        return None
+    try:
+        base = base.resolve()
+        file = (base / relative).resolve()
+        return file if file.is_relative_to(base) and file.is_file() else None
+    except (OSError, ValueError):  # a NUL byte, a name too long for the file system
+        return None
+
+
+def _library_tags(folder: Path | None) -> str:
+    """``<link>`` and ``<script>`` tags for each installed library; none when Leaflet is missing."""
+    if folder is None:
+        return ""
+    tags = []
+    for package, files in LIBRARIES.items():
+        if not (folder / package / "dist" / files[-1]).is_file():
+            continue
+        for name in files:
+            url = f"/static/lib/{package}/{name}"
+            tags.append(
+                f'<link rel="stylesheet" href="{url}">' if name.endswith(".css") else f'<script src="{url}"></script>'
+            )
+    return "\n  ".join(tags)
+
+
+def _config_tag() -> str:
+    """The page's settings as JSON in a ``<script type="application/json">`` (``<`` escaped)."""
+    config = {
+        "tileUrl": os.environ.get(TILE_URL_ENV) or None,
+        "tileAttribution": os.environ.get(TILE_ATTRIBUTION_ENV) or None,
+    }
+    body = orjson.dumps(config).decode().replace("<", "\\u003c")
+    return f'<script id="crimemap-config" type="application/json">{body}</script>'
+
+
+def _not_found(path: str) -> Response:
+    hint = ""
+    if path.startswith("lib/"):
+        hint = "the map's libraries are npm packages: run `npm ci` in the crimemap repository"
+    return error_response(404, f"no file /static/{path}", hint)
