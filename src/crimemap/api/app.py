@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
+from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
 from crimemap.store import Store
 
@@ -25,6 +26,7 @@ class Settings:
     rate_burst: int = 30
     api_keys: frozenset[str] = field(default_factory=frozenset)
     bearer_tokens: frozenset[str] = field(default_factory=frozenset)
+    cache_mb: int = 64
 
 
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
@@ -37,6 +39,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     )
     app.state.store = store
     app.state.settings = settings or Settings()
+    app.state.cache = ResponseCache(app.state.settings.cache_mb << 20)
 
     @app.get("/health", tags=["server"])
     def health(request: Request) -> dict[str, object]:

@@ -40,6 +40,7 @@ from crimemap import vocab
 from crimemap.api import errors, ratelimit
 from crimemap.api import policeuk_params as params
 from crimemap.api import policeuk_schema as schema
+from crimemap.api.cache import ResponseCache
 from crimemap.api.errors import bad_request, not_found, too_many_crimes
 from crimemap.api.policeuk_json import crimes_json, outcomes_at_location_json, outcomes_for_crime_json
 from crimemap.query import Circle, CrimeQuery
@@ -87,9 +88,7 @@ _TOO_MANY: dict[int | str, dict[str, Any]] = {
     503: {"model": schema.Error, "description": f"The area holds more than {MAX_CRIMES:,} crimes."}
 }
 
-router = APIRouter(
-    prefix="/api", tags=["police.uk"], dependencies=[Depends(check_get_length)], responses=_ERRORS
-)
+router = APIRouter(prefix="/api", tags=["police.uk"], dependencies=[Depends(check_get_length)], responses=_ERRORS)
 
 # -- parameters, as /docs shows them --------------------------------------------------------------
 
@@ -151,14 +150,17 @@ def _too_many(what: str = "crimes") -> errors.PoliceUKError:
 
 
 def _crimes_street(
-    store: Store, category: str, lat: str | None, lng: str | None, poly: str | None, date: str | None
+    request: Request, category: str, lat: str | None, lng: str | None, poly: str | None, date: str | None
 ) -> Response:
+    store: Store = request.app.state.store
+    cache: ResponseCache = request.app.state.cache
     slug = params.category(category)
     area = params.area(lat, lng, poly)
     month = params.month(store, date)
     if month is None:
         return _json(b"[]")
-    return _json(crimes_json(crimes_within_cap(store, CrimeQuery(month=month, area=area, category=slug))))
+    query = CrimeQuery(month=month, area=area, category=slug)
+    return _json(cache.get_or_render((store.generation(), query), lambda: crimes_json(crimes_within_cap(store, query))))
 
 
 _STREET_DOC = (
@@ -176,9 +178,9 @@ _STREET_DOC = (
     description=_STREET_DOC,
 )
 async def crimes_street(
-    category: str, store: StoreDep, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: DateQ = None
+    request: Request, category: str, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: DateQ = None
 ) -> Response:
-    return _crimes_street(store, category, lat, lng, poly, date)
+    return _crimes_street(request, category, lat, lng, poly, date)
 
 
 @router.post(
@@ -191,14 +193,13 @@ async def crimes_street(
 async def crimes_street_by_post(
     request: Request,
     category: str,
-    store: StoreDep,
     lat: LatF = None,
     lng: LngF = None,
     poly: PolyF = None,
     date: DateF = None,
 ) -> Response:
     return _crimes_street(
-        store,
+        request,
         category,
         _or_query(request, "lat", lat),
         _or_query(request, "lng", lng),
@@ -324,11 +325,7 @@ def _outcomes_at_street(store: Store, street_id: int, month: str | None) -> Resp
     if month is None:
         return _json(b"[]")
     query = CrimeQuery(month=month, area=Circle((street.lng, street.lat), _SAME_POINT_M))
-    events = [
-        e
-        for e in _outcomes_within_cap(store, query)
-        if e.crime is not None and e.crime.street_id == street_id
-    ]
+    events = [e for e in _outcomes_within_cap(store, query) if e.crime is not None and e.crime.street_id == street_id]
     return _json(outcomes_at_location_json(events))
 
 

@@ -25,6 +25,7 @@ def settings_from_environment() -> Settings:
         rate_burst=int(os.environ.get("CRIMEMAP_RATE_BURST", "30")),
         api_keys=_split("CRIMEMAP_API_KEYS"),
         bearer_tokens=_split("CRIMEMAP_BEARER_TOKENS"),
+        cache_mb=int(os.environ.get("CRIMEMAP_CACHE_MB", "64")),
     )
 
 

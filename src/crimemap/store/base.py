@@ -247,6 +247,10 @@ class Store(ABC):
     def last_updated(self) -> dt.datetime | None:
         """When the last load committed."""
 
+    def generation(self) -> str:
+        """Changes whenever a load commits: what response caches key on."""
+        return str(self.last_updated())
+
     # -- feature tables --------------------------------------------------------------
     @abstractmethod
     def tables(self) -> list[TableInfo]: ...

@@ -61,6 +61,10 @@ _CATEGORY_SLUGS = [c.slug for c in vocab.CATEGORIES]
 _LOCATION_TYPES = ["BTP" if f is vocab.BTP else "Force" for f in vocab.FORCES]
 
 
+READ_CACHE_KIB = 32 * 1024
+WRITE_CACHE_KIB = 256 * 1024
+
+
 def pid_key(pid: bytes) -> int:
     """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
     return int.from_bytes(pid[:8], "big") >> 1
@@ -96,9 +100,12 @@ class SQLiteStore(Store):
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
         conn.execute("PRAGMA journal_mode = WAL") if not self.readonly else None
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA cache_size = -262144")
-        conn.execute("PRAGMA mmap_size = 1073741824")
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Readers (one per server thread, or an export) keep a small page cache and no
+        # memory map, so a whole-table export stays within a flat ~100 MB; the OS page
+        # cache still holds the file. A load writes with a large cache (see writer()).
+        conn.execute(f"PRAGMA cache_size = {-READ_CACHE_KIB}")
+        conn.execute("PRAGMA mmap_size = 0")
         conn.isolation_level = None
         register_functions(conn)
         return conn
@@ -131,6 +138,7 @@ class SQLiteStore(Store):
         if self.readonly:
             raise StoreError("this store is open read-only")
         conn = self._connect()
+        conn.execute(f"PRAGMA cache_size = {-WRITE_CACHE_KIB}")
         try:
             conn.execute("BEGIN IMMEDIATE")
             w = _SQLiteWriter(conn)
@@ -331,6 +339,10 @@ class SQLiteStore(Store):
                 found += 1
                 if found >= limit:
                     return
+
+    def generation(self) -> str:
+        row = self._connection().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return row[0] if row else "0"
 
     def last_updated(self) -> dt.datetime | None:
         row = self._connection().execute("SELECT value FROM meta WHERE key = 'last_updated'").fetchone()
@@ -866,6 +878,10 @@ class _SQLiteWriter(StoreWriter):
             conn.execute(sql)
         self.deferred_indexes.clear()
         self._date_outcomes()
+        conn.execute(
+            "INSERT INTO meta VALUES ('generation', '1')"
+            " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
         conn.execute(
             "INSERT OR REPLACE INTO meta VALUES ('last_updated', ?)",
             (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),),
