@@ -185,7 +185,7 @@ def _pct(times: list[float], p: float) -> float:
 class Server:
     """``crimemap serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, store_path: str, workers: int = 1) -> None:
+    def __init__(self, store_path: str, workers: int = 1, cache_mb: int = 0) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -193,6 +193,7 @@ class Server:
         exe = shutil.which("crimemap")
         command = [exe] if exe else [sys.executable, "-c", "from crimemap.cli import main; main()"]
         command += ["serve", "--store", store_path, "--port", str(self.port), "--workers", str(workers)]
+        command += ["--cache-mb", str(cache_mb)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:
@@ -222,13 +223,20 @@ def bench_policeuk_api(
     requests: int = 200,
     concurrency: int = 8,
     seconds: float = 5.0,
+    cache_mb: int = 0,
+    only: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows ``{name, crimes, status, p50_ms, p99_ms, floor_p50_ms, ratio, target_p50_ms, rps}``."""
+    """Rows ``{name, crimes, status, p50_ms, p99_ms, floor_p50_ms, ratio, target_p50_ms, rps}``.
+
+    ``cache_mb=0`` (the default) measures every request rendered afresh; with a
+    response cache, repeated requests are served from memory (``only`` limits
+    the cases to names starting with it).
+    """
     store = open_store(store_path, readonly=not store_path.startswith("postgres"))
     rows = []
     try:
-        cases = choose_cases(store, centre)
-        server = Server(store_path, workers)
+        cases = [c for c in choose_cases(store, centre) if only is None or c.name.startswith(only)]
+        server = Server(store_path, workers, cache_mb)
         try:
             with httpx.Client(base_url=server.url, timeout=60) as client:
                 for case in cases:
@@ -263,12 +271,15 @@ def bench_policeuk_api(
 def run(store_path: str, report: Callable[[str, float, float | None], None]) -> None:
     """The benchmark runner's protocol: ``report(name, value, target)`` for every figure."""
     for row in bench_policeuk_api(store_path):
-        report(f"police.uk API {row['name']}: p50 ms", row["p50_ms"], row["target_p50_ms"])
+        report(f"police.uk API {row['name']}: p50 ms (no cache)", row["p50_ms"], row["target_p50_ms"])
         report(f"police.uk API {row['name']}: p99 ms", row["p99_ms"], None)
         report(f"police.uk API {row['name']}: in-process floor p50 ms", row["floor_p50_ms"], None)
         report(f"police.uk API {row['name']}: HTTP / floor", row["ratio"], None)
         if row["rps"] is not None:
-            report(f"police.uk API {row['name']}: requests/s at concurrency 8", row["rps"], 300.0)
+            report(f"police.uk API {row['name']}: requests/s at concurrency 8 (no cache)", row["rps"], 300.0)
+    for row in bench_policeuk_api(store_path, cache_mb=64, only="point, densest"):
+        report(f"police.uk API {row['name']}: p50 ms (response cache)", row["p50_ms"], row["target_p50_ms"])
+        report(f"police.uk API {row['name']}: requests/s at concurrency 8 (response cache)", row["rps"], 300.0)
 
 
 def print_table(rows: list[dict[str, Any]], workers: int) -> None:

@@ -164,6 +164,7 @@ def serve(
     bearer_token: Annotated[
         list[str] | None, typer.Option(help="Accepted OAuth bearer token for tables/{id} (repeatable).")
     ] = None,
+    cache_mb: Annotated[int, typer.Option(help="Memory for cached responses, per worker; 0 turns caching off.")] = 64,
 ) -> None:
     """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
     import os
@@ -179,6 +180,7 @@ def serve(
     os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
     os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
     os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
+    os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
     os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
     err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     uvicorn.run(
