@@ -151,7 +151,7 @@ def print_report(name: str, value: float, target: float | None) -> None:
     shown = f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
     goal = ""
     if target is not None:
-        lower_is_better = "ms" in name or name.endswith(": s")
+        lower_is_better = any(unit in name for unit in ("ms", "MB", ": s"))
         met = value <= target if lower_is_better else value >= target
         goal = f"  (target {'<=' if lower_is_better else '>='} {target:,g}: {'met' if met else 'NOT met'})"
     print(f"{name:<72} {shown:>14}{goal}", flush=True)

@@ -902,8 +902,10 @@ class _SQLiteWriter(StoreWriter):
             "INSERT INTO temp.loaded_sets VALUES (?, ?, ?)",
             [(kind, m, f) for kind, sets in self.loaded.items() for m, f in sets],
         )
+        # Keep a date given with the crime (a harvested one) when no outcome rows are stored for it.
         newest = (
-            "(SELECT max(o.month) FROM outcomes o WHERE o.pid_key = crimes.pid_key AND o.pid = crimes.pid)"
+            "coalesce((SELECT max(o.month) FROM outcomes o WHERE o.pid_key = crimes.pid_key AND o.pid = crimes.pid),"
+            " outcome_month)"
         )
         this_load = "(month, force) IN (SELECT month, force FROM temp.loaded_sets WHERE kind = ?)"
         crimes_before = conn.execute(

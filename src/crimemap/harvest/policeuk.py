@@ -1,0 +1,500 @@
+"""Harvest street-level crimes from a police.uk-style API into the store.
+
+For each month, the bounding box is cut into tiles (``tile_size`` degrees at
+most) and each tile is asked for as a ``poly`` of ``/crimes-street/{category}``.
+A tile holding more than 10,000 crimes is answered 503; it is split in four
+and each quarter asked for in turn, down to ``min_tile_size``. Crimes seen by
+two tiles (tiles overlap by :data:`EDGE_MARGIN`, so a crime on a shared edge is
+never lost to a server that excludes edges) are kept once, by their id; crimes
+outside the box are dropped, so the result is exactly the box, edges included.
+``crimes-no-location`` adds the force's crimes published without a location.
+
+Decisions:
+
+- **Force.** The street-level response has no force (police.uk has no method
+  saying which force a crime belongs to, short of neighbourhood boundaries),
+  while the store keeps crimes by month *and force*. So ``force`` is given by
+  the user and harvested crimes are stored under it (``falls_within`` its
+  name), except those the response places at a ``BTP`` location: British
+  Transport Police recorded those, and they are stored under ``btp``. Choose a
+  box inside one force's area; crimes near its edge that a neighbouring force
+  recorded would otherwise be stored under this one.
+- **Ids** are the remote's: ``id``, ``persistent_id`` and the street ``id``
+  are stored as given, so a harvested crime has the same URLs here as there.
+- **What the API does not say** is stored empty: LSOA code and name. A crime
+  without a location gets the street name the bulk files give it, "No Location".
+  ``outcome_status`` gives the outcome's name and month (``Crime.outcome``,
+  ``Crime.outcome_month``).
+- **Merging.** A store write replaces one (month, force). Crimes of that
+  month and force already stored *outside what was harvested* (outside the
+  box, of another category, or without location when those were not asked
+  for) are kept, so harvesting two neighbouring boxes adds up.
+- **Resume.** Every tile is a unit of work in the state file
+  (:mod:`crimemap.harvest.state`) together with its crimes; a month is written
+  to the store, in one transaction, once all its tiles are done.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from crimemap import vocab
+from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
+from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
+from crimemap.harvest.state import HarvestState
+from crimemap.months import format_month, parse_month
+from crimemap.query import CrimeQuery
+from crimemap.store.base import Crime, Store
+
+DEFAULT_TILE_SIZE = 0.25
+"""Degrees: the largest tile asked for (about 28 km by 17 km in England)."""
+
+MIN_TILE_SIZE = 0.002
+"""Degrees: tiles are not split below this (about 220 m by 140 m)."""
+
+EDGE_MARGIN = 1e-5
+"""Degrees each tile is widened by (about 1 m), so that neighbouring tiles overlap."""
+
+POLICEUK_RETRY = retry_statuses(RETRY_STATUSES - {503})
+"""police.uk's 503 means "more than 10,000 crimes": split the tile, do not ask again."""
+
+NO_LOCATION = "No Location"
+"""The street name of a crime without a location, as police.uk's bulk files write it."""
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+Progress = Callable[[int, str], None]
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A box in WGS 84 degrees; :meth:`contains` includes its edges."""
+
+    min_lng: float
+    min_lat: float
+    max_lng: float
+    max_lat: float
+
+    @classmethod
+    def parse(cls, text: str) -> BBox:
+        """``minlng,minlat,maxlng,maxlat``.
+
+        >>> BBox.parse("-0.12,51.50,-0.07,51.53")
+        BBox(min_lng=-0.12, min_lat=51.5, max_lng=-0.07, max_lat=51.53)
+        """
+        parts = text.split(",")
+        usage = f"--bbox takes minlng,minlat,maxlng,maxlat in degrees, e.g. -0.12,51.50,-0.07,51.53; got {text!r}"
+        if len(parts) != 4:
+            raise ValueError(usage)
+        try:
+            a, b, c, d = (float(p) for p in parts)
+        except ValueError:
+            raise ValueError(usage) from None
+        if not all(math.isfinite(v) for v in (a, b, c, d)):
+            raise ValueError(usage)
+        if not (-180 <= a < c <= 180 and -90 <= b < d <= 90):
+            raise ValueError(f"{usage} (minimums below maximums, longitudes in -180..180, latitudes in -90..90)")
+        return cls(a, b, c, d)
+
+    def contains(self, lng: float, lat: float) -> bool:
+        return self.min_lng <= lng <= self.max_lng and self.min_lat <= lat <= self.max_lat
+
+
+def parse_months(text: str) -> tuple[str, ...]:
+    """``2017-01..2017-06`` (inclusive), ``2017-01,2017-03`` or ``2017-01``.
+
+    >>> parse_months("2016-11..2017-02")
+    ('2016-11', '2016-12', '2017-01', '2017-02')
+    """
+    found: list[str] = []
+    for part in text.split(","):
+        first, sep, last = part.strip().partition("..")
+        start = parse_month(first)
+        end = parse_month(last) if sep else start
+        if end < start:
+            raise ValueError(f"months run from the first to the last: {part.strip()!r} runs backwards")
+        found.extend(format_month(m) for m in range(start, end + 1) if format_month(m) not in found)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A part of the box, named by where it is: ``r0c2`` then ``.0``-``.3`` for each split."""
+
+    key: str
+    min_lng: float
+    min_lat: float
+    max_lng: float
+    max_lat: float
+
+    @property
+    def size(self) -> float:
+        return max(self.max_lng - self.min_lng, self.max_lat - self.min_lat)
+
+    def quarters(self) -> tuple[Tile, ...]:
+        """South-west, south-east, north-west, north-east."""
+        mid_lng = (self.min_lng + self.max_lng) / 2
+        mid_lat = (self.min_lat + self.max_lat) / 2
+        lngs = ((self.min_lng, mid_lng), (mid_lng, self.max_lng))
+        lats = ((self.min_lat, mid_lat), (mid_lat, self.max_lat))
+        return tuple(
+            Tile(f"{self.key}.{2 * j + i}", lngs[i][0], lats[j][0], lngs[i][1], lats[j][1])
+            for j in range(2)
+            for i in range(2)
+        )
+
+    def poly(self, margin: float = EDGE_MARGIN) -> str:
+        """The tile, widened by ``margin``, as police.uk's ``poly``: ``lat,lng:lat,lng:...``."""
+        w, s = self.min_lng - margin, self.min_lat - margin
+        e, n = self.max_lng + margin, self.max_lat + margin
+        return ":".join(f"{lat:.6f},{lng:.6f}" for lng, lat in ((w, s), (e, s), (e, n), (w, n)))
+
+
+def tiles(bbox: BBox, tile_size: float) -> list[Tile]:
+    """The box cut into equal tiles no wider or taller than ``tile_size`` degrees, row by row."""
+    cols = max(1, math.ceil((bbox.max_lng - bbox.min_lng) / tile_size - 1e-9))
+    rows = max(1, math.ceil((bbox.max_lat - bbox.min_lat) / tile_size - 1e-9))
+
+    def lng(i: int) -> float:
+        return bbox.max_lng if i == cols else bbox.min_lng + (bbox.max_lng - bbox.min_lng) * i / cols
+
+    def lat(j: int) -> float:
+        return bbox.max_lat if j == rows else bbox.min_lat + (bbox.max_lat - bbox.min_lat) * j / rows
+
+    return [Tile(f"r{j}c{i}", lng(i), lat(j), lng(i + 1), lat(j + 1)) for j in range(rows) for i in range(cols)]
+
+
+@dataclass(frozen=True)
+class PoliceUKHarvest:
+    """What to harvest (see the module docstring); :meth:`job` identifies it in the state file."""
+
+    bbox: BBox
+    months: tuple[str, ...]
+    force: str
+    category: str = vocab.ALL_CRIME
+    tile_size: float = DEFAULT_TILE_SIZE
+    min_tile_size: float = MIN_TILE_SIZE
+    no_location: bool = True
+
+    def __post_init__(self) -> None:
+        if self.force not in vocab.FORCE_BY_ID:
+            raise ValueError(f"unknown force {self.force!r}; forces: {', '.join(vocab.FORCE_BY_ID)}")
+        if self.category != vocab.ALL_CRIME and self.category not in vocab.CATEGORY_BY_SLUG:
+            raise ValueError(
+                f"unknown category {self.category!r}; categories: all-crime, {', '.join(vocab.CATEGORY_BY_SLUG)}"
+            )
+        if not self.months:
+            raise ValueError("no months to harvest")
+        if not 0 < self.min_tile_size <= self.tile_size:
+            raise ValueError("tile sizes must be positive, the minimum no larger than the tile size")
+
+    def job(self, base_url: str) -> dict[str, Any]:
+        return {"api": "police.uk", "url": base_url, **asdict(self)}
+
+    def in_scope(self, crime: Crime) -> bool:
+        """Whether this harvest answers for a stored crime (else it is kept as it is).
+
+        The area's answer holds every force's crimes; crimes without a location
+        are asked for of ``force`` only.
+        """
+        if self.category != vocab.ALL_CRIME and crime.category != self.category:
+            return False
+        if crime.lng is None or crime.lat is None:
+            return self.no_location and crime.force == self.force
+        return self.bbox.contains(crime.lng, crime.lat)
+
+
+@dataclass
+class PoliceUKSummary:
+    """What a harvest did, for the command line's report."""
+
+    url: str
+    force: str
+    crimes: dict[str, int] = field(default_factory=dict)
+    """Crimes harvested, by month written."""
+    btp: int = 0
+    """Of which at British Transport Police locations, stored under ``btp``."""
+    kept: int = 0
+    """Crimes already stored for those months and the force, outside the harvest, kept."""
+    skipped: list[str] = field(default_factory=list)
+    splits: int = 0
+    resumed: int = 0
+    """Units found done in the state file (not fetched again)."""
+    http: HttpStats = field(default_factory=HttpStats)
+
+    def describe(self, elapsed: float) -> str:
+        months = sorted(self.crimes)
+        span = f"{months[0]}..{months[-1]}" if len(months) > 1 else "".join(months) or "no month"
+        lines = [
+            f"harvested {sum(self.crimes.values()):,} crimes of {self.force} in {len(months)} months ({span})"
+            f" from {self.url} in {elapsed:.1f} s",
+            f"  {self.http.requests:,} requests, {self.splits} tiles split at the {MAX_CRIMES:,}-crime limit,"
+            f" {self.http.throttled} answered 429, {self.http.retries} retried,"
+            f" {self.http.waited:.1f} s spent waiting",
+        ]
+        if self.btp and self.force != vocab.BTP.id:
+            lines.append(f"  {self.btp:,} of them at British Transport Police locations, stored under btp")
+        if self.kept:
+            lines.append(f"  kept {self.kept:,} crimes already stored outside the harvested area")
+        if self.resumed:
+            lines.append(f"  resumed: {self.resumed:,} units were done before and not fetched again")
+        lines.extend(f"  {note}" for note in self.skipped)
+        return "\n".join(lines)
+
+
+def crime_from_json(obj: Any, force: str) -> Crime:
+    """A crime of a ``crimes-street``/``crimes-no-location`` answer as a :class:`Crime` of ``force``.
+
+    A crime at a ``BTP`` location belongs to British Transport Police (``btp``).
+
+    >>> c = crime_from_json({"category": "drugs", "location_type": "Force", "context": "", "id": 7,
+    ...     "location": {"latitude": "51.5", "street": {"id": 9, "name": "On or near X"}, "longitude": "-0.1"},
+    ...     "outcome_status": {"category": "Under investigation", "date": "2017-02"},
+    ...     "persistent_id": "", "location_subtype": "", "month": "2017-01"}, "city-of-london")
+    >>> (c.id, c.lng, c.street_id, c.outcome, c.outcome_month)
+    (7, -0.1, 9, 'Under investigation', '2017-02')
+    """
+    try:
+        location = obj.get("location")
+        lng = lat = street_id = None
+        street_name = NO_LOCATION
+        if location:
+            lng, lat = float(location["longitude"]), float(location["latitude"])
+            if not (-180 <= lng <= 180 and -90 <= lat <= 90):
+                raise ValueError(f"coordinates out of range: {lng}, {lat}")
+            street = location.get("street") or {}
+            street_id = int(street["id"]) if street.get("id") is not None else None
+            street_name = street.get("name") or ""
+        status = obj.get("outcome_status") or {}
+        category = obj["category"]
+        if category not in vocab.CATEGORY_BY_SLUG:
+            raise ValueError(f"unknown category {category!r}")
+        pid = (obj.get("persistent_id") or "").lower()
+        if pid and not _HEX64.fullmatch(pid):
+            raise ValueError(f"persistent_id is not 64 hexadecimal characters: {pid!r}")
+        location_type = obj.get("location_type") or "Force"
+        owner = vocab.BTP if location_type == "BTP" else vocab.FORCE_BY_ID[force]
+        return Crime(
+            int(obj["id"]), str(obj["month"]), owner.id, owner.name, lng, lat, street_id,
+            street_name, "", "", category, pid, location_type,
+            obj.get("location_subtype") or "", obj.get("context") or "",
+            status.get("category") or None, status.get("date") or None,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise HarvestError(f"a crime in the answer is not as police.uk describes it ({e}): {obj!r:.300}") from None
+
+
+def error_message(response: httpx.Response) -> str:
+    """The status and what the server said, briefly."""
+    text = response.text.strip()
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            text = str(body.get("error") or body.get("message") or body)
+            if body.get("hint"):
+                text += f" ({body['hint']})"
+    except ValueError:
+        pass
+    return f"{response.status_code} {response.reason_phrase}" + (f": {text[:300]}" if text else "")
+
+
+class _Run:
+    """One run of a harvest: the client, the store, the state file and the tally."""
+
+    def __init__(
+        self, client: HarvestClient, store: Store, state: HarvestState, what: PoliceUKHarvest, progress: Progress
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.state = state
+        self.what = what
+        self.progress = progress
+        self.summary = PoliceUKSummary(client.base_url, what.force, http=client.stats)
+
+    def run(self) -> PoliceUKSummary:
+        top = tiles(self.what.bbox, self.what.tile_size)
+        per_month = len(top) + (1 if self.what.no_location else 0)
+        for month in self.what.months:
+            if self.state.status(f"{month}/written"):
+                self.summary.resumed += per_month
+                self.progress(per_month, f"{month} (done before)")
+                continue
+            if month in self._unpublished():
+                self.summary.skipped.append(f"{month}: not published by {self.client.base_url}; skipped")
+                self.progress(per_month, f"{month} not published")
+                continue
+            for n, tile in enumerate(top, 1):
+                self._tile(month, tile)
+                self.progress(1, f"{month} tile {n}/{len(top)}")
+            if self.what.no_location:
+                self._no_location(month)
+                self.progress(1, f"{month} no location")
+            self._write(month)
+        return self.summary
+
+    def _unpublished(self) -> set[str]:
+        """Months the remote's ``crimes-street-dates`` does not list (none if it cannot say)."""
+        known = self.state.get("published")
+        if known is None:
+            response = self.client.request("GET", "/crimes-street-dates", retry=POLICEUK_RETRY)
+            try:
+                known = [d["date"] for d in response.json()] if response.status_code == 200 else []
+            except (ValueError, TypeError, KeyError):
+                known = []
+            self.state.set("published", known)
+        return set(self.what.months) - set(known) if known else set()
+
+    def _tile(self, month: str, tile: Tile) -> None:
+        """Harvest one tile, depth first through its quarters when it holds too many crimes."""
+        unit = f"{month}/{tile.key}"
+        status = self.state.status(unit)
+        if status == "done":
+            self.summary.resumed += 1
+            return
+        if status != "split":
+            crimes = self._fetch_tile(month, tile)
+            if crimes is not None:
+                self.state.commit(unit, group=month, records=_records(self._inside(crimes)))
+                return
+            self.state.commit(unit, status="split")
+            self.summary.splits += 1
+        for quarter in tile.quarters():
+            self._tile(month, quarter)
+
+    def _inside(self, crimes: list[Crime]) -> Iterator[Crime]:
+        box = self.what.bbox
+        for c in crimes:
+            if c.lng is not None and c.lat is not None and box.contains(c.lng, c.lat):
+                yield c
+
+    def _fetch_tile(self, month: str, tile: Tile) -> list[Crime] | None:
+        """The tile's crimes, or None when it holds more than the API's limit."""
+        path = f"/crimes-street/{self.what.category}"
+        params = {"poly": tile.poly(), "date": month}
+        smallest = tile.size / 2 < self.what.min_tile_size
+        long_get = len(httpx.URL(self.client.url(path), params=params).raw_path) > MAX_GET_LENGTH
+        response = self.client.request(
+            "POST" if long_get else "GET",
+            path,
+            params=None if long_get else params,
+            data=params if long_get else None,
+            retry=retry_statuses(RETRY_STATUSES) if smallest else POLICEUK_RETRY,
+        )
+        if response.status_code == 503 and not smallest:
+            return None
+        if response.status_code == 503:
+            raise HarvestError(
+                f"{month}, tile {tile.key} ({tile.poly(0)}): {error_message(response)}; the tile cannot be"
+                f" split below {self.what.min_tile_size}° (--min-tile-size): either it holds more than"
+                f" {MAX_CRIMES:,} crimes or the server is overloaded"
+            )
+        return self._crimes(response, month)
+
+    def _no_location(self, month: str) -> None:
+        unit = f"{month}/no-location"
+        if self.state.status(unit):
+            self.summary.resumed += 1
+            return
+        params = {"category": self.what.category, "force": self.what.force, "date": month}
+        response = self.client.request("GET", "/crimes-no-location", params=params, retry=POLICEUK_RETRY)
+        crimes = [c for c in self._crimes(response, month) if c.lng is None or c.lat is None]
+        self.state.commit(unit, group=month, records=_records(crimes))
+
+    def _crimes(self, response: httpx.Response, month: str) -> list[Crime]:
+        if response.status_code != 200:
+            raise HarvestError(f"{response.request.method} {response.request.url}: {error_message(response)}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise HarvestError(f"{response.request.url}: the answer is not JSON: {response.text[:200]!r}") from None
+        if not isinstance(body, list):
+            raise HarvestError(f"{response.request.url}: expected a list of crimes, got {response.text[:200]!r}")
+        crimes = [crime_from_json(obj, self.what.force) for obj in body]
+        for c in crimes:
+            if c.month != month:
+                raise HarvestError(f"{response.request.url}: asked for {month}, got a crime of {c.month} (id {c.id})")
+        return crimes
+
+    def _stored(self, month: str, force: str) -> Iterator[Crime]:
+        yield from self.store.crimes(CrimeQuery(month=month, force=force))
+        yield from self.store.crimes(CrimeQuery(month=month, force=force, located=False))
+
+    def _write(self, month: str) -> None:
+        """Write the month's harvest (and the stored crimes it does not answer for), all or nothing."""
+        harvested = {c.id: c for c in (Crime(*orjson.loads(p)) for p in self.state.records(month))}
+        by_force: dict[str, list[Crime]] = {self.what.force: []}
+        for c in harvested.values():
+            by_force.setdefault(c.force, []).append(c)
+        with self.store.writer() as writer:
+            for force, crimes in by_force.items():
+                stored = list(self._stored(month, force))
+                kept = [c for c in stored if not self.what.in_scope(c) and c.id not in harvested]
+                if crimes or stored:
+                    writer.replace_crimes(month, force, [*kept, *crimes])
+                self.summary.kept += len(kept)
+        self.state.commit(f"{month}/written", drop=month)
+        self.summary.crimes[month] = len(harvested)
+        if self.what.force != vocab.BTP.id:
+            self.summary.btp += len(by_force.get(vocab.BTP.id, ()))
+
+
+def _records(crimes: Iterable[Crime]) -> Iterator[tuple[str, bytes]]:
+    for c in crimes:
+        yield str(c.id), orjson.dumps(list(c))
+
+
+def harvest_policeuk(
+    store: Store,
+    client: HarvestClient,
+    what: PoliceUKHarvest,
+    state: HarvestState,
+    progress: Progress | None = None,
+) -> PoliceUKSummary:
+    """Harvest ``what`` from the police.uk API at ``client.base_url`` (``.../api``) into ``store``.
+
+    ``state`` must be opened with ``what.job(client.base_url)``; units it
+    records as done are not fetched again. ``progress(n, note)`` is called as
+    tiles finish (``n`` counts top-level tiles and no-location calls).
+    Raises :class:`HarvestError`; what was done stays in ``state``.
+    """
+    return _Run(client, store, state, what, progress or (lambda n, note: None)).run()
+
+
+def api_root(url: str) -> str:
+    """The API's root from a server's address: ``https://data.police.uk`` -> ``https://data.police.uk/api``.
+
+    >>> api_root("http://127.0.0.1:8000/api/")
+    'http://127.0.0.1:8000/api'
+    """
+    url = url.rstrip("/")
+    return url if url.endswith("/api") else url + "/api"
+
+
+def units_per_month(what: PoliceUKHarvest) -> int:
+    """Progress steps of one month: its top-level tiles and the no-location call."""
+    return len(tiles(what.bbox, what.tile_size)) + (1 if what.no_location else 0)
+
+
+__all__ = [
+    "DEFAULT_TILE_SIZE",
+    "EDGE_MARGIN",
+    "MIN_TILE_SIZE",
+    "POLICEUK_RETRY",
+    "BBox",
+    "PoliceUKHarvest",
+    "PoliceUKSummary",
+    "Tile",
+    "api_root",
+    "crime_from_json",
+    "harvest_policeuk",
+    "parse_months",
+    "tiles",
+    "units_per_month",
+]
