@@ -233,9 +233,7 @@ class SQLiteStore(Store):
         where, params = filters
         ranges = _area_ranges(query.area) or []
         conn = self._connection()
-        count_sql = (
-            f"SELECT count(*) FROM (SELECT 1 FROM crimes WHERE {where} AND cell BETWEEN ? AND ? LIMIT ?)"
-        )
+        count_sql = f"SELECT count(*) FROM (SELECT 1 FROM crimes WHERE {where} AND cell BETWEEN ? AND ? LIMIT ?)"
         candidates = 0
         for lo, hi in ranges:
             candidates += conn.execute(count_sql, (*params, lo, hi, n + 1 - candidates)).fetchone()[0]
@@ -255,11 +253,7 @@ class SQLiteStore(Store):
         return False
 
     def street(self, street_id: int) -> Street | None:
-        row = (
-            self._connection()
-            .execute("SELECT id, name, lng, lat FROM streets WHERE id = ?", (street_id,))
-            .fetchone()
-        )
+        row = self._connection().execute("SELECT id, name, lng, lat FROM streets WHERE id = ?", (street_id,)).fetchone()
         return Street(*row) if row else None
 
     def nearest_street(self, lng: float, lat: float) -> Street | None:
@@ -267,9 +261,7 @@ class SQLiteStore(Store):
         for radius in (200.0, 1_000.0, 5_000.0, 25_000.0):
             best: tuple[float, Street] | None = None
             for lo, hi in geo.cell_ranges_for_circle(lng, lat, radius):
-                for row in conn.execute(
-                    "SELECT id, name, lng, lat FROM streets WHERE cell BETWEEN ? AND ?", (lo, hi)
-                ):
+                for row in conn.execute("SELECT id, name, lng, lat FROM streets WHERE cell BETWEEN ? AND ?", (lo, hi)):
                     d = geo.haversine_m(lng, lat, row[2], row[3])
                     if d <= radius and (best is None or d < best[0]):
                         best = (d, Street(*row))
@@ -404,16 +396,12 @@ class SQLiteStore(Store):
         if table_id == CRIMES_TABLE:
             return "crimes", _CRIME_SQL_COLUMNS, "id", info
         physical = (
-            self._connection()
-            .execute("SELECT physical FROM feature_tables WHERE id = ?", (table_id,))
-            .fetchone()[0]
+            self._connection().execute("SELECT physical FROM feature_tables WHERE id = ?", (table_id,)).fetchone()[0]
         )
         columns = {c.name: SqlColumn(f"c{i}") for i, c in enumerate(info.columns)}
         return physical, columns, "gx_id", info
 
-    def _select(
-        self, table_id: str, columns: tuple[str, ...] | None
-    ) -> tuple[str, str, dict[str, SqlColumn], str]:
+    def _select(self, table_id: str, columns: tuple[str, ...] | None) -> tuple[str, str, dict[str, SqlColumn], str]:
         """(select list, from-clause, logical columns, key column) for reading features."""
         found = self._table_sql(table_id)
         if found is None:
@@ -429,25 +417,42 @@ class SQLiteStore(Store):
         where = ["1"]
         if query.where is not None:
             where.append(compile_predicate(query.where, columns, params))
-        if query.after is not None:
-            where.append(keyset_condition(query.order_by, columns, key, query.after, params))
-        sql = (
-            f"SELECT {select} FROM {source} WHERE {' AND '.join(where)}"
-            f" {order_clause(query.order_by, columns, key)}"
-        )
+        clustered = query.table == CRIMES_TABLE and not query.order_by
+        if clustered:
+            # Crimes in their clustered order (month, cell, id): a page is one range scan of
+            # the table itself, with no lookup through another index. The cursor is still
+            # the last crime's id; its place in that order is looked up once per page.
+            order = "ORDER BY month, cell, id"
+            if query.after is not None:
+                where.append("(month, cell, id) > (?, ?, ?)")
+                params.extend(self._clustered_key(query.after))
+        else:
+            order = order_clause(query.order_by, columns, key)
+            if query.after is not None:
+                where.append(keyset_condition(query.order_by, columns, key, query.after, params))
+        sql = f"SELECT {select} FROM {source} WHERE {' AND '.join(where)} {order}"
         if query.limit is not None:
             sql += " LIMIT ?"
             params.append(query.limit)
         for row in self._connection().execute(sql, params):
             yield Feature(row[0], row[1], row[2], row[3:])
 
+    def _clustered_key(self, after: tuple[Any, ...]) -> tuple[int, int, int]:
+        if len(after) != 1:
+            raise ValueError("page token does not fit this query")
+        row = self._connection().execute("SELECT month, cell, id FROM crimes WHERE id = ?", (after[0],)).fetchone()
+        if row is None:
+            raise StoreError(
+                f"crime {after[0]} where the previous page ended is no longer stored (its month was reloaded);"
+                " start again from the first page"
+            )
+        return row[0], row[1], row[2]
+
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         if self.table(table_id) is None:
             return None
         select, source, _, key = self._select(table_id, columns)
-        row = (
-            self._connection().execute(f"SELECT {select} FROM {source} WHERE {key} = ?", (gx_id,)).fetchone()
-        )
+        row = self._connection().execute(f"SELECT {select} FROM {source} WHERE {key} = ?", (gx_id,)).fetchone()
         return Feature(row[0], row[1], row[2], row[3:]) if row else None
 
 
@@ -481,9 +486,7 @@ _CRIME_SQL_COLUMNS: dict[str, SqlColumn] = {
     "id": SqlColumn("id"),
     "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", _encode_pid),
     "month": SqlColumn(_month_text("month"), "month", parse_month, order_preserving=True),
-    "reported_by": SqlColumn(
-        "(SELECT name FROM forces WHERE code = crimes.force)", "force", _encode_force_name
-    ),
+    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", _encode_force_name),
     "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
     "longitude": SqlColumn("lng"),
     "latitude": SqlColumn("lat"),
@@ -750,9 +753,7 @@ class _SQLiteWriter(StoreWriter):
         if rows < max(stored, 200_000) or self.deferred_indexes:
             return
         for name in self._RANDOM_ORDER_INDEXES:
-            sql = self.conn.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
-            )
+            sql = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
             found = sql.fetchone()
             if found:
                 self.deferred_indexes.append(found[0])
@@ -767,9 +768,7 @@ class _SQLiteWriter(StoreWriter):
         if code is None:
             outcome = vocab.outcome_by_name(name)
             code = 1000 + sum(1 for c in self.outcome_codes.values() if c >= 1000)
-            self.conn.execute(
-                "INSERT INTO outcome_kinds VALUES (?, ?, ?)", (code, outcome.slug, outcome.name)
-            )
+            self.conn.execute("INSERT INTO outcome_kinds VALUES (?, ?, ?)", (code, outcome.slug, outcome.name))
             self.outcome_codes[name.lower()] = code
         return code
 
@@ -815,9 +814,7 @@ class _SQLiteWriter(StoreWriter):
         if old is not None:
             conn.execute(f"DROP TABLE {old[0]}")
             conn.execute("DELETE FROM feature_tables WHERE id = ?", (info.id,))
-        n = conn.execute(
-            "SELECT coalesce(max(CAST(substr(physical, 4) AS INTEGER)), 0) + 1 FROM feature_tables"
-        )
+        n = conn.execute("SELECT coalesce(max(CAST(substr(physical, 4) AS INTEGER)), 0) + 1 FROM feature_tables")
         physical = f"ft_{n.fetchone()[0]}"
         types = {
             "integer": "INTEGER",
@@ -890,10 +887,9 @@ class _SQLiteWriter(StoreWriter):
     def _date_outcomes(self) -> None:
         """A crime's ``outcome_month`` is the newest month of its outcome history.
 
-        The loader already dated this load's crimes from this load's outcomes;
-        what is left touches only rows related to this load, never the whole store:
-        crimes stored before whose outcomes arrived now, and this load's crimes
-        whose outcomes were stored before.
+        Only rows related to this load are touched, never the whole store: the
+        crimes whose outcomes arrived now, and, when outcomes were stored before,
+        this load's crimes.
         """
         conn = self.conn
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS loaded_sets (kind TEXT, month INTEGER, force INTEGER)")
@@ -908,21 +904,19 @@ class _SQLiteWriter(StoreWriter):
             " outcome_month)"
         )
         this_load = "(month, force) IN (SELECT month, force FROM temp.loaded_sets WHERE kind = ?)"
-        crimes_before = conn.execute(
-            f"SELECT 1 FROM loads WHERE kind = 'street' AND NOT {this_load} LIMIT 1", ("street",)
-        ).fetchone()
-        if self.loaded["outcomes"] and crimes_before:
+        if self.loaded["outcomes"]:
             conn.execute(
                 f"UPDATE crimes SET outcome_month = {newest} WHERE pid_key IN ("
-                f" SELECT pid_key FROM outcomes WHERE {this_load}) AND NOT {this_load}",
-                ("outcomes", "street"),
+                f" SELECT pid_key FROM outcomes WHERE {this_load}) AND outcome_month IS NOT {newest}",
+                ("outcomes",),
             )
         outcomes_before = conn.execute(
             f"SELECT 1 FROM loads WHERE kind = 'outcomes' AND NOT {this_load} LIMIT 1", ("outcomes",)
         ).fetchone()
         if self.loaded["street"] and outcomes_before:
             conn.execute(
-                f"UPDATE crimes SET outcome_month = {newest} WHERE {this_load} AND pid_key IS NOT NULL",
+                f"UPDATE crimes SET outcome_month = {newest}"
+                f" WHERE {this_load} AND pid_key IS NOT NULL AND outcome_month IS NOT {newest}",
                 ("street",),
             )
 
