@@ -262,7 +262,7 @@ def export(
 
 def _load_nyc_tables(location: str) -> None:
     """Load the NYC Crime Map tables into the demo when the shared data sit beside the checkout."""
-    folder = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nyc-crime-map" / "2015-05-08"
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "nyc-crime-map" / "2015-05-08"
     files = sorted(folder.glob("*.geojson")) if folder.is_dir() else []
     if files:
         try:

@@ -29,10 +29,11 @@ class Summary:
         if self.policeuk is not None:
             s = self.policeuk
             rate = (s.crimes + s.outcomes) / elapsed if elapsed > 0 else 0.0
+            forces = sorted(s.forces)
+            named = ", ".join(forces) if len(forces) <= 6 else f"{len(forces)} forces"
             lines.append(
                 f"loaded {s.crimes:,} crimes and {s.outcomes:,} outcomes from {s.files} files"
-                f" ({len(s.months)} months, forces: {', '.join(sorted(s.forces))})"
-                f" in {elapsed:.1f} s ({rate:,.0f} rows/s)"
+                f" ({len(s.months)} months, {named}) in {elapsed:.1f} s ({rate:,.0f} rows/s)"
             )
             lines.extend(s.skipped)
         for tid, n in self.tables:
