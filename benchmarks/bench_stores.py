@@ -111,9 +111,7 @@ def postgres_url(given: str | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crimes", type=int, default=500_000, help="crimes per month (default 500,000)")
     parser.add_argument("--months", type=int, default=3, help="months to generate (default 3)")
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per query (default 30)")

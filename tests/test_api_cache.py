@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import POLICEUK, LiveServer
-
 from crimemap.api.app import Settings
 from crimemap.api.cache import ResponseCache
 from crimemap.load.policeuk import load_policeuk

@@ -704,6 +704,7 @@ def _prepare_crimes(
     streets: dict[int, tuple[Any, ...]] = {}
     fromhex = bytes.fromhex
     from_bytes = int.from_bytes
+    month_of = functools.lru_cache(maxsize=None)(parse_month)
     for c in crimes:
         lng, lat = c.lng, c.lat
         if lng is None or lat is None:
@@ -724,7 +725,7 @@ def _prepare_crimes(
                 month, cell, c.id, force.code, categories[c.category], lng, lat, c.street_id, c.street_name,
                 pid, from_bytes(pid[:8], "big") >> 1 if pid else None, c.location_subtype, c.context,
                 c.lsoa_code, c.lsoa_name, None if c.falls_within == force_name else c.falls_within, outcome,
-                parse_month(c.outcome_month) if c.outcome_month else None,
+                month_of(c.outcome_month) if c.outcome_month else None,
             )
         )  # fmt: skip
     rows.sort(key=lambda r: (r[1], r[2]))
