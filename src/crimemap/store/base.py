@@ -263,9 +263,7 @@ class Store(ABC):
         """Features of one table matching ``query``, in keyset order (see FeatureQuery)."""
 
     @abstractmethod
-    def feature(
-        self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None
-    ) -> Feature | None: ...
+    def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...
 
 
 CRIME_COLUMNS: tuple[Column, ...] = (

@@ -59,6 +59,7 @@ from crimemap.store.postgis_predicates import (
     text,
 )
 from crimemap.store.postgis_schema import ensure_schema
+from crimemap.store.records import CRIME_FIELDS, FORCE_IDS, FORCE_NAMES, KNOWN_OUTCOMES, crime_from_row
 
 STATEMENT_TIMEOUT_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds any one read may run before PostgreSQL cancels it (default 10)."""
@@ -68,15 +69,10 @@ DEFAULT_STATEMENT_TIMEOUT_S = 10.0
 DEFAULT_POOL_SIZE = 10
 STREAM_CHUNK = 2000
 
-_CRIME_FIELDS = (
-    "id", "month", "force", "falls_within", "lng", "lat", "street_id", "street_name", "lsoa_code",
-    "lsoa_name", "category", "pid", "location_subtype", "context", "outcome", "outcome_month",
-)  # fmt: skip
+_CRIME_FIELDS = CRIME_FIELDS
 _CRIME_SELECT = ", ".join(_CRIME_FIELDS)
-_FORCE_IDS = [f.id for f in vocab.FORCES]
-_FORCE_NAMES = [f.name for f in vocab.FORCES]
-_CATEGORY_SLUGS = [c.slug for c in vocab.CATEGORIES]
-_LOCATION_TYPES = ["BTP" if f is vocab.BTP else "Force" for f in vocab.FORCES]
+_FORCE_IDS = FORCE_IDS
+_FORCE_NAMES = FORCE_NAMES
 
 
 def redact(url: str) -> str:
@@ -188,26 +184,7 @@ class PostGISStore(Store):
         return [MonthSummary(format_month(m), tuple(_FORCE_IDS[f] for f in forces), n) for m, forces, n in rows]
 
     def _crime(self, row: tuple[Any, ...]) -> Crime:
-        (cid, month, force, falls, lng, lat, sid, sname, lcode, lname, cat, pid, lsub, ctx, out, om) = row
-        return Crime(
-            cid,
-            format_month(month),
-            _FORCE_IDS[force],
-            falls if falls is not None else _FORCE_NAMES[force],
-            lng,
-            lat,
-            sid,
-            sname,
-            lcode,
-            lname,
-            _CATEGORY_SLUGS[cat],
-            pid.hex() if pid is not None else "",
-            _LOCATION_TYPES[force],
-            lsub,
-            ctx,
-            self._outcome_name(out) if out is not None else None,
-            format_month(om) if om is not None else None,
-        )
+        return crime_from_row(row, self._outcome_name)
 
     def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
         where, params = _crime_filters(query)
@@ -524,9 +501,7 @@ _CRIME_COPY = (
 )
 _OUTCOME_COPY = "COPY outcomes (month, force, pid, outcome, lng, lat, street_id, street_name) FROM STDIN"
 _STREET_COPY = "COPY new_streets (id, name, lng, lat) FROM STDIN"
-_KNOWN_OUTCOMES = {o.name.lower(): o.code for o in vocab.OUTCOMES} | {
-    name: o.code for name, o in vocab.OUTCOME_BY_NAME.items()
-}
+_KNOWN_OUTCOMES = KNOWN_OUTCOMES
 _NULL = "\\N"
 _BYTEA = "\\\\x"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -41,6 +41,7 @@ from crimemap.store.base import (
     Street,
     TableInfo,
 )
+from crimemap.store.records import CRIME_FIELDS, FORCE_IDS, KNOWN_OUTCOMES, crime_from_row
 from crimemap.store.sqlite_predicates import (
     SqlColumn,
     compile_predicate,
@@ -51,14 +52,8 @@ from crimemap.store.sqlite_predicates import (
 )
 from crimemap.store.sqlite_schema import ensure_schema
 
-_CRIME_SELECT = (
-    "id, month, force, falls_within, lng, lat, street_id, street_name, lsoa_code, lsoa_name,"
-    " category, pid, location_subtype, context, outcome, outcome_month"
-)
-_FORCE_IDS = [f.id for f in vocab.FORCES]
-_FORCE_NAMES = [f.name for f in vocab.FORCES]
-_CATEGORY_SLUGS = [c.slug for c in vocab.CATEGORIES]
-_LOCATION_TYPES = ["BTP" if f is vocab.BTP else "Force" for f in vocab.FORCES]
+_CRIME_SELECT = ", ".join(CRIME_FIELDS)
+_FORCE_IDS = FORCE_IDS
 
 
 READ_CACHE_KIB = 32 * 1024
@@ -68,10 +63,6 @@ WRITE_CACHE_KIB = 256 * 1024
 def pid_key(pid: bytes) -> int:
     """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
     return int.from_bytes(pid[:8], "big") >> 1
-
-
-_month_of = functools.cache(format_month)
-"""``format_month``, remembered: called twice for each crime read, over a few hundred months."""
 
 
 class SQLiteStore(Store):
@@ -166,26 +157,7 @@ class SQLiteStore(Store):
         ]
 
     def _crime(self, row: tuple[Any, ...]) -> Crime:
-        (cid, month, force, falls, lng, lat, sid, sname, lcode, lname, cat, pid, lsub, ctx, out, om) = row
-        return Crime(
-            cid,
-            _month_of(month),
-            _FORCE_IDS[force],
-            falls if falls is not None else _FORCE_NAMES[force],
-            lng,
-            lat,
-            sid,
-            sname,
-            lcode,
-            lname,
-            _CATEGORY_SLUGS[cat],
-            pid.hex() if pid is not None else "",
-            _LOCATION_TYPES[force],
-            lsub,
-            ctx,
-            self._outcome_names.get(out) if out is not None else None,
-            _month_of(om) if om is not None else None,
-        )
+        return crime_from_row(row, self._outcome_names.get)
 
     def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
         conn = self._connection()
@@ -678,9 +650,7 @@ _CRIME_INSERT = (
 )
 _OUTCOME_INSERT = "INSERT INTO outcomes VALUES (" + ",".join("?" * 11) + ")"
 _STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
-_KNOWN_OUTCOMES = {o.name.lower(): o.code for o in vocab.OUTCOMES} | {
-    name: o.code for name, o in vocab.OUTCOME_BY_NAME.items()
-}
+_KNOWN_OUTCOMES = KNOWN_OUTCOMES
 
 
 def _prepare_crimes(
