@@ -213,17 +213,6 @@ def test_harvesting_the_city_of_london_reproduces_the_source(
 
 
 @SQLITE_SOURCE
-@pytest.mark.parametrize(
-    "make_store",
-    [
-        "sqlite",
-        pytest.param(
-            "postgis",
-            marks=pytest.mark.xfail(reason="the PostGIS store does not keep Crime.outcome_month as written yet"),
-        ),
-    ],
-    indirect=True,
-)
 def test_harvested_outcome_dates_are_kept(
     policeuk_store: Store, policeuk_server: LiveServer, make_store: Callable[[], Store], tmp_path: Path
 ) -> None:
