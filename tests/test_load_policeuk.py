@@ -386,3 +386,18 @@ def test_outcomes_are_at_their_crimes_map_point_whatever_the_name_case(store: St
     assert [e.outcome for e in at_point if e.crime and e.crime.persistent_id == pid] == ["Offender given a caution"]
     street = store.street(crime.street_id)
     assert street is not None and street.name == "On or near Artizan Street"
+
+
+def test_two_crimes_with_one_id_are_refused_and_nothing_is_stored(store: Store) -> None:
+    from crimemap.load.policeuk import find_sources, read_street
+    from crimemap.store.base import StoreError
+
+    source = find_sources([POLICEUK / "2016-01" / f"2016-01-{CITY}-street.csv"])[0]
+    crimes = list(read_street(source))
+    other = [c._replace(month="2016-02") for c in crimes[:3]]  # the same ids in another month
+    with store.writer() as w:
+        w.replace_crimes("2016-01", CITY, crimes)
+    with pytest.raises(StoreError, match="crime id"):
+        with store.writer() as w:
+            w.replace_crimes("2016-02", CITY, other)
+    assert [m.month for m in store.months()] == ["2016-01"]

@@ -652,6 +652,8 @@ class _PostGISWriter(StoreWriter):
                     copy.write(batch.rows)
                     streets.append(batch.streets)
                     count += batch.count
+        except psycopg.errors.UniqueViolation as e:
+            raise StoreError(f"{month} {force}: a crime id is already stored for another crime ({e})") from None
         except psycopg.DataError as e:
             raise StoreError(f"{month} {force} {kind}: PostgreSQL refused a row: {e}") from None
         self._store_new_outcomes()

@@ -736,14 +736,18 @@ class _SQLiteWriter(StoreWriter):
         self.loaded: dict[str, list[tuple[int, int]]] = {"street": [], "outcomes": []}
         self.deferred_indexes: list[str] = []
 
-    _RANDOM_ORDER_INDEXES = ("crimes_by_pid", "outcomes_by_pid")
-    """Indexes whose keys arrive in random order: costly to keep up row by row, cheap to build by sorting."""
+    _BULK_DEFERRED_INDEXES = ("crimes_by_pid", "outcomes_by_pid", "crimes_by_id")
+    """Secondary indexes a bulk load builds once at the end, by sorting, instead of row by row.
+
+    The persistent-id keys arrive in random order, the costliest to keep up; ids
+    arrive in order, but even appending costs more than one sort at the end.
+    """
 
     def expect(self, rows: int) -> None:
         stored = self.conn.execute("SELECT coalesce(sum(rows), 0) FROM loads").fetchone()[0]
         if rows < max(stored, 200_000) or self.deferred_indexes:
             return
-        for name in self._RANDOM_ORDER_INDEXES:
+        for name in self._BULK_DEFERRED_INDEXES:
             sql = self.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
             found = sql.fetchone()
             if found:
@@ -786,7 +790,10 @@ class _SQLiteWriter(StoreWriter):
             if unknown:
                 self._number_unknown(rows, unknown, 16 if kind == "street" else 6)
             if kind == "street":
-                conn.executemany(_CRIME_INSERT, rows)
+                try:
+                    conn.executemany(_CRIME_INSERT, rows)
+                except sqlite3.IntegrityError as e:
+                    raise StoreError(f"{month} {force}: a crime id is already stored for another crime ({e})") from None
             else:
                 rows = [(r[0], r[1], r[2], count + i, *r[4:]) for i, r in enumerate(rows)]
                 conn.executemany(_OUTCOME_INSERT, rows)
@@ -863,7 +870,10 @@ class _SQLiteWriter(StoreWriter):
         """Rebuild deferred indexes, complete the outcome dates, stamp the load."""
         conn = self.conn
         for sql in self.deferred_indexes:
-            conn.execute(sql)
+            try:
+                conn.execute(sql)
+            except sqlite3.IntegrityError as e:
+                raise StoreError(f"two crimes of this load share an id ({e}); nothing was stored") from None
         self.deferred_indexes.clear()
         self._date_outcomes()
         conn.execute(
