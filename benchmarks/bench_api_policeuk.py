@@ -28,11 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +44,7 @@ from crimemap.geo import ONE_MILE_M
 from crimemap.query import Circle, CrimeQuery, Polygon
 from crimemap.store import open_store
 from crimemap.store.base import Store
+from crimemap_server import Server
 
 try:
     from crimemap.load.generate import DENSEST_CENTRE
@@ -180,39 +177,6 @@ def requests_per_second(url: str, case: Case, concurrency: int, seconds: float) 
 def _pct(times: list[float], p: float) -> float:
     ordered = sorted(times)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-
-class Server:
-    """``crimemap serve`` in a subprocess on a free loopback port."""
-
-    def __init__(self, store_path: str, workers: int = 1, cache_mb: int = 0) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        exe = shutil.which("crimemap")
-        command = [exe] if exe else [sys.executable, "-c", "from crimemap.cli import main; main()"]
-        command += ["serve", "--store", store_path, "--port", str(self.port), "--workers", str(workers)]
-        command += ["--cache-mb", str(cache_mb)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def bench_policeuk_api(

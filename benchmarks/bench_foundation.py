@@ -127,9 +127,7 @@ def run(report: Report, months: int = 12, crimes_per_month: int = 500_000, keep:
     report("load floor: bare csv + executemany, no index: rows/s", floor_rate, None)
     report("load / floor", (rows / elapsed) / floor_rate, None)
     store.close()
-    size = sum(
-        os.path.getsize(f"{store_path}{s}") for s in ("", "-wal") if os.path.exists(f"{store_path}{s}")
-    )
+    size = sum(os.path.getsize(f"{store_path}{s}") for s in ("", "-wal") if os.path.exists(f"{store_path}{s}"))
     report("store size on disk: MB", size / 1e6, None)
     report("store size per crime: bytes", size / summary.crimes, None)
 
@@ -158,9 +156,7 @@ def print_report(name: str, value: float, target: float | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--crimes-per-month", type=int, default=500_000)
     args = parser.parse_args()

@@ -28,11 +28,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -49,6 +46,7 @@ from crimemap.query import FeatureQuery, Predicate
 from crimemap.store import open_store
 from crimemap.store.base import CRIMES_TABLE, Store, TableInfo
 from crimemap.where import parse_where
+from crimemap_server import Server, crimemap_command
 
 FEATURES = "/mapsengine/v1/tables/{table}/features"
 WHERE_CLAUSES = (
@@ -84,44 +82,6 @@ def _row(
         "target": target,
         "ok": None if target is None else (value >= target if higher_is_better else value <= target),
     }
-
-
-class Server:
-    """``crimemap serve`` in a subprocess on a free loopback port."""
-
-    def __init__(self, store_path: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [*_crimemap(), "serve", "--store", store_path, "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def _crimemap() -> list[str]:
-    exe = shutil.which("crimemap")
-    return [exe] if exe else [sys.executable, "-c", "from crimemap.cli import main; main()"]
 
 
 # -- one page with a where clause --------------------------------------------------------------------------
@@ -219,7 +179,7 @@ def export_run(store_path: str, table: str, where: str | None, out: Path) -> tup
     memory (``mmap_size``); anonymous RSS is what the process allocated:
     Python, the exporter and SQLite's page cache (``cache_size``).
     """
-    command = [*_crimemap(), "export", table, "--store", store_path, "-o", str(out), "--quiet"]
+    command = [*crimemap_command(), "export", table, "--store", store_path, "-o", str(out), "--quiet"]
     if where:
         command += ["--where", where]
     t0 = time.perf_counter()

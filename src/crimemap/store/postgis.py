@@ -59,7 +59,17 @@ from crimemap.store.postgis_predicates import (
     text,
 )
 from crimemap.store.postgis_schema import ensure_schema
-from crimemap.store.records import CRIME_FIELDS, FORCE_IDS, FORCE_NAMES, KNOWN_OUTCOMES, crime_from_row
+from crimemap.store.records import (
+    CRIME_FIELDS,
+    FORCE_IDS,
+    FORCE_NAMES,
+    KNOWN_OUTCOMES,
+    crime_from_row,
+    encode_category_name,
+    encode_category_slug,
+    encode_force_name,
+    encode_pid,
+)
 
 STATEMENT_TIMEOUT_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds any one read may run before PostgreSQL cancels it (default 10)."""
@@ -434,31 +444,12 @@ def _literal_array(values: Iterable[str]) -> str:
     return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
 
-def _encode_category_slug(value: Any) -> int:
-    return vocab.CATEGORY_BY_SLUG[value].code
-
-
-def _encode_category_name(value: Any) -> int:
-    return vocab.CATEGORY_BY_NAME[str(value).lower()].code
-
-
-def _encode_force_name(value: Any) -> int:
-    return vocab.FORCE_BY_NAME[str(value).lower()].code
-
-
-def _encode_pid(value: Any) -> bytes:
-    raw = bytes.fromhex(value)
-    if len(raw) != 32:
-        raise ValueError(value)
-    return raw
-
-
 _FORCE_NAME_SQL = f"({_literal_array(_FORCE_NAMES)})[crimes.force + 1]"
 _CRIME_PG_COLUMNS: dict[str, PgColumn] = {
     "id": PgColumn("id"),
-    "crime_id": PgColumn(text("coalesce(encode(pid, 'hex'), '')"), "pid", _encode_pid),
+    "crime_id": PgColumn(text("coalesce(encode(pid, 'hex'), '')"), "pid", encode_pid),
     "month": PgColumn(_month_text("month"), "month", parse_month, order_preserving=True),
-    "reported_by": PgColumn(text(_FORCE_NAME_SQL), "force", _encode_force_name),
+    "reported_by": PgColumn(text(_FORCE_NAME_SQL), "force", encode_force_name),
     "falls_within": PgColumn(text(f"coalesce(falls_within, {_FORCE_NAME_SQL})")),
     "longitude": PgColumn("lng"),
     "latitude": PgColumn("lat"),
@@ -468,12 +459,12 @@ _CRIME_PG_COLUMNS: dict[str, PgColumn] = {
     "crime_type": PgColumn(
         text(f"({_literal_array(c.name for c in vocab.CATEGORIES)})[crimes.category + 1]"),
         "category",
-        _encode_category_name,
+        encode_category_name,
     ),
     "category": PgColumn(
         text(f"({_literal_array(c.slug for c in vocab.CATEGORIES)})[crimes.category + 1]"),
         "category",
-        _encode_category_slug,
+        encode_category_slug,
     ),
     "last_outcome_category": PgColumn(text("(SELECT name FROM outcome_kinds WHERE code = crimes.outcome)")),
     "outcome_month": PgColumn(

@@ -56,3 +56,26 @@ def crime_from_row(row: tuple[Any, ...], outcome_name: Callable[[int], str | Non
         outcome_name(out) if out is not None else None,
         month_text(om) if om is not None else None,
     )
+
+
+# -- literals of a where clause to stored codes (for comparisons the indexes can use) ----------
+
+
+def encode_category_slug(value: Any) -> int:
+    return vocab.CATEGORY_BY_SLUG[value].code
+
+
+def encode_category_name(value: Any) -> int:
+    return vocab.CATEGORY_BY_NAME[str(value).lower()].code
+
+
+def encode_force_name(value: Any) -> int:
+    return vocab.FORCE_BY_NAME[str(value).lower()].code
+
+
+def encode_pid(value: Any) -> bytes:
+    """A 64-hex persistent id as its 32 stored bytes; ``ValueError`` otherwise."""
+    raw = bytes.fromhex(value)
+    if len(raw) != 32:
+        raise ValueError(value)
+    return raw

@@ -41,7 +41,16 @@ from crimemap.store.base import (
     Street,
     TableInfo,
 )
-from crimemap.store.records import CRIME_FIELDS, FORCE_IDS, KNOWN_OUTCOMES, crime_from_row
+from crimemap.store.records import (
+    CRIME_FIELDS,
+    FORCE_IDS,
+    KNOWN_OUTCOMES,
+    crime_from_row,
+    encode_category_name,
+    encode_category_slug,
+    encode_force_name,
+    encode_pid,
+)
 from crimemap.store.sqlite_predicates import (
     SqlColumn,
     compile_predicate,
@@ -441,30 +450,11 @@ def _month_text(expr: str) -> str:
     return f"printf('%04d-%02d', {expr} / 12, {expr} % 12 + 1)"
 
 
-def _encode_category_slug(value: Any) -> int:
-    return vocab.CATEGORY_BY_SLUG[value].code
-
-
-def _encode_category_name(value: Any) -> int:
-    return vocab.CATEGORY_BY_NAME[str(value).lower()].code
-
-
-def _encode_force_name(value: Any) -> int:
-    return vocab.FORCE_BY_NAME[str(value).lower()].code
-
-
-def _encode_pid(value: Any) -> bytes:
-    raw = bytes.fromhex(value)
-    if len(raw) != 32:
-        raise ValueError(value)
-    return raw
-
-
 _CRIME_SQL_COLUMNS: dict[str, SqlColumn] = {
     "id": SqlColumn("id"),
-    "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", _encode_pid),
+    "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", encode_pid),
     "month": SqlColumn(_month_text("month"), "month", parse_month, order_preserving=True),
-    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", _encode_force_name),
+    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", encode_force_name),
     "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
     "longitude": SqlColumn("lng"),
     "latitude": SqlColumn("lat"),
@@ -472,10 +462,10 @@ _CRIME_SQL_COLUMNS: dict[str, SqlColumn] = {
     "lsoa_code": SqlColumn("lsoa_code"),
     "lsoa_name": SqlColumn("lsoa_name"),
     "crime_type": SqlColumn(
-        "(SELECT name FROM categories WHERE code = crimes.category)", "category", _encode_category_name
+        "(SELECT name FROM categories WHERE code = crimes.category)", "category", encode_category_name
     ),
     "category": SqlColumn(
-        "(SELECT slug FROM categories WHERE code = crimes.category)", "category", _encode_category_slug
+        "(SELECT slug FROM categories WHERE code = crimes.category)", "category", encode_category_slug
     ),
     "last_outcome_category": SqlColumn("(SELECT name FROM outcome_kinds WHERE code = crimes.outcome)"),
     "outcome_month": SqlColumn(

@@ -1,0 +1,48 @@
+"""``crimemap serve`` in a subprocess on a free loopback port, for the HTTP benchmarks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def crimemap_command() -> list[str]:
+    """How to run the ``crimemap`` command line: the installed script, else this Python."""
+    exe = shutil.which("crimemap")
+    return [exe] if exe else [sys.executable, "-m", "crimemap"]
+
+
+class Server:
+    """A real server over a store, started and waited for; ``stop()`` ends it."""
+
+    def __init__(self, store_path: str, workers: int = 1, cache_mb: int = 0) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [*crimemap_command(), "serve", "--store", store_path, "--port", str(self.port)]
+        command += ["--workers", str(workers), "--cache-mb", str(cache_mb)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
