@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 import shapely
 
-from conftest import NYC, STORE_KINDS, LiveServer, _open_empty
+from conftest import NYC, POLICEUK, STORE_KINDS, LiveServer, _open_empty
 from crimemap.api.app import Settings
+from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
+from crimemap.store.sqlite import SQLiteStore
 
 TOTALS_ID = "02378420399528461352-11853667273131550346"
 BY_TYPE_ID = "02378420399528461352-17772055697785505571"
@@ -523,3 +525,27 @@ def test_the_police_uk_crimes_are_a_table_too(policeuk_server: LiveServer, polic
     counts = Counter(f["properties"]["category"] for f in features)
     burglaries, _ = page_through(policeuk_server, "policeuk-crimes", where=where + " AND category = 'burglary'")
     assert len(burglaries) == counts["burglary"] > 0
+
+
+def test_a_page_token_whose_last_crime_was_reloaded_away_is_a_clear_400(
+    store: Store, live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    street = POLICEUK / "2016-01" / "2016-01-city-of-london-street.csv"
+    load_policeuk(store, [street])
+    client = live_server(store).client
+    first = client.get("/mapsengine/v1/tables/policeuk-crimes/features", params={"maxResults": 5, "select": "id"})
+    token = first.json()["nextPageToken"]
+    shorter = tmp_path / "2016-01" / street.name
+    shorter.parent.mkdir()
+    shorter.write_text("".join(street.read_text().splitlines(keepends=True)[:2]))
+    load_policeuk(store, [shorter])  # the month now holds one crime: the page's last one is gone
+    again = client.get(
+        "/mapsengine/v1/tables/policeuk-crimes/features", params={"maxResults": 5, "select": "id", "pageToken": token}
+    )
+    body = again.json()
+    if isinstance(store, SQLiteStore):  # pages in clustered order, found through the last crime
+        assert again.status_code == 400
+        assert body["error"]["errors"][0]["location"] == "pageToken"
+        assert "start again" in body["error"]["message"]
+    else:  # PostGIS pages by id alone: it carries on after the last id
+        assert again.status_code == 200 and body["features"] == []

@@ -46,6 +46,7 @@ from crimemap.api.app import Settings
 from crimemap.api.mapsengine_errors import (
     MapsEngineError,
     MapsEngineRoute,
+    invalid,
     invalid_credentials,
     key_invalid,
     key_required,
@@ -66,7 +67,7 @@ from crimemap.api.responses import JSONResponse
 from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.store.base import Feature, Store, TableInfo
+from crimemap.store.base import Feature, PageCursorGone, Store, TableInfo
 from crimemap.where import GEOMETRY
 
 PREFIX = "/mapsengine/v1"
@@ -158,7 +159,10 @@ def list_features(request: Request, table_id: str) -> Response:
     fetch = names + tuple(k.column for k in req.order_by if k.column not in names)
     after = req.page.after if req.page else None
     query = FeatureQuery(table.id, req.where, fetch, req.order_by, after, size + 1)
-    features = list(_store(request).features(query)) if size > 0 else []
+    try:
+        features = list(_store(request).features(query)) if size > 0 else []
+    except PageCursorGone as e:
+        raise invalid("pageToken", str(e)) from None
     more = len(features) > size
     features = features[:size]
     body = [

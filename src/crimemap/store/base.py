@@ -138,6 +138,10 @@ class StoreError(Exception):
     """A store could not do what was asked (bad location, schema too new, ...)."""
 
 
+class PageCursorGone(StoreError):
+    """A keyset cursor points at a feature that is no longer stored (its data was reloaded)."""
+
+
 class StoreWriter(ABC):
     """Writes of one load: all of them commit together, or none does.
 

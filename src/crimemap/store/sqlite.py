@@ -35,6 +35,7 @@ from crimemap.store.base import (
     MonthSummary,
     OutcomeEvent,
     OutcomeRecord,
+    PageCursorGone,
     Store,
     StoreError,
     StoreWriter,
@@ -429,7 +430,7 @@ class SQLiteStore(Store):
             raise ValueError("page token does not fit this query")
         row = self._connection().execute("SELECT month, cell, id FROM crimes WHERE id = ?", (after[0],)).fetchone()
         if row is None:
-            raise StoreError(
+            raise PageCursorGone(
                 f"crime {after[0]} where the previous page ended is no longer stored (its month was reloaded);"
                 " start again from the first page"
             )
