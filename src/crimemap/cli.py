@@ -9,15 +9,12 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from crimemap.console import QuietOption, StoreOption, err, fail, out, progress_bar
 from crimemap.store import StoreError, default_store_location, open_store
 
 app = typer.Typer(
@@ -25,47 +22,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="CRIMEMAP_STORE",
-        help="A SQLite file path, or a postgresql:// URL for PostGIS. Default: ~/.local/share/crimemap/crimemap.sqlite",
-        show_default=False,
-    ),
-]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-@contextmanager
-def progress_bar(total: int | None, description: str, quiet: bool = False) -> Iterator[Any]:
-    """A rich progress bar on a terminal; a no-op in scripts, pipes and CI."""
-    enabled = not quiet and err.is_terminal
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not enabled,
-        transient=False,
-    )
-    with bar:
-        task = bar.add_task(description, total=total, note="")
-
-        def advance(n: int = 1, note: str = "") -> None:
-            bar.update(task, advance=n, note=note)
-
-        yield advance
 
 
 @app.command()
@@ -88,7 +44,7 @@ def load(
             summary = dispatch.load_paths(st, paths, table=table, progress=progress_bar, quiet=quiet)
             elapsed = time.perf_counter() - started
     except (dispatch.LoadError, StoreError, ValueError) as e:
-        raise _fail(f"{e}\nnothing was loaded; the store is as it was") from None
+        raise fail(f"{e}\nnothing was loaded; the store is as it was") from None
     if not quiet:
         out.print(summary.describe(elapsed), highlight=False)
 
@@ -100,9 +56,7 @@ def generate(
     last: Annotated[str, typer.Option(help="The newest month, YYYY-MM.")] = "2024-06",
     crimes_per_month: Annotated[int, typer.Option(help="Crimes in each month, across all forces.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
-    zipped: Annotated[
-        bool, typer.Option("--zip", help="Write one zip per month, as data.police.uk does.")
-    ] = False,
+    zipped: Annotated[bool, typer.Option("--zip", help="Write one zip per month, as data.police.uk does.")] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Write synthetic police.uk archives (street and outcomes files) of any size."""
@@ -112,7 +66,7 @@ def generate(
     try:
         month_list = month_range(last, months)
     except ValueError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     with progress_bar(months * crimes_per_month, "generating", quiet) as advance:
         summary = run(
             out_dir, months=month_list, crimes_per_month=crimes_per_month, seed=seed, zipped=zipped,
@@ -132,7 +86,7 @@ def info(store: StoreOption = None) -> None:
     try:
         st = open_store(store, readonly=not (store or default_store_location()).startswith("postgres"))
     except StoreError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     with st:
         months = st.months()
         out.print(f"store: {st.url}", highlight=False)
@@ -158,9 +112,7 @@ def serve(
     rate_limit: Annotated[
         bool, typer.Option(help="Limit each client to 15 requests/s, bursts of 30, as police.uk does.")
     ] = False,
-    api_key: Annotated[
-        list[str] | None, typer.Option(help="Accepted Maps Engine API key (repeatable).")
-    ] = None,
+    api_key: Annotated[list[str] | None, typer.Option(help="Accepted Maps Engine API key (repeatable).")] = None,
     bearer_token: Annotated[
         list[str] | None, typer.Option(help="Accepted OAuth bearer token for tables/{id} (repeatable).")
     ] = None,
@@ -175,7 +127,7 @@ def serve(
     try:
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     os.environ["CRIMEMAP_STORE"] = location
     os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
     os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
@@ -254,7 +206,7 @@ def export(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1) from None
     except (exporting.ExportError, StoreError, OSError) as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     if not quiet and output is not None and str(output) != "-":
         elapsed = time.perf_counter() - started
         err.print(f"wrote {output} ({size:,} bytes, {kind}) in {elapsed:.1f} s", highlight=False)

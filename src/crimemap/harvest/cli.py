@@ -6,8 +6,7 @@ is kept in a state file (default: beside the store) until the harvest
 completes, so the same command run again after a failure or Ctrl-C continues
 where it stopped.
 
-This module does not import :mod:`crimemap.cli` at import time (that module
-imports this one to register the commands); the commands import it when run.
+Printing and the progress bar come from :mod:`crimemap.console`, as for every command.
 """
 
 from __future__ import annotations
@@ -20,20 +19,12 @@ from typing import Annotated, Any
 
 import typer
 
+from crimemap.console import QuietOption, StoreOption, fail, out, progress_bar
 from crimemap.harvest import mapsengine, policeuk
 from crimemap.harvest.http import DEFAULT_RATE, HarvestClient, HarvestError
 from crimemap.harvest.state import HarvestState, StateMismatch, default_state_path
 from crimemap.store import StoreError, default_store_location, open_store
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="CRIMEMAP_STORE",
-        help="A SQLite file path, or a postgresql:// URL for PostGIS. Default: ~/.local/share/crimemap/crimemap.sqlite",
-        show_default=False,
-    ),
-]
 StateOption = Annotated[
     Path | None,
     typer.Option(
@@ -45,13 +36,11 @@ RestartOption = Annotated[
     bool, typer.Option("--restart", help="Discard an unfinished harvest's state file and start over.")
 ]
 RateOption = Annotated[float, typer.Option(help="Requests a second at most (police.uk allows 15); 0 for no limit.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
 
 @contextmanager
 def _harvesting(state_path: Path) -> Iterator[None]:
     """Turn failures and Ctrl-C into messages that say how to continue."""
-    from crimemap.cli import _fail
 
     def hint(e: BaseException) -> str:
         if isinstance(e, StateMismatch) or not state_path.exists():
@@ -64,9 +53,9 @@ def _harvesting(state_path: Path) -> Iterator[None]:
     try:
         yield
     except (HarvestError, StoreError) as e:
-        raise _fail(f"{e}{hint(e)}") from None
+        raise fail(f"{e}{hint(e)}") from None
     except KeyboardInterrupt as e:
-        raise _fail(f"interrupted{hint(e)}", 130) from None
+        raise fail(f"interrupted{hint(e)}", 130) from None
 
 
 def _run(
@@ -121,7 +110,6 @@ def harvest_policeuk(
     quiet: QuietOption = False,
 ) -> None:
     """Harvest street-level crimes of an area and months from a police.uk-style API into the store."""
-    from crimemap.cli import _fail, out, progress_bar
 
     try:
         what = policeuk.PoliceUKHarvest(
@@ -129,7 +117,7 @@ def harvest_policeuk(
             tile_size, min_tile_size, no_location,
         )  # fmt: skip
     except ValueError as e:
-        raise _fail(str(e), 2) from None
+        raise fail(str(e), 2) from None
     base = policeuk.api_root(base_url)
 
     def work(st: Any, client: HarvestClient, saved: HarvestState) -> policeuk.PoliceUKSummary:
@@ -166,12 +154,11 @@ def harvest_mapsengine(
     quiet: QuietOption = False,
 ) -> None:
     """Harvest a whole table (or a selection) from a Maps Engine-style API into a local feature table."""
-    from crimemap.cli import _fail, out, progress_bar
 
     try:
         what = mapsengine.MapsEngineHarvest(table_id, table, select, where)
     except ValueError as e:
-        raise _fail(str(e), 2) from None
+        raise fail(str(e), 2) from None
     base = mapsengine.api_root(base_url)
 
     def work(st: Any, client: HarvestClient, saved: HarvestState) -> mapsengine.MapsEngineSummary:
