@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
+from crimemap.api import downloads, mapsengine, policeuk, web
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
 from crimemap.store import Store
@@ -55,20 +56,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in _routers():
+    for module in (policeuk, mapsengine, downloads, web):
         module.install(app)
     return app
-
-
-def _routers() -> list:
-    """The API modules; each has ``install(app)``."""
-    import importlib
-
-    found = []
-    for name in ("policeuk", "mapsengine", "downloads", "web"):
-        try:
-            found.append(importlib.import_module(f"crimemap.api.{name}"))
-        except ModuleNotFoundError as e:
-            if e.name != f"crimemap.api.{name}":
-                raise
-    return found
