@@ -7,27 +7,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
 from crimemap.api import downloads, mapsengine, policeuk, web
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
+from crimemap.api.settings import Settings
 from crimemap.store import Store
 
-
-@dataclass
-class Settings:
-    """Server settings; every one is documented in the README's configuration table."""
-
-    rate_limit: bool = False
-    rate_per_second: float = 15.0
-    rate_burst: int = 30
-    api_keys: frozenset[str] = field(default_factory=frozenset)
-    bearer_tokens: frozenset[str] = field(default_factory=frozenset)
-    cache_mb: int = 64
+__all__ = ["Settings", "create_app"]
 
 
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:

@@ -26,9 +26,7 @@ from fastapi.responses import Response
 class PoliceUKError(Exception):
     """An answer other than 200, as the real API would give it, plus a message and a hint."""
 
-    def __init__(
-        self, status: int, message: str, hint: str = "", headers: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, status: int, message: str, hint: str = "", headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -63,9 +61,7 @@ def error_body(status: int, message: str, hint: str = "") -> bytes:
     return orjson.dumps(body)
 
 
-def error_response(
-    status: int, message: str, hint: str = "", headers: Mapping[str, str] | None = None
-) -> Response:
+def error_response(status: int, message: str, hint: str = "", headers: Mapping[str, str] | None = None) -> Response:
     return Response(
         error_body(status, message, hint), status_code=status, media_type="application/json", headers=headers
     )

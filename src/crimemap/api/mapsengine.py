@@ -42,7 +42,6 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
-from crimemap.api.app import Settings
 from crimemap.api.mapsengine_errors import (
     MapsEngineError,
     MapsEngineRoute,
@@ -64,6 +63,7 @@ from crimemap.api.mapsengine_params import (
 )
 from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environment
 from crimemap.api.responses import JSONResponse
+from crimemap.api.settings import Settings
 from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
 from crimemap.query import FeatureQuery, Scalar

@@ -73,9 +73,7 @@ def polygon(poly: str) -> Polygon:
     try:
         return Polygon(geo.parse_poly(poly))
     except ValueError as e:
-        raise bad_request(
-            f"poly: {e}", "poly is lat,lng pairs separated by colons: 52.2,0.5:52.7,0.2:..."
-        ) from None
+        raise bad_request(f"poly: {e}", "poly is lat,lng pairs separated by colons: 52.2,0.5:52.7,0.2:...") from None
 
 
 def area(lat: str | None, lng: str | None, poly: str | None) -> Area:

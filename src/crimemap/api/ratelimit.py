@@ -28,7 +28,7 @@ from crimemap.api.errors import error_response
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from crimemap.api.app import Settings
+    from crimemap.api.settings import Settings
 
 _PRUNE_ABOVE = 10_000
 """Forget idle clients (full buckets) once this many are tracked, so memory stays bounded."""

@@ -897,11 +897,19 @@ class _SQLiteWriter(StoreWriter):
         )
         this_load = "(month, force) IN (SELECT month, force FROM temp.loaded_sets WHERE kind = ?)"
         if self.loaded["outcomes"]:
+            # Set-based: the newest month of every persistent id this load's outcomes name,
+            # over all stored outcomes, then one join that rewrites only the crimes it changes.
+            conn.execute("DROP TABLE IF EXISTS temp.newest_outcomes")
             conn.execute(
-                f"UPDATE crimes SET outcome_month = {newest} WHERE pid_key IN ("
-                f" SELECT pid_key FROM outcomes WHERE {this_load}) AND outcome_month IS NOT {newest}",
+                "CREATE TEMP TABLE newest_outcomes AS SELECT pid_key, pid, max(month) AS month FROM outcomes"
+                f" WHERE pid_key IN (SELECT pid_key FROM outcomes WHERE {this_load}) GROUP BY pid_key, pid",
                 ("outcomes",),
             )
+            conn.execute(
+                "UPDATE crimes SET outcome_month = n.month FROM temp.newest_outcomes AS n"
+                " WHERE crimes.pid_key = n.pid_key AND crimes.pid = n.pid AND crimes.outcome_month IS NOT n.month"
+            )
+            conn.execute("DROP TABLE temp.newest_outcomes")
         outcomes_before = conn.execute(
             f"SELECT 1 FROM loads WHERE kind = 'outcomes' AND NOT {this_load} LIMIT 1", ("outcomes",)
         ).fetchone()
