@@ -187,6 +187,20 @@ def _coordinates(lng: str, lat: str, where: str) -> tuple[float | None, float | 
     return x, y
 
 
+def _map_point(
+    streets: dict[tuple[str, str, str], int], lng: str, lat: str, name: str, where: str
+) -> tuple[float | None, float | None, int | None]:
+    """A row's coordinates and street id; ``streets`` remembers the ids a file has already hashed."""
+    x, y = _coordinates(lng, lat, where)
+    if x is None:
+        return None, None, None
+    key = (lng, lat, name)
+    sid = streets.get(key)
+    if sid is None:
+        sid = streets[key] = street_id(lng, lat, name)
+    return x, y, sid
+
+
 def read_street(source: Source, outcome_months: Mapping[str, str] | None = None) -> Iterator[Crime]:
     """The crimes of one street file, with their ids, checking every row.
 
@@ -216,13 +230,7 @@ def read_street(source: Source, outcome_months: Mapping[str, str] | None = None)
                     raise LoadError(f"{where}: unknown crime type {ctype!r}")
                 if pid and not _is_hex(pid):
                     raise LoadError(f"{where}: Crime ID must be 64 hexadecimal characters, got {pid!r}")
-                x, y = _coordinates(lng, lat, where)
-                sid = None
-                if x is not None:
-                    key = (lng, lat, loc)
-                    sid = streets.get(key)
-                    if sid is None:
-                        sid = streets[key] = street_id(lng, lat, loc)
+                x, y, sid = _map_point(streets, lng, lat, loc, where)
                 if row_no >= MAX_ROWS_PER_FILE:
                     raise LoadError(f"{where}: more than {MAX_ROWS_PER_FILE} rows in one file")
                 yield Crime(
@@ -253,13 +261,7 @@ def read_outcomes(source: Source) -> Iterator[OutcomeRecord]:
                     raise LoadError(f"{where}: month {month!r} in a file for {source.month}")
                 if not outcome:
                     raise LoadError(f"{where}: empty Outcome type")
-                x, y = _coordinates(lng, lat, where)
-                sid = None
-                if x is not None:
-                    key = (lng, lat, loc)
-                    sid = streets.get(key)
-                    if sid is None:
-                        sid = streets[key] = street_id(lng, lat, loc)
+                x, y, sid = _map_point(streets, lng, lat, loc, where)
                 yield OutcomeRecord(pid.lower(), month, source.force, outcome, x, y, sid, loc, lcode, lname)
         except csv.Error as e:
             raise LoadError(f"{source.label}: line {reader.line_num}: {e}") from None
@@ -284,9 +286,7 @@ PARALLEL_MIN_BYTES = 16 << 20
 """Below this much input a second process costs more than it saves."""
 
 
-def _batches(
-    source: Source, prepare: Callable[[str, list[Any]], Any], outcome_months: dict[str, str]
-) -> Iterator[Any]:
+def _batches(source: Source, prepare: Callable[[str, list[Any]], Any], outcome_months: dict[str, str]) -> Iterator[Any]:
     """Parse one file and prepare it for the store, ``BATCH_ROWS`` records at a time.
 
     Outcomes files record each crime's newest outcome month in ``outcome_months``
@@ -359,11 +359,7 @@ def load_policeuk(
         writer.expect(sum(s.size for s in wanted) // BYTES_PER_ROW)
         prepare = type(writer).prepare
         months: dict[str, str] = {}
-        parsed = (
-            parse_in_worker(wanted, prepare)
-            if parallel
-            else ((s, _batches(s, prepare, months)) for s in wanted)
-        )
+        parsed = parse_in_worker(wanted, prepare) if parallel else ((s, _batches(s, prepare, months)) for s in wanted)
         for source, batches in parsed:
             rows = writer.replace_prepared(source.kind, source.month, source.force, batches)
             if source.kind == "street":
@@ -416,9 +412,7 @@ def parse_in_worker(
         queue.close()
 
 
-def _worker_main(
-    specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any
-) -> None:
+def _worker_main(specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any) -> None:
     outcome_months: dict[str, str] = {}
     for label, month, force, kind in specs:
         source = _source_from_label(label, month, force, kind)
