@@ -1,7 +1,10 @@
-"""The police.uk API's JSON, field for field, built straight from store records.
+"""The police.uk API's JSON, field for field: the protocol's one home for its wire format.
 
-Responses are made of plain dicts handed to ``orjson.dumps`` in one call: no
-model object per crime. Coordinates are strings with six decimals and ids are
+The stores encode each crime's JSON object once, when it is loaded
+(:func:`crime_json`), and answer ``crimes-street`` by joining those ready-made
+objects; the functions here also build whole responses from records, for
+stores and methods without such a fast path. Responses are plain dicts handed
+to ``orjson.dumps`` in one call: no model object per crime. Coordinates are strings with six decimals and ids are
 integers, as data.police.uk sends them::
 
     {"category": "burglary", "location_type": "Force",
@@ -106,6 +109,18 @@ def crimes_json(crimes: Iterable[Crime]) -> bytes:
             }
         )
     return orjson.dumps(body)
+
+
+def crime_json(c: Crime) -> bytes:
+    """One crime's object of a ``crimes-street`` answer: what stores keep ready beside each crime.
+
+    >>> from crimemap.store.base import Crime
+    >>> c = Crime(1, "2017-01", "city-of-london", "City of London Police", -0.09, 51.5, 7, "On or near X",
+    ...           "", "", "drugs", "", "Force", "", "", None, None)
+    >>> crime_json(c) == crimes_json([c])[1:-1]
+    True
+    """
+    return crimes_json((c,))[1:-1]
 
 
 def crime_record(c: Crime, locations: _Locations | None = None) -> JSONObject:
