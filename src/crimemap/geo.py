@@ -58,7 +58,9 @@ def cell_of(lng: float, lat: float) -> int:
     return grid_row(lat) * ROW_SPAN + grid_col(lng)
 
 
-def cell_ranges_for_box(min_lng: float, min_lat: float, max_lng: float, max_lat: float) -> Iterator[tuple[int, int]]:
+def cell_ranges_for_box(
+    min_lng: float, min_lat: float, max_lng: float, max_lat: float
+) -> Iterator[tuple[int, int]]:
     """One ``(first_cell, last_cell)`` range per grid row that the box touches."""
     c0, c1 = grid_col(min_lng), grid_col(max_lng)
     for row in range(grid_row(min_lat), grid_row(max_lat) + 1):
@@ -100,7 +102,9 @@ def parse_latlng(lat_text: str, lng_text: str) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise ValueError(f"lat and lng must be numbers, got lat={lat_text!r} lng={lng_text!r}") from None
     if not (math.isfinite(lat) and math.isfinite(lng)) or not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise ValueError(f"lat must be in [-90, 90] and lng in [-180, 180], got lat={lat_text} lng={lng_text}")
+        raise ValueError(
+            f"lat must be in [-90, 90] and lng in [-180, 180], got lat={lat_text} lng={lng_text}"
+        )
     return lng, lat
 
 

@@ -384,7 +384,9 @@ class _Parser:
         if self.is_call("ST_INTERSECTS"):
             pred = self.st_intersects()
             if self.peek().kind == "op":
-                self.fail("ST_INTERSECTS(...) is a condition by itself and cannot be compared", self.peek().pos)
+                self.fail(
+                    "ST_INTERSECTS(...) is a condition by itself and cannot be compared", self.peek().pos
+                )
             return pred
         left = self.operand("a condition")
         tok = self.peek()
@@ -416,7 +418,8 @@ class _Parser:
         if isinstance(left, _Literal):
             if isinstance(right, _Literal):
                 self.fail(
-                    "a comparison needs a column or ST_DISTANCE on one side; constant conditions are not allowed",
+                    "a comparison needs a column or ST_DISTANCE on one side; constant conditions "
+                    "are not allowed",
                     left.pos,
                 )
             left, right, op = right, left, _FLIPPED[op]
@@ -548,7 +551,8 @@ class _Parser:
         else:  # boolean
             if lit.kind != "boolean":
                 self.fail(
-                    f"column {name!r} is boolean; compare it with TRUE or FALSE, not {_describe_literal(lit)}",
+                    f"column {name!r} is boolean; compare it with TRUE or FALSE, "
+                    f"not {_describe_literal(lit)}",
                     lit.pos,
                 )
             if op not in (None, "=", "<>"):
@@ -574,7 +578,9 @@ class _Parser:
             elif shape is None and self.is_call(inner):
                 shape = parse_inner()
             else:
-                self.fail(f"{name} takes geometry and {inner}(...) as arguments, found {_describe(tok)}", tok.pos)
+                self.fail(
+                    f"{name} takes geometry and {inner}(...) as arguments, found {_describe(tok)}", tok.pos
+                )
         self.expect(")", f"to close {name}")
         assert shape is not None
         return shape
@@ -617,7 +623,8 @@ class _Parser:
             self.fail("ST_DISTANCE(...) can only be compared with <, <=, > or >=", dist.pos)
         if lit.kind != "number" or float(lit.value) < 0:
             self.fail(
-                f"ST_DISTANCE(...) must be compared with a number of metres >= 0, not {_describe_literal(lit)}",
+                "ST_DISTANCE(...) must be compared with a number of metres >= 0, "
+                f"not {_describe_literal(lit)}",
                 lit.pos,
             )
         within = Within(Circle(dist.center, float(lit.value)))
@@ -734,7 +741,9 @@ def _column_list(text: str, parameter: str) -> list[tuple[str, int, _Token | Non
     while True:
         tok = tokens[i]
         if tok.kind not in ("ident", "qident"):
-            raise WhereError(f"expected a column name, found {_describe(tok)}", parameter=parameter, position=tok.pos)
+            raise WhereError(
+                f"expected a column name, found {_describe(tok)}", parameter=parameter, position=tok.pos
+            )
         name = tok.value if tok.kind == "qident" else tok.text
         i += 1
         word = None
@@ -766,7 +775,9 @@ def parse_select(text: str | None, schema: Mapping[str, ColumnType]) -> tuple[st
         return tuple(schema)
     _check_length(text, "select")
     if text.strip() == "*":
-        raise WhereError("select=* is not supported; leave select out to get every column", parameter="select")
+        raise WhereError(
+            "select=* is not supported; leave select out to get every column", parameter="select"
+        )
     names: list[str] = []
     for name, pos, word in _column_list(text, "select"):
         if word is not None:
