@@ -170,6 +170,10 @@ def polygon_ranges(polygon: Polygon) -> Iterator[CellRange]:
     done a band of rows at a time, so a reader that stops early (the
     10,000-crime rule) never classifies the rest.
     """
+    box = rectangle(polygon.ring)
+    if box is not None:
+        yield from rectangle_ranges(*box)
+        return
     poly = polygon_of(polygon.ring)
     min_lng, min_lat, max_lng, max_lat = poly.bounds
     row0, row1 = max(0, geo.grid_row(min_lat)), min(MAX_ROW, geo.grid_row(max_lat))
@@ -223,6 +227,43 @@ def _band_ranges(
                 lo, hi, inside = c0, c1, whole
         ranges.append(CellRange(base + lo, base + hi, inside))
     return ranges
+
+
+def rectangle(ring: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float] | None:
+    """``(min_lng, min_lat, max_lng, max_lat)`` when a closed ring is an axis-aligned rectangle.
+
+    The commonest polygon of all (a map's view, a bounding box): its cells are
+    found by arithmetic, and its points tested by comparisons.
+    """
+    if len(ring) != 5 or ring[0] != ring[-1]:
+        return None
+    xs, ys = {p[0] for p in ring}, {p[1] for p in ring}
+    if len(xs) != 2 or len(ys) != 2:
+        return None
+    if any(a[0] != b[0] and a[1] != b[1] for a, b in zip(ring, ring[1:], strict=False)):
+        return None
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def rectangle_ranges(min_lng: float, min_lat: float, max_lng: float, max_lat: float) -> Iterator[CellRange]:
+    """The cell ranges of a rectangle: per grid row, the whole cells inside it, and the cut ones at its sides."""
+    row0, row1 = max(0, geo.grid_row(min_lat)), min(MAX_ROW, geo.grid_row(max_lat))
+    col0, col1 = max(0, geo.grid_col(min_lng)), min(MAX_COL, geo.grid_col(max_lng))
+    # Whole cells: those whose edges (grown by a hair) lie within the rectangle.
+    in_col0 = col0 if (col0 * geo.GRID_LNG - 180.0) - _EPSILON >= min_lng else col0 + 1
+    in_col1 = col1 if ((col1 + 1) * geo.GRID_LNG - 180.0) + _EPSILON <= max_lng else col1 - 1
+    for row in range(row0, row1 + 1):
+        base = row * geo.ROW_SPAN
+        south = row * geo.GRID_LAT - 90.0
+        whole_row = south - _EPSILON >= min_lat and south + geo.GRID_LAT + _EPSILON <= max_lat
+        if not whole_row or in_col0 > in_col1:
+            yield CellRange(base + col0, base + col1, False)
+            continue
+        if in_col0 > col0:
+            yield CellRange(base + col0, base + in_col0 - 1, False)
+        yield CellRange(base + in_col0, base + in_col1, True)
+        if in_col1 < col1:
+            yield CellRange(base + in_col1 + 1, base + col1, False)
 
 
 def area_ranges(area: Area) -> Iterator[CellRange]:

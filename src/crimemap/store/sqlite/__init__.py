@@ -76,6 +76,7 @@ class SQLiteStore(Store):
             self._db.close()
             raise StoreError(str(e)) from None
         self._outcome_names: dict[int, str] = {}
+        self._outcome_jsons: dict[int, bytes] = {}
         self._refresh_outcome_names()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -83,8 +84,17 @@ class SQLiteStore(Store):
         self._db.close()
 
     def _refresh_outcome_names(self) -> None:
-        rows = self._db.reader().execute("SELECT code, name FROM outcome_kinds").fetchall()
-        self._outcome_names = dict(rows)
+        rows = self._db.reader().execute("SELECT code, name, json FROM outcome_kinds").fetchall()
+        self._outcome_names = {code: name for code, name, _ in rows}
+        self._outcome_jsons = {code: json.encode() for code, _, json in rows}
+
+    def _outcome_json(self, code: int) -> bytes:
+        """An outcome code's ``{"code", "name"}`` object."""
+        found = self._outcome_jsons.get(code)
+        if found is None:
+            self._refresh_outcome_names()
+            found = self._outcome_jsons.get(code, b"null")
+        return found
 
     def _outcome_name(self, code: int) -> str | None:
         name = self._outcome_names.get(code)
@@ -132,7 +142,7 @@ class SQLiteStore(Store):
     def outcomes_json(self, query: CrimeQuery, limit: int) -> JsonList:
         if query.month is None:
             return super().outcomes_json(query, limit)
-        return crime_reads.outcomes_json(self._db.reader(), query, limit)
+        return crime_reads.outcomes_json(self._db.reader(), query, limit, self._outcome_json)
 
     def crimes_exceed(self, query: CrimeQuery, n: int) -> bool:
         if query.month is None:

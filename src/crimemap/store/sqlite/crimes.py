@@ -22,11 +22,12 @@ from crimemap import geo, vocab
 from crimemap.months import format_month, parse_month
 from crimemap.query import Circle, CrimeQuery, Polygon
 from crimemap.store import areas
+from crimemap.store.areas import rectangle
 from crimemap.store.base import Crime, JsonList, OutcomeEvent, Street
 from crimemap.store.compiler import Geometry
 from crimemap.store.records import crime_from_row
 from crimemap.store.sqlite.connection import Reader
-from crimemap.store.sqlite.dialect import circle_sql, rectangle
+from crimemap.store.sqlite.dialect import circle_sql
 
 CRIME_SELECT = (
     "c.id, c.month, c.force, c.falls_within, c.lng, c.lat, c.street_id, c.street_name,"
@@ -118,7 +119,13 @@ class _Plan:
 
 
 def crimes_json(db: Reader, query: CrimeQuery, limit: int) -> JsonList:
-    """The police.uk JSON of the crimes of one month (see :meth:`crimemap.store.base.Store.crimes_json`)."""
+    """The police.uk JSON of the crimes of one month (see :meth:`crimemap.store.base.Store.crimes_json`).
+
+    Each range of cells is one aggregate over a primary-key range scan. Ranges
+    are read until ``limit`` crimes are found; the last range is read whole, so
+    ``found`` may pass ``limit`` (an aggregate cut short by a ``LIMIT`` measured
+    a third slower, for the rare answer that is refused anyway).
+    """
     filters = _filters(query, "c")
     if filters is None or limit <= 0:
         return JsonList(0, b"[]")
@@ -127,41 +134,39 @@ def crimes_json(db: Reader, query: CrimeQuery, limit: int) -> JsonList:
         terms.append("c.street_id = ?")
         params.append(query.street_id)
     where = " AND ".join(terms)
+    joined = "SELECT count(*), CAST(group_concat(c.json, ',') AS BLOB) FROM crimes c WHERE "
     if not query.located:
-        sql = _counted(f"SELECT c.json AS j FROM crimes c WHERE {where} AND c.cell = -1 LIMIT ?")
-        count, body = db.one(sql, (*params, limit))
-        return JsonList(count, b"[" + (body or b"") + b"]")
+        found, body = db.one(f"{joined}{where} AND c.cell = -1", params)
+        return JsonList(found, b"[" + (body or b"") + b"]")
     plan = _Plan(db, query, CRIME_GEOMETRY)
-    inside_sql = _counted(f"SELECT c.json AS j FROM crimes c WHERE {where} AND c.cell BETWEEN ? AND ? LIMIT ?")
-    edge_sql = _counted(
-        f"SELECT c.json AS j FROM crimes c WHERE {where} AND c.cell BETWEEN ? AND ?{plan.edge_sql} LIMIT ?"
-    )
-    parts: list[bytes] = []
-    count = 0
+    inside_sql = f"{joined}{where} AND c.cell BETWEEN ? AND ?"
+    edge_sql = inside_sql + plan.edge_sql
+    parts: list[bytes] = []  # pieces and commas: the body is made with one copy
+    found = 0
     for cells in plan.ranges:
-        remaining = limit - count
         if plan.exact_in_python is not None and not cells.inside:
             n, piece = _tested_in_python(
                 db,
                 f"SELECT c.lng, c.lat, c.json FROM crimes c WHERE {where} AND c.cell BETWEEN ? AND ?",
                 (*params, cells.lo, cells.hi),
                 plan.exact_in_python,
-                remaining,
+                limit - found,
             )
+        elif cells.inside:
+            n, piece = db.one(inside_sql, (*params, cells.lo, cells.hi))
         else:
-            sql, extra = (inside_sql, ()) if cells.inside else (edge_sql, plan.edge_params)
-            n, piece = db.one(sql, (*params, cells.lo, cells.hi, *extra, remaining))
+            n, piece = db.one(edge_sql, (*params, cells.lo, cells.hi, *plan.edge_params))
         if n:
-            count += n
+            found += n
             parts.append(piece)
-            if count >= limit:
+            parts.append(b",")
+            if found >= limit:
                 break
-    return JsonList(count, b"[" + b",".join(parts) + b"]")
-
-
-def _counted(inner: str) -> str:
-    """``(count, JSON objects joined by commas, as bytes)`` of an inner query's column ``j``."""
-    return f"SELECT count(*), CAST(group_concat(j, ',') AS BLOB) FROM ({inner})"
+    if parts:
+        parts[0:0] = [b"["]
+        parts[-1] = b"]"
+        return JsonList(found, b"".join(parts))
+    return JsonList(0, b"[]")
 
 
 _PYTHON_BATCH = 4096
@@ -199,36 +204,31 @@ def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]
 # -- outcomes-at-location --------------------------------------------------------------------------------
 
 
-def _crime_record_sql(json: str) -> str:
-    """A crime as the outcomes methods nest it, cut from its ``crimes-street`` object in SQL.
+def outcome_object(kind: bytes, month: bytes, crime: bytes) -> bytes:
+    """An outcome of ``outcomes-at-location``: its category object, month, and its crime's nested record.
 
-    The ``crimes-street`` object holds ``category, location_type, location,
-    context, outcome_status, persistent_id, id, location_subtype, month``; the
-    nested record is ``category, persistent_id, location_subtype, location_type,
-    location, context, month, id``. Each member is found by its key preceded by a
-    comma, which cannot occur inside a JSON string (a quote there is escaped).
+    The crime's record is cut from its ``crimes-street`` object, which holds
+    ``category, location_type, location, context, outcome_status, persistent_id,
+    id, location_subtype, month``, into the record's order ``category,
+    persistent_id, location_subtype, location_type, location, context, month,
+    id``. Each member is found by its key preceded by a comma, which cannot occur
+    inside a JSON string (a quote there is escaped).
+
+    Measured: cutting in SQL (``instr``/``substr``) cost three times as much as here.
     """
-    a = f"instr({json}, ',\"location_type\":')"
-    b = f"instr({json}, ',\"outcome_status\":')"
-    c = f"instr({json}, ',\"persistent_id\":')"
-    d = f"instr({json}, ',\"id\":')"
-    e = f"instr({json}, ',\"location_subtype\":')"
-    f = f"instr({json}, ',\"month\":')"
-    return (
-        f"substr({json}, 1, {a} - 1) || substr({json}, {c}, {d} - {c}) || substr({json}, {e}, {f} - {e})"
-        f" || substr({json}, {a}, {b} - {a}) || substr({json}, {f}, length({json}) - {f})"
-        f" || substr({json}, {d}, {e} - {d}) || '}}'"
-    )
+    a = crime.index(b',"location_type":')
+    b = crime.index(b',"outcome_status":', a)
+    p = crime.index(b',"persistent_id":', b)
+    d = crime.index(b',"id":', p)
+    e = crime.index(b',"location_subtype":', d)
+    f = crime.index(b',"month":', e)
+    return b"".join(
+        (b'{"category":', kind, b',"date":"', month, b'","person_id":null,"crime":',
+         crime[:a], crime[p:d], crime[e:f], crime[a:b], crime[f:-1], crime[d:e], b"}}")
+    )  # fmt: skip
 
 
-_OUTCOME_OBJECT = (
-    '\'{"category":\' || k.json || \',"date":"\' || ? || \'","person_id":null,"crime":\' || '
-    + _crime_record_sql("c.json")
-    + " || '}'"
-)
-
-
-def outcomes_json(db: Reader, query: CrimeQuery, limit: int) -> JsonList:
+def outcomes_json(db: Reader, query: CrimeQuery, limit: int, kind_json: Callable[[int], bytes]) -> JsonList:
     """The ``outcomes-at-location`` answer (see :meth:`crimemap.store.base.Store.outcomes_json`).
 
     Outcomes are counted whether or not their crime is stored (the 10,000 rule
@@ -237,45 +237,30 @@ def outcomes_json(db: Reader, query: CrimeQuery, limit: int) -> JsonList:
     if query.month is None or limit <= 0:
         return JsonList(0, b"[]")
     month = parse_month(query.month)
-    area = query.area
-    keep_street = ""
-    street_param: tuple[Any, ...] = ()
-    if query.street_id is not None:
-        keep_street = " AND c.street_id = ?"
-        street_param = (query.street_id,)
-    plan = _Plan(db, CrimeQuery(month=query.month, area=area), OUTCOME_GEOMETRY)
-    shown = f"CASE WHEN c.id IS NOT NULL{keep_street} THEN {_OUTCOME_OBJECT} END"
-    source = (
-        "FROM outcomes o LEFT JOIN crimes c ON c.pid_key = o.pid_key AND c.pid = o.pid"
-        " LEFT JOIN outcome_kinds k ON k.code = o.outcome"
+    mtext = format_month(month).encode()
+    plan = _Plan(db, CrimeQuery(month=query.month, area=query.area), OUTCOME_GEOMETRY)
+    select = (
+        "SELECT o.lng, o.lat, o.outcome, CAST(c.json AS BLOB), c.street_id"
+        " FROM outcomes o LEFT JOIN crimes c ON c.pid_key = o.pid_key AND c.pid = o.pid"
         " WHERE o.month = ? AND o.cell BETWEEN ? AND ?"
     )
-    mtext = format_month(month)
-    parts: list[bytes] = []
+    street_id = query.street_id
+    shown: list[bytes] = []
     count = 0
     for cells in plan.ranges:
-        remaining = limit - count
-        if plan.exact_in_python is not None and not cells.inside:
-            n, piece = _tested_in_python(
-                db,
-                f"SELECT o.lng, o.lat, {shown} {source}",
-                (*street_param, mtext, month, cells.lo, cells.hi),
-                plan.exact_in_python,
-                remaining,
-            )
-        else:
-            test, extra = ("", ()) if cells.inside else (plan.edge_sql, tuple(plan.edge_params))
-            n, piece = db.one(
-                _counted(f"SELECT {shown} AS j {source}{test} LIMIT ?"),
-                (*street_param, mtext, month, cells.lo, cells.hi, *extra, remaining),
-            )
-        if n:
-            count += n
-            if piece:
-                parts.append(piece)
+        python_test = plan.exact_in_python is not None and not cells.inside
+        test, extra = ("", ()) if cells.inside or python_test else (plan.edge_sql, tuple(plan.edge_params))
+        rows: Iterator[Any] = db.rows(select + test, (month, cells.lo, cells.hi, *extra))
+        if python_test:
+            assert plan.exact_in_python is not None
+            rows = _rows_in_polygon(rows, plan.exact_in_python, lng_at=0, lat_at=1)
+        for _, _, kind, crime, crime_street in rows:
+            count += 1
+            if crime is not None and (street_id is None or crime_street == street_id):
+                shown.append(outcome_object(kind_json(kind), mtext, crime))
             if count >= limit:
-                break
-    return JsonList(count, b"[" + b",".join(parts) + b"]")
+                return JsonList(count, b"")
+    return JsonList(count, b"[" + b",".join(shown) + b"]")
 
 
 # -- records ---------------------------------------------------------------------------------------------

@@ -6,20 +6,8 @@ from typing import Any
 
 from crimemap.query import Area, Circle
 from crimemap.store import areas
+from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry
-
-
-def rectangle(ring: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float] | None:
-    """``(min_lng, min_lat, max_lng, max_lat)`` when a closed ring is an axis-aligned rectangle."""
-    if len(ring) != 5 or ring[0] != ring[-1]:
-        return None
-    xs, ys = {p[0] for p in ring}, {p[1] for p in ring}
-    if len(xs) != 2 or len(ys) != 2:
-        return None
-    for a, b in zip(ring, ring[1:], strict=False):
-        if a[0] != b[0] and a[1] != b[1]:
-            return None
-    return min(xs), min(ys), max(xs), max(ys)
 
 
 def unit_sql(geometry: Geometry) -> tuple[str, str, str]:
