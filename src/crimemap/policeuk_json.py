@@ -178,3 +178,27 @@ def outcomes_at_location_json(events: Iterable[OutcomeEvent]) -> bytes:
             if e.crime is not None
         ]
     )
+
+
+def outcome_at_location(kind: bytes, month: bytes, crime: bytes) -> bytes:
+    """An outcome of ``outcomes-at-location``: its category object, month, and its crime's nested record.
+
+    The crime's record is cut from its ``crimes-street`` object, which holds
+    ``category, location_type, location, context, outcome_status, persistent_id,
+    id, location_subtype, month``, into the record's order ``category,
+    persistent_id, location_subtype, location_type, location, context, month,
+    id``. Each member is found by its key preceded by a comma, which cannot occur
+    inside a JSON string (a quote there is escaped).
+
+    Measured: cutting in SQL (``instr``/``substr``) cost three times as much as here.
+    """
+    a = crime.index(b',"location_type":')
+    b = crime.index(b',"outcome_status":', a)
+    p = crime.index(b',"persistent_id":', b)
+    d = crime.index(b',"id":', p)
+    e = crime.index(b',"location_subtype":', d)
+    f = crime.index(b',"month":', e)
+    return b"".join(
+        (b'{"category":', kind, b',"date":"', month, b'","person_id":null,"crime":',
+         crime[:a], crime[p:d], crime[e:f], crime[a:b], crime[f:-1], crime[d:e], b"}}")
+    )  # fmt: skip

@@ -174,6 +174,7 @@ def ensure_schema(conn: sqlite3.Connection, upgrade: Callable[[sqlite3.Connectio
     if version > SCHEMA_VERSION:
         check_readable(conn, "this store")
     if version == SCHEMA_VERSION:
+        conn.executescript(SCHEMA)  # tables added since the file was made (every statement is IF NOT EXISTS)
         return False
     if version == 0:
         conn.executescript(SCHEMA)
@@ -193,6 +194,7 @@ def ensure_schema(conn: sqlite3.Connection, upgrade: Callable[[sqlite3.Connectio
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    conn.executescript(SCHEMA)
     return True
 
 
