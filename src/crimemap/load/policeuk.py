@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from crimemap import vocab
+from crimemap.load import pipeline
 from crimemap.months import parse_month
 from crimemap.store.base import Crime, OutcomeRecord, Store
 
@@ -286,34 +287,6 @@ PARALLEL_MIN_BYTES = 16 << 20
 """Below this much input a second process costs more than it saves."""
 
 
-def _batches(source: Source, prepare: Callable[[str, list[Any]], Any], outcome_months: dict[str, str]) -> Iterator[Any]:
-    """Parse one file and prepare it for the store, ``BATCH_ROWS`` records at a time.
-
-    Outcomes files record each crime's newest outcome month in ``outcome_months``
-    for the street files that follow them (see :func:`_in_load_order`).
-    """
-    records: Iterator[Any]
-    if source.kind == "street":
-        records = read_street(source, outcome_months)
-    else:
-        records = _noting_months(read_outcomes(source), outcome_months)
-    batch: list[Any] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= BATCH_ROWS:
-            yield prepare(source.kind, batch)
-            batch = []
-    if batch:
-        yield prepare(source.kind, batch)
-
-
-def _noting_months(outcomes: Iterator[OutcomeRecord], months: dict[str, str]) -> Iterator[OutcomeRecord]:
-    for o in outcomes:
-        if months.get(o.persistent_id, "") < o.month:
-            months[o.persistent_id] = o.month
-        yield o
-
-
 def _in_load_order(sources: list[Source]) -> list[Source]:
     """Outcomes files first, so that street files can be dated as they are parsed."""
     return [s for s in sources if s.kind == "outcomes"] + [s for s in sources if s.kind == "street"]
@@ -358,26 +331,32 @@ def load_policeuk(
     with store.writer() as writer:
         writer.expect(sum(s.size for s in wanted) // BYTES_PER_ROW)
         prepare = type(writer).prepare
-        months: dict[str, str] = {}
-        parsed = parse_in_worker(wanted, prepare) if parallel else ((s, _batches(s, prepare, months)) for s in wanted)
-        for source, batches in parsed:
-            rows = writer.replace_prepared(source.kind, source.month, source.force, batches)
-            if source.kind == "street":
-                summary.crimes += rows
-            else:
-                summary.outcomes += rows
-            summary.files += 1
-            summary.months.add(source.month)
-            summary.forces.add(source.force)
-            if on_file:
-                on_file(source, rows)
+        groups = pipeline.plan(wanted, by_month=writer.groups_months)
+        if parallel:
+            parsed = parse_in_worker(groups, prepare)
+        else:
+            state = pipeline.ReadState()
+            parsed = ((g, pipeline.group_batches(g, prepare, state)) for g in groups)
+        for group, batches in parsed:
+            stored = writer.replace_group(group.kind, group.month, group.forces, batches)
+            for source in group.sources:
+                rows = stored.get(source.force, 0)
+                if source.kind == "street":
+                    summary.crimes += rows
+                else:
+                    summary.outcomes += rows
+                summary.files += 1
+                summary.months.add(source.month)
+                summary.forces.add(source.force)
+                if on_file:
+                    on_file(source, rows)
     return summary
 
 
 def parse_in_worker(
-    sources: list[Source], prepare: Callable[[str, list[Any]], Any]
-) -> Iterator[tuple[Source, Iterator[Any]]]:
-    """Parse and prepare files in a child process, handing batches back in order.
+    groups: list[pipeline.Group], prepare: pipeline.Prepare
+) -> Iterator[tuple[pipeline.Group, Iterator[Any]]]:
+    """Read and prepare the groups in a child process, handing batches back in order.
 
     The child runs ahead by a bounded number of batches, so memory stays flat;
     a parse error in the child is raised here as the same :class:`LoadError`.
@@ -386,14 +365,11 @@ def parse_in_worker(
 
     ctx = mp.get_context("spawn")
     queue: Any = ctx.Queue(maxsize=6)
-    worker = ctx.Process(
-        target=_worker_main,
-        args=([(s.label, s.month, s.force, s.kind) for s in sources], prepare, queue),
-        daemon=True,
-    )
+    specs = [(g.kind, g.month, [(s.label, s.month, s.force, s.kind) for s in g.sources]) for g in groups]
+    worker = ctx.Process(target=_worker_main, args=(specs, prepare, queue), daemon=True)
     worker.start()
     try:
-        for source in sources:
+        for group in groups:
 
             def batches() -> Iterator[Any]:
                 while True:
@@ -405,25 +381,28 @@ def parse_in_worker(
                     else:
                         raise LoadError(payload)
 
-            yield source, batches()
+            yield group, batches()
     finally:
         worker.kill()
         worker.join()
         queue.close()
 
 
-def _worker_main(specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any) -> None:
-    outcome_months: dict[str, str] = {}
-    for label, month, force, kind in specs:
-        source = _source_from_label(label, month, force, kind)
+def _worker_main(
+    specs: list[tuple[str, str, list[tuple[str, str, str, str]]]], prepare: pipeline.Prepare, queue: Any
+) -> None:
+    state = pipeline.ReadState()
+    for kind, month, sources in specs:
+        group = pipeline.Group(kind, month, tuple(_source_from_label(*spec) for spec in sources))
         try:
-            for batch in _batches(source, prepare, outcome_months):
+            for batch in pipeline.group_batches(group, prepare, state):
                 queue.put(("batch", batch))
         except LoadError as e:
             queue.put(("error", str(e)))
             return
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
-            queue.put(("error", f"{label}: {type(e).__name__}: {e}"))
+            where = ", ".join(spec[0] for spec in sources)
+            queue.put(("error", f"{where}: {type(e).__name__}: {e}"))
             return
         queue.put(("end", None))
 

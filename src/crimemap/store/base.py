@@ -170,11 +170,12 @@ class StoreWriter(ABC):
     """
 
     @staticmethod
-    def prepare(kind: str, records: list[Any]) -> Any:
-        """Turn a batch of ``Crime`` (kind ``street``) or ``OutcomeRecord`` (``outcomes``) for insertion.
+    def prepare(kind: str, records: Any) -> Any:
+        """Turn a batch for insertion: a :class:`~crimemap.store.batches.CrimeBatch` (kind ``street``),
+        an :class:`~crimemap.store.batches.OutcomeBatch` (``outcomes``), or a list of records of either.
 
         Runs in a worker process: it must be a picklable function of its
-        arguments. The default passes records through unchanged.
+        arguments. The default passes the batch through unchanged.
         """
         return records
 
@@ -186,9 +187,22 @@ class StoreWriter(ABC):
         """
         return None
 
+    groups_months: bool = False
+    """Whether this store wants a month's street files together (see :meth:`replace_group`)."""
+
     @abstractmethod
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
         """Replace what is stored of ``kind`` for ``month`` and ``force`` by the prepared batches."""
+
+    def replace_group(self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any]) -> dict[str, int]:
+        """Replace ``kind`` of ``month`` for each of ``forces`` at once; rows stored per force.
+
+        The loader groups a month's street files only for stores that set
+        :attr:`groups_months`; others get one force at a time.
+        """
+        if len(forces) != 1:
+            raise NotImplementedError("this store replaces one force at a time")
+        return {forces[0]: self.replace_prepared(kind, month, forces[0], batches)}
 
     def replace_crimes(self, month: str, force: str, crimes: Iterable[Crime]) -> int:
         """Replace every crime of ``month`` reported by ``force``; returns rows written."""

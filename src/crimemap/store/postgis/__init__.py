@@ -593,8 +593,12 @@ class _PostGISWriter(StoreWriter):
         self.loaded: dict[str, set[tuple[int, int]]] = {"street": set(), "outcomes": set()}
 
     @staticmethod
-    def prepare(kind: str, records: list[Any]) -> Any:
+    def prepare(kind: str, records: Any) -> Any:
         """COPY text of a batch (runs in the parsing process); the records if one has a new outcome name."""
+        from crimemap.store.batches import CrimeBatch, OutcomeBatch
+
+        if isinstance(records, CrimeBatch | OutcomeBatch):
+            records = list(records.records())
         try:
             return (_crime_copy if kind == "street" else _outcome_copy)(records, _known_outcome)
         except _UnknownOutcome:

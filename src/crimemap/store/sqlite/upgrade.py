@@ -39,6 +39,7 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
         "INSERT INTO lsoas (lsoa_code, lsoa_name) SELECT DISTINCT lsoa_code, lsoa_name FROM crimes ORDER BY 1, 2"
     )
     conn.execute(f"CREATE TABLE crimes_v2 ({CRIME_COLUMNS_SQL}) WITHOUT ROWID")
+    lsoas = {(c, n): code for code, c, n in conn.execute("SELECT code, lsoa_code, lsoa_name FROM lsoas")}
     total = conn.execute("SELECT count(*) FROM crimes").fetchone()[0]
     insert = CRIME_INSERT.replace("INSERT INTO crimes ", "INSERT INTO crimes_v2 ")
     done = 0
@@ -51,8 +52,8 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
             x, y, z = unit_vector(lng, lat) if lng is not None and lat is not None else (None, None, None)
             (cid, month, force, falls, _, _, sid, sname, lcode, lname, cat, pid, lsub, ctx, out, om, cell, key) = row
             rows.append(
-                (month, cell, cid, force, cat, x, y, z, lng, lat, sid, sname, pid, key, lsub, ctx, lcode, lname,
-                 falls, out, om, crime_json(crime).decode())
+                (month, cell, cid, force, cat, x, y, z, lng, lat, sid, sname, pid, key, lsub, ctx,
+                 lsoas[(lcode, lname)], falls, out, om, crime_json(crime).decode())
             )  # fmt: skip
         conn.executemany(insert, rows)
         done += len(batch)

@@ -11,37 +11,38 @@ set-based statements.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
+import numpy as np
 import orjson
+import pyarrow as pa
 
 from crimemap import geo, vocab
 from crimemap.months import parse_month
-from crimemap.policeuk_json import crime_json
-from crimemap.store.areas import unit_vector
-from crimemap.store.base import CRIMES_TABLE, Crime, Feature, OutcomeRecord, StoreError, StoreWriter, TableInfo
-from crimemap.store.records import FORCE_IDS, KNOWN_OUTCOMES
-from crimemap.store.sqlite.crimes import pid_key
+from crimemap.store.base import CRIMES_TABLE, Feature, StoreError, StoreWriter, TableInfo
+from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite.schema import INDEXES, outcome_json
 
-CRIME_INSERT = (
-    "INSERT INTO crimes (month, cell, id, force, category, x, y, z, lng, lat, street_id, street_name, pid, pid_key,"
-    " location_subtype, context, lsoa, falls_within, outcome, outcome_month, json)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " (SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?), ?, ?, ?, ?)"
+CRIME_COLUMNS = (
+    "month, cell, id, force, category, x, y, z, lng, lat, street_id, street_name, pid, pid_key,"
+    " location_subtype, context, lsoa, falls_within, outcome, outcome_month, json"
 )
-"""A prepared crime row (see :func:`prepare_crimes`): its LSOA's code and name become the LSOA's number."""
+CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 21)})"
+"""A prepared crime row (see :func:`prepare_crimes`)."""
 LSOA_INSERT = "INSERT OR IGNORE INTO lsoas (lsoa_code, lsoa_name) VALUES (?, ?)"
+LSOA_CODE = "SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?"
 OUTCOME_INSERT = "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
 
-_CRIME_OUTCOME_AT = 19
-_CRIME_JSON_AT = 21
-_LSOA_AT = 16
+_OUTCOME_COLUMN = 16
+_JSON_COLUMN = 18
+"""Where ``outcome`` and ``json`` are among :attr:`PreparedCrimes.columns`."""
 
 DATE_MARK = '"},"persistent_id":'
 """What follows the ``YYYY-MM`` date of a crime's ``outcome_status`` in its JSON, and nothing else in it."""
@@ -57,73 +58,130 @@ def json_with_date(json: str, month_sql: str) -> str:
 # -- preparing rows (in the parsing process) ----------------------------------------------------------------
 
 
-def prepare(kind: str, records: list[Any]) -> Any:
-    """Rows for ``replace_prepared`` (a picklable function of its arguments; see StoreWriter.prepare)."""
-    return prepare_crimes(records) if kind == "street" else prepare_outcomes(records)
+@dataclass
+class PreparedCrimes:
+    """A chunk of crimes as the writer inserts them: columns of plain values, and what goes beside them.
 
-
-def _outcome_code(name: str, unknown: dict[str, int]) -> tuple[int, str]:
-    """The stored code of an outcome name and the name crimemap shows for it.
-
-    Names the vocabulary does not know get negative placeholder codes, which the
-    writing process numbers (and whose shown name it may correct).
+    ``lsoa`` holds indices into ``lsoas`` (the chunk's distinct code and name
+    pairs), which the writer turns into the store's numbers. ``columns`` are in
+    :data:`CRIME_INSERT`'s order from ``cell`` on, ``lsoa`` left out.
     """
-    code = KNOWN_OUTCOMES.get(name.lower())
-    if code is not None:
-        return code, vocab.OUTCOME_BY_CODE[code].name
-    return unknown.setdefault(name, -1 - len(unknown)), vocab.outcome_by_name(name).name
+
+    month: int
+    columns: list[list[Any]]
+    lsoa: np.ndarray
+    lsoas: list[tuple[str, str]]
+    streets: list[tuple[Any, ...]]
+    unknown: dict[int, str]
+    forces: dict[int, int]
 
 
-def prepare_crimes(crimes: list[Crime]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, str]]:
-    """Crime records to rows of :data:`CRIME_INSERT`, sorted by the clustered key, and the map points."""
-    if not crimes:
-        return [], [], {}
-    month = parse_month(crimes[0].month)
-    force = vocab.FORCE_BY_ID[crimes[0].force]
-    categories = {c.slug: c.code for c in vocab.CATEGORIES}
-    unknown: dict[str, int] = {}
-    rows = []
-    streets: dict[int, tuple[Any, ...]] = {}
-    month_of = functools.lru_cache(maxsize=None)(parse_month)
-    for c in crimes:
-        lng, lat = c.lng, c.lat
-        if lng is None or lat is None:
-            cell, x, y, z = geo.NO_CELL, None, None, None
-        else:
-            cell = geo.cell_of(lng, lat)
-            x, y, z = unit_vector(lng, lat)
-            sid = c.street_id
-            if sid is not None and sid not in streets:
-                streets[sid] = (sid, c.street_name, lng, lat, cell)
-        outcome: int | None = None
-        if c.outcome:
-            outcome, shown = _outcome_code(c.outcome, unknown)
-            c = c._replace(outcome=shown)
-        pid = bytes.fromhex(c.persistent_id) if c.persistent_id else None
-        rows.append(
-            (
-                month, cell, c.id, force.code, categories[c.category], x, y, z, lng, lat, c.street_id, c.street_name,
-                pid, pid_key(pid) if pid else None, c.location_subtype, c.context, c.lsoa_code, c.lsoa_name,
-                None if c.falls_within == force.name else c.falls_within, outcome,
-                month_of(c.outcome_month) if c.outcome_month else None, crime_json(c).decode(),
-            )
-        )  # fmt: skip
-    rows.sort(key=lambda r: (r[1], r[2]))
-    return rows, list(streets.values()), {code: name for name, code in unknown.items()}
+@dataclass
+class PreparedOutcomes:
+    month: int
+    force: int
+    rows: list[tuple[Any, ...]]
+    unknown: dict[int, str]
 
 
-def prepare_outcomes(outcomes: list[OutcomeRecord]) -> tuple[list[tuple[Any, ...]], list[Any], dict[int, str]]:
-    """Outcome records to rows of :data:`OUTCOME_INSERT` (``seq`` is filled in by the writer)."""
-    unknown: dict[str, int] = {}
-    rows = []
-    month = parse_month(outcomes[0].month) if outcomes else 0
-    force = vocab.FORCE_BY_ID[outcomes[0].force].code if outcomes else 0
-    for o in outcomes:
-        cell = geo.NO_CELL if o.lng is None or o.lat is None else geo.cell_of(o.lng, o.lat)
-        code, _ = _outcome_code(o.outcome, unknown)
-        pid = bytes.fromhex(o.persistent_id)
-        rows.append((month, force, cell, 0, pid, pid_key(pid), code, o.lng, o.lat))
-    return rows, [], {code: name for name, code in unknown.items()}
+def prepare(kind: str, records: Any) -> Any:
+    """What ``replace_prepared`` inserts (a picklable function of its arguments; see StoreWriter.prepare).
+
+    ``records`` is a :class:`~crimemap.store.batches.CrimeBatch` or
+    :class:`~crimemap.store.batches.OutcomeBatch`, or a list of records.
+    """
+    if kind == "street":
+        return prepare_crimes(records if isinstance(records, CrimeBatch) else CrimeBatch.from_records(records))
+    return prepare_outcomes(records if isinstance(records, OutcomeBatch) else OutcomeBatch.from_records(records))
+
+
+def _nullable(values: np.ndarray, present: np.ndarray) -> list[Any]:
+    return pa.array(values, mask=~present).to_pylist()
+
+
+def _blobs(raw: np.ndarray, present: np.ndarray) -> list[bytes | None]:
+    """Each row's 32 bytes, or None (built by pyarrow: no Python per row)."""
+    n = len(present)
+    validity = pa.array(present).buffers()[1] if not present.all() else None
+    arr = pa.Array.from_buffers(pa.binary(32), n, [validity, pa.py_buffer(np.ascontiguousarray(raw).tobytes())])
+    return arr.to_pylist()
+
+
+def _distinct_pairs(first: pa.Array, second: pa.Array) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Each row's index into the distinct pairs of two text columns, and those pairs."""
+    a, b = first.dictionary_encode(), second.dictionary_encode()
+    key = a.indices.to_numpy().astype(np.int64) * max(1, len(b.dictionary)) + b.indices.to_numpy()
+    unique, at, inverse = np.unique(key, return_index=True, return_inverse=True)
+    firsts, seconds = first.take(pa.array(at)).to_pylist(), second.take(pa.array(at)).to_pylist()
+    return inverse.reshape(len(key)), list(zip(firsts, seconds, strict=True))
+
+
+def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
+    """A batch as columns of plain values, in the order it came (the loader sorts a month first)."""
+    located = b.located
+    has_pid, raw = pid_bytes(b.pid)
+    lsoa, lsoas = _distinct_pairs(b.lsoa_code, b.lsoa_name)
+    streets: list[tuple[Any, ...]] = []
+    if located.any():
+        where = np.flatnonzero(located)
+        sids, first = np.unique(b.street_id[where], return_index=True)
+        at = where[first]
+        names = b.street_name.take(pa.array(at)).to_pylist()
+        streets = list(
+            zip(sids.tolist(), names, b.lng[at].tolist(), b.lat[at].tolist(), b.cell[at].tolist(), strict=True)
+        )
+    forces, counts = np.unique(b.force, return_counts=True)
+    columns = [
+        b.cell.tolist(),
+        b.id.tolist(),
+        b.force.tolist(),
+        b.category.tolist(),
+        b.x.tolist(),
+        b.y.tolist(),
+        b.z.tolist(),
+        b.lng.tolist(),
+        b.lat.tolist(),
+        _nullable(b.street_id, located),
+        b.street_name.to_pylist(),
+        _blobs(raw, has_pid),
+        _nullable(b.pid_key, has_pid),
+        b.location_subtype.to_pylist(),
+        b.context.to_pylist(),
+        b.falls_within.to_pylist(),
+        _nullable(b.outcome, b.outcome != NO_OUTCOME),
+        _nullable(b.outcome_month, b.outcome_month != NO_MONTH),
+        b.json.to_pylist(),
+    ]
+    return PreparedCrimes(
+        b.month,
+        columns,
+        lsoa,
+        lsoas,
+        streets,
+        dict(b.unknown_outcomes),
+        dict(zip(forces.tolist(), counts.tolist(), strict=True)),
+    )
+
+
+def prepare_outcomes(b: OutcomeBatch) -> PreparedOutcomes:
+    """Outcome rows of :data:`OUTCOME_INSERT` (``seq`` is filled in by the writer)."""
+    has_pid, raw = pid_bytes(b.pid)
+    n = len(b)
+    rows = list(
+        zip(
+            repeat(b.month, n),
+            repeat(b.force, n),
+            b.cell.tolist(),
+            repeat(0, n),
+            _blobs(raw, has_pid),
+            b.pid_key.tolist(),
+            b.outcome.tolist(),
+            b.lng.tolist(),
+            b.lat.tolist(),
+            strict=True,
+        )
+    )
+    return PreparedOutcomes(b.month, b.force, rows, dict(b.unknown_outcomes))
 
 
 # -- writing (in the loading process) --------------------------------------------------------------------
@@ -171,25 +229,31 @@ class SQLiteWriter(StoreWriter):
             self.outcome_names[code] = outcome.name
         return code
 
-    def _number_unknown(self, rows: list[tuple[Any, ...]], unknown: dict[int, str], column: int, kind: str) -> None:
-        """Give outcome names new to the store their codes (rare: a new name in an archive)."""
-        codes = {placeholder: self._outcome_code(name) for placeholder, name in unknown.items()}
-        for i, row in enumerate(rows):
-            placeholder = row[column]
+    def _number_unknown_crimes(self, chunk: PreparedCrimes) -> None:
+        """Give outcome names new to the store their codes (rare: a new name in an archive).
+
+        The JSON shows the name the store knows the outcome by, which may be an
+        earlier spelling of it.
+        """
+        outcomes, jsons = chunk.columns[_OUTCOME_COLUMN], chunk.columns[_JSON_COLUMN]
+        codes = {placeholder: self._outcome_code(name) for placeholder, name in chunk.unknown.items()}
+        for i, placeholder in enumerate(outcomes):
             if placeholder is None or placeholder >= 0:
                 continue
-            code = codes[placeholder]
-            row = row[:column] + (code,) + row[column + 1 :]
-            if kind == "street":
-                # The JSON shows the name the store knows this outcome by (an earlier spelling).
-                guessed = vocab.outcome_by_name(unknown[placeholder]).name
-                shown = self.outcome_names[code]
-                if shown != guessed:
-                    old = b'"outcome_status":{"category":' + orjson.dumps(guessed)
-                    new = b'"outcome_status":{"category":' + orjson.dumps(shown)
-                    fixed = row[_CRIME_JSON_AT].encode().replace(old, new, 1).decode()
-                    row = row[:_CRIME_JSON_AT] + (fixed,) + row[_CRIME_JSON_AT + 1 :]
-            rows[i] = row
+            code = outcomes[i] = codes[placeholder]
+            guessed = vocab.outcome_by_name(chunk.unknown[placeholder]).name
+            shown = self.outcome_names[code]
+            if shown != guessed:
+                old = '"outcome_status":{"category":' + orjson.dumps(guessed).decode()
+                new = '"outcome_status":{"category":' + orjson.dumps(shown).decode()
+                jsons[i] = jsons[i].replace(old, new, 1)
+
+    def _lsoa_codes(self, chunk: PreparedCrimes) -> list[int]:
+        """The store's numbers of a chunk's LSOAs, row by row."""
+        conn = self.conn
+        conn.executemany(LSOA_INSERT, chunk.lsoas)
+        codes = np.array([conn.execute(LSOA_CODE, pair).fetchone()[0] for pair in chunk.lsoas], dtype=np.int64)
+        return codes[chunk.lsoa].tolist() if len(codes) else []
 
     def _record_load(self, month: int, force: int, kind: str, rows: int) -> None:
         self.conn.execute(
@@ -197,28 +261,53 @@ class SQLiteWriter(StoreWriter):
             (month, force, kind, rows, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
         )
 
+    groups_months = True
+    """Street files come a month at a time, every force together, sorted: inserts append to full pages."""
+
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
-        m, f = parse_month(month), force_code(force)
+        return self.replace_group(kind, month, (force,), batches).get(force, 0)
+
+    def replace_group(self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any]) -> dict[str, int]:
+        """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force."""
+        m = parse_month(month)
+        codes = {force_code(f): f for f in forces}
         conn = self.conn
         table = "crimes" if kind == "street" else "outcomes"
-        conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, f))
-        count = 0
-        for rows, streets, unknown in batches:
-            if unknown:
-                self._number_unknown(rows, unknown, _CRIME_OUTCOME_AT if kind == "street" else 6, kind)
+        for code in codes:
+            conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, code))
+        counts = dict.fromkeys(codes, 0)
+        for chunk in batches:
             if kind == "street":
-                conn.executemany(LSOA_INSERT, {(r[_LSOA_AT], r[_LSOA_AT + 1]) for r in rows})
-                try:
-                    conn.executemany(CRIME_INSERT, rows)
-                except sqlite3.IntegrityError as e:
-                    raise StoreError(f"{month} {force}: a crime id is already stored for another crime ({e})") from None
+                self._insert_crimes(chunk, month)
+                for code, n in chunk.forces.items():
+                    counts[code] = counts.get(code, 0) + n
             else:
-                conn.executemany(OUTCOME_INSERT, [(r[0], r[1], r[2], count + i, *r[4:]) for i, r in enumerate(rows)])
-            conn.executemany(STREET_INSERT, streets)
-            count += len(rows)
-        self._record_load(m, f, kind, count)
-        self.loaded[kind].append((m, f))
-        return count
+                self._insert_outcomes(chunk, counts)
+        for code, n in counts.items():
+            self._record_load(m, code, kind, n)
+            self.loaded[kind].append((m, code))
+        return {FORCE_IDS[code]: n for code, n in counts.items()}
+
+    def _insert_crimes(self, chunk: PreparedCrimes, month: str) -> None:
+        if chunk.unknown:
+            self._number_unknown_crimes(chunk)
+        lsoa = self._lsoa_codes(chunk)
+        cols = chunk.columns
+        rows = zip(repeat(chunk.month), *cols[:15], lsoa, *cols[15:], strict=False)
+        try:
+            self.conn.executemany(CRIME_INSERT, rows)
+        except sqlite3.IntegrityError as e:
+            raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
+        self.conn.executemany(STREET_INSERT, chunk.streets)
+
+    def _insert_outcomes(self, chunk: PreparedOutcomes, counts: dict[int, int]) -> None:
+        rows = chunk.rows
+        if chunk.unknown:
+            codes = {placeholder: self._outcome_code(name) for placeholder, name in chunk.unknown.items()}
+            rows = [r[:6] + (codes.get(r[6], r[6]),) + r[7:] for r in rows]
+        seq = counts.get(chunk.force, 0)
+        self.conn.executemany(OUTCOME_INSERT, [(r[0], r[1], r[2], seq + i, *r[4:]) for i, r in enumerate(rows)])
+        counts[chunk.force] = seq + len(rows)
 
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
         if info.id == CRIMES_TABLE:
