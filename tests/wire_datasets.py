@@ -4,7 +4,9 @@
 - ``generated``: a generated archive (3 months x 20,000 crimes);
 - ``upgraded``: ``tests/fixtures/store-v1.sqlite``, a store file written by crimemap's
   first release (schema 1; 2 generated months and a small CSV table), opened by
-  today's code, which upgrades it in place. Embedded store only.
+  today's code, which upgrades it in place; on PostGIS, the same store written by
+  the first release's PostGIS code (``tests/fixtures/store-v1-postgis.sql.gz``, see
+  :mod:`make_postgis_v1`), restored into a fresh schema and upgraded on opening.
 """
 
 from __future__ import annotations
@@ -17,6 +19,21 @@ from crimemap.load.generate import generate, month_range
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.store.base import Store
+
+
+def open_postgis_v1() -> Store:
+    """A fresh PostGIS store restored from the first release's dump, opened (and so upgraded) by today's code."""
+    import psycopg
+
+    from crimemap.store.postgis import PostGISStore
+    from make_postgis_v1 import restore
+    from pg_server import fresh_store_url
+
+    url = fresh_store_url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        restore(conn)
+    return PostGISStore(url)
+
 
 DATASETS = ("real", "generated", "upgraded")
 V1_STORE = Path(__file__).resolve().parent / "fixtures" / "store-v1.sqlite"
@@ -32,6 +49,8 @@ def load_dataset(store: Store, name: str, scratch: Path) -> Store:
     if name == "upgraded":
         from crimemap.store.sqlite import SQLiteStore
 
+        if not isinstance(store, SQLiteStore):
+            return open_postgis_v1()
         copy = scratch / "store-v1-copy.sqlite"
         shutil.copyfile(V1_STORE, copy)
         return SQLiteStore(copy)

@@ -1,16 +1,19 @@
-"""How the PostGIS store spells what the compiler (:mod:`crimemap.store.compiler`) leaves to a dialect.
+"""How the PostGIS store spells what the compiler (:mod:`crimemap.store.compiler`) leaves to a dialect,
+and the exact area tests its own reads use.
 
 It must answer every query as the embedded store does:
 
 - strings compare and sort byte-wise (``COLLATE "C"``, SQLite's ``BINARY``);
 - NULLs sort first ascending and last descending (``NULLS FIRST``/``NULLS LAST``);
 - a circle is the same dot product of unit vectors against the cosine of the
-  angular radius (:mod:`crimemap.store.areas`), computed with the same C library
-  functions in the same order, after the GiST-indexed bounding-box test;
-  PostGIS's own sphere has another radius, so ``ST_DWithin`` would disagree at
-  the edge;
-- a polygon is the same shapely polygon (made valid when it crosses itself),
-  sent as WKB to ``ST_Intersects``.
+  angular radius (:mod:`crimemap.store.areas`): on the stored ``x, y, z`` where
+  a table keeps them (the crimes), else computed from ``lng``/``lat`` with the
+  same C library functions in the same order as
+  :func:`crimemap.store.sqlite.dialect.circle_sql`. PostGIS's own sphere has
+  another radius, so ``ST_DWithin`` would disagree at the edge;
+- a rectangle is two ``BETWEEN``\\ s; any other polygon is the same shapely
+  polygon (made valid when it crosses itself), sent as WKB to ``ST_Intersects``
+  (a point on the boundary is inside, as for shapely's ``intersects_xy``).
 
 User text never becomes SQL: every value is a ``%s`` parameter, and no ``%``
 appears in generated SQL other than placeholders.
@@ -23,25 +26,10 @@ from typing import Any
 import shapely
 
 from crimemap import geo
-from crimemap.query import Area, Circle
+from crimemap.query import Area, Circle, Polygon
 from crimemap.store import areas
+from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
-
-DISTANCE_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION cm_distance(lng1 double precision, lat1 double precision,
-                                       lng2 double precision, lat2 double precision)
-RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN lng1 IS NULL OR lat1 IS NULL OR lng2 IS NULL OR lat2 IS NULL THEN NULL
-    ELSE 2 * {geo.EARTH_RADIUS_M!r} * asin(least(1.0::double precision, sqrt(
-        power(sin((radians(lat2) - radians(lat1)) / 2), 2)
-        + cos(radians(lat1)) * cos(radians(lat2)) * power(sin(radians(lng2 - lng1) / 2), 2)))) END
-$$
-"""
-"""The great-circle distance in metres, term for term :func:`crimemap.geo.haversine_m` (nearest map point).
-
-NULL in, NULL out (``least`` alone would turn a NULL into 1). A plain SQL
-function, not STRICT, so the planner inlines it into each query.
-"""
 
 
 def text(expr: str) -> str:
@@ -49,29 +37,67 @@ def text(expr: str) -> str:
     return f'({expr} COLLATE "C")'
 
 
-def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
-    """The exact circle test, as :func:`crimemap.store.sqlite.dialect.circle_sql` writes it."""
+def unit_sql(geometry: Geometry) -> tuple[str, str, str]:
+    """The unit vector of a point in SQL: stored columns when the source has them, else computed.
+
+    Computed, it is the arithmetic of :func:`crimemap.store.areas.unit_vector`
+    in the same order, as the embedded store computes it.
+    """
+    if geometry.unit is not None:
+        return geometry.unit
     lng, lat = geometry.lng, geometry.lat
-    params.extend(areas.circle_test(circle))
     return (
-        f"(cos(radians({lat})) * cos(radians({lng})) * %s + cos(radians({lat})) * sin(radians({lng})) * %s"
-        f" + sin(radians({lat})) * %s >= %s)"
+        f"cos(radians({lat})) * cos(radians({lng}))",
+        f"cos(radians({lat})) * sin(radians({lng}))",
+        f"sin(radians({lat}))",
     )
+
+
+def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
+    """The exact circle test: the unit vectors' dot product against the cosine of the angular radius."""
+    x, y, z = unit_sql(geometry)
+    params.extend(areas.circle_test(circle))
+    return f"({x} * %s + {y} * %s + {z} * %s >= %s)"
+
+
+def polygon_sql(polygon: Polygon, geometry: Geometry, params: list[Any]) -> str:
+    """The exact test of a polygon that is not a rectangle: ``ST_Intersects`` with its valid shapely form."""
+    params.append(shapely.to_wkb(areas.polygon_of(polygon.ring)))
+    point = geometry.geom or f"ST_SetSRID(ST_MakePoint({geometry.lng}, {geometry.lat}), 4326)"
+    return f"ST_Intersects({point}, ST_GeomFromWKB(%s, 4326))"
+
+
+def exact_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
+    """The exact test of a point against an area, with no index in mind (the crimes' cell ranges narrow first)."""
+    if isinstance(area, Circle):
+        return circle_sql(area, geometry, params)
+    box = rectangle(area.ring)
+    if box is not None:
+        params.extend([box[0], box[2], box[1], box[3]])
+        return f"({geometry.lng} BETWEEN %s AND %s AND {geometry.lat} BETWEEN %s AND %s)"
+    return polygon_sql(area, geometry, params)
 
 
 def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
-    """The GiST-indexed bounding-box test on ``geom``, then the exact one."""
-    geom = geometry.geom or "geom"
+    """A bounding-box test an index can use, then the exact one.
+
+    With a ``geom`` column (feature tables, map points) the box is a GiST-indexed
+    ``&&``; without one (the crimes) it is ``BETWEEN`` on ``lng``/``lat``, as the
+    embedded store writes it.
+    """
     if isinstance(area, Circle):
-        lng, lat = float(area.center[0]), float(area.center[1])
-        params.extend(geo.circle_bbox(lng, lat, area.radius_m))
-        return f"({geom} && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND {circle_sql(area, geometry, params)})"
-    poly = areas.polygon_of(area.ring)
-    params.extend([*poly.bounds, shapely.to_wkb(poly)])
-    return (
-        f"({geom} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-        f" AND ST_Intersects({geom}, ST_SetSRID(ST_GeomFromWKB(%s), 4326)))"
-    )
+        min_lng, min_lat, max_lng, max_lat = geo.circle_bbox(area.center[0], area.center[1], area.radius_m)
+    else:
+        min_lng, min_lat, max_lng, max_lat = areas.polygon_of(area.ring).bounds
+    if isinstance(area, Circle) and (min_lng < -180 or max_lng > 180):  # across the antimeridian: no box
+        return circle_sql(area, geometry, params)
+    if geometry.geom is not None:
+        params.extend([min_lng, min_lat, max_lng, max_lat])
+        box = f"{geometry.geom} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+    else:
+        params.extend([min_lng, max_lng, min_lat, max_lat])
+        box = f"{geometry.lng} BETWEEN %s AND %s AND {geometry.lat} BETWEEN %s AND %s"
+    return f"({box} AND {exact_sql(area, geometry, params)})"
 
 
 def contains_sql(expr: str, text_: str, params: list[Any]) -> str:

@@ -1,35 +1,141 @@
-"""The PostGIS store's schema, and how to create it or refuse a newer one.
+"""The PostGIS store's schema (version 2), and how to create it, upgrade an older one or refuse a newer one.
 
 The tables mirror the embedded store's (:mod:`crimemap.store.sqlite.schema`):
 months are integers (``year * 12 + month - 1``), forces, categories and outcomes
-are the small codes of :mod:`crimemap.vocab`, a persistent id is 32 raw bytes.
-Instead of SQLite's grid cell, every located row has a ``geom`` point (SRID 4326)
-generated from ``lng``/``lat``, so other PostGIS tools (QGIS, ``ogr2ogr``) read
-the tables as they are.
+are the small codes of :mod:`crimemap.vocab`, a persistent id is 32 raw bytes
+beside ``pid_key``, its first 63 bits (an integer index is cheaper to keep up
+while loading than one on the bytes).
 
-Crimes carry one GiST index on ``(month, geom)`` (``btree_gist`` puts the month
-in the tree): "month M within a mile of P" descends only into month M's part of
-the tree. A GiST on ``geom`` alone had to visit every month's crimes at P.
+Work done once at load time instead of on every request (schema 2):
 
-Everything is created in the first schema of the connection's ``search_path``
-(``public`` by default); a ``crimemap_schema`` table records the version.
+- ``json``: each crime's object of the police.uk answer, encoded when it is
+  loaded (:func:`crimemap.policeuk_json.crime_json`), so that a ``crimes-street``
+  answer is one ``string_agg`` of ready-made objects; the month of its latest
+  outcome is rewritten in place when a later outcomes file dates it;
+- ``cell``: the grid cell (:mod:`crimemap.geo`), ``-1`` without location. The
+  index on ``(month, cell, id)`` is the spatial index: an area is a handful of
+  cell ranges (:mod:`crimemap.store.areas`), answered in the embedded store's
+  order, ``(cell, id)``. Loads write a month's crimes in that order, so the
+  rows of a cell range lie together on disk too;
+- ``x, y, z``: the point on the unit sphere, so the exact one-mile test is the
+  same dot product, on the same stored numbers, as the embedded store's.
+
+Schema 1 kept a ``geom`` point with a GiST index on ``(month, geom)`` on crimes
+and outcomes instead; keeping that index up cost more than the rest of a load
+together, and the cell ranges answer faster. Other PostGIS tools read the crimes
+as points through the view ``crime_points``. Map points (``streets``) keep their
+``geom`` and GiST index: they are few and never bulk loaded.
+
+A store of schema 1 is upgraded in place, in one transaction, the first time it
+is opened (:mod:`crimemap.store.postgis.upgrade`). Everything is created in the
+first schema of the connection's ``search_path`` (``public`` by default); the
+table ``crimemap_schema`` records the version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import psycopg
 
-from crimemap import vocab
+from crimemap import geo, vocab
 from crimemap.store.base import StoreError
-from crimemap.store.postgis.dialect import DISTANCE_FUNCTION
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_POINT = (
-    "geom geometry(Point, 4326) GENERATED ALWAYS AS (CASE WHEN lng IS NULL OR lat IS NULL THEN NULL"
-    " ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED"
+CRIMES_DDL = """
+CREATE TABLE {name} (
+    id bigint NOT NULL,
+    cell bigint NOT NULL,
+    x double precision,
+    y double precision,
+    z double precision,
+    lng double precision,
+    lat double precision,
+    street_id bigint,
+    pid_key bigint,
+    month integer NOT NULL,
+    outcome integer,
+    outcome_month integer,
+    force smallint NOT NULL,
+    category smallint NOT NULL,
+    pid bytea,
+    street_name text NOT NULL,
+    location_subtype text NOT NULL,
+    context text NOT NULL,
+    lsoa_code text NOT NULL,
+    lsoa_name text NOT NULL,
+    falls_within text,
+    json text NOT NULL
+)"""
+"""Fixed-width columns first (no padding between them); ``falls_within`` is NULL when it is the reporting force."""
+
+OUTCOMES_DDL = """
+CREATE TABLE {name} (
+    cell bigint NOT NULL,
+    pid_key bigint NOT NULL,
+    lng double precision,
+    lat double precision,
+    month integer NOT NULL,
+    seq integer NOT NULL,
+    outcome integer NOT NULL,
+    force smallint NOT NULL,
+    pid bytea NOT NULL
+)"""
+"""``seq``: the row's place in its outcomes file, which orders an answer's outcomes within a cell, as in SQLite."""
+
+INDEXES: dict[str, tuple[str, str]] = {
+    "crimes_pkey": ("crimes", "ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY (id)"),
+    "crimes_by_cell": ("crimes", "CREATE INDEX {name} ON {table} (month, cell, id)"),
+    "crimes_by_pid": ("crimes", "CREATE INDEX {name} ON {table} (pid_key) WHERE pid_key IS NOT NULL"),
+    "outcomes_pkey": ("outcomes", "ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY (month, cell, force, seq)"),
+    "outcomes_by_pid": ("outcomes", "CREATE INDEX {name} ON {table} (pid_key)"),
+}
+"""Every index of the two big tables, by name: a bulk load builds them once, at its end (see the writer)."""
+
+CRIME_POINTS_VIEW = """
+CREATE OR REPLACE VIEW crime_points AS
+SELECT id, month, force, category, street_id, street_name, lsoa_code, lsoa_name, outcome, outcome_month,
+       ST_SetSRID(ST_MakePoint(lng, lat), 4326)::geometry(Point, 4326) AS geom
+FROM crimes WHERE cell >= 0
+"""
+"""The located crimes as PostGIS points, for QGIS, ``ogr2ogr`` and the like (crimemap itself reads ``crimes``)."""
+
+
+def index_sql(name: str, table: str | None = None, suffix: str = "") -> str:
+    """The statement that makes index ``name`` (named ``name + suffix``, on ``table``, by default its own)."""
+    own, sql = INDEXES[name]
+    return sql.format(name=name + suffix, table=table or own)
+
+
+STREETS_DDL = """
+CREATE TABLE streets (
+    id bigint PRIMARY KEY,
+    name text NOT NULL,
+    lng double precision NOT NULL,
+    lat double precision NOT NULL,
+    cell bigint NOT NULL,
+    geom geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lng, lat), 4326)) STORED
+)"""
+"""Map points: crimes are snapped to these before publication."""
+STREETS_INDEXES = (
+    "CREATE INDEX streets_by_cell ON streets (cell); CREATE INDEX streets_by_geom ON streets USING gist (geom)"
 )
-"""A located row's point, derived from ``lng``/``lat`` by the server (loads send no geometry)."""
+
+
+def cell_sql(lng: str, lat: str) -> str:
+    """SQL for the grid cell of a point (``-1`` without one): :func:`crimemap.store.batches.cells`, operation
+    for operation in IEEE doubles, so that SQL and numpy put every point in the same cell."""
+    row = f"floor(({lat} + 90.0::float8) / {geo.GRID_LAT!r}::float8)::bigint"
+    col = f"floor(({lng} + 180.0::float8) / {geo.GRID_LNG!r}::float8)::bigint"
+    return f"CASE WHEN {lng} IS NULL OR {lat} IS NULL THEN -1 ELSE {row} * {geo.ROW_SPAN} + {col} END"
+
+
+def pid_key_sql(pid: str) -> str:
+    """SQL for a persistent id's key (:func:`crimemap.store.batches.key_of`): its first 63 bits."""
+    return f"(('x' || encode(substring({pid} from 1 for 8), 'hex'))::bit(64) >> 1)::bigint"
+
 
 SCHEMA = f"""
 CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
@@ -38,54 +144,13 @@ CREATE TABLE categories (code smallint PRIMARY KEY, slug text NOT NULL, name tex
 CREATE TABLE forces (code smallint PRIMARY KEY, id text NOT NULL UNIQUE, name text NOT NULL);
 CREATE TABLE outcome_kinds (code integer PRIMARY KEY, slug text NOT NULL, name text NOT NULL UNIQUE);
 
-CREATE TABLE crimes (
-    id bigint PRIMARY KEY,
-    month integer NOT NULL,
-    force smallint NOT NULL,
-    category smallint NOT NULL,
-    lng double precision,
-    lat double precision,
-    street_id bigint,
-    street_name text NOT NULL,
-    pid bytea,
-    location_subtype text NOT NULL,
-    context text NOT NULL,
-    lsoa_code text NOT NULL,
-    lsoa_name text NOT NULL,
-    falls_within text,
-    outcome integer,
-    outcome_month integer,
-    {_POINT}
-);
-CREATE INDEX crimes_by_month_force ON crimes (month, force);
-CREATE INDEX crimes_by_month_geom ON crimes USING gist (month, geom);
-CREATE INDEX crimes_by_pid ON crimes (pid) WHERE pid IS NOT NULL;
-CREATE INDEX crimes_by_street ON crimes (street_id, month) WHERE street_id IS NOT NULL;
+{CRIMES_DDL.format(name="crimes")};
+{OUTCOMES_DDL.format(name="outcomes")};
+{";".join(index_sql(name) for name in INDEXES)};
+{CRIME_POINTS_VIEW};
 
-CREATE TABLE outcomes (
-    month integer NOT NULL,
-    force smallint NOT NULL,
-    pid bytea NOT NULL,
-    outcome integer NOT NULL,
-    lng double precision,
-    lat double precision,
-    street_id bigint,
-    street_name text NOT NULL,
-    {_POINT}
-);
-CREATE INDEX outcomes_by_month_force ON outcomes (month, force);
-CREATE INDEX outcomes_by_pid ON outcomes (pid, month);
-CREATE INDEX outcomes_by_month_geom ON outcomes USING gist (month, geom);
-CREATE INDEX outcomes_by_street ON outcomes (street_id, month) WHERE street_id IS NOT NULL;
-
-CREATE TABLE streets (
-    id bigint PRIMARY KEY,
-    name text NOT NULL,
-    lng double precision NOT NULL,
-    lat double precision NOT NULL,
-    {_POINT}
-);
-CREATE INDEX streets_by_geom ON streets USING gist (geom);
+{STREETS_DDL};
+{STREETS_INDEXES};
 
 -- One row per (month, force, kind) loaded: what `info` and crimes-street-dates list.
 CREATE TABLE loads (
@@ -113,14 +178,14 @@ CREATE TABLE feature_tables (
 -- Physical tables replaced by a load, dropped once no reader can be using them.
 CREATE TABLE retired_tables (physical text PRIMARY KEY);
 
-{DISTANCE_FUNCTION};
-
 CREATE TABLE crimemap_schema (version integer NOT NULL);
 """
 
+Connection = psycopg.Connection[Any]
 
-def _require_extensions(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    for ext in ("postgis", "btree_gist"):
+
+def _require_extensions(conn: Connection) -> None:
+    for ext in ("postgis",):
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (ext,)).fetchone():
             continue
         try:
@@ -130,45 +195,63 @@ def _require_extensions(conn: psycopg.Connection[tuple[object, ...]]) -> None:
             raise StoreError(
                 f"the database needs the {ext} extension and this user cannot create it"
                 f" ({e.diag.message_primary}); ask its owner to run: CREATE EXTENSION {ext};"
-                + (" (Debian: apt-get install postgresql-NN-postgis-3)" if ext == "postgis" else "")
+                " (Debian: apt-get install postgresql-NN-postgis-3)"
             ) from None
 
 
-def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Create the schema in an empty database, or refuse one written by a newer crimemap.
+def ensure_schema(conn: Connection, upgrade: Callable[[Connection], None]) -> bool:
+    """Create the schema in an empty database, upgrade one of schema 1, refuse a newer one.
 
-    ``conn`` is in autocommit mode. Several processes may open a new store at once
-    (``crimemap serve --workers N``): an advisory lock lets one create it.
+    ``conn`` is in autocommit mode. Several processes may open a store at once
+    (``crimemap serve --workers N``): an advisory lock lets one create or upgrade
+    it while the others wait, then find it done. ``upgrade`` rewrites a schema-1
+    store inside the transaction this opens. Returns whether it upgraded.
     """
-    found = conn.execute("SELECT to_regclass('crimemap_schema') IS NOT NULL").fetchone()
-    if found and found[0] and _version(conn) == SCHEMA_VERSION:
-        return
+    if _table_exists(conn, "crimemap_schema") and _version(conn) == SCHEMA_VERSION:
+        return False
     _require_extensions(conn)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap schema ' || current_schema()))")
-        found = conn.execute("SELECT to_regclass('crimemap_schema') IS NOT NULL").fetchone()
-        if found and found[0]:
-            version = _version(conn)
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"this store was written by a newer crimemap (schema {version}, this one knows"
-                    f" {SCHEMA_VERSION}); upgrade crimemap"
-                )
-            return
-        conn.execute(SCHEMA)
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO categories VALUES (%s, %s, %s)",
-                [(c.code, c.slug, c.name) for c in vocab.CATEGORIES],
+        if not _table_exists(conn, "crimemap_schema"):
+            conn.execute(SCHEMA)
+            seed_vocabulary(conn)
+            conn.execute("INSERT INTO crimemap_schema VALUES (%s)", (SCHEMA_VERSION,))
+            return False
+        version = _version(conn)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"this store was written by a newer crimemap (schema {version}, this one knows"
+                f" {SCHEMA_VERSION}); upgrade crimemap"
             )
-            cur.executemany("INSERT INTO forces VALUES (%s, %s, %s)", [(f.code, f.id, f.name) for f in vocab.FORCES])
-            cur.executemany(
-                "INSERT INTO outcome_kinds VALUES (%s, %s, %s)",
-                [(o.code, o.slug, o.name) for o in vocab.OUTCOMES],
-            )
-        conn.execute("INSERT INTO crimemap_schema VALUES (%s)", (SCHEMA_VERSION,))
+        if version == SCHEMA_VERSION:  # upgraded meanwhile by another process
+            return False
+        upgrade(conn)
+        conn.execute("UPDATE crimemap_schema SET version = %s", (SCHEMA_VERSION,))
+        return True
 
 
-def _version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+def seed_vocabulary(conn: Connection) -> None:
+    """The categories, forces and outcomes every store starts with (codes from :mod:`crimemap.vocab`)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO categories VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            [(c.code, c.slug, c.name) for c in vocab.CATEGORIES],
+        )
+        cur.executemany(
+            "INSERT INTO forces VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            [(f.code, f.id, f.name) for f in vocab.FORCES],
+        )
+        cur.executemany(
+            "INSERT INTO outcome_kinds VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            [(o.code, o.slug, o.name) for o in vocab.OUTCOMES],
+        )
+
+
+def _table_exists(conn: Connection, name: str) -> bool:
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+    return bool(found and found[0])
+
+
+def _version(conn: Connection) -> int:
     row = conn.execute("SELECT max(version) FROM crimemap_schema").fetchone()
     return int(str(row[0])) if row and row[0] is not None else 0

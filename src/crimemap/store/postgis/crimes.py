@@ -1,0 +1,348 @@
+"""The PostGIS store's police.uk reads: crimes and outcomes by month, area, map point and id.
+
+The busy answers are made inside PostgreSQL from what was prepared at load time
+(:mod:`crimemap.store.postgis.schema`), the way the embedded store makes them
+(:mod:`crimemap.store.sqlite.crimes`): an area becomes the ranges of grid cells it
+covers (:mod:`crimemap.store.areas`), joined to the ``(month, cell, id)`` index
+one range after another; the rows of ranges not wholly inside pass the same exact
+test in the SQL (:func:`crimemap.store.postgis.dialect.exact_sql`); and the
+crimes' ready-made JSON objects are joined by one ``string_agg`` into the body,
+handed back as bytes. An answer lists its crimes in ``(cell, id)`` order, so both
+stores answer byte for byte alike.
+
+Each statement stops at the limit asked (the 10,000-crime rule asks for 10,001),
+and is only then put in order: the ranges are joined in cell order, so the first
+rows found are the ones an ordered read would find first, and a refused area is
+never read whole. A polygon's ranges are found a band of grid rows at a time and
+sent a few hundred to a statement, so a refused one is not even classified whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from crimemap import geo, vocab
+from crimemap.months import format_month, parse_month
+from crimemap.policeuk_json import outcome_at_location
+from crimemap.query import Circle, CrimeQuery
+from crimemap.store import areas
+from crimemap.store.base import Crime, JsonList, MonthSummary, OutcomeEvent, Street
+from crimemap.store.compiler import Geometry
+from crimemap.store.postgis.connection import Database
+from crimemap.store.postgis.dialect import exact_sql
+from crimemap.store.records import FORCE_IDS, crime_from_row
+
+CRIME_SELECT = (
+    "c.id, c.month, c.force, c.falls_within, c.lng, c.lat, c.street_id, c.street_name, c.lsoa_code, c.lsoa_name,"
+    " c.category, c.pid, c.location_subtype, c.context, c.outcome, c.outcome_month"
+)
+"""A crime's columns in the order of :data:`crimemap.store.records.CRIME_FIELDS`."""
+
+CRIME_GEOMETRY = Geometry(unit=("c.x", "c.y", "c.z"), lng="c.lng", lat="c.lat")
+OUTCOME_GEOMETRY = Geometry(lng="o.lng", lat="o.lat")
+
+RANGES_PER_STATEMENT = 256
+"""Cell ranges joined in one statement: every range of a mile, a polygon a band or two at a time."""
+
+
+def pid_key(pid: bytes) -> int:
+    """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
+    return int.from_bytes(pid[:8], "big") >> 1
+
+
+def pid_bytes(persistent_id: str) -> bytes | None:
+    """The 32 bytes of a 64-hex persistent id, or None for anything else."""
+    try:
+        pid = bytes.fromhex(persistent_id)
+    except ValueError:
+        return None
+    return pid if len(pid) == 32 else None
+
+
+# -- how a query walks the grid ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Scan:
+    """One statement's share of a query: the rows of ``table`` (alias ``alias``) it reads, as FROM and WHERE.
+
+    ``source`` names the table, joined to the cell ranges when there are any;
+    ``where`` holds the month, the cells and the exact test; its parameters
+    follow the source's in the SQL text, and both are in ``params``.
+    """
+
+    source: str
+    where: str
+    params: list[Any] = field(default_factory=list)
+
+
+def _scans(query: CrimeQuery, alias: str, table: str, geometry: Geometry) -> Iterator[_Scan]:
+    """The statements' shares of a query of one month (see the module docstring)."""
+    month = parse_month(query.month or "")
+    on_month = f"{alias}.month = %s"
+    if not query.located:
+        yield _Scan(f"{table} {alias}", f"{on_month} AND {alias}.cell = -1", [month])
+        return
+    if query.area is None:
+        if query.street_id is not None:
+            # The crimes of a map point lie in its cell: found by the point, kept by their street id.
+            cells = f"{alias}.cell = (SELECT cell FROM streets WHERE id = %s)"
+            yield _Scan(f"{table} {alias}", f"{on_month} AND {cells}", [month, query.street_id])
+        else:
+            yield _Scan(f"{table} {alias}", f"{on_month} AND {alias}.cell >= 0", [month])
+        return
+    test_params: list[Any] = []
+    test = exact_sql(query.area, geometry, test_params)
+    source = (
+        "unnest(%s::bigint[], %s::bigint[], %s::boolean[]) AS r(lo, hi, inside)"
+        f" JOIN {table} {alias} ON {alias}.cell BETWEEN r.lo AND r.hi"
+    )
+    ranges = areas.area_ranges(query.area)
+    while chunk := list(islice(ranges, RANGES_PER_STATEMENT)):
+        los, his, inside = [r.lo for r in chunk], [r.hi for r in chunk], [r.inside for r in chunk]
+        yield _Scan(source, f"{on_month} AND (r.inside OR {test})", [los, his, inside, month, *test_params])
+
+
+def _filters(query: CrimeQuery) -> tuple[str, list[Any]] | None:
+    """SQL terms for the category, force and map point; None when a category or force is unknown."""
+    terms, params = [""], []
+    if query.category is not None:
+        cat = vocab.CATEGORY_BY_SLUG.get(query.category)
+        if cat is None:
+            return None
+        terms.append("c.category = %s")
+        params.append(cat.code)
+    if query.force is not None:
+        force = vocab.FORCE_BY_ID.get(query.force)
+        if force is None:
+            return None
+        terms.append("c.force = %s")
+        params.append(force.code)
+    if query.street_id is not None:
+        if not -(1 << 63) <= query.street_id < 1 << 63:
+            return None
+        terms.append("c.street_id = %s")
+        params.append(query.street_id)
+    return " AND ".join(terms), params
+
+
+def _crime_scans(query: CrimeQuery) -> Iterator[tuple[str, list[Any]]]:
+    """``FROM ... WHERE ...`` of each statement of a crimes query of one month, with its parameters."""
+    filters = _filters(query)
+    if filters is None:
+        return
+    terms, params = filters
+    for scan in _scans(query, "c", "crimes", CRIME_GEOMETRY):
+        yield f"FROM {scan.source} WHERE {scan.where}{terms}", [*scan.params, *params]
+
+
+# -- crimes-street, crimes-at-location, crimes-no-location -----------------------------------------------
+
+
+def crimes_json(db: Database, query: CrimeQuery, limit: int) -> JsonList:
+    """The police.uk JSON of the crimes of one month (see :meth:`crimemap.store.base.Store.crimes_json`).
+
+    ``found`` counts up to ``limit``; the body is whole when ``found`` is below it.
+    """
+    if limit <= 0:
+        return JsonList(0, b"[]")
+    parts: list[bytes] = []  # pieces and commas: the body is made with one copy
+    found = 0
+    with db.cursor(json=True) as cur:
+        for scan, params in _crime_scans(query):
+            n, piece = cur.execute(
+                "SELECT count(*), string_agg(s.json, ',' ORDER BY s.cell, s.id)"
+                f" FROM (SELECT c.cell, c.id, c.json {scan} LIMIT %s) s",
+                [*params, limit - found],
+            ).fetchone()  # type: ignore[misc]
+            if n:
+                found += n
+                parts += (piece, b",")
+                if found >= limit:
+                    break
+    if not parts:
+        return JsonList(0, b"[]")
+    parts[-1] = b"]"
+    return JsonList(found, b"[" + b"".join(parts))
+
+
+def crimes_exceed(db: Database, query: CrimeQuery, n: int) -> bool:
+    """Whether more than ``n`` crimes match: a count that stops at ``n + 1``."""
+    found = 0
+    with db.cursor() as cur:
+        for scan, params in _crime_scans(query):
+            row = cur.execute(f"SELECT count(*) FROM (SELECT 1 {scan} LIMIT %s) s", [*params, n + 1 - found])
+            found += row.fetchone()[0]  # type: ignore[index]
+            if found > n:
+                return True
+    return False
+
+
+def crimes(db: Database, query: CrimeQuery, outcome_name: Callable[[int], str | None]) -> Iterator[Crime]:
+    """Crime records matching ``query``, in ``(month, cell, id)`` order, stopping at ``query.limit``."""
+    limit = query.limit
+    if query.month is None:
+        for m in stored_months(db):
+            for crime in crimes(db, _with(query, month=m, limit=limit), outcome_name):
+                yield crime
+                if limit is not None:
+                    limit -= 1
+            if limit is not None and limit <= 0:
+                return
+        return
+    for scan, params in _crime_scans(query):
+        if limit is not None and limit <= 0:
+            return
+        sql = f"SELECT {CRIME_SELECT} {scan} ORDER BY c.cell, c.id"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        for row in db.stream(sql, params):
+            yield crime_from_row(row, outcome_name)
+            if limit is not None:
+                limit -= 1
+
+
+def _with(query: CrimeQuery, *, month: str, limit: int | None) -> CrimeQuery:
+    from dataclasses import replace
+
+    return replace(query, month=month, limit=limit)
+
+
+def stored_months(db: Database) -> list[str]:
+    """Every month with crimes stored, oldest first."""
+    rows = db.all("SELECT DISTINCT month FROM loads WHERE kind = 'street' ORDER BY month")
+    return [format_month(m) for (m,) in rows]
+
+
+def months(db: Database) -> list[MonthSummary]:
+    rows = db.all(
+        "SELECT month, array_agg(force ORDER BY force), sum(rows)::bigint FROM loads"
+        " WHERE kind = 'street' GROUP BY month ORDER BY month DESC"
+    )
+    return [MonthSummary(format_month(m), tuple(FORCE_IDS[f] for f in forces), n) for m, forces, n in rows]
+
+
+# -- outcomes-at-location --------------------------------------------------------------------------------
+
+_OUTCOME_ORDER = "ORDER BY s.o_cell, s.o_force, s.o_seq, s.c_month, s.c_cell, s.c_id"
+"""An outcome's place: its cell, its file, its row there; then its crimes' places (a pid stored twice)."""
+
+
+def _outcome_scans(query: CrimeQuery, crime_columns: str) -> Iterator[tuple[str, list[Any]]]:
+    """Statements reading the outcomes of ``query.month`` in ``query.area``, each joined to its crimes."""
+    area_only = CrimeQuery(month=query.month, area=query.area)
+    for scan in _scans(area_only, "o", "outcomes", OUTCOME_GEOMETRY):
+        yield (
+            "SELECT o.cell AS o_cell, o.force AS o_force, o.seq AS o_seq,"
+            f" c.month AS c_month, c.cell AS c_cell, c.id AS c_id, {crime_columns}"
+            f" FROM {scan.source} LEFT JOIN crimes c ON c.pid_key = o.pid_key AND c.pid = o.pid WHERE {scan.where}",
+            scan.params,
+        )
+
+
+def outcomes_json(db: Database, query: CrimeQuery, limit: int, kind_json: Callable[[int], bytes]) -> JsonList:
+    """The ``outcomes-at-location`` answer (see :meth:`crimemap.store.base.Store.outcomes_json`).
+
+    Outcomes are counted whether or not their crime is stored (the 10,000 rule
+    counts them all), and only those with a stored crime are shown, each cut from
+    its crime's JSON by :func:`crimemap.policeuk_json.outcome_at_location`.
+    """
+    if query.month is None or limit <= 0:
+        return JsonList(0, b"[]")
+    mtext = format_month(parse_month(query.month)).encode()
+    street_id = query.street_id
+    shown: list[bytes] = []
+    count = 0
+    with db.cursor(json=True) as cur:
+        for inner, params in _outcome_scans(query, "o.outcome, c.json, c.street_id"):
+            rows = cur.execute(
+                f"SELECT s.outcome, s.json, s.street_id FROM ({inner} LIMIT %s) s {_OUTCOME_ORDER}",
+                [*params, limit - count],
+            ).fetchall()
+            count += len(rows)
+            if count >= limit:
+                return JsonList(count, b"")
+            for kind, crime, crime_street in rows:
+                if crime is not None and (street_id is None or crime_street == street_id):
+                    shown.append(outcome_at_location(kind_json(kind), mtext, crime))
+    return JsonList(count, b"[" + b",".join(shown) + b"]")
+
+
+def outcomes(db: Database, query: CrimeQuery, outcome_name: Callable[[int], str | None]) -> Iterator[OutcomeEvent]:
+    """Outcome events of ``query.month`` in ``query.area``; with ``street_id``, those whose crime is at that point."""
+    if query.month is None:
+        return
+    limit = query.limit
+    columns = f"o.outcome, o.month AS o_month, {CRIME_SELECT}"
+    for inner, params in _outcome_scans(query, columns):
+        sql = f"SELECT s.* FROM ({inner}) s {_OUTCOME_ORDER}"
+        for row in db.stream(sql, params):
+            fields = row[8:]
+            crime = crime_from_row(fields, outcome_name) if fields[0] is not None else None
+            if query.street_id is not None and (crime is None or crime.street_id != query.street_id):
+                continue
+            yield OutcomeEvent(outcome_name(row[6]) or "", format_month(row[7]), crime)
+            if limit is not None:
+                limit -= 1
+                if limit <= 0:
+                    return
+
+
+# -- map points and single crimes --------------------------------------------------------------------------
+
+
+def find_street(db: Database, street_id: int) -> Street | None:
+    if not -(1 << 63) <= street_id < 1 << 63:
+        return None
+    row = db.one("SELECT id, name, lng, lat FROM streets WHERE id = %s", (street_id,))
+    return Street(*row) if row else None
+
+
+def nearest_street(db: Database, lng: float, lat: float) -> Street | None:
+    """The map point nearest to a point, searching growing circles (by great-circle distance, then id).
+
+    The distance is :func:`crimemap.geo.haversine_m`, computed here as the
+    embedded store computes it, so that both choose the same point at a tie.
+    """
+    for radius in (200.0, 1_000.0, 5_000.0, 25_000.0):
+        ranges = areas.circle_ranges(Circle((lng, lat), radius))
+        rows = db.all(
+            "SELECT t.id, t.name, t.lng, t.lat FROM unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi)"
+            " JOIN streets t ON t.cell BETWEEN r.lo AND r.hi",
+            [[r.lo for r in ranges], [r.hi for r in ranges]],
+        )
+        best: tuple[float, int, Street] | None = None
+        for row in rows:
+            d = geo.haversine_m(lng, lat, row[2], row[3])
+            if d <= radius and (best is None or (d, row[0]) < best[:2]):
+                best = (d, row[0], Street(*row))
+        if best is not None:
+            return best[2]
+    return None
+
+
+def crime_by_persistent_id(db: Database, persistent_id: str, outcome_name: Callable[[int], str | None]) -> Crime | None:
+    pid = pid_bytes(persistent_id)
+    if pid is None:
+        return None
+    row = db.one(
+        f"SELECT {CRIME_SELECT} FROM crimes c WHERE c.pid_key = %s AND c.pid = %s"
+        " ORDER BY c.month DESC, c.cell, c.id LIMIT 1",
+        (pid_key(pid), pid),
+    )
+    return crime_from_row(row, outcome_name) if row else None
+
+
+def outcome_history(db: Database, persistent_id: str, outcome_name: Callable[[int], str | None]) -> list[OutcomeEvent]:
+    pid = pid_bytes(persistent_id)
+    if pid is None:
+        return []
+    rows = db.all(
+        "SELECT DISTINCT outcome, month FROM outcomes WHERE pid_key = %s AND pid = %s ORDER BY month, outcome",
+        (pid_key(pid), pid),
+    )
+    return [OutcomeEvent(outcome_name(o) or "", format_month(m)) for o, m in rows]

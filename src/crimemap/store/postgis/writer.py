@@ -1,0 +1,543 @@
+"""Loads into the PostGIS store: one transaction each, rows sent as binary ``COPY`` made in the parsing process.
+
+:func:`prepare` runs in the process that parses the files (see
+:meth:`crimemap.store.base.StoreWriter.prepare`): it turns a
+:class:`~crimemap.store.batches.CrimeBatch`, whose every crime already has its
+cell, unit vector, persistent-id key and police.uk JSON, into the bytes of a
+binary ``COPY`` (:mod:`crimemap.store.postgis.copy_binary`), column by column,
+with no Python object per crime. The writing process passes them on.
+
+A load is one transaction on a connection of its own, serialised with other
+loads by an advisory lock; readers keep reading the committed rows until it
+commits. Two ways to write, chosen by :meth:`PostGISWriter.expect`:
+
+- **in place**: a replaced month and force is deleted and its rows copied into
+  the tables, every index kept up row by row. For loads small beside the store.
+- **bulk**, for a load as large as what is stored (a first load, a rebuild):
+  the rows go into new, unindexed tables; at the end the rows that stay are
+  copied over, every index is built once by sorting (about three times cheaper
+  than keeping it up row by row), and the new tables take the old ones' names.
+  Readers wait only for that swap, the transaction's last step.
+
+Either way, the end of the load dates each crime by the newest month of its
+outcome history, rewriting the date inside its JSON, in set-based statements
+that touch only the rows this load relates to (:meth:`PostGISWriter.date_outcomes`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import psycopg
+import psycopg.errors
+import pyarrow as pa
+
+from crimemap import vocab
+from crimemap.months import parse_month
+from crimemap.store.base import CRIMES_TABLE, Column, Feature, StoreError, StoreWriter, TableInfo
+from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
+from crimemap.store.postgis.schema import (
+    CRIME_POINTS_VIEW,
+    CRIMES_DDL,
+    INDEXES,
+    OUTCOMES_DDL,
+    index_sql,
+)
+from crimemap.store.postgis.tables import COPY_TYPES, pg_type, quote_ident
+from crimemap.store.records import FORCE_IDS, KNOWN_OUTCOMES
+
+CRIME_COLUMNS = (
+    "id, cell, x, y, z, lng, lat, street_id, pid_key, month, outcome, outcome_month, force, category, pid,"
+    " street_name, location_subtype, context, lsoa_code, lsoa_name, falls_within, json"
+)
+"""The columns of a crime's COPY row, fixed-width first (see :func:`encode_crimes`)."""
+OUTCOME_COLUMNS = "cell, pid_key, lng, lat, month, seq, outcome, force, pid"
+STREET_COLUMNS = "id, lng, lat, cell, name"
+
+DATE_MARK = '"},"persistent_id":'
+"""What follows the ``YYYY-MM`` date of a crime's ``outcome_status`` in its JSON, and nothing else in it
+(:func:`crimemap.policeuk_json.crime_json`: ``outcome_status`` comes just before ``persistent_id``)."""
+
+BULK_MIN_ROWS = 200_000
+"""A load of fewer rows than this is written in place, however empty the store."""
+
+
+# -- preparing rows (in the parsing process) ----------------------------------------------------------------
+
+
+@dataclass
+class PreparedCrimes:
+    """A chunk of crimes as the writer copies them: COPY rows, and the chunk's map points.
+
+    ``batch`` is kept instead of ``rows`` when the chunk names outcomes new to
+    the vocabulary: their codes are the store's to give (see
+    :meth:`PostGISWriter.renumber`).
+    """
+
+    count: int
+    forces: dict[int, int]
+    rows: bytes
+    streets: bytes
+    batch: CrimeBatch | None = None
+
+
+@dataclass
+class PreparedOutcomes:
+    """An outcomes file's rows as COPY rows (``seq`` counted from 0), or its batch (see :class:`PreparedCrimes`)."""
+
+    month: int
+    force: int
+    count: int
+    rows: bytes
+    batch: OutcomeBatch | None = None
+
+
+def prepare(kind: str, records: Any) -> PreparedCrimes | PreparedOutcomes:
+    """What :meth:`PostGISWriter.replace_group` copies (a picklable function of its arguments).
+
+    ``records`` is a :class:`~crimemap.store.batches.CrimeBatch` (kind
+    ``street``) or :class:`~crimemap.store.batches.OutcomeBatch`, or a list of records.
+    """
+    if kind == "street":
+        return prepare_crimes(records if isinstance(records, CrimeBatch) else CrimeBatch.from_records(records))
+    o = records if isinstance(records, OutcomeBatch) else OutcomeBatch.from_records(records)
+    if o.unknown_outcomes:
+        return PreparedOutcomes(o.month, o.force, len(o), b"", o)
+    return PreparedOutcomes(o.month, o.force, len(o), encode_outcomes(o))
+
+
+def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
+    forces, counts = np.unique(b.force, return_counts=True)
+    per_force = dict(zip(forces.tolist(), counts.tolist(), strict=True))
+    if b.unknown_outcomes:
+        return PreparedCrimes(len(b), per_force, b"", encode_streets(b), b)
+    return PreparedCrimes(len(b), per_force, encode_crimes(b), encode_streets(b))
+
+
+def encode_crimes(b: CrimeBatch) -> bytes:
+    """COPY rows of :data:`CRIME_COLUMNS` (the batch's outcome codes must all be the store's)."""
+    n = len(b)
+    has_pid, raw = pid_bytes(b.pid)
+    rows = CopyRows(n)
+    rows.fixed("int8", b.id)
+    rows.fixed("int8", b.cell)
+    for column in (b.x, b.y, b.z, b.lng, b.lat):
+        rows.fixed("float8", column, b.located)
+    rows.fixed("int8", b.street_id, b.located)
+    rows.fixed("int8", b.pid_key, has_pid)
+    rows.fixed("int4", np.full(n, b.month))
+    rows.fixed("int4", b.outcome, b.outcome != NO_OUTCOME)
+    rows.fixed("int4", b.outcome_month, b.outcome_month != NO_MONTH)
+    rows.fixed("int2", b.force)
+    rows.fixed("int2", b.category)
+    rows.raw(raw, has_pid)
+    for text in (b.street_name, b.location_subtype, b.context, b.lsoa_code, b.lsoa_name, b.falls_within, b.json):
+        rows.text(text)
+    return rows.encode()
+
+
+def encode_streets(b: CrimeBatch) -> bytes:
+    """COPY rows of :data:`STREET_COLUMNS`: the chunk's map points, each once."""
+    where = np.flatnonzero(b.located)
+    sids, first = np.unique(b.street_id[where], return_index=True)
+    at = where[first]
+    rows = CopyRows(len(at))
+    rows.fixed("int8", sids)
+    rows.fixed("float8", b.lng[at])
+    rows.fixed("float8", b.lat[at])
+    rows.fixed("int8", b.cell[at])
+    rows.text(b.street_name.take(pa.array(at)))
+    return rows.encode()
+
+
+def encode_outcomes(o: OutcomeBatch, first_seq: int = 0) -> bytes:
+    """COPY rows of :data:`OUTCOME_COLUMNS`; ``seq`` numbers the rows in file order from ``first_seq``."""
+    n = len(o)
+    has_pid, raw = pid_bytes(o.pid)
+    rows = CopyRows(n)
+    rows.fixed("int8", o.cell)
+    rows.fixed("int8", o.pid_key)
+    rows.fixed("float8", o.lng, o.located)
+    rows.fixed("float8", o.lat, o.located)
+    rows.fixed("int4", np.full(n, o.month))
+    rows.fixed("int4", first_seq + np.arange(n))
+    rows.fixed("int4", o.outcome)
+    rows.fixed("int2", np.full(n, o.force))
+    rows.raw(raw, has_pid)
+    return rows.encode()
+
+
+# -- writing (in the loading process) --------------------------------------------------------------------
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def force_code(force: str) -> int:
+    found = vocab.FORCE_BY_ID.get(force)
+    if found is None:
+        raise StoreError(f"unknown force {force!r}; known forces: {', '.join(FORCE_IDS)}")
+    return found.code
+
+
+def _month_text(month_sql: str) -> str:
+    """SQL for the ``YYYY-MM`` text of a month number, as :func:`crimemap.months.format_month` writes it."""
+    return f"lpad((({month_sql}) / 12)::text, 4, '0') || '-' || lpad((mod({month_sql}, 12) + 1)::text, 2, '0')"
+
+
+def redated_json(table: str, month_sql: str) -> str:
+    """SQL for a crime's JSON showing ``month_sql`` (else its own month) as its outcome's date."""
+    at = f"position('{DATE_MARK}' in {table}.json)"
+    month = _month_text(f"coalesce({month_sql}, {table}.month)")
+    return (
+        f"CASE WHEN {table}.outcome IS NULL THEN {table}.json"
+        f" ELSE overlay({table}.json placing {month} from {at} - 7 for 7) END"
+    )
+
+
+class PostGISWriter(StoreWriter):
+    """The writes of one load, on one connection in one transaction (see the module docstring)."""
+
+    groups_months = True
+    """Street files come a month at a time, every force together, sorted by cell: rows of a cell lie together."""
+
+    prepare = staticmethod(prepare)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        rows = conn.execute("SELECT code, name FROM outcome_kinds").fetchall()
+        self.outcome_codes: dict[str, int] = {name.lower(): code for code, name in rows}
+        self.outcome_names: dict[int, str] = {code: name for code, name in rows}
+        self.new_outcomes: list[tuple[int, str, str]] = []
+        self.loaded: dict[str, set[tuple[int, int]]] = {"street": set(), "outcomes": set()}
+        self.crimes, self.outcomes = "crimes", "outcomes"
+        self.bulk = False
+        conn.execute("SET LOCAL jit = off")
+        conn.execute(
+            "CREATE TEMP TABLE new_streets (n bigserial, id bigint, lng float8, lat float8, cell bigint, name text)"
+            " ON COMMIT DROP"
+        )
+
+    # -- the strategy ------------------------------------------------------------------------------
+    def expect(self, rows: int) -> None:
+        """Write in bulk (see the module docstring) when this load is at least as large as the store."""
+        if self.bulk or self.loaded["street"] or self.loaded["outcomes"]:
+            return
+        stored = self.conn.execute("SELECT coalesce(sum(rows), 0) FROM loads").fetchone()
+        if rows < max(int(stored[0]) if stored else 0, BULK_MIN_ROWS):
+            return
+        self.bulk = True
+        self.crimes, self.outcomes = "crimes_next", "outcomes_next"
+        self.conn.execute(CRIMES_DDL.format(name=self.crimes))
+        self.conn.execute(OUTCOMES_DDL.format(name=self.outcomes))
+        self.conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+
+    # -- outcome names new to the vocabulary ------------------------------------------------------------
+    def _outcome_code(self, name: str) -> int:
+        code = self.outcome_codes.get(name.lower())
+        if code is None:
+            code = KNOWN_OUTCOMES.get(name.lower())
+        if code is None:
+            # Numbered now, stored after the COPY in progress (see store_new_outcomes).
+            outcome = vocab.outcome_by_name(name)
+            code = 1000 + sum(1 for c in self.outcome_codes.values() if c >= 1000)
+            self.new_outcomes.append((code, outcome.slug, outcome.name))
+            self.outcome_names[code] = outcome.name
+        self.outcome_codes[name.lower()] = code
+        return code
+
+    def store_new_outcomes(self) -> None:
+        if self.new_outcomes:
+            with self.conn.cursor() as cur:
+                cur.executemany("INSERT INTO outcome_kinds VALUES (%s, %s, %s)", self.new_outcomes)
+            self.new_outcomes.clear()
+
+    def renumber(self, b: CrimeBatch) -> CrimeBatch:
+        """A batch whose placeholder outcome codes are the store's, its JSON naming them as the store does.
+
+        The JSON shows the name the store knows the outcome by, which may be an
+        earlier spelling of it. Rare (a name new to the vocabulary), so done row by row.
+        """
+        codes = {placeholder: self._outcome_code(name) for placeholder, name in b.unknown_outcomes.items()}
+        outcome = b.outcome.copy()
+        jsons = b.json.to_pylist()
+        for i in np.flatnonzero(b.outcome < NO_OUTCOME).tolist():
+            placeholder = int(b.outcome[i])
+            code = outcome[i] = codes[placeholder]
+            guessed = vocab.outcome_by_name(b.unknown_outcomes[placeholder]).name
+            shown = self.outcome_names[code]
+            if shown != guessed:
+                old = '"outcome_status":{"category":' + orjson.dumps(guessed).decode()
+                new = '"outcome_status":{"category":' + orjson.dumps(shown).decode()
+                jsons[i] = jsons[i].replace(old, new, 1)
+        b.outcome, b.json, b.unknown_outcomes = outcome, pa.array(jsons, pa.string()), {}
+        return b
+
+    # -- police.uk ----------------------------------------------------------------------------------
+    def _record_load(self, month: int, force: int, kind: str, rows: int) -> None:
+        self.conn.execute(
+            "INSERT INTO loads VALUES (%s, %s, %s, %s, %s) ON CONFLICT (month, force, kind)"
+            " DO UPDATE SET rows = excluded.rows, loaded_at = excluded.loaded_at",
+            (month, force, kind, rows, _now()),
+        )
+
+    def _delete(self, kind: str, month: int, forces: list[int]) -> None:
+        table = self.crimes if kind == "street" else self.outcomes
+        replaced = [f for f in forces if (month, f) in self.loaded[kind]]
+        if self.bulk:
+            forces = replaced  # the stored rows are left behind at the end (see finish)
+        if forces:
+            self.conn.execute(f"DELETE FROM {table} WHERE month = %s AND force = ANY(%s)", (month, forces))
+
+    def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
+        return self.replace_group(kind, month, (force,), batches).get(force, 0)
+
+    def replace_group(self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any]) -> dict[str, int]:
+        """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force."""
+        m = parse_month(month)
+        codes = [force_code(f) for f in forces]
+        self._delete(kind, m, codes)
+        counts = dict.fromkeys(codes, 0)
+        try:
+            if kind == "street":
+                self.copy_crimes(batches, counts)
+            else:
+                self._copy_outcomes(batches, counts)
+        except psycopg.errors.UniqueViolation as e:
+            raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
+        except psycopg.DataError as e:
+            raise StoreError(f"{month} {kind}: PostgreSQL refused a row: {e}") from None
+        self.store_new_outcomes()
+        for code, n in counts.items():
+            self._record_load(m, code, kind, n)
+            self.loaded[kind].add((m, code))
+        return {FORCE_IDS[code]: n for code, n in counts.items()}
+
+    def copy_crimes(self, batches: Iterable[PreparedCrimes], counts: dict[int, int]) -> None:
+        streets: list[bytes] = []
+        with self.conn.cursor().copy(f"COPY {self.crimes} ({CRIME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(SIGNATURE)
+            for chunk in batches:
+                copy.write(encode_crimes(self.renumber(chunk.batch)) if chunk.batch is not None else chunk.rows)
+                streets.append(chunk.streets)
+                for code, n in chunk.forces.items():
+                    counts[code] = counts.get(code, 0) + n
+            copy.write(TRAILER)
+        with self.conn.cursor().copy(f"COPY new_streets ({STREET_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(SIGNATURE)
+            for rows in streets:
+                copy.write(rows)
+            copy.write(TRAILER)
+
+    def _copy_outcomes(self, batches: Iterable[PreparedOutcomes], counts: dict[int, int]) -> None:
+        for chunk in batches:
+            first = counts.get(chunk.force, 0)
+            if chunk.batch is not None or first:
+                o = chunk.batch
+                if o is None:  # a second chunk of one file: numbered after the first (never made by the loader)
+                    raise StoreError("an outcomes file must come as one batch")
+                if o.unknown_outcomes:
+                    codes = {p: self._outcome_code(name) for p, name in o.unknown_outcomes.items()}
+                    o.outcome = np.array([codes.get(c, c) for c in o.outcome.tolist()], dtype=np.int32)
+                    o.unknown_outcomes = {}
+                rows = encode_outcomes(o, first)
+            else:
+                rows = chunk.rows
+            with self.conn.cursor().copy(f"COPY {self.outcomes} ({OUTCOME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as c:
+                c.write(SIGNATURE + rows + TRAILER)
+            counts[chunk.force] = first + chunk.count
+
+    # -- feature tables ---------------------------------------------------------------------------------
+    def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
+        if info.id == CRIMES_TABLE:
+            raise StoreError(f"{CRIMES_TABLE!r} is the police.uk crimes table; load police.uk files instead")
+        conn = self.conn
+        old = conn.execute(
+            "SELECT physical, created FROM feature_tables WHERE id = %s FOR UPDATE", (info.id,)
+        ).fetchone()
+        now = _now()
+        number = conn.execute("SELECT nextval('feature_table_numbers')").fetchone()
+        physical = f"ft_{number[0] if number else 0}"
+        cols = "".join(f", c{i} {pg_type(c)}" for i, c in enumerate(info.columns))
+        conn.execute(
+            f"CREATE TABLE {physical} (gx_id bigint NOT NULL, lng double precision, lat double precision"
+            f"{cols}, geom geometry(Point, 4326) GENERATED ALWAYS AS (CASE WHEN lng IS NULL OR lat IS NULL"
+            " THEN NULL ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED)"
+        )
+        names = ", ".join(["gx_id", "lng", "lat", *(f"c{i}" for i in range(len(info.columns)))])
+        convert = [_copy_value(c) for c in info.columns]
+        count = 0
+        try:
+            with conn.cursor().copy(f"COPY {physical} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "float8", "float8", *(COPY_TYPES[c.type] for c in info.columns)])
+                for feat in features:
+                    props = [conv(v) for conv, v in zip(convert, feat.properties, strict=True)]
+                    copy.write_row((feat.gx_id, feat.lng, feat.lat, *props))
+                    count += 1
+        except (ValueError, TypeError, psycopg.DataError) as e:
+            raise StoreError(f"table {info.id!r}: feature {count + 1} does not fit the schema ({e})") from None
+        conn.execute(f"ALTER TABLE {physical} ADD PRIMARY KEY (gx_id)")
+        conn.execute(f"CREATE INDEX {physical}_geom ON {physical} USING gist (geom)")
+        bounds = conn.execute(f"SELECT min(lng), min(lat), max(lng), max(lat) FROM {physical}").fetchone()
+        bbox = list(bounds) if bounds and bounds[0] is not None else None
+        if old is not None:
+            conn.execute("INSERT INTO retired_tables VALUES (%s) ON CONFLICT DO NOTHING", (old[0],))
+        conn.execute(
+            "INSERT INTO feature_tables VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET physical = excluded.physical, name = excluded.name,"
+            " description = excluded.description,"
+            " columns = excluded.columns, feature_count = excluded.feature_count, bbox = excluded.bbox,"
+            " modified = excluded.modified",
+            (
+                info.id, physical, info.name, info.description,
+                orjson.dumps([[c.name, c.type] for c in info.columns]).decode(),
+                count, bbox, old[1] if old is not None else now, now,
+            ),
+        )  # fmt: skip
+        return count
+
+    # -- the end of the load ------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Complete what the load wrote, then stamp it; the bulk tables take their places last."""
+        conn = self.conn
+        if self.bulk and not (self.loaded["street"] or self.loaded["outcomes"]):
+            self._abandon_bulk()
+        if self.loaded["street"] or self.loaded["outcomes"]:
+            if self.bulk:
+                self._keep_stored_rows()
+                self._build_indexes()
+            # Map points new to the store, first occurrence first (as the embedded store keeps them).
+            conn.execute(
+                "INSERT INTO streets (id, name, lng, lat, cell) SELECT DISTINCT ON (id) id, name, lng, lat, cell"
+                " FROM new_streets ORDER BY id, n ON CONFLICT (id) DO NOTHING"
+            )
+            self.date_outcomes()
+            for table in (self.crimes, self.outcomes, "streets"):
+                conn.execute(f"ANALYZE {table}")  # fresh statistics for the planner, in the same commit
+        conn.execute(
+            "INSERT INTO meta VALUES ('generation', '1')"
+            " ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text"
+        )
+        conn.execute(
+            "INSERT INTO meta VALUES ('last_updated', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_now(),),
+        )
+        if self.bulk:
+            self._swap()
+
+    def _abandon_bulk(self) -> None:
+        """A bulk load that wrote no crimes nor outcomes leaves the stored tables as they are."""
+        self.conn.execute(f"DROP TABLE {self.crimes}, {self.outcomes}")
+        self.bulk, self.crimes, self.outcomes = False, "crimes", "outcomes"
+
+    def _pairs(self, kind: str) -> tuple[list[int], list[int]]:
+        pairs = sorted(self.loaded[kind])
+        return [m for m, _ in pairs], [f for _, f in pairs]
+
+    def _keep_stored_rows(self) -> None:
+        """Copy the stored rows this load does not replace into the bulk tables, in clustered order."""
+        for kind, old, new, columns, order in (
+            ("street", "crimes", self.crimes, CRIME_COLUMNS, "month, cell, id"),
+            ("outcomes", "outcomes", self.outcomes, OUTCOME_COLUMNS, "month, cell, force, seq"),
+        ):
+            self.conn.execute(
+                f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {old}"
+                " WHERE (month, force) NOT IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))"
+                f" ORDER BY {order}",
+                self._pairs(kind),
+            )
+
+    def _build_indexes(self) -> None:
+        for name, (table, _) in INDEXES.items():
+            try:
+                self.conn.execute(index_sql(name, f"{table}_next", "_next"))
+            except psycopg.errors.UniqueViolation as e:
+                what = "a crime id" if table == "crimes" else "an outcome row"
+                raise StoreError(f"{what} is stored twice ({e}); nothing was stored") from None
+
+    def _swap(self) -> None:
+        """The bulk tables take the old ones' names: readers wait from here to the commit, a moment."""
+        conn = self.conn
+        conn.execute("DROP VIEW IF EXISTS crime_points")
+        for table in ("crimes", "outcomes"):
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
+        for name in INDEXES:
+            conn.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
+        conn.execute(CRIME_POINTS_VIEW)
+
+    def date_outcomes(self) -> None:
+        """A crime's ``outcome_month`` is the newest month of its outcome history; its JSON shows it.
+
+        As in the embedded store: only rows related to this load are touched,
+        never the whole store: the crimes whose outcomes arrived now, and, when
+        outcomes were stored before, this load's crimes. The parsing process
+        already dated the crimes whose outcomes came in the same load, so those
+        rows are left as they are.
+        """
+        conn, crimes = self.conn, self.crimes
+        this_load = "(month, force) IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))"
+
+        def newest_for(keys: str) -> str:
+            """Set each crime whose persistent id is among ``keys`` to its newest outcome month, where that differs."""
+            return (
+                f"UPDATE {crimes} SET outcome_month = n.month, json = {redated_json(crimes, 'n.month')}"
+                f" FROM (SELECT o.pid_key, o.pid, max(o.month) AS month FROM {self.outcomes} o"
+                f" WHERE o.pid_key IN ({keys}) GROUP BY o.pid_key, o.pid) AS n"
+                f" WHERE {crimes}.pid_key = n.pid_key AND {crimes}.pid = n.pid"
+                f" AND {crimes}.outcome_month IS DISTINCT FROM n.month"
+            )
+
+        if self.loaded["outcomes"]:
+            conn.execute(newest_for(f"SELECT pid_key FROM {self.outcomes} WHERE {this_load}"), self._pairs("outcomes"))
+        if not self.loaded["street"]:
+            return
+        outcomes_before = conn.execute(
+            f"SELECT 1 FROM loads WHERE kind = 'outcomes' AND NOT {this_load} LIMIT 1", self._pairs("outcomes")
+        ).fetchone()
+        if outcomes_before:
+            # Keep a date given with the crime (a harvested one) when no outcome of it is stored.
+            keys = f"SELECT pid_key FROM {crimes} WHERE {this_load} AND pid_key IS NOT NULL"
+            conn.execute(
+                newest_for(keys) + f" AND ({crimes}.month, {crimes}.force) IN"
+                " (SELECT * FROM unnest(%s::integer[], %s::smallint[]))",
+                [*self._pairs("street"), *self._pairs("street")],
+            )
+
+
+def _copy_value(col: Column) -> Any:
+    """A converter of one property to its COPY type; refuses what SQL would not store."""
+    if col.type == "integer":
+
+        def integer(v: Any) -> Any:
+            if v is None or isinstance(v, int):
+                return int(v) if v is not None else None
+            if isinstance(v, float) and v.is_integer():
+                return int(v)
+            raise ValueError(f"column {col.name!r} is integer, got {v!r}")
+
+        return integer
+    if col.type == "double":
+        return lambda v: None if v is None else float(v)
+    if col.type == "boolean":
+        return lambda v: None if v is None else bool(v)
+    return lambda v: None if v is None else str(v)
+
+
+def drop_retired(conn: psycopg.Connection[Any]) -> None:
+    """Drop tables that a committed load replaced; one still being read waits for the next load."""
+    for (physical,) in conn.execute("SELECT physical FROM retired_tables").fetchall():
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '2s'")
+                conn.execute(f"DROP TABLE IF EXISTS {quote_ident(physical)}")
+                conn.execute("DELETE FROM retired_tables WHERE physical = %s", (physical,))
+        except psycopg.errors.LockNotAvailable:
+            pass
