@@ -19,9 +19,9 @@ sent a few hundred to a statement, so a refused one is not even classified whole
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from crimemap import geo, vocab
@@ -31,7 +31,7 @@ from crimemap.query import Circle, CrimeQuery
 from crimemap.store import areas
 from crimemap.store.base import Crime, JsonList, MonthSummary, OutcomeEvent, Street
 from crimemap.store.compiler import Geometry
-from crimemap.store.postgis.connection import Database
+from crimemap.store.postgis.connection import Cursor, Database
 from crimemap.store.postgis.dialect import exact_sql
 from crimemap.store.records import FORCE_IDS, crime_from_row
 
@@ -71,12 +71,21 @@ class _Scan:
 
     ``source`` names the table, joined to the cell ranges when there are any;
     ``where`` holds the month, the cells and the exact test; its parameters
-    follow the source's in the SQL text, and both are in ``params``.
+    follow the source's in the SQL text, and both are in ``params``. ``wide``:
+    it covers so many cells that it may well hold more crimes than an answer may
+    have (see :func:`crimes_json`).
     """
 
     source: str
     where: str
     params: list[Any] = field(default_factory=list)
+    wide: bool = False
+
+
+WIDE_CELLS = 2_000
+"""Cells beyond which a statement first counts its crimes, and joins their JSON only when they are not too many.
+
+A mile is about 150 cells; a town's polygon thousands."""
 
 
 def _scans(query: CrimeQuery, alias: str, table: str, geometry: Geometry) -> Iterator[_Scan]:
@@ -103,7 +112,8 @@ def _scans(query: CrimeQuery, alias: str, table: str, geometry: Geometry) -> Ite
     ranges = areas.area_ranges(query.area)
     while chunk := list(islice(ranges, RANGES_PER_STATEMENT)):
         los, his, inside = [r.lo for r in chunk], [r.hi for r in chunk], [r.inside for r in chunk]
-        yield _Scan(source, f"{on_month} AND (r.inside OR {test})", [los, his, inside, month, *test_params])
+        wide = sum(r.hi - r.lo + 1 for r in chunk) > WIDE_CELLS
+        yield _Scan(source, f"{on_month} AND (r.inside OR {test})", [los, his, inside, month, *test_params], wide)
 
 
 def _filters(query: CrimeQuery) -> tuple[str, list[Any]] | None:
@@ -129,14 +139,14 @@ def _filters(query: CrimeQuery) -> tuple[str, list[Any]] | None:
     return " AND ".join(terms), params
 
 
-def _crime_scans(query: CrimeQuery) -> Iterator[tuple[str, list[Any]]]:
-    """``FROM ... WHERE ...`` of each statement of a crimes query of one month, with its parameters."""
+def _crime_scans(query: CrimeQuery) -> Iterator[tuple[str, list[Any], bool]]:
+    """``FROM ... WHERE ...`` of each statement of a crimes query of one month, its parameters, and whether wide."""
     filters = _filters(query)
     if filters is None:
         return
     terms, params = filters
     for scan in _scans(query, "c", "crimes", CRIME_GEOMETRY):
-        yield f"FROM {scan.source} WHERE {scan.where}{terms}", [*scan.params, *params]
+        yield f"FROM {scan.source} WHERE {scan.where}{terms}", [*scan.params, *params], scan.wide
 
 
 # -- crimes-street, crimes-at-location, crimes-no-location -----------------------------------------------
@@ -145,40 +155,61 @@ def _crime_scans(query: CrimeQuery) -> Iterator[tuple[str, list[Any]]]:
 def crimes_json(db: Database, query: CrimeQuery, limit: int) -> JsonList:
     """The police.uk JSON of the crimes of one month (see :meth:`crimemap.store.base.Store.crimes_json`).
 
-    ``found`` counts up to ``limit``; the body is whole when ``found`` is below it.
+    ``found`` counts up to ``limit``; the body is whole when ``found`` is below
+    it, and left out when it is not (the API refuses such an answer). A wide
+    area (a town's polygon) is counted first, up to the limit, and its JSON
+    joined only when it holds fewer crimes: measured, that spares nine tenths of
+    a refused polygon's time, and costs a sixth more for one under the cap.
     """
     if limit <= 0:
         return JsonList(0, b"[]")
     parts: list[bytes] = []  # pieces and commas: the body is made with one copy
     found = 0
     with db.cursor(json=True) as cur:
-        for scan, params in _crime_scans(query):
+        pending = _crime_scans(query)
+        first = next(pending, None)
+        scans: Iterable[tuple[str, list[Any], bool]] = chain([first], pending) if first is not None else ()
+        if first is not None and first[2]:
+            counted = _counted(cur, scans, limit)
+            if counted is None:
+                return JsonList(limit, b"")
+            scans = counted
+        for scan, params, _ in scans:
             n, piece = cur.execute(
-                "SELECT count(*), string_agg(s.json, ',' ORDER BY s.cell, s.id)"
+                f"SELECT count(*), string_agg(s.json, ',' ORDER BY s.cell, s.id)"
                 f" FROM (SELECT c.cell, c.id, c.json {scan} LIMIT %s) s",
                 [*params, limit - found],
             ).fetchone()  # type: ignore[misc]
             if n:
                 found += n
-                parts += (piece, b",")
                 if found >= limit:
-                    break
+                    return JsonList(found, b"")
+                parts += (piece, b",")
     if not parts:
         return JsonList(0, b"[]")
     parts[-1] = b"]"
     return JsonList(found, b"[" + b"".join(parts))
 
 
+def _counted(
+    cur: Cursor, scans: Iterable[tuple[str, list[Any], bool]], limit: int
+) -> list[tuple[str, list[Any], bool]] | None:
+    """The statements of a query, read through once to count its crimes; None when they reach ``limit``."""
+    found = 0
+    read = []
+    for scan, params, wide in scans:
+        row = cur.execute(f"SELECT count(*) FROM (SELECT 1 {scan} LIMIT %s) s", [*params, limit - found]).fetchone()
+        found += row[0] if row else 0
+        if found >= limit:
+            return None
+        read.append((scan, params, wide))
+    return read
+
+
 def crimes_exceed(db: Database, query: CrimeQuery, n: int) -> bool:
     """Whether more than ``n`` crimes match: a count that stops at ``n + 1``."""
-    found = 0
     with db.cursor() as cur:
-        for scan, params in _crime_scans(query):
-            row = cur.execute(f"SELECT count(*) FROM (SELECT 1 {scan} LIMIT %s) s", [*params, n + 1 - found])
-            found += row.fetchone()[0]  # type: ignore[index]
-            if found > n:
-                return True
-    return False
+        return _counted(cur, _crime_scans(query), n + 1) is None
 
 
 def crimes(db: Database, query: CrimeQuery, outcome_name: Callable[[int], str | None]) -> Iterator[Crime]:
@@ -193,7 +224,7 @@ def crimes(db: Database, query: CrimeQuery, outcome_name: Callable[[int], str | 
             if limit is not None and limit <= 0:
                 return
         return
-    for scan, params in _crime_scans(query):
+    for scan, params, _ in _crime_scans(query):
         if limit is not None and limit <= 0:
             return
         sql = f"SELECT {CRIME_SELECT} {scan} ORDER BY c.cell, c.id"

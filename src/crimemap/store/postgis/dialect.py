@@ -64,7 +64,8 @@ def polygon_sql(polygon: Polygon, geometry: Geometry, params: list[Any]) -> str:
     """The exact test of a polygon that is not a rectangle: ``ST_Intersects`` with its valid shapely form."""
     params.append(shapely.to_wkb(areas.polygon_of(polygon.ring)))
     point = geometry.geom or f"ST_SetSRID(ST_MakePoint({geometry.lng}, {geometry.lat}), 4326)"
-    return f"ST_Intersects({point}, ST_GeomFromWKB(%s, 4326))"
+    # A scalar subquery: the polygon is made once per statement, even under a prepared statement's generic plan.
+    return f"ST_Intersects({point}, (SELECT ST_GeomFromWKB(%s, 4326)))"
 
 
 def exact_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
