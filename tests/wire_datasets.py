@@ -21,18 +21,24 @@ from crimemap.load.tables import load_table
 from crimemap.store.base import Store
 
 
-def open_postgis_v1() -> Store:
-    """A fresh PostGIS store restored from the first release's dump, opened (and so upgraded) by today's code."""
+def postgis_v1_url() -> str:
+    """The URL of a fresh schema holding the first release's PostGIS store (schema 1), as its dump restores it."""
     import psycopg
 
-    from crimemap.store.postgis import PostGISStore
     from make_postgis_v1 import restore
     from pg_server import fresh_store_url
 
     url = fresh_store_url()
     with psycopg.connect(url, autocommit=True) as conn:
         restore(conn)
-    return PostGISStore(url)
+    return url
+
+
+def open_postgis_v1() -> Store:
+    """The first release's PostGIS store, opened (and so upgraded in place) by today's code."""
+    from crimemap.store.postgis import PostGISStore
+
+    return PostGISStore(postgis_v1_url())
 
 
 DATASETS = ("real", "generated", "upgraded")
