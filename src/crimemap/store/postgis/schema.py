@@ -23,8 +23,9 @@ Work done once at load time instead of on every request (schema 2):
 Schema 1 kept a ``geom`` point with a GiST index on ``(month, geom)`` on crimes
 and outcomes instead; keeping that index up cost more than the rest of a load
 together, and the cell ranges answer faster. Other PostGIS tools read the crimes
-as points through the view ``crime_points``. Map points (``streets``) keep their
-``geom`` and GiST index: they are few and never bulk loaded.
+as points through the view ``crime_points``. Map points (``streets``) keep a
+``geom`` point for them too, but are found through their cell like crimes (a
+GiST index there cost a load more than all its other map-point work).
 
 A store of schema 1 is upgraded in place, in one transaction, the first time it
 is opened (:mod:`crimemap.store.postgis.upgrade`). Everything is created in the
@@ -119,9 +120,7 @@ CREATE TABLE streets (
     geom geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lng, lat), 4326)) STORED
 )"""
 """Map points: crimes are snapped to these before publication."""
-STREETS_INDEXES = (
-    "CREATE INDEX streets_by_cell ON streets (cell); CREATE INDEX streets_by_geom ON streets USING gist (geom)"
-)
+STREETS_INDEXES = "CREATE INDEX streets_by_cell ON streets (cell)"
 
 
 def cell_sql(lng: str, lat: str) -> str:

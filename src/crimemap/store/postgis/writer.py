@@ -217,6 +217,8 @@ class PostGISWriter(StoreWriter):
         self.outcome_names: dict[int, str] = {code: name for code, name in rows}
         self.new_outcomes: list[tuple[int, str, str]] = []
         self.loaded: dict[str, set[tuple[int, int]]] = {"street": set(), "outcomes": set()}
+        self.dated: set[tuple[int, int]] = set()
+        """Street sets of this load whose crimes came dated by every outcome of this load (see replace_group)."""
         self.crimes, self.outcomes = "crimes", "outcomes"
         self.bulk = False
         conn.execute("SET LOCAL jit = off")
@@ -297,10 +299,22 @@ class PostGISWriter(StoreWriter):
             self.conn.execute(f"DELETE FROM {table} WHERE month = %s AND force = ANY(%s)", (month, forces))
 
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
-        return self.replace_group(kind, month, (force,), batches).get(force, 0)
+        """Replace one force's ``kind`` of ``month``; its crimes' outcome dates are completed at the end."""
+        return self._replace(kind, month, (force,), batches, dated=False).get(force, 0)
 
     def replace_group(self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any]) -> dict[str, int]:
-        """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force."""
+        """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force.
+
+        The loader's way in (:mod:`crimemap.load.pipeline`): it reads a load's
+        outcomes files before its street files, and dates each crime by the
+        newest of them, so that the end of the load need not date these crimes
+        again by this load's outcomes (see :meth:`date_outcomes`).
+        """
+        return self._replace(kind, month, forces, batches, dated=True)
+
+    def _replace(
+        self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any], dated: bool
+    ) -> dict[str, int]:
         m = parse_month(month)
         codes = [force_code(f) for f in forces]
         self._delete(kind, m, codes)
@@ -318,6 +332,12 @@ class PostGISWriter(StoreWriter):
         for code, n in counts.items():
             self._record_load(m, code, kind, n)
             self.loaded[kind].add((m, code))
+            if kind == "street" and dated:
+                self.dated.add((m, code))
+            elif kind == "street":
+                self.dated.discard((m, code))
+        if kind == "outcomes":
+            self.dated.clear()  # crimes read before these outcomes were not dated by them
         return {FORCE_IDS[code]: n for code, n in counts.items()}
 
     def copy_crimes(self, batches: Iterable[PreparedCrimes], counts: dict[int, int]) -> None:
@@ -438,7 +458,7 @@ class PostGISWriter(StoreWriter):
         self.bulk, self.crimes, self.outcomes = False, "crimes", "outcomes"
 
     def _pairs(self, kind: str) -> tuple[list[int], list[int]]:
-        pairs = sorted(self.loaded[kind])
+        pairs = sorted(self.dated if kind == "dated" else self.loaded[kind])
         return [m for m, _ in pairs], [f for _, f in pairs]
 
     def _keep_stored_rows(self) -> None:
@@ -479,8 +499,9 @@ class PostGISWriter(StoreWriter):
         As in the embedded store: only rows related to this load are touched,
         never the whole store: the crimes whose outcomes arrived now, and, when
         outcomes were stored before, this load's crimes. The parsing process
-        already dated the crimes whose outcomes came in the same load, so those
-        rows are left as they are.
+        already dated the crimes the loader brought by the outcomes of the same
+        load (see :meth:`replace_group`), so those are left out of the first
+        statement: a first load, the largest, runs none.
         """
         conn, crimes = self.conn, self.crimes
         this_load = "(month, force) IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))"
@@ -495,8 +516,15 @@ class PostGISWriter(StoreWriter):
                 f" AND {crimes}.outcome_month IS DISTINCT FROM n.month"
             )
 
-        if self.loaded["outcomes"]:
-            conn.execute(newest_for(f"SELECT pid_key FROM {self.outcomes} WHERE {this_load}"), self._pairs("outcomes"))
+        undated = conn.execute(
+            f"SELECT 1 FROM loads WHERE kind = 'street' AND rows > 0 AND NOT {this_load} LIMIT 1", self._pairs("dated")
+        ).fetchone()
+        if self.loaded["outcomes"] and undated:
+            conn.execute(
+                newest_for(f"SELECT pid_key FROM {self.outcomes} WHERE {this_load}")
+                + f" AND NOT ({crimes}.month, {crimes}.force) IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))",
+                [*self._pairs("outcomes"), *self._pairs("dated")],
+            )
         if not self.loaded["street"]:
             return
         outcomes_before = conn.execute(
