@@ -9,7 +9,8 @@ dense and a sparse mile (``crimes_json``), ``crimes-at-location`` at the busiest
 map point, ``outcomes-at-location`` on the dense mile (``outcomes_json``), a
 polygon holding more than 10,000 crimes (the 503: 10,001 asked for), a Maps
 Engine page of 1,000 crimes deep in a month and a whole month's export. Before
-timing, it checks that both stores give the same bodies. Prints one line per
+timing, it checks that both stores give the same bodies; the two stores' runs
+take turns, so that other work on the machine weighs on both alike. Prints one line per
 measure with both stores' figures, the ratio PostGIS / SQLite (below 1 means
 PostGIS is faster) and the target: PostGIS loads at least 100,000 rows a second
 and answers within 1.5 times the embedded store's time.
@@ -107,20 +108,30 @@ def queries(store: Store, month: str) -> dict[str, Callable[[], object]]:
     }
 
 
-def measure(store: Store, archive: Path, month: str, repeat: int) -> tuple[dict[str, float], dict[str, object]]:
-    """The figures of one store, and the answers it gave (to compare the stores)."""
-    figures: dict[str, float] = {}
+def load_rate(store: Store, archive: Path) -> float:
+    """Rows a second of loading the archive into an empty store."""
     started = time.perf_counter()
     summary = load_policeuk(store, [archive])
-    figures["load rows/s"] = (summary.crimes + summary.outcomes) / (time.perf_counter() - started)
-    answers: dict[str, object] = {}
-    for name, run in queries(store, month).items():
-        answers[name] = run()
-        figures[f"{name} p50 ms"] = p50(run, max(5, repeat // 3) if "503" in name else repeat) * 1000
+    return (summary.crimes + summary.outcomes) / (time.perf_counter() - started)
+
+
+def interleaved(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each run, the runs taking turns (so that the machine's other work weighs on each alike)."""
+    for run in runs.values():
+        run(), run()
+    times: dict[str, list[float]] = {kind: [] for kind in runs}
+    for _ in range(repeat):
+        for kind, run in runs.items():
+            t = time.perf_counter()
+            run()
+            times[kind].append(time.perf_counter() - t)
+    return {kind: statistics.median(t) for kind, t in times.items()}
+
+
+def export_rate(store: Store, month: str) -> float:
     started = time.perf_counter()
     exported = sum(1 for _ in store.features(FeatureQuery(CRIMES_TABLE, where=Compare("month", "=", month))))
-    figures["export of a month, features/s"] = exported / (time.perf_counter() - started)
-    return figures, answers
+    return exported / (time.perf_counter() - started)
 
 
 def postgres_url(given: str | None) -> str:
@@ -155,24 +166,33 @@ def main() -> None:
     months = month_range("2024-06", args.months)
     print(f"generating {args.months} months x {args.crimes:,} crimes into {work} ...", file=sys.stderr)
     generate(work / "archive", months=months, crimes_per_month=args.crimes, seed=1)
-    results: dict[str, dict[str, float]] = {}
-    answers: dict[str, dict[str, object]] = {}
+    stores: dict[str, Store] = {}
+    results: dict[str, dict[str, float]] = {"sqlite": {}, "postgis": {}}
     for kind in ("sqlite", "postgis"):
-        print(f"loading and querying {kind} ...", file=sys.stderr)
-        store: Store
-        if kind == "sqlite":
-            store = SQLiteStore(work / "bench.sqlite")
-        else:
-            store = PostGISStore(postgres_url(args.postgres))
-        with store:
-            results[kind], answers[kind] = measure(store, work / "archive", months[-1], args.repeat)
+        print(f"loading {kind} ...", file=sys.stderr)
+        stores[kind] = (
+            SQLiteStore(work / "bench.sqlite") if kind == "sqlite" else PostGISStore(postgres_url(args.postgres))
+        )
+        results[kind]["load rows/s"] = load_rate(stores[kind], work / "archive")
+    print("querying both, in turns ...", file=sys.stderr)
+    reads = {kind: queries(store, months[-1]) for kind, store in stores.items()}
+    differ = []
+    for name in reads["sqlite"]:
+        runs = {kind: reads[kind][name] for kind in stores}
+        if runs["sqlite"]() != runs["postgis"]():
+            differ.append(name)
+        times = interleaved(runs, max(5, args.repeat // 3) if "503" in name else args.repeat)
+        for kind, seconds in times.items():
+            results[kind][f"{name} p50 ms"] = seconds * 1000
+    for kind, store in stores.items():
+        results[kind]["export of a month, features/s"] = export_rate(store, months[-1])
+        store.close()
     for f in work.glob("bench.sqlite*"):
         f.unlink()
-    differ = [name for name in answers["sqlite"] if answers["sqlite"][name] != answers["postgis"][name]]
 
-    load = os.getloadavg()
-    print(f"\n{args.months} months x {args.crimes:,} crimes/month, {os.cpu_count()} cores,", end=" ")
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; query times are the median of {args.repeat} runs")
+    loadavg = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"\n{args.months} months x {args.crimes:,} crimes/month, {os.cpu_count()} cores, load average {loadavg};")
+    print(f"query times: the median of {args.repeat} runs, the stores taking turns")
     print("answers: " + ("the same on both stores" if not differ else f"DIFFER: {', '.join(differ)}"))
     print(f"{'measure':<44} {'sqlite':>12} {'postgis':>12} {'postgis/sqlite':>15}  target")
     for name in results["sqlite"]:
