@@ -33,7 +33,7 @@ from crimemap.store.postgis.schema import (
     pid_key_sql,
 )
 from crimemap.store.postgis.tables import quote_ident
-from crimemap.store.postgis.writer import OUTCOME_COLUMNS, PostGISWriter, prepare_crimes
+from crimemap.store.postgis.writer import OUTCOME_COLUMNS, PostGISWriter, analyze, prepare_crimes
 from crimemap.store.records import CRIME_FIELDS, crime_from_row
 
 CHUNK = 50_000
@@ -71,8 +71,7 @@ def upgrade_from_1(conn: psycopg.Connection[Any]) -> None:
         conn.execute(index_sql(name))
     conn.execute(STREETS_INDEXES)
     conn.execute(CRIME_POINTS_VIEW)
-    for table in _V1_TABLES:
-        conn.execute(f"ANALYZE {table}")
+    analyze(conn)
 
 
 def _set_aside(conn: psycopg.Connection[Any], table: str) -> None:
