@@ -3,18 +3,18 @@
 The busy answers are made inside PostgreSQL from what was prepared at load time
 (:mod:`crimemap.store.postgis.schema`), the way the embedded store makes them
 (:mod:`crimemap.store.sqlite.crimes`): an area becomes the ranges of grid cells it
-covers (:mod:`crimemap.store.areas`), joined to the ``(month, cell, id)`` index
-one range after another; the rows of ranges not wholly inside pass the same exact
-test in the SQL (:func:`crimemap.store.postgis.dialect.exact_sql`); and the
-crimes' ready-made JSON objects are joined by one ``string_agg`` into the body,
-handed back as bytes. An answer lists its crimes in ``(cell, id)`` order, so both
-stores answer byte for byte alike.
+covers (:mod:`crimemap.store.areas`), each read along the ``(month, cell, id)``
+index; the rows of ranges not wholly inside pass the same exact test in the SQL
+(:func:`crimemap.store.postgis.dialect.exact_sql`); and each range's ready-made
+JSON objects are joined by ``string_agg`` in ``(cell, id)`` order and handed back
+as bytes, ready to be joined into the body. So both stores answer byte for byte
+alike.
 
-Each statement stops at the limit asked (the 10,000-crime rule asks for 10,001),
-and is only then put in order: the ranges are joined in cell order, so the first
-rows found are the ones an ordered read would find first, and a refused area is
-never read whole. A polygon's ranges are found a band of grid rows at a time and
-sent a few hundred to a statement, so a refused one is not even classified whole.
+The 10,000-crime rule asks for 10,001 crimes: every read stops there. A wide
+area (a polygon of thousands of cells) is first counted, up to that limit, range
+after range in cell order, and its JSON joined only when it holds fewer, so a
+refused area is never read whole; its ranges are found a band of grid rows at a
+time and sent a few hundred to a statement, so it is not even classified whole.
 """
 
 from __future__ import annotations

@@ -221,6 +221,8 @@ class PostGISWriter(StoreWriter):
         """Street sets of this load whose crimes came dated by every outcome of this load (see replace_group)."""
         self.crimes, self.outcomes = "crimes", "outcomes"
         self.bulk = False
+        self.built: set[str] = set()
+        """Indexes of the bulk tables built already."""
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL work_mem = '64MB'")  # the dating joins hash a load's persistent ids in memory
         conn.execute(
@@ -318,6 +320,9 @@ class PostGISWriter(StoreWriter):
     ) -> dict[str, int]:
         m = parse_month(month)
         codes = [force_code(f) for f in forces]
+        if self.bulk and kind == "street" and self.loaded["outcomes"]:
+            # The loader brings outcomes first: their indexes are built while it reads the street files.
+            self._build_indexes("outcomes")
         self._delete(kind, m, codes)
         counts = dict.fromkeys(codes, 0)
         try:
@@ -356,6 +361,13 @@ class PostGISWriter(StoreWriter):
             for rows in streets:
                 copy.write(rows)
             copy.write(TRAILER)
+        # Map points new to the store, first occurrence first (as the embedded store keeps them). Stored now,
+        # while the parsing process reads on, rather than at the end, when it has nothing left to do.
+        self.conn.execute(
+            "INSERT INTO streets (id, name, lng, lat, cell) SELECT DISTINCT ON (id) id, name, lng, lat, cell"
+            " FROM new_streets ORDER BY id, n ON CONFLICT (id) DO NOTHING"
+        )
+        self.conn.execute("TRUNCATE new_streets")
 
     def _copy_outcomes(self, batches: Iterable[PreparedOutcomes], counts: dict[int, int]) -> None:
         for chunk in batches:
@@ -434,11 +446,6 @@ class PostGISWriter(StoreWriter):
             if self.bulk:
                 self._keep_stored_rows()
                 self._build_indexes()
-            # Map points new to the store, first occurrence first (as the embedded store keeps them).
-            conn.execute(
-                "INSERT INTO streets (id, name, lng, lat, cell) SELECT DISTINCT ON (id) id, name, lng, lat, cell"
-                " FROM new_streets ORDER BY id, n ON CONFLICT (id) DO NOTHING"
-            )
             self.date_outcomes()
             analyze(conn, self.crimes, self.outcomes)
         conn.execute(
@@ -474,8 +481,12 @@ class PostGISWriter(StoreWriter):
                 self._pairs(kind),
             )
 
-    def _build_indexes(self) -> None:
+    def _build_indexes(self, only: str | None = None) -> None:
+        """Build the bulk tables' indexes not built yet (of the table ``only``, when given)."""
         for name, (table, _) in INDEXES.items():
+            if name in self.built or (only is not None and table != only):
+                continue
+            self.built.add(name)
             try:
                 self.conn.execute(index_sql(name, f"{table}_next", "_next"))
             except psycopg.errors.UniqueViolation as e:
