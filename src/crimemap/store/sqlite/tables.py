@@ -31,9 +31,10 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
-from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name, encode_pid
+from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import SQLITE
+from crimemap.store.sqlite.schema import pid_text
 
 
 def _month_text(expr: str) -> str:
@@ -42,7 +43,7 @@ def _month_text(expr: str) -> str:
 
 CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
     "id": SqlColumn("id"),
-    "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", encode_pid),
+    "crime_id": SqlColumn(pid_text()),
     "month": SqlColumn(_month_text("month"), "month", parse_month, order_preserving=True),
     "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", encode_force_name),
     "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),

@@ -52,7 +52,7 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
             x, y, z = unit_vector(lng, lat) if lng is not None and lat is not None else (None, None, None)
             (cid, month, force, falls, _, _, sid, sname, lcode, lname, cat, pid, lsub, ctx, out, om, cell, key) = row
             rows.append(
-                (month, cell, cid, force, cat, x, y, z, lng, lat, sid, sname, pid, key, lsub, ctx,
+                (month, cell, cid, force, cat, x, y, z, lng, lat, sid, sname, key, lsub, ctx,
                  lsoas[(lcode, lname)], falls, out, om, crime_json(crime).decode())
             )  # fmt: skip
         conn.executemany(insert, rows)

@@ -27,21 +27,21 @@ from crimemap.months import parse_month
 from crimemap.store.base import CRIMES_TABLE, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
 from crimemap.store.records import FORCE_IDS
-from crimemap.store.sqlite.schema import INDEXES, outcome_json
+from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
 
 CRIME_COLUMNS = (
-    "month, cell, id, force, category, x, y, z, lng, lat, street_id, street_name, pid, pid_key,"
+    "month, cell, id, force, category, x, y, z, lng, lat, street_id, street_name, pid_key,"
     " location_subtype, context, lsoa, falls_within, outcome, outcome_month, json"
 )
-CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 21)})"
+CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 20)})"
 """A prepared crime row (see :func:`prepare_crimes`)."""
 LSOA_INSERT = "INSERT OR IGNORE INTO lsoas (lsoa_code, lsoa_name) VALUES (?, ?)"
 LSOA_CODE = "SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?"
 OUTCOME_INSERT = "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
 
-_OUTCOME_COLUMN = 16
-_JSON_COLUMN = 18
+_OUTCOME_COLUMN = 15
+_JSON_COLUMN = 17
 """Where ``outcome`` and ``json`` are among :attr:`PreparedCrimes.columns`."""
 
 DATE_MARK = '"},"persistent_id":'
@@ -119,7 +119,7 @@ def _distinct_pairs(first: pa.Array, second: pa.Array) -> tuple[np.ndarray, list
 def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
     """A batch as columns of plain values, in the order it came (the loader sorts a month first)."""
     located = b.located
-    has_pid, raw = pid_bytes(b.pid)
+    has_pid = b.pid_key >= 0
     lsoa, lsoas = _distinct_pairs(b.lsoa_code, b.lsoa_name)
     streets: list[tuple[Any, ...]] = []
     if located.any():
@@ -143,7 +143,6 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
         b.lat.tolist(),
         _nullable(b.street_id, located),
         b.street_name.to_pylist(),
-        _blobs(raw, has_pid),
         _nullable(b.pid_key, has_pid),
         b.location_subtype.to_pylist(),
         b.context.to_pylist(),
@@ -293,7 +292,7 @@ class SQLiteWriter(StoreWriter):
             self._number_unknown_crimes(chunk)
         lsoa = self._lsoa_codes(chunk)
         cols = chunk.columns
-        rows = zip(repeat(chunk.month), *cols[:15], lsoa, *cols[15:], strict=False)
+        rows = zip(repeat(chunk.month), *cols[:14], lsoa, *cols[14:], strict=False)
         try:
             self.conn.executemany(CRIME_INSERT, rows)
         except sqlite3.IntegrityError as e:
@@ -408,13 +407,14 @@ class SQLiteWriter(StoreWriter):
             conn.execute(
                 f"UPDATE crimes SET outcome_month = n.month, json = {_redated('n.month')}"
                 " FROM temp.newest_outcomes AS n"
-                " WHERE crimes.pid_key = n.pid_key AND crimes.pid = n.pid AND crimes.outcome_month IS NOT n.month"
+                f" WHERE crimes.pid_key = n.pid_key AND {pid_text('crimes')} = lower(hex(n.pid))"
+                " AND crimes.outcome_month IS NOT n.month"
             )
             conn.execute("DROP TABLE temp.newest_outcomes")
         # Keep a date given with the crime (a harvested one) when no outcome rows are stored for it.
         newest = (
-            "coalesce((SELECT max(o.month) FROM outcomes o WHERE o.pid_key = crimes.pid_key AND o.pid = crimes.pid),"
-            " outcome_month)"
+            "coalesce((SELECT max(o.month) FROM outcomes o WHERE o.pid_key = crimes.pid_key"
+            f" AND lower(hex(o.pid)) = {pid_text('crimes')}), outcome_month)"
         )
         outcomes_before = conn.execute(
             f"SELECT 1 FROM loads WHERE kind = 'outcomes' AND NOT {this_load} LIMIT 1", ("outcomes",)
