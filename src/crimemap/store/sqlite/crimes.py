@@ -41,7 +41,7 @@ CRIME_SELECT = (
 )
 """A crime's columns in the order of :data:`crimemap.store.records.CRIME_FIELDS`."""
 
-CRIME_GEOMETRY = Geometry(unit=("c.x", "c.y", "c.z"), lng="c.lng", lat="c.lat")
+CRIME_GEOMETRY = Geometry(lng="c.lng", lat="c.lat")
 OUTCOME_GEOMETRY = Geometry(lng="o.lng", lat="o.lat")
 
 ALL_CELLS = areas.CellRange(0, 1 << 62)

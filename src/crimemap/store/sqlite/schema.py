@@ -12,8 +12,10 @@ Work done once at load time instead of on every request (schema 2):
   loaded (:func:`crimemap.policeuk_json.crime_json`), so a ``crimes-street``
   answer is the concatenation of ready-made objects; the month of its latest
   outcome is rewritten in place when a later outcomes file dates it;
-- ``x, y, z``: the point on the unit sphere, so the exact one-mile test is a dot
-  product inside the SQL (:mod:`crimemap.store.areas`);
+- the exact one-mile test runs inside the SQL, as a dot product of unit vectors
+  (:mod:`crimemap.store.areas`), and only on the rows of the cells the circle cuts:
+  cells wholly inside it are read without a test (storing each crime's unit
+  vector instead measured 0.25 ms faster on the densest mile, for 27 bytes a crime);
 - ``lsoa``: a code into ``lsoas``, where each LSOA's code and name are kept once;
 - the persistent id is kept once, in the JSON (:func:`pid_text` reads it back), beside
   ``pid_key``, its first 63 bits, which is what the index holds.
@@ -43,9 +45,6 @@ CRIME_COLUMNS_SQL = """
     id INTEGER NOT NULL,
     force INTEGER NOT NULL,
     category INTEGER NOT NULL,
-    x REAL,
-    y REAL,
-    z REAL,
     lng REAL,
     lat REAL,
     street_id INTEGER,

@@ -72,7 +72,7 @@ CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
 }
 """How each column of the crimes table reads in SQL (see the module docstring)."""
 
-CRIME_GEOMETRY = Geometry(unit=("x", "y", "z"))
+CRIME_GEOMETRY = Geometry()
 FEATURE_GEOMETRY = Geometry()
 
 

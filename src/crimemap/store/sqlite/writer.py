@@ -30,18 +30,18 @@ from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
 
 CRIME_COLUMNS = (
-    "month, cell, id, force, category, x, y, z, lng, lat, street_id, street_name, pid_key,"
+    "month, cell, id, force, category, lng, lat, street_id, street_name, pid_key,"
     " location_subtype, context, lsoa, falls_within, outcome, outcome_month, json"
 )
-CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 17)})"
 """A prepared crime row (see :func:`prepare_crimes`)."""
 LSOA_INSERT = "INSERT OR IGNORE INTO lsoas (lsoa_code, lsoa_name) VALUES (?, ?)"
 LSOA_CODE = "SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?"
 OUTCOME_INSERT = "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
 
-_OUTCOME_COLUMN = 15
-_JSON_COLUMN = 17
+_OUTCOME_COLUMN = 12
+_JSON_COLUMN = 14
 """Where ``outcome`` and ``json`` are among :attr:`PreparedCrimes.columns`."""
 
 DATE_MARK = '"},"persistent_id":'
@@ -136,9 +136,6 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
         b.id.tolist(),
         b.force.tolist(),
         b.category.tolist(),
-        b.x.tolist(),
-        b.y.tolist(),
-        b.z.tolist(),
         b.lng.tolist(),
         b.lat.tolist(),
         _nullable(b.street_id, located),
@@ -292,7 +289,7 @@ class SQLiteWriter(StoreWriter):
             self._number_unknown_crimes(chunk)
         lsoa = self._lsoa_codes(chunk)
         cols = chunk.columns
-        rows = zip(repeat(chunk.month), *cols[:14], lsoa, *cols[14:], strict=False)
+        rows = zip(repeat(chunk.month), *cols[:11], lsoa, *cols[11:], strict=False)
         try:
             self.conn.executemany(CRIME_INSERT, rows)
         except sqlite3.IntegrityError as e:
