@@ -29,13 +29,13 @@ from crimemap.store.compiler import Geometry
 from crimemap.store.records import crime_from_row
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
-from crimemap.store.sqlite.schema import pid_text
+from crimemap.store.sqlite.schema import pid_text, street_name
 
 SAME_CRIME = f"c.pid_key = o.pid_key AND {pid_text('c')} = lower(hex(o.pid))"
 """The join of an outcome row to its crime: the same persistent id."""
 
 CRIME_SELECT = (
-    "c.id, c.month, c.force, c.falls_within, c.lng, c.lat, c.street_id, c.street_name,"
+    f"c.id, c.month, c.force, c.falls_within, c.lng, c.lat, c.street_id, {street_name('c')},"
     " (SELECT lsoa_code FROM lsoas WHERE code = c.lsoa), (SELECT lsoa_name FROM lsoas WHERE code = c.lsoa),"
     f" c.category, {pid_text('c')}, c.location_subtype, c.context, c.outcome, c.outcome_month"
 )

@@ -34,7 +34,7 @@ from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keys
 from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import SQLITE
-from crimemap.store.sqlite.schema import pid_text
+from crimemap.store.sqlite.schema import pid_text, street_name
 
 
 def _month_text(expr: str) -> str:
@@ -49,7 +49,7 @@ CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
     "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
     "longitude": SqlColumn("lng"),
     "latitude": SqlColumn("lat"),
-    "location": SqlColumn("street_name"),
+    "location": SqlColumn(street_name("crimes")),
     "lsoa_code": SqlColumn("(SELECT lsoa_code FROM lsoas WHERE code = crimes.lsoa)"),
     "lsoa_name": SqlColumn("(SELECT lsoa_name FROM lsoas WHERE code = crimes.lsoa)"),
     "crime_type": SqlColumn(

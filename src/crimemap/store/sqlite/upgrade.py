@@ -59,6 +59,10 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
             progress(done, total)
     conn.execute("DROP TABLE crimes")
     conn.execute("ALTER TABLE crimes_v2 RENAME TO crimes")
+    conn.execute(
+        "UPDATE crimes SET street_name = NULL"
+        " WHERE street_name = (SELECT name FROM streets WHERE streets.id = crimes.street_id)"
+    )
     conn.execute(INDEXES["crimes_by_id"])
     conn.execute(INDEXES["crimes_by_pid"])
     conn.execute(f"CREATE TABLE outcomes_v2 ({OUTCOME_COLUMNS_SQL}) WITHOUT ROWID")

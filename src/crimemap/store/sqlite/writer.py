@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimemap import geo, vocab
 from crimemap.months import parse_month
@@ -40,6 +41,7 @@ LSOA_CODE = "SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?"
 OUTCOME_INSERT = "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
 
+_STREET_NAME_COLUMN = 7
 _OUTCOME_COLUMN = 12
 _JSON_COLUMN = 14
 """Where ``outcome`` and ``json`` are among :attr:`PreparedCrimes.columns`."""
@@ -72,6 +74,10 @@ class PreparedCrimes:
     lsoa: np.ndarray
     lsoas: list[tuple[str, str]]
     streets: list[tuple[Any, ...]]
+    street_names: pa.Array
+    """Each crime's street name (its column in ``columns`` is left None: the writer fills it in)."""
+    street_index: np.ndarray
+    """Each crime's place in ``streets`` (-1 without a location)."""
     unknown: dict[int, str]
     forces: dict[int, int]
 
@@ -122,9 +128,11 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
     has_pid = b.pid_key >= 0
     lsoa, lsoas = _distinct_pairs(b.lsoa_code, b.lsoa_name)
     streets: list[tuple[Any, ...]] = []
+    street_index = np.full(len(b), -1, dtype=np.int64)
     if located.any():
         where = np.flatnonzero(located)
-        sids, first = np.unique(b.street_id[where], return_index=True)
+        sids, first, inverse = np.unique(b.street_id[where], return_index=True, return_inverse=True)
+        street_index[where] = inverse.reshape(len(where))
         at = where[first]
         names = b.street_name.take(pa.array(at)).to_pylist()
         streets = list(
@@ -139,7 +147,7 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
         b.lng.tolist(),
         b.lat.tolist(),
         _nullable(b.street_id, located),
-        b.street_name.to_pylist(),
+        [],
         _nullable(b.pid_key, has_pid),
         b.location_subtype.to_pylist(),
         b.context.to_pylist(),
@@ -154,6 +162,8 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
         lsoa,
         lsoas,
         streets,
+        b.street_name,
+        street_index,
         dict(b.unknown_outcomes),
         dict(zip(forces.tolist(), counts.tolist(), strict=True)),
     )
@@ -288,13 +298,27 @@ class SQLiteWriter(StoreWriter):
         if chunk.unknown:
             self._number_unknown_crimes(chunk)
         lsoa = self._lsoa_codes(chunk)
+        self.conn.executemany(STREET_INSERT, chunk.streets)
+        chunk.columns[_STREET_NAME_COLUMN] = self._own_street_names(chunk)
         cols = chunk.columns
         rows = zip(repeat(chunk.month), *cols[:11], lsoa, *cols[11:], strict=False)
         try:
             self.conn.executemany(CRIME_INSERT, rows)
         except sqlite3.IntegrityError as e:
             raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
-        self.conn.executemany(STREET_INSERT, chunk.streets)
+
+    def _own_street_names(self, chunk: PreparedCrimes) -> list[str | None]:
+        """Each crime's street name where it is not its map point's stored name (else None)."""
+        if not chunk.streets:
+            return chunk.street_names.to_pylist()
+        ids = orjson.dumps([s[0] for s in chunk.streets]).decode()
+        stored = dict(
+            self.conn.execute("SELECT s.id, s.name FROM json_each(?) j JOIN streets s ON s.id = j.value", (ids,))
+        )
+        names = pa.array([stored[s[0]] for s in chunk.streets], pa.string())
+        index = pa.array(chunk.street_index, mask=chunk.street_index < 0)
+        same = pc.fill_null(pc.equal(names.take(index), chunk.street_names), False)
+        return pc.if_else(same, pa.scalar(None, pa.string()), chunk.street_names).to_pylist()
 
     def _insert_outcomes(self, chunk: PreparedOutcomes, counts: dict[int, int]) -> None:
         rows = chunk.rows
