@@ -43,6 +43,7 @@ from crimemap.api import policeuk_schema as schema
 from crimemap.api.cache import ResponseCache
 from crimemap.api.errors import bad_request, not_found, too_many_crimes
 from crimemap.api.policeuk_json import crimes_json, outcomes_at_location_json, outcomes_for_crime_json
+from crimemap.echo import echo
 from crimemap.query import Circle, CrimeQuery
 from crimemap.store.base import Crime, OutcomeEvent, Store
 
@@ -286,7 +287,7 @@ async def outcomes_for_crime(persistent_id: str, store: StoreDep) -> Response:
     crime = store.crime_by_persistent_id(persistent_id)
     if crime is None:
         raise not_found(
-            f"no crime with persistent_id {persistent_id!r}",
+            f"no crime with persistent_id {echo(persistent_id)}",
             "persistent ids are 64 hexadecimal characters, from crime results",
         )
     return _json(outcomes_for_crime_json(crime, store.outcome_history(persistent_id)))
@@ -396,7 +397,7 @@ async def force(force_id: str) -> Response:
     """One force. crimemap holds only ids and names: the other fields are null or empty."""
     found = vocab.FORCE_BY_ID.get(force_id)
     if found is None:
-        raise not_found(f"unknown force {force_id!r}", "the forces are listed at /api/forces")
+        raise not_found(f"unknown force {echo(force_id)}", "the forces are listed at /api/forces")
     return _json(
         orjson.dumps(
             {
