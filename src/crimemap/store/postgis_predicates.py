@@ -4,7 +4,7 @@ The PostgreSQL twin of :mod:`crimemap.store.sqlite_predicates`, and it must
 answer every query the same way:
 
 - strings compare and sort byte-wise (``COLLATE "C"``, SQLite's ``BINARY``), and
-  ``CONTAINS`` lower-cases ASCII only, as SQLite's ``lower()`` does;
+  ``CONTAINS`` lower-cases all of Unicode (ICU's root locale; SQLite calls Python's ``str.lower``);
 - NULLs sort first ascending and last descending (``NULLS FIRST``/``NULLS LAST``);
 - a circle is the exact great-circle distance with :data:`crimemap.geo.EARTH_RADIUS_M`
   (``cm_distance``, the same haversine as :func:`crimemap.geo.haversine_m`) after an
@@ -28,10 +28,12 @@ import shapely
 
 from crimemap import geo
 from crimemap.query import (
+    NUMBER_TEXT,
     And,
     Area,
     Circle,
     Compare,
+    CompareNumber,
     Contains,
     In,
     IsNull,
@@ -61,6 +63,11 @@ $$
 NULL in, NULL out (``least`` alone would turn a NULL into 1). A plain SQL
 function, not STRICT, so the planner inlines it into each query.
 """
+
+
+UNICODE_COLLATION = "und-x-icu"
+"""ICU's root locale, which PostgreSQL creates when built with ICU (Debian's is): ``lower()`` under it
+lower-cases all of Unicode, as Python's ``str.lower`` does for SQLite (``"CAFÉ"`` -> ``"café"``)."""
 
 
 @dataclass(frozen=True)
@@ -108,9 +115,13 @@ def compile_predicate(pred: Predicate, columns: Mapping[str, PgColumn], params: 
             return f"{enc[0]} {_OPS[pred.op]} %s"
         params.append(_param(col, pred.value))
         return f"{col.expr} {_OPS[pred.op]} %s"
+    if isinstance(pred, CompareNumber):
+        expr = columns[pred.column].expr
+        params.extend([f"^{NUMBER_TEXT}$", pred.value])
+        return f"(CASE WHEN {expr} ~ %s THEN CAST({expr} AS numeric) END) {_OPS[pred.op]} CAST(%s AS numeric)"
     if isinstance(pred, Contains):
         params.append(pred.text.lower())
-        return f"strpos(lower({columns[pred.column].expr}), %s) > 0"
+        return f'strpos(lower({columns[pred.column].expr} COLLATE "{UNICODE_COLLATION}"), %s) > 0'
     if isinstance(pred, In):
         col = columns[pred.column]
         if not pred.values:

@@ -7,6 +7,7 @@ come from a closed set, and every value is a ``?`` parameter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,10 +18,12 @@ from shapely.geometry import Polygon as ShapelyPolygon
 
 from crimemap import geo
 from crimemap.query import (
+    NUMBER_TEXT,
     And,
     Area,
     Circle,
     Compare,
+    CompareNumber,
     Contains,
     In,
     IsNull,
@@ -75,9 +78,12 @@ def compile_predicate(pred: Predicate, columns: Mapping[str, SqlColumn], params:
             return f"{enc[0]} {_OPS[pred.op]} ?"
         params.append(_sql_value(pred.value))
         return f"{col.expr} {_OPS[pred.op]} ?"
+    if isinstance(pred, CompareNumber):
+        params.append(pred.value)
+        return f"cm_number({columns[pred.column].expr}) {_OPS[pred.op]} ?"
     if isinstance(pred, Contains):
         params.append(pred.text.lower())
-        return f"instr(lower({columns[pred.column].expr}), ?) > 0"
+        return f"instr(cm_lower({columns[pred.column].expr}), ?) > 0"
     if isinstance(pred, In):
         col = columns[pred.column]
         if not pred.values:
@@ -148,7 +154,24 @@ def sql_distance(lng: float | None, lat: float | None, clng: float, clat: float)
     return geo.haversine_m(lng, lat, clng, clat)
 
 
+# -- text as CONTAINS and CompareNumber read it (the same on PostGIS) ---------------------
+
+_NUMBER = re.compile(NUMBER_TEXT)
+
+
+def sql_lower(text: str | None) -> str | None:
+    """Unicode lower case, as Python (and PostgreSQL's ICU) has it: SQLite's own ``lower()`` is ASCII only."""
+    return text.lower() if isinstance(text, str) else None
+
+
+def sql_number(text: str | None) -> float | None:
+    """The number a text is (:data:`~crimemap.query.NUMBER_TEXT`), else NULL."""
+    return float(text) if isinstance(text, str) and _NUMBER.fullmatch(text) else None
+
+
 def register_functions(conn: Any) -> None:
+    conn.create_function("cm_lower", 1, sql_lower, deterministic=True)
+    conn.create_function("cm_number", 1, sql_number, deterministic=True)
     conn.create_function("cm_in_polygon", 3, sql_in_polygon, deterministic=True)
     conn.create_function("cm_distance", 4, sql_distance, deterministic=True)
 
