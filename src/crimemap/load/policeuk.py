@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from crimemap import vocab
+from crimemap.lifeline import exit_with_parent
 from crimemap.months import parse_month
 from crimemap.store.base import Crime, OutcomeRecord, Store
 
@@ -78,15 +80,30 @@ def street_id(lng: str, lat: str, name: str) -> int:
 
 @dataclass(frozen=True)
 class Source:
-    """One CSV in the archive layout: where it is, and what it holds."""
+    """One CSV in the archive layout: where it is, and what it holds.
+
+    A plain value (it pickles), so the parsing process gets the same sources:
+    ``path`` is the CSV file, or the zip archive holding it as ``member``.
+    """
 
     label: str
     month: str
     force: str
     kind: str
-    open: Callable[[], IO[bytes]] = field(compare=False, repr=False)
+    path: Path
+    member: str | None = None
     size: int = field(default=0, compare=False)
     """Uncompressed bytes, to estimate the work ahead."""
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The CSV's bytes; a zip archive opened for it is closed with it."""
+        if self.member is None:
+            with self.path.open("rb") as raw:
+                yield raw
+        else:
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as raw:
+                yield raw
 
 
 @dataclass
@@ -130,24 +147,22 @@ def _classify(label: str, name: str) -> tuple[str, str, str]:
 
 def _file_source(path: Path) -> Source:
     month, force, kind = _classify(str(path), path.name)
-    return Source(str(path), month, force, kind, lambda: path.open("rb"), path.stat().st_size)
+    return Source(str(path), month, force, kind, path, None, path.stat().st_size)
 
 
 def _zip_sources(path: Path) -> list[Source]:
     try:
-        archive = zipfile.ZipFile(path)
+        with zipfile.ZipFile(path) as archive:
+            members = sorted(archive.infolist(), key=lambda i: i.filename)
     except zipfile.BadZipFile as e:
         raise LoadError(f"{path}: not a zip archive ({e})") from None
     sources = []
-    for info in sorted(archive.infolist(), key=lambda i: i.filename):
+    for info in members:
         if info.is_dir() or not _NAME.search(info.filename):
             continue
-        month, force, kind = _classify(f"{path}:{info.filename}", info.filename)
-
-        def opener(name: str = info.filename) -> IO[bytes]:
-            return zipfile.ZipFile(path).open(name)
-
-        sources.append(Source(f"{path}:{info.filename}", month, force, kind, opener, info.file_size))
+        label = f"{path}:{info.filename}"
+        month, force, kind = _classify(label, info.filename)
+        sources.append(Source(label, month, force, kind, path, info.filename, info.file_size))
     return sources
 
 
@@ -388,7 +403,7 @@ def parse_in_worker(
     queue: Any = ctx.Queue(maxsize=6)
     worker = ctx.Process(
         target=_worker_main,
-        args=([(s.label, s.month, s.force, s.kind) for s in sources], prepare, queue),
+        args=(sources, prepare, queue, os.getpid()),
         daemon=True,
     )
     worker.start()
@@ -412,10 +427,12 @@ def parse_in_worker(
         queue.close()
 
 
-def _worker_main(specs: list[tuple[str, str, str, str]], prepare: Callable[[str, list[Any]], Any], queue: Any) -> None:
+def _worker_main(
+    sources: list[Source], prepare: Callable[[str, list[Any]], Any], queue: Any, parent_pid: int
+) -> None:
+    exit_with_parent(parent_pid)  # a killed load must not leave its parser running
     outcome_months: dict[str, str] = {}
-    for label, month, force, kind in specs:
-        source = _source_from_label(label, month, force, kind)
+    for source in sources:
         try:
             for batch in _batches(source, prepare, outcome_months):
                 queue.put(("batch", batch))
@@ -423,16 +440,7 @@ def _worker_main(specs: list[tuple[str, str, str, str]], prepare: Callable[[str,
             queue.put(("error", str(e)))
             return
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
-            queue.put(("error", f"{label}: {type(e).__name__}: {e}"))
+            queue.put(("error", f"{source.label}: {type(e).__name__}: {e}"))
             return
         queue.put(("end", None))
 
-
-def _source_from_label(label: str, month: str, force: str, kind: str) -> Source:
-    """Rebuild a Source in the worker (openers are closures and do not pickle)."""
-    if ".zip:" in label:
-        archive, member = label.split(".zip:", 1)
-        path = Path(archive + ".zip")
-        return Source(label, month, force, kind, lambda: zipfile.ZipFile(path).open(member))
-    path = Path(label)
-    return Source(label, month, force, kind, lambda: path.open("rb"))
