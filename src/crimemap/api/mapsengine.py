@@ -24,7 +24,7 @@ documentation are silent:
 - Unknown parameters are ignored (so are Google's ``alt``, ``fields``,
   ``prettyPrint``); responses are compact JSON.
 
-Access (:class:`~crimemap.api.app.Settings`): when API keys are configured,
+Access (:mod:`crimemap.api.access`): when API keys are configured,
 ``features`` calls need ``key`` to be one of them (403 without, 400
 ``keyInvalid`` for another) unless they carry a valid bearer token; the table
 resources always need ``Authorization: Bearer <token>`` with a configured
@@ -34,7 +34,6 @@ token, and answer the real API's 401 "Login Required" without one.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 from typing import Any
 
@@ -42,14 +41,11 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
+from crimemap.api.access import credentials_configured, require_bearer, require_table_access, settings_of
 from crimemap.api.mapsengine_errors import (
     MapsEngineError,
     MapsEngineRoute,
     invalid,
-    invalid_credentials,
-    key_invalid,
-    key_required,
-    login_required,
     not_found,
 )
 from crimemap.api.mapsengine_params import (
@@ -59,11 +55,10 @@ from crimemap.api.mapsengine_params import (
     features_request,
     schema_resource,
     selection,
-    single,
 )
 from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environment
 from crimemap.api.responses import JSONResponse
-from crimemap.api.settings import Settings
+from crimemap.echo import echo
 from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
 from crimemap.query import FeatureQuery, Scalar
@@ -81,53 +76,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-# -- access --------------------------------------------------------------------------------------------
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _one_of(value: str, accepted: frozenset[str]) -> bool:
-    """Whether ``value`` is in ``accepted``, comparing in constant time."""
-    found = False
-    for candidate in accepted:
-        found |= hmac.compare_digest(value.encode(), candidate.encode())
-    return found
-
-
-def _bearer(request: Request) -> str | None:
-    """The bearer token of the ``Authorization`` header, '' for another scheme, None without the header."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def require_bearer(request: Request) -> None:
-    """A configured bearer token, or the real API's 401."""
-    token = _bearer(request)
-    if token is None:
-        raise login_required()
-    if not token or not _one_of(token, _settings(request).bearer_tokens):
-        raise invalid_credentials()
-
-
-def require_key(request: Request) -> None:
-    """A configured API key in ``key`` when keys are configured (a valid bearer token will do too)."""
-    settings = _settings(request)
-    if not settings.api_keys:
-        return
-    token = _bearer(request)
-    if token and _one_of(token, settings.bearer_tokens):
-        return
-    key = single(request.query_params, "key")
-    if key is None or key == "":
-        raise key_required()
-    if not _one_of(key, settings.api_keys):
-        raise key_invalid()
+# -- access (crimemap.api.access) -------------------------------------------------------------------
 
 
 def _store(request: Request) -> Store:
@@ -138,8 +87,16 @@ def _store(request: Request) -> Store:
 def _table(request: Request, table_id: str) -> TableInfo:
     table = _store(request).table(table_id)
     if table is None:
-        raise not_found(f"Table {table_id!r} not found; GET {PREFIX}/tables lists the tables")
+        raise not_found(unknown_table(request, table_id))
     return table
+
+
+def unknown_table(request: Request, table_id: str) -> str:
+    """The 404 message for an unknown table, pointing at a listing this server will answer."""
+    where = "GET /health lists the tables"
+    if credentials_configured(settings_of(request)):
+        where += " (send your key or bearer token with it)"
+    return f"Table {echo(table_id)} not found; {where}"
 
 
 # -- features --------------------------------------------------------------------------------------------
@@ -149,7 +106,7 @@ def _table(request: Request, table_id: str) -> TableInfo:
 @router.get(PREFIX + "/tables/{table_id}/features/", include_in_schema=False)
 def list_features(request: Request, table_id: str) -> Response:
     """Features of a table, a page at a time (``select``, ``where``, ``orderBy``, ``pageToken``...)."""
-    require_key(request)
+    require_table_access(request)
     table = _table(request, table_id)
     tokens: PageTokens = request.app.state.mapsengine_tokens
     req = features_request(request.query_params, table, tokens)
@@ -185,7 +142,7 @@ def list_features(request: Request, table_id: str) -> Response:
 @router.get(PREFIX + "/tables/{table_id}/features/{feature_id}/", include_in_schema=False)
 def get_feature(request: Request, table_id: str, feature_id: str) -> Response:
     """One feature by its ``gx_id`` (``select`` and ``version`` only, as in Maps Engine)."""
-    require_key(request)
+    require_table_access(request)
     table = _table(request, table_id)
     check_version(request.query_params)
     output = selection(request.query_params, table)
@@ -194,7 +151,7 @@ def get_feature(request: Request, table_id: str, feature_id: str) -> Response:
     if re.fullmatch(r"-?[0-9]{1,19}", feature_id) and abs(int(feature_id)) < 2**63:
         feature = _store(request).feature(table.id, int(feature_id), names)
     if feature is None:
-        raise not_found(f"Feature {feature_id!r} not found in table {table.id!r}")
+        raise not_found(f"Feature {echo(feature_id)} not found in table {table.id!r}")
     req = FeaturesRequest(None, output, (), None, 1, False, "", None)
     return Response(render_features(table, req, names, [feature])[0], media_type="application/json")
 

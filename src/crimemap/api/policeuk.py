@@ -25,21 +25,30 @@ store's query is CPU work under the GIL: run in a thread pool, eight
 concurrent queries fight over the GIL (the sqlite3 module releases it at every
 row) and together served fewer requests a second than one at a time did.
 Scale with worker processes (``crimemap serve --workers N``) instead.
+
+Polygons are the exception: a ``poly`` of thousands of points spanning degrees
+costs up to a second, and on the event loop it would hold every other request
+of the worker that long. A request with a ``poly`` is answered in the thread
+pool (:func:`_answer`), and a ``poly`` is at most
+:data:`~crimemap.api.policeuk_params.MAX_POLY_POINTS` points.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from crimemap import vocab
 from crimemap.api import errors, ratelimit
 from crimemap.api import policeuk_params as params
 from crimemap.api import policeuk_schema as schema
+from crimemap.api.access import require_policeuk_access
 from crimemap.api.cache import ResponseCache
 from crimemap.api.errors import bad_request, not_found, too_many_crimes
 from crimemap.api.policeuk_json import crimes_json, outcomes_at_location_json, outcomes_for_crime_json
@@ -89,7 +98,12 @@ _TOO_MANY: dict[int | str, dict[str, Any]] = {
     503: {"model": schema.Error, "description": f"The area holds more than {MAX_CRIMES:,} crimes."}
 }
 
-router = APIRouter(prefix="/api", tags=["police.uk"], dependencies=[Depends(check_get_length)], responses=_ERRORS)
+router = APIRouter(
+    prefix="/api",
+    tags=["police.uk"],
+    dependencies=[Depends(check_get_length), Depends(require_policeuk_access)],
+    responses=_ERRORS,
+)
 
 # -- parameters, as /docs shows them --------------------------------------------------------------
 
@@ -113,6 +127,13 @@ LocationF = Annotated[str | None, Form(description=_LOCATION)]
 
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
+
+
+async def _answer(poly: str | None, answer: Callable[..., Response], *args: Any) -> Response:
+    """``answer(*args)``: in the thread pool for a polygon, so that it cannot hold the event loop."""
+    if poly is None:
+        return answer(*args)
+    return await run_in_threadpool(answer, *args)
 
 
 def _or_query(request: Request, name: str, value: str | None) -> str | None:
@@ -181,7 +202,7 @@ _STREET_DOC = (
 async def crimes_street(
     request: Request, category: str, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: DateQ = None
 ) -> Response:
-    return _crimes_street(request, category, lat, lng, poly, date)
+    return await _answer(poly, _crimes_street, request, category, lat, lng, poly, date)
 
 
 @router.post(
@@ -199,14 +220,9 @@ async def crimes_street_by_post(
     poly: PolyF = None,
     date: DateF = None,
 ) -> Response:
-    return _crimes_street(
-        request,
-        category,
-        _or_query(request, "lat", lat),
-        _or_query(request, "lng", lng),
-        _or_query(request, "poly", poly),
-        _or_query(request, "date", date),
-    )
+    poly = _or_query(request, "poly", poly)
+    lat, lng, date = _or_query(request, "lat", lat), _or_query(request, "lng", lng), _or_query(request, "date", date)
+    return await _answer(poly, _crimes_street, request, category, lat, lng, poly, date)
 
 
 @router.get(
@@ -352,7 +368,7 @@ async def outcomes_at_location(
     poly: PolyQ = None,
     date: DateQ = None,
 ) -> Response:
-    return _outcomes_at_location(store, location_id, lat, lng, poly, date)
+    return await _answer(poly, _outcomes_at_location, store, location_id, lat, lng, poly, date)
 
 
 @router.post(
@@ -371,14 +387,10 @@ async def outcomes_at_location_by_post(
     poly: PolyF = None,
     date: DateF = None,
 ) -> Response:
-    return _outcomes_at_location(
-        store,
-        _or_query(request, "location_id", location_id),
-        _or_query(request, "lat", lat),
-        _or_query(request, "lng", lng),
-        _or_query(request, "poly", poly),
-        _or_query(request, "date", date),
-    )
+    poly = _or_query(request, "poly", poly)
+    location_id, date = _or_query(request, "location_id", location_id), _or_query(request, "date", date)
+    lat, lng = _or_query(request, "lat", lat), _or_query(request, "lng", lng)
+    return await _answer(poly, _outcomes_at_location, store, location_id, lat, lng, poly, date)
 
 
 # -- forces ----------------------------------------------------------------------------------------------

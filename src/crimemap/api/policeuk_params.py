@@ -70,7 +70,18 @@ def point(lat: str | None, lng: str | None) -> tuple[float, float] | None:
         raise bad_request(str(e), "lat and lng are decimal degrees, e.g. lat=51.513&lng=-0.093") from None
 
 
+MAX_POLY_POINTS = 10_000
+"""The most ``lat,lng`` pairs a ``poly`` may have: the work of a polygon grows with its points."""
+
+
 def polygon(poly: str) -> Polygon:
+    """A custom area; over :data:`MAX_POLY_POINTS` points is a 400, refused before any parsing."""
+    points = len(poly.strip().strip(":").split(":"))
+    if points > MAX_POLY_POINTS:
+        raise bad_request(
+            f"poly has {points:,} points; at most {MAX_POLY_POINTS:,} are accepted",
+            "simplify the area's outline, or split it into smaller areas",
+        )
     try:
         return Polygon(geo.parse_poly(poly))
     except ValueError as e:
