@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import downloads, envelopes, mapsengine, policeuk, web
+from crimemap.api import docs, downloads, envelopes, mapsengine, policeuk, web
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
@@ -27,6 +27,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Police-recorded crime data through the police.uk and Maps Engine APIs.",
         default_response_class=JSONResponse,
+        docs_url=None,  # served by crimemap.api.docs from node_modules, not from a CDN
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings or Settings()
@@ -48,6 +50,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, mapsengine, downloads, web, envelopes):
+    for module in (policeuk, mapsengine, downloads, web, docs, envelopes):
         module.install(app)
     return app
