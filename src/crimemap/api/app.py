@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import docs, downloads, envelopes, mapsengine, policeuk, web
+from crimemap.api import docs, downloads, envelopes, mapsengine, openapi, policeuk, web
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
@@ -50,6 +50,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, mapsengine, downloads, web, docs, envelopes):
+    for module in (policeuk, mapsengine, downloads, web, docs, envelopes, openapi):
         module.install(app)
     return app

@@ -13,14 +13,16 @@ answered in the same envelope as the Maps Engine API's.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from starlette.responses import Response, StreamingResponse
 
 from crimemap.api.access import require_table_access
 from crimemap.api.mapsengine import unknown_table
 from crimemap.api.mapsengine_errors import MapsEngineRoute, invalid, not_found
 from crimemap.api.mapsengine_params import single
+from crimemap.api.mapsengine_schema import ERRORS, KeyQ, SelectQ, WhereQ
 from crimemap.export import FORMATS, Export, export_chunks
 from crimemap.export import csv as csv_export
 from crimemap.export import geojson as geojson_export
@@ -38,9 +40,29 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-@router.get("/download/{file_name}")
-def download(request: Request, file_name: str) -> Response:
-    """A whole table as ``/download/<table id>.geojson`` or ``.csv``, narrowed by ``where`` and ``select``."""
+_DOWNLOADED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The table, streamed: RFC 7946 GeoJSON (id = gx_id), or CSV (gx_id, the columns,"
+        " longitude, latitude).",
+        "content": {
+            MEDIA_TYPES["geojson"]: {"schema": {"type": "string"}},
+            MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get("/download/{file_name}", response_class=StreamingResponse, responses={**_DOWNLOADED, **ERRORS})
+def download(
+    request: Request,
+    file_name: Annotated[
+        str, Path(description="<table id>.geojson or <table id>.csv", examples=["policeuk-crimes.csv"])
+    ],
+    where: WhereQ = None,
+    select: SelectQ = None,
+    key: KeyQ = None,
+) -> Response:
+    """A whole table as `/download/<table id>.geojson` or `.csv`, narrowed by `where` and `select`."""
     table_id, _, fmt = file_name.rpartition(".")
     if fmt not in FORMATS or not table_id:
         raise not_found("Not Found: download /download/<table id>.geojson or /download/<table id>.csv")

@@ -56,6 +56,24 @@ from crimemap.api.mapsengine_params import (
     schema_resource,
     selection,
 )
+from crimemap.api.mapsengine_schema import (
+    ERRORS,
+    TABLE_ERRORS,
+    FeatureCollection,
+    IncludeQ,
+    IntersectsQ,
+    KeyQ,
+    LimitQ,
+    MaxResultsQ,
+    OrderByQ,
+    PageTokenQ,
+    SelectQ,
+    Table,
+    Tables,
+    VersionQ,
+    WhereQ,
+)
+from crimemap.api.mapsengine_schema import Feature as FeatureModel
 from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environment
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import echo
@@ -102,10 +120,23 @@ def unknown_table(request: Request, table_id: str) -> str:
 # -- features --------------------------------------------------------------------------------------------
 
 
-@router.get(PREFIX + "/tables/{table_id}/features")
+@router.get(PREFIX + "/tables/{table_id}/features", response_model=FeatureCollection, responses=ERRORS)
 @router.get(PREFIX + "/tables/{table_id}/features/", include_in_schema=False)
-def list_features(request: Request, table_id: str) -> Response:
-    """Features of a table, a page at a time (``select``, ``where``, ``orderBy``, ``pageToken``...)."""
+def list_features(
+    request: Request,
+    table_id: str,
+    where: WhereQ = None,
+    select: SelectQ = None,
+    order_by: OrderByQ = None,
+    limit: LimitQ = None,
+    max_results: MaxResultsQ = None,
+    page_token: PageTokenQ = None,
+    intersects: IntersectsQ = None,
+    include: IncludeQ = None,
+    version: VersionQ = None,
+    key: KeyQ = None,
+) -> Response:
+    """Features of a table, a page at a time: follow `nextPageToken` until it is absent."""
     require_table_access(request)
     table = _table(request, table_id)
     tokens: PageTokens = request.app.state.mapsengine_tokens
@@ -138,10 +169,17 @@ def list_features(request: Request, table_id: str) -> Response:
     return Response(b"".join(body), media_type="application/json")
 
 
-@router.get(PREFIX + "/tables/{table_id}/features/{feature_id}")
+@router.get(PREFIX + "/tables/{table_id}/features/{feature_id}", response_model=FeatureModel, responses=ERRORS)
 @router.get(PREFIX + "/tables/{table_id}/features/{feature_id}/", include_in_schema=False)
-def get_feature(request: Request, table_id: str, feature_id: str) -> Response:
-    """One feature by its ``gx_id`` (``select`` and ``version`` only, as in Maps Engine)."""
+def get_feature(
+    request: Request,
+    table_id: str,
+    feature_id: str,
+    select: SelectQ = None,
+    version: VersionQ = None,
+    key: KeyQ = None,
+) -> Response:
+    """One feature by its `gx_id` (`select` and `version` only, as in Maps Engine)."""
     require_table_access(request)
     table = _table(request, table_id)
     check_version(request.query_params)
@@ -175,7 +213,7 @@ def render_features(
 # -- tables -----------------------------------------------------------------------------------------------
 
 
-@router.get(PREFIX + "/tables")
+@router.get(PREFIX + "/tables", response_model=Tables, responses=TABLE_ERRORS)
 @router.get(PREFIX + "/tables/", include_in_schema=False)
 def list_tables(request: Request) -> Response:
     """Every table: the police.uk crimes and each loaded GeoJSON/CSV table (bearer token needed)."""
@@ -183,9 +221,9 @@ def list_tables(request: Request) -> Response:
     return JSONResponse({"tables": [table_resource(t) for t in _store(request).tables()]})
 
 
-@router.get(PREFIX + "/tables/{table_id}")
+@router.get(PREFIX + "/tables/{table_id}", response_model=Table, responses=TABLE_ERRORS)
 @router.get(PREFIX + "/tables/{table_id}/", include_in_schema=False)
-def get_table(request: Request, table_id: str) -> Response:
+def get_table(request: Request, table_id: str, version: VersionQ = None) -> Response:
     """A table's resource: id, name, bbox, schema... (bearer token needed, as in Maps Engine)."""
     require_bearer(request)
     check_version(request.query_params)

@@ -89,6 +89,9 @@ StoreDep = Annotated[Store, Depends(_store)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schema.Error, "description": "A malformed parameter, or a GET over 4,094 characters."},
+    401: {"model": schema.Error, "description": "No key or bearer token, where the server has API keys."},
+    403: {"model": schema.Error, "description": "A key or bearer token the server does not accept."},
+    413: {"model": schema.Error, "description": "A request body over 1 MiB."},
     429: {"model": schema.Error, "description": "Too many requests (only when rate limiting is on)."},
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
