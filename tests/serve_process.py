@@ -56,3 +56,42 @@ def serving(store: str | Path, *options: str, env: dict[str, str] | None = None)
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
+
+
+@contextmanager
+def demo(tmp: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``crimemap demo OPTIONS...`` with its temporary files under ``tmp``: (base URL, process) once it answers.
+
+    Stopped with Ctrl-C (SIGINT), as a user stops it; the caller may do so first.
+    """
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crimemap", "demo", "--port", str(port), *options],
+        env={**os.environ, "TMPDIR": str(tmp)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"crimemap demo did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.stderr:
+            proc.stderr.close()

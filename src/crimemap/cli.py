@@ -168,29 +168,45 @@ def serve(
 @app.command()
 def demo(
     store: Annotated[
-        Path | None, typer.Option(help="Where to build the demo store (default: a fresh temporary file).")
+        Path | None,
+        typer.Option(help="Where to build the demo store (default: a temporary file, deleted when the demo stops)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     crimes_per_month: Annotated[int, typer.Option(help="Synthetic crimes per month.")] = 50_000,
     months: Annotated[int, typer.Option(help="Synthetic months.")] = 3,
+    force: Annotated[bool, typer.Option("--force", help="Replace the file at --store if there is one.")] = False,
 ) -> None:
-    """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...)."""
+    """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...).
+
+    The generated archive is deleted once loaded; a temporary store is deleted when the demo stops.
+    """
+    import shutil
+
     from crimemap.load.generate import DENSEST_CENTRE
 
+    if store is not None and store.exists() and not force:
+        raise fail(
+            f"{store} exists: the demo builds a fresh store there, replacing it; choose another --store,"
+            " or add --force to replace it"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
-    location = store or workdir / "demo.sqlite"
-    if location.exists():
-        location.unlink()
-    generate(workdir / "archive", months=months, crimes_per_month=crimes_per_month, quiet=False)
-    load([workdir / "archive"], store=str(location), quiet=False)
-    _load_nyc_tables(str(location))
-    lng, lat = DENSEST_CENTRE
-    err.print(
-        f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
-        highlight=False,
-    )
-    serve(store=str(location), host=host, port=port)
+    try:
+        location = store or workdir / "demo.sqlite"
+        for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
+            old.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
+            generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
+            load([Path(archive)], store=str(location), quiet=False)
+        _load_nyc_tables(str(location))
+        lng, lat = DENSEST_CENTRE
+        err.print(
+            f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
+            highlight=False,
+        )
+        serve(store=str(location), host=host, port=port)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @app.command()
