@@ -6,14 +6,14 @@ says how long the whole was.
 
 >>> echo("2017-1")
 "'2017-1'"
->>> echo("x" * 1000)
-"'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... (1,000 characters)"
+>>> echo("x" * 1000, limit=8)
+"'xxxxxxxx'... (1,000 characters)"
 """
 
 from __future__ import annotations
 
-MAX_ECHO = 40
-"""The most characters of a client's text that an error message repeats."""
+MAX_ECHO = 100
+"""The most characters of a client's text that an error message repeats (ids and names fit whole)."""
 
 MAX_MESSAGE = 1_000
 """The longest error message any API answers with; longer ones are cut (:func:`bounded`)."""
