@@ -95,9 +95,7 @@ class SharedTokenBuckets:
     [0.0, 0.0, 1.0]
     """
 
-    def __init__(
-        self, path: str | Path, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, path: str | Path, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError(f"rate must be > 0 and burst >= 1, got rate={rate} burst={burst}")
         self.rate = rate

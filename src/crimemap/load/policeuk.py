@@ -427,9 +427,7 @@ def parse_in_worker(
         queue.close()
 
 
-def _worker_main(
-    sources: list[Source], prepare: Callable[[str, list[Any]], Any], queue: Any, parent_pid: int
-) -> None:
+def _worker_main(sources: list[Source], prepare: Callable[[str, list[Any]], Any], queue: Any, parent_pid: int) -> None:
     exit_with_parent(parent_pid)  # a killed load must not leave its parser running
     outcome_months: dict[str, str] = {}
     for source in sources:
@@ -443,4 +441,3 @@ def _worker_main(
             queue.put(("error", f"{source.label}: {type(e).__name__}: {e}"))
             return
         queue.put(("end", None))
-
