@@ -39,7 +39,7 @@ import httpx
 
 from crimemap.api.errors import error_body
 from crimemap.api.policeuk import MAX_CRIMES
-from crimemap.api.policeuk_json import crimes_json
+from crimemap.policeuk_json import crimes_json
 from crimemap.geo import ONE_MILE_M
 from crimemap.query import Circle, CrimeQuery, Polygon
 from crimemap.store import open_store

@@ -35,8 +35,8 @@ pool (:func:`_answer`), and a ``poly`` is at most
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Annotated, Any
 
 import orjson
@@ -51,10 +51,10 @@ from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.cache import ResponseCache
 from crimemap.api.errors import bad_request, not_found, too_many_crimes
-from crimemap.api.policeuk_json import crimes_json, outcomes_at_location_json, outcomes_for_crime_json
 from crimemap.echo import echo
+from crimemap.policeuk_json import outcomes_for_crime_json
 from crimemap.query import Circle, CrimeQuery
-from crimemap.store.base import Crime, OutcomeEvent, Store
+from crimemap.store.base import Store
 
 MAX_CRIMES = 10_000
 """An area holding more crimes than this is answered 503, as data.police.uk does."""
@@ -132,11 +132,22 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
+_ONE_POLYGON_AT_A_TIME = threading.Lock()
+"""Polygons are answered one at a time in each worker, as they were on the event loop: the stores cache
+each polygon prepared by shapely, and a prepared geometry must not be used by two threads at once
+(GEOS crashes)."""
+
+
+def _alone(answer: Callable[..., Response], *args: Any) -> Response:
+    with _ONE_POLYGON_AT_A_TIME:
+        return answer(*args)
+
+
 async def _answer(poly: str | None, answer: Callable[..., Response], *args: Any) -> Response:
     """``answer(*args)``: in the thread pool for a polygon, so that it cannot hold the event loop."""
     if poly is None:
         return answer(*args)
-    return await run_in_threadpool(answer, *args)
+    return await run_in_threadpool(_alone, answer, *args)
 
 
 def _or_query(request: Request, name: str, value: str | None) -> str | None:
@@ -147,21 +158,19 @@ def _or_query(request: Request, name: str, value: str | None) -> str | None:
 # -- the 10,000-crime rule --------------------------------------------------------------------------
 
 
-def crimes_within_cap(store: Store, query: CrimeQuery) -> list[Crime]:
-    """The crimes ``query`` selects, or 503 when there are more than :data:`MAX_CRIMES`."""
-    if query.area is not None and store.crimes_exceed(query, MAX_CRIMES):
+def crimes_within_cap(store: Store, query: CrimeQuery) -> bytes:
+    """The JSON of the crimes ``query`` selects, or 503 when there are more than :data:`MAX_CRIMES`."""
+    found = store.crimes_json(query, MAX_CRIMES + 1)
+    if found.found > MAX_CRIMES:
         raise _too_many()
-    crimes = list(store.crimes(replace(query, limit=MAX_CRIMES + 1)))
-    if len(crimes) > MAX_CRIMES:
-        raise _too_many()
-    return crimes
+    return found.body
 
 
-def _outcomes_within_cap(store: Store, query: CrimeQuery) -> list[OutcomeEvent]:
-    events = list(store.outcomes(replace(query, limit=MAX_CRIMES + 1)))
-    if len(events) > MAX_CRIMES:
+def _outcomes_within_cap(store: Store, query: CrimeQuery) -> bytes:
+    found = store.outcomes_json(query, MAX_CRIMES + 1)
+    if found.found > MAX_CRIMES:
         raise _too_many("outcomes")
-    return events
+    return found.body
 
 
 def _too_many(what: str = "crimes") -> errors.PoliceUKError:
@@ -185,7 +194,7 @@ def _crimes_street(
     if month is None:
         return _json(b"[]")
     query = CrimeQuery(month=month, area=area, category=slug)
-    return _json(cache.get_or_render((store.generation(), query), lambda: crimes_json(crimes_within_cap(store, query))))
+    return _json(cache.get_or_render((store.generation(), query), lambda: crimes_within_cap(store, query)))
 
 
 _STREET_DOC = (
@@ -242,7 +251,7 @@ async def crimes_at_location(
     month = params.month(store, date)
     if street_id is None or month is None:
         return _json(b"[]")
-    return _json(crimes_json(crimes_within_cap(store, CrimeQuery(month=month, street_id=street_id))))
+    return _json(crimes_within_cap(store, CrimeQuery(month=month, street_id=street_id)))
 
 
 @router.get(
@@ -264,7 +273,7 @@ async def crimes_no_location(
     if month is None:
         return _json(b"[]")
     query = CrimeQuery(month=month, category=slug, force=force_id, located=False)
-    return _json(crimes_json(crimes_within_cap(store, query)))
+    return _json(crimes_within_cap(store, query))
 
 
 # -- months and categories ------------------------------------------------------------------------------
@@ -328,7 +337,7 @@ def _outcomes_at_location(
     query = CrimeQuery(month=month, area=params.area(lat, lng, poly))
     if month is None:
         return _json(b"[]")
-    return _json(outcomes_at_location_json(_outcomes_within_cap(store, query)))
+    return _json(_outcomes_within_cap(store, query))
 
 
 def _outcomes_at_street(store: Store, street_id: int, month: str | None) -> Response:
@@ -344,9 +353,8 @@ def _outcomes_at_street(store: Store, street_id: int, month: str | None) -> Resp
         raise not_found(f"unknown location {street_id}", "location ids are street.id in crime results")
     if month is None:
         return _json(b"[]")
-    query = CrimeQuery(month=month, area=Circle((street.lng, street.lat), _SAME_POINT_M))
-    events = [e for e in _outcomes_within_cap(store, query) if e.crime is not None and e.crime.street_id == street_id]
-    return _json(outcomes_at_location_json(events))
+    query = CrimeQuery(month=month, area=Circle((street.lng, street.lat), _SAME_POINT_M), street_id=street_id)
+    return _json(_outcomes_within_cap(store, query))
 
 
 _OUTCOMES_DOC = (

@@ -142,6 +142,21 @@ class PageCursorGone(StoreError):
     """A keyset cursor points at a feature that is no longer stored (its data was reloaded)."""
 
 
+class ReadTimeout(StoreError):
+    """A read ran past the store's time budget and was stopped; the APIs answer 503."""
+
+
+class TableChanged(StoreError):
+    """A table was replaced between reading its schema and reading its rows; asking again will do."""
+
+
+class JsonList(NamedTuple):
+    """A JSON array made by the store, and how many items it found (at most the limit asked)."""
+
+    found: int
+    body: bytes
+
+
 class StoreWriter(ABC):
     """Writes of one load: all of them commit together, or none does.
 
@@ -228,6 +243,35 @@ class Store(ABC):
         override it with a cheaper test (an index count stopping at ``n + 1``).
         """
         return sum(1 for _ in self.crimes(replace(query, limit=n + 1))) > n
+
+    def crimes_json(self, query: CrimeQuery, limit: int) -> JsonList:
+        """The ``crimes-street`` answer for ``query``: its crimes' police.uk JSON, at most ``limit`` of them.
+
+        ``found`` equal to ``limit`` means there may be more: the police.uk
+        API asks for 10,001 and answers 503 when it gets them. Stores keep each
+        crime's JSON ready (see :mod:`crimemap.store.sqlite.schema`); this
+        default builds it from records.
+        """
+        from crimemap.policeuk_json import crimes_json
+
+        crimes = list(self.crimes(replace(query, limit=limit)))
+        return JsonList(len(crimes), crimes_json(crimes))
+
+    def outcomes_json(self, query: CrimeQuery, limit: int) -> JsonList:
+        """The ``outcomes-at-location`` answer: the outcomes of ``query.month`` in the area, each with its crime.
+
+        ``found`` counts outcomes up to ``limit``, including those whose crime
+        is not stored (which the answer leaves out). With ``query.street_id``,
+        the outcomes at that map point: found by its position, kept by their
+        crime's map point (outcomes files spell street names in capitals).
+        """
+        from crimemap.policeuk_json import outcomes_at_location_json
+
+        events = list(self.outcomes(replace(query, street_id=None, limit=limit)))
+        count = len(events)
+        if query.street_id is not None:
+            events = [e for e in events if e.crime is not None and e.crime.street_id == query.street_id]
+        return JsonList(count, outcomes_at_location_json(events))
 
     @abstractmethod
     def street(self, street_id: int) -> Street | None: ...

@@ -1,6 +1,6 @@
 """The PostGIS store's schema, and how to create it or refuse a newer one.
 
-The tables mirror the embedded store's (:mod:`crimemap.store.sqlite_schema`):
+The tables mirror the embedded store's (:mod:`crimemap.store.sqlite.schema`):
 months are integers (``year * 12 + month - 1``), forces, categories and outcomes
 are the small codes of :mod:`crimemap.vocab`, a persistent id is 32 raw bytes.
 Instead of SQLite's grid cell, every located row has a ``geom`` point (SRID 4326)
@@ -21,7 +21,7 @@ import psycopg
 
 from crimemap import vocab
 from crimemap.store.base import StoreError
-from crimemap.store.postgis_predicates import DISTANCE_FUNCTION
+from crimemap.store.postgis.dialect import DISTANCE_FUNCTION
 
 SCHEMA_VERSION = 1
 

@@ -1,7 +1,10 @@
-"""The police.uk API's JSON, field for field, built straight from store records.
+"""The police.uk API's JSON, field for field: the protocol's one home for its wire format.
 
-Responses are made of plain dicts handed to ``orjson.dumps`` in one call: no
-model object per crime. Coordinates are strings with six decimals and ids are
+The stores encode each crime's JSON object once, when it is loaded
+(:func:`crime_json`), and answer ``crimes-street`` by joining those ready-made
+objects; the functions here also build whole responses from records, for
+stores and methods without such a fast path. Responses are plain dicts handed
+to ``orjson.dumps`` in one call: no model object per crime. Coordinates are strings with six decimals and ids are
 integers, as data.police.uk sends them::
 
     {"category": "burglary", "location_type": "Force",
@@ -108,6 +111,18 @@ def crimes_json(crimes: Iterable[Crime]) -> bytes:
     return orjson.dumps(body)
 
 
+def crime_json(c: Crime) -> bytes:
+    """One crime's object of a ``crimes-street`` answer: what stores keep ready beside each crime.
+
+    >>> from crimemap.store.base import Crime
+    >>> c = Crime(1, "2017-01", "city-of-london", "City of London Police", -0.09, 51.5, 7, "On or near X",
+    ...           "", "", "drugs", "", "Force", "", "", None, None)
+    >>> crime_json(c) == crimes_json([c])[1:-1]
+    True
+    """
+    return crimes_json((c,))[1:-1]
+
+
 def crime_record(c: Crime, locations: _Locations | None = None) -> JSONObject:
     """A crime as ``outcomes-for-crime`` and ``outcomes-at-location`` nest it (no ``outcome_status``)."""
     return {
@@ -163,3 +178,27 @@ def outcomes_at_location_json(events: Iterable[OutcomeEvent]) -> bytes:
             if e.crime is not None
         ]
     )
+
+
+def outcome_at_location(kind: bytes, month: bytes, crime: bytes) -> bytes:
+    """An outcome of ``outcomes-at-location``: its category object, month, and its crime's nested record.
+
+    The crime's record is cut from its ``crimes-street`` object, which holds
+    ``category, location_type, location, context, outcome_status, persistent_id,
+    id, location_subtype, month``, into the record's order ``category,
+    persistent_id, location_subtype, location_type, location, context, month,
+    id``. Each member is found by its key preceded by a comma, which cannot occur
+    inside a JSON string (a quote there is escaped).
+
+    Measured: cutting in SQL (``instr``/``substr``) cost three times as much as here.
+    """
+    a = crime.index(b',"location_type":')
+    b = crime.index(b',"outcome_status":', a)
+    p = crime.index(b',"persistent_id":', b)
+    d = crime.index(b',"id":', p)
+    e = crime.index(b',"location_subtype":', d)
+    f = crime.index(b',"month":', e)
+    return b"".join(
+        (b'{"category":', kind, b',"date":"', month, b'","person_id":null,"crime":',
+         crime[:a], crime[p:d], crime[e:f], crime[a:b], crime[f:-1], crime[d:e], b"}}")
+    )  # fmt: skip

@@ -50,15 +50,9 @@ from crimemap.store.base import (
     Street,
     TableInfo,
 )
-from crimemap.store.postgis_predicates import (
-    PgColumn,
-    compile_area,
-    compile_predicate,
-    keyset_condition,
-    order_clause,
-    text,
-)
-from crimemap.store.postgis_schema import ensure_schema
+from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.postgis.dialect import POSTGIS, PgColumn, area_sql, text
+from crimemap.store.postgis.schema import ensure_schema
 from crimemap.store.records import (
     CRIME_FIELDS,
     FORCE_IDS,
@@ -216,7 +210,7 @@ class PostGISStore(Store):
         # distance (then the smallest id), not by planar degrees as the <-> operator would.
         for radius in (200.0, 1_000.0, 5_000.0, 25_000.0):
             params: list[Any] = []
-            inside = compile_area(Circle((lng, lat), radius), params)
+            inside = area_sql(Circle((lng, lat), radius), _GEOMETRY, params)
             row = self._one(
                 f"SELECT id, name, lng, lat FROM streets WHERE {inside}"
                 " ORDER BY cm_distance(lng, lat, %s, %s), id LIMIT 1",
@@ -249,7 +243,7 @@ class PostGISStore(Store):
             where.append("o.street_id = %s::bigint")
             params.append(query.street_id)
         if query.area is not None:
-            where.append(compile_area(query.area, params, "o"))
+            where.append(area_sql(query.area, _GEOMETRY.qualified("o"), params))
         sql = (
             f"SELECT o.outcome, o.month, {', '.join('c.' + f for f in _CRIME_FIELDS)}"
             f" FROM outcomes o LEFT JOIN crimes c ON c.pid = o.pid WHERE {' AND '.join(where)}"
@@ -322,12 +316,12 @@ class PostGISStore(Store):
             params: list[Any] = []
             where = ["TRUE"]
             if query.where is not None:
-                where.append(compile_predicate(query.where, columns, params))
+                where.append(compile_predicate(query.where, columns, params, POSTGIS, _GEOMETRY))
             if query.after is not None:
-                where.append(keyset_condition(query.order_by, columns, key, query.after, params))
+                where.append(keyset_condition(query.order_by, columns, key, query.after, params, POSTGIS))
             sql = (
                 f"SELECT {select} FROM {source} WHERE {' AND '.join(where)}"
-                f" {order_clause(query.order_by, columns, key)}"
+                f" {order_clause(query.order_by, columns, key, POSTGIS)}"
             )
             if query.limit is not None:
                 sql += " LIMIT %s"
@@ -349,6 +343,10 @@ class PostGISStore(Store):
         select, source, _, key = self._select(table_id, columns)
         row = self._one(f"SELECT {select} FROM {source} WHERE {key} = %s", (gx_id,))
         return Feature(row[0], row[1], row[2], row[3:]) if row else None
+
+
+_GEOMETRY = Geometry(geom="geom")
+"""Every PostGIS table keeps ``lng``, ``lat`` and a ``geom`` point with a GiST index."""
 
 
 def _pid_bytes(persistent_id: str) -> bytes | None:
@@ -385,7 +383,7 @@ def _crime_filters(query: CrimeQuery) -> tuple[list[str] | None, list[Any]]:
     else:
         where.append("geom IS NOT NULL")
         if query.area is not None:
-            where.append(compile_area(query.area, params))
+            where.append(area_sql(query.area, _GEOMETRY, params))
     return where, params
 
 

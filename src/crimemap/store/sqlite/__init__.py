@@ -1,0 +1,200 @@
+"""The embedded store: one SQLite file, standard-library ``sqlite3``, no set-up.
+
+WAL mode lets any number of readers (API worker threads, other processes) read
+a consistent snapshot while one load writes; a load is one transaction, so a
+failure or a kill -9 halfway leaves the file as it was.
+
+The store is split by job, each module beside the others:
+
+- :mod:`~crimemap.store.sqlite.schema`: the tables, and upgrading older files
+  (:mod:`~crimemap.store.sqlite.upgrade`);
+- :mod:`~crimemap.store.sqlite.connection`: connections and the read time budget;
+- :mod:`~crimemap.store.sqlite.crimes`: police.uk reads;
+- :mod:`~crimemap.store.sqlite.tables`: feature tables, the crimes among them;
+- :mod:`~crimemap.store.sqlite.writer`: loads;
+- :mod:`~crimemap.store.sqlite.dialect`: how the shared query compiler speaks SQLite.
+
+Example::
+
+    with SQLiteStore("crimes.sqlite") as store:
+        store.months()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from crimemap.months import format_month
+from crimemap.query import CrimeQuery, FeatureQuery
+from crimemap.store.base import (
+    Crime,
+    Feature,
+    JsonList,
+    MonthSummary,
+    OutcomeEvent,
+    Store,
+    StoreError,
+    StoreWriter,
+    Street,
+    TableInfo,
+)
+from crimemap.store.records import FORCE_IDS
+from crimemap.store.sqlite import crimes as crime_reads
+from crimemap.store.sqlite import tables as table_reads
+from crimemap.store.sqlite.connection import Connections, connect
+from crimemap.store.sqlite.schema import SchemaError, check_readable, ensure_schema
+from crimemap.store.sqlite.upgrade import upgrade_from_1
+from crimemap.store.sqlite.writer import SQLiteWriter
+
+__all__ = ["SQLiteStore"]
+
+
+class SQLiteStore(Store):
+    """The embedded store (see the module docstring)."""
+
+    def __init__(
+        self, path: str | Path, *, readonly: bool = False, on_upgrade: Callable[[int, int], None] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.url = str(self.path)
+        self.readonly = readonly
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise StoreError(f"no store at {self.path}")
+        self._db = Connections(self.path, readonly=readonly)
+        try:
+            if readonly:
+                check_readable(self._db.reader().conn, str(self.path))
+            else:
+                with self._db.writing() as conn:
+                    ensure_schema(conn, lambda c: upgrade_from_1(c, on_upgrade))
+        except SchemaError as e:
+            self._db.close()
+            raise StoreError(str(e)) from None
+        self._outcome_names: dict[int, str] = {}
+        self._outcome_jsons: dict[int, bytes] = {}
+        self._refresh_outcome_names()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._db.close()
+
+    def _refresh_outcome_names(self) -> None:
+        rows = self._db.reader().execute("SELECT code, name, json FROM outcome_kinds").fetchall()
+        self._outcome_names = {code: name for code, name, _ in rows}
+        self._outcome_jsons = {code: json.encode() for code, _, json in rows}
+
+    def _outcome_json(self, code: int) -> bytes:
+        """An outcome code's ``{"code", "name"}`` object."""
+        found = self._outcome_jsons.get(code)
+        if found is None:
+            self._refresh_outcome_names()
+            found = self._outcome_jsons.get(code, b"null")
+        return found
+
+    def _outcome_name(self, code: int) -> str | None:
+        name = self._outcome_names.get(code)
+        if name is None:  # a code another process's load added
+            self._refresh_outcome_names()
+            name = self._outcome_names.get(code)
+        return name
+
+    @contextmanager
+    def writer(self) -> Iterator[StoreWriter]:
+        if self.readonly:
+            raise StoreError("this store is open read-only")
+        with self._db.writing() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            w = SQLiteWriter(conn)
+            try:
+                yield w
+                w.finish()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self._refresh_outcome_names()
+
+    # -- police.uk ----------------------------------------------------------------------------
+    def months(self) -> list[MonthSummary]:
+        rows = self._db.reader().execute(
+            "SELECT month, group_concat(force), sum(rows) FROM ("
+            " SELECT month, force, rows FROM loads WHERE kind = 'street' ORDER BY month, force"
+            ") GROUP BY month ORDER BY month DESC"
+        )
+        return [
+            MonthSummary(format_month(m), tuple(FORCE_IDS[int(f)] for f in forces.split(",")), n)
+            for m, forces, n in rows
+        ]
+
+    def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
+        return crime_reads.crimes(self._db.reader(), query, self._outcome_name)
+
+    def crimes_json(self, query: CrimeQuery, limit: int) -> JsonList:
+        if query.month is None:
+            return super().crimes_json(query, limit)
+        return crime_reads.crimes_json(self._db.reader(), query, limit)
+
+    def outcomes_json(self, query: CrimeQuery, limit: int) -> JsonList:
+        if query.month is None:
+            return super().outcomes_json(query, limit)
+        return crime_reads.outcomes_json(self._db.reader(), query, limit, self._outcome_json)
+
+    def crimes_exceed(self, query: CrimeQuery, n: int) -> bool:
+        if query.month is None:
+            return super().crimes_exceed(query, n)
+        return self.crimes_json(query, n + 1).found > n
+
+    def street(self, street_id: int) -> Street | None:
+        return crime_reads.find_street(self._db.reader(), street_id)
+
+    def nearest_street(self, lng: float, lat: float) -> Street | None:
+        return crime_reads.nearest_street(self._db.reader(), lng, lat)
+
+    def crime_by_persistent_id(self, persistent_id: str) -> Crime | None:
+        return crime_reads.crime_by_persistent_id(self._db.reader(), persistent_id, self._outcome_name)
+
+    def outcome_history(self, persistent_id: str) -> list[OutcomeEvent]:
+        return crime_reads.outcome_history(self._db.reader(), persistent_id, self._outcome_name)
+
+    def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
+        return crime_reads.outcomes(self._db.reader(), query, self._outcome_name)
+
+    def generation(self) -> str:
+        row = self._db.reader().one("SELECT value FROM meta WHERE key = 'generation'")
+        return row[0] if row else "0"
+
+    def last_updated(self) -> dt.datetime | None:
+        row = self._db.reader().one("SELECT value FROM meta WHERE key = 'last_updated'")
+        return dt.datetime.fromisoformat(row[0]) if row else None
+
+    # -- feature tables -----------------------------------------------------------------------
+    def tables(self) -> list[TableInfo]:
+        return table_reads.tables(self._db.reader())
+
+    def table(self, table_id: str) -> TableInfo | None:
+        return table_reads.table(self._db.reader(), table_id)
+
+    def features(self, query: FeatureQuery) -> Iterator[Feature]:
+        db = self._db.reader()
+        return table_reads.features(db, table_reads.require(db, query.table), query)
+
+    def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
+        db = self._db.reader()
+        source = table_reads.resolve(db, table_id)
+        return table_reads.feature(db, source, gx_id, columns) if source is not None else None
+
+
+def upgrade(path: str | Path, progress: Callable[[int, int], None] | None = None) -> bool:
+    """Upgrade the store file at ``path`` in place; whether there was anything to do."""
+    conn = connect(Path(path), readonly=False)
+    try:
+        return ensure_schema(conn, lambda c: upgrade_from_1(c, progress))
+    except SchemaError as e:
+        raise StoreError(str(e)) from None
+    finally:
+        conn.close()

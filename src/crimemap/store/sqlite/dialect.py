@@ -1,0 +1,82 @@
+"""How the embedded store spells what the compiler (:mod:`crimemap.store.compiler`) leaves to a dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crimemap.query import Area, Circle
+from crimemap.store import areas
+from crimemap.store.areas import rectangle
+from crimemap.store.compiler import Dialect, Geometry
+
+
+def unit_sql(geometry: Geometry) -> tuple[str, str, str]:
+    """The unit vector of a point in SQL: stored columns when the source has them, else computed.
+
+    Computed, it is the same arithmetic, in the same order, as
+    :func:`crimemap.store.areas.unit_vector`, so both give the same bits.
+    """
+    if geometry.unit is not None:
+        return geometry.unit
+    lng, lat = geometry.lng, geometry.lat
+    return (
+        f"cos(radians({lat})) * cos(radians({lng}))",
+        f"cos(radians({lat})) * sin(radians({lng}))",
+        f"sin(radians({lat}))",
+    )
+
+
+def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
+    """The exact circle test: the unit vectors' dot product against the cosine of the angular radius."""
+    x, y, z = unit_sql(geometry)
+    params.extend(areas.circle_test(circle))
+    return f"({x} * ? + {y} * ? + {z} * ? >= ?)"
+
+
+def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
+    """A bounding-box test, then the exact one (see :mod:`crimemap.store.areas`)."""
+    lng, lat = geometry.lng, geometry.lat
+    if isinstance(area, Circle):
+        from crimemap import geo
+
+        min_lng, min_lat, max_lng, max_lat = geo.circle_bbox(area.center[0], area.center[1], area.radius_m)
+        if min_lng < -180 or max_lng > 180:  # across the antimeridian: no box
+            return circle_sql(area, geometry, params)
+        params.extend([min_lng, max_lng, min_lat, max_lat])
+        return f"({lng} BETWEEN ? AND ? AND {lat} BETWEEN ? AND ? AND {circle_sql(area, geometry, params)})"
+    box = rectangle(area.ring)
+    if box is not None:
+        params.extend([box[0], box[2], box[1], box[3]])
+        return f"({lng} BETWEEN ? AND ? AND {lat} BETWEEN ? AND ?)"
+    min_lng, min_lat, max_lng, max_lat = areas.polygon_of(area.ring).bounds
+    params.extend([min_lng, max_lng, min_lat, max_lat, areas.polygon_key(area.ring)])
+    return f"({lng} BETWEEN ? AND ? AND {lat} BETWEEN ? AND ? AND cm_in_polygon({lng}, {lat}, ?))"
+
+
+def contains_sql(expr: str, text: str, params: list[Any]) -> str:
+    """Case-insensitive substring, for all of Unicode.
+
+    SQLite's ``lower`` knows ASCII only; Python's knows everything. Text that is
+    all ASCII is lower-cased by SQLite (the same answer, fast); other text goes
+    through ``cm_lower``, Python's.
+    """
+    params.extend([text, text])
+    return f"(CASE WHEN {expr} GLOB '*[^ -~]*' THEN instr(cm_lower({expr}), ?) ELSE instr(lower({expr}), ?) END > 0)"
+
+
+def number_sql(expr: str, op: str, value: int | float, params: list[Any]) -> str:
+    """A text column's value as a number (``cm_number``: NULL unless it is :data:`~crimemap.query.NUMBER_TEXT`)."""
+    params.append(value)
+    return f"cm_number({expr}) {op} ?"
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    placeholder="?",
+    true="1",
+    false="0",
+    area=area_sql,
+    contains=contains_sql,
+    number=number_sql,
+    nulls_sort_first=True,
+)

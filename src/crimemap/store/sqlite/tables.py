@@ -1,0 +1,221 @@
+"""Feature tables in the embedded store: each loaded GeoJSON/CSV table, and the crimes seen as one.
+
+A loaded table lives in its own ``ft_<n>`` table (``gx_id``, ``lng``, ``lat``,
+``cell``, then one ``c<i>`` column per schema column); the police.uk crimes are
+readable as the table ``policeuk-crimes`` through :data:`CRIME_COLUMNS`, which
+says how each of its columns reads from the crimes table (codes decoded, month
+numbers written as ``YYYY-MM``). A request resolves its table once
+(:func:`resolve`) and reads through what that returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from crimemap import vocab
+from crimemap.months import parse_month
+from crimemap.query import FeatureQuery
+from crimemap.store.base import (
+    CRIME_COLUMNS,
+    CRIMES_TABLE,
+    Column,
+    Feature,
+    PageCursorGone,
+    StoreError,
+    TableChanged,
+    TableInfo,
+)
+from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
+from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name, encode_pid
+from crimemap.store.sqlite.connection import Reader
+from crimemap.store.sqlite.dialect import SQLITE
+
+
+def _month_text(expr: str) -> str:
+    return f"printf('%04d-%02d', {expr} / 12, {expr} % 12 + 1)"
+
+
+CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
+    "id": SqlColumn("id"),
+    "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", encode_pid),
+    "month": SqlColumn(_month_text("month"), "month", parse_month, order_preserving=True),
+    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", encode_force_name),
+    "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
+    "longitude": SqlColumn("lng"),
+    "latitude": SqlColumn("lat"),
+    "location": SqlColumn("street_name"),
+    "lsoa_code": SqlColumn("(SELECT lsoa_code FROM lsoas WHERE code = crimes.lsoa)"),
+    "lsoa_name": SqlColumn("(SELECT lsoa_name FROM lsoas WHERE code = crimes.lsoa)"),
+    "crime_type": SqlColumn(
+        "(SELECT name FROM categories WHERE code = crimes.category)", "category", encode_category_name
+    ),
+    "category": SqlColumn(
+        "(SELECT slug FROM categories WHERE code = crimes.category)", "category", encode_category_slug
+    ),
+    "last_outcome_category": SqlColumn("(SELECT name FROM outcome_kinds WHERE code = crimes.outcome)"),
+    "outcome_month": SqlColumn(
+        f"CASE WHEN outcome_month IS NULL THEN NULL ELSE {_month_text('outcome_month')} END",
+        "outcome_month",
+        parse_month,
+        order_preserving=True,
+    ),
+    "context": SqlColumn("context"),
+    "location_type": SqlColumn(f"CASE force WHEN {vocab.BTP.code} THEN 'BTP' ELSE 'Force' END"),
+    "location_subtype": SqlColumn("location_subtype"),
+    "street_id": SqlColumn("street_id"),
+}
+"""How each column of the crimes table reads in SQL (see the module docstring)."""
+
+CRIME_GEOMETRY = Geometry(unit=("x", "y", "z"))
+FEATURE_GEOMETRY = Geometry()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table resolved for one read: where its rows are and how its columns read."""
+
+    info: TableInfo
+    sql: str
+    columns: dict[str, SqlColumn]
+    key: str
+    geometry: Geometry
+
+    @property
+    def clustered(self) -> bool:
+        return self.info.id == CRIMES_TABLE
+
+
+def crimes_table_info(db: Reader) -> TableInfo:
+    count, updated = db.one(
+        "SELECT coalesce(sum(rows), 0), (SELECT value FROM meta WHERE key = 'last_updated')"
+        " FROM loads WHERE kind = 'street'"
+    )
+    when = dt.datetime.fromisoformat(updated) if updated else None
+    return TableInfo(
+        id=CRIMES_TABLE,
+        name="police.uk street-level crimes",
+        description="Every stored police.uk street-level crime, one feature per crime.",
+        columns=CRIME_COLUMNS,
+        feature_count=count,
+        bbox=None,
+        created=when,
+        modified=when,
+    )
+
+
+_TABLE_FIELDS = "id, name, description, columns, feature_count, bbox, created, modified, physical"
+
+
+def _table_info(row: tuple[Any, ...]) -> TableInfo:
+    tid, name, desc, cols, count, bbox, created, modified = row[:8]
+    return TableInfo(
+        id=tid,
+        name=name,
+        description=desc,
+        columns=tuple(Column(n, t) for n, t in orjson.loads(cols)),
+        feature_count=count,
+        bbox=tuple(orjson.loads(bbox)) if bbox else None,
+        created=dt.datetime.fromisoformat(created),
+        modified=dt.datetime.fromisoformat(modified),
+    )
+
+
+def table(db: Reader, table_id: str) -> TableInfo | None:
+    found = resolve(db, table_id)
+    return found.info if found else None
+
+
+def tables(db: Reader) -> list[TableInfo]:
+    rows = db.execute(f"SELECT {_TABLE_FIELDS} FROM feature_tables ORDER BY id").fetchall()
+    return [crimes_table_info(db), *(_table_info(r) for r in rows)]
+
+
+def resolve(db: Reader, table_id: str) -> Source | None:
+    """The table ``table_id`` as it is now, or None if there is none."""
+    if table_id == CRIMES_TABLE:
+        return Source(crimes_table_info(db), "crimes", CRIME_COLUMNS_SQL, "id", CRIME_GEOMETRY)
+    row = db.one(f"SELECT {_TABLE_FIELDS} FROM feature_tables WHERE id = ?", (table_id,))
+    if row is None:
+        return None
+    info = _table_info(row)
+    columns = {c.name: SqlColumn(f"c{i}") for i, c in enumerate(info.columns)}
+    return Source(info, row[8], columns, "gx_id", FEATURE_GEOMETRY)
+
+
+def _column(source: Source, name: str) -> SqlColumn:
+    col = source.columns.get(name)
+    if col is None:
+        raise TableChanged(
+            f"table {source.info.id!r} was replaced while it was being read and has no column {name!r} now; ask again"
+        )
+    return col
+
+
+def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Feature]:
+    """Features of one table matching ``query``, in keyset order (see FeatureQuery)."""
+    names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
+    for name in (*names, *(k.column for k in query.order_by)):
+        _column(source, name)
+    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
+    params: list[Any] = []
+    where = ["1"]
+    if query.where is not None:
+        try:
+            where.append(compile_predicate(query.where, source.columns, params, SQLITE, source.geometry))
+        except KeyError as e:
+            raise _changed(source, e) from None
+    if source.clustered and not query.order_by:
+        # Crimes in their clustered order (month, cell, id): a page is one range scan of
+        # the table itself. The cursor is the last crime's id; its place in that order is
+        # looked up once per page.
+        order = "ORDER BY month, cell, id"
+        if query.after is not None:
+            where.append("(month, cell, id) > (?, ?, ?)")
+            params.extend(_clustered_key(db, query.after))
+    else:
+        order = order_clause(query.order_by, source.columns, source.key, SQLITE)
+        if query.after is not None:
+            where.append(keyset_condition(query.order_by, source.columns, source.key, query.after, params, SQLITE))
+    sql = f"SELECT {select} FROM {source.sql} WHERE {' AND '.join(where)} {order}"
+    if query.limit is not None:
+        sql += " LIMIT ?"
+        params.append(query.limit)
+    for row in db.rows(sql, params):
+        yield Feature(row[0], row[1], row[2], row[3:])
+
+
+def _changed(source: Source, e: KeyError) -> TableChanged:
+    return TableChanged(f"table {source.info.id!r} was replaced while it was being read ({e}); ask again")
+
+
+def _clustered_key(db: Reader, after: tuple[Any, ...]) -> tuple[int, int, int]:
+    if len(after) != 1:
+        raise ValueError("page token does not fit this query")
+    row = db.one("SELECT month, cell, id FROM crimes WHERE id = ?", (after[0],))
+    if row is None:
+        raise PageCursorGone(
+            f"crime {after[0]} where the previous page ended is no longer stored (its month was reloaded);"
+            " start again from the first page"
+        )
+    return row[0], row[1], row[2]
+
+
+def feature(db: Reader, source: Source, gx_id: int, columns: tuple[str, ...] | None) -> Feature | None:
+    names = columns if columns is not None else tuple(c.name for c in source.info.columns)
+    select = ", ".join([source.key, "lng", "lat", *(_column(source, n).expr for n in names)])
+    if not -(1 << 63) <= gx_id < 1 << 63:
+        return None
+    row = db.one(f"SELECT {select} FROM {source.sql} WHERE {source.key} = ?", (gx_id,))
+    return Feature(row[0], row[1], row[2], row[3:]) if row else None
+
+
+def require(db: Reader, table_id: str) -> Source:
+    found = resolve(db, table_id)
+    if found is None:
+        raise StoreError(f"no table {table_id!r}")
+    return found
