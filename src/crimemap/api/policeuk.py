@@ -35,6 +35,7 @@ pool (:func:`_answer`), and a ``poly`` is at most
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any
@@ -132,11 +133,22 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
+_ONE_POLYGON_AT_A_TIME = threading.Lock()
+"""Polygons are answered one at a time in each worker, as they were on the event loop: the stores cache
+each polygon prepared by shapely, and a prepared geometry must not be used by two threads at once
+(GEOS crashes)."""
+
+
+def _alone(answer: Callable[..., Response], *args: Any) -> Response:
+    with _ONE_POLYGON_AT_A_TIME:
+        return answer(*args)
+
+
 async def _answer(poly: str | None, answer: Callable[..., Response], *args: Any) -> Response:
     """``answer(*args)``: in the thread pool for a polygon, so that it cannot hold the event loop."""
     if poly is None:
         return answer(*args)
-    return await run_in_threadpool(answer, *args)
+    return await run_in_threadpool(_alone, answer, *args)
 
 
 def _or_query(request: Request, name: str, value: str | None) -> str | None:
