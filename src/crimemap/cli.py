@@ -117,60 +117,96 @@ def serve(
         list[str] | None, typer.Option(help="Accepted OAuth bearer token for tables/{id} (repeatable).")
     ] = None,
     cache_mb: Annotated[int, typer.Option(help="Memory for cached responses, per worker; 0 turns caching off.")] = 64,
+    public_policeuk: Annotated[
+        bool, typer.Option(help="Keep the police.uk API open to all when --api-key is given.")
+    ] = False,
+    trust_proxy: Annotated[
+        list[str] | None,
+        typer.Option(help="Address of a proxy whose X-Forwarded-For is trusted (repeatable; default: none)."),
+    ] = None,
 ) -> None:
     """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
     import os
+    import shutil
 
     import uvicorn
+
+    from crimemap.api.protocols import HTTP_PROTOCOL
 
     location = store or default_store_location()
     try:
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
         raise fail(str(e)) from None
+    shared = Path(tempfile.mkdtemp(prefix="crimemap-serve-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     os.environ["CRIMEMAP_STORE"] = location
     os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
+    os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
     os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
     os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
     os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
+    os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
     os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
     err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
-    uvicorn.run(
-        "crimemap.api.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    try:
+        uvicorn.run(
+            "crimemap.api.server:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            http=HTTP_PROTOCOL,
+            # X-Forwarded-For names the client only when it comes from a proxy the operator named.
+            proxy_headers=bool(trust_proxy),
+            forwarded_allow_ips=",".join(trust_proxy) if trust_proxy else "",
+        )
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @app.command()
 def demo(
     store: Annotated[
-        Path | None, typer.Option(help="Where to build the demo store (default: a fresh temporary file).")
+        Path | None,
+        typer.Option(help="Where to build the demo store (default: a temporary file, deleted when the demo stops)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     crimes_per_month: Annotated[int, typer.Option(help="Synthetic crimes per month.")] = 50_000,
     months: Annotated[int, typer.Option(help="Synthetic months.")] = 3,
+    force: Annotated[bool, typer.Option("--force", help="Replace the file at --store if there is one.")] = False,
 ) -> None:
-    """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...)."""
+    """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...).
+
+    The generated archive is deleted once loaded; a temporary store is deleted when the demo stops.
+    """
+    import shutil
+
     from crimemap.load.generate import DENSEST_CENTRE
 
+    if store is not None and store.exists() and not force:
+        raise fail(
+            f"{store} exists: the demo builds a fresh store there, replacing it; choose another --store,"
+            " or add --force to replace it"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
-    location = store or workdir / "demo.sqlite"
-    if location.exists():
-        location.unlink()
-    generate(workdir / "archive", months=months, crimes_per_month=crimes_per_month, quiet=False)
-    load([workdir / "archive"], store=str(location), quiet=False)
-    _load_nyc_tables(str(location))
-    lng, lat = DENSEST_CENTRE
-    err.print(
-        f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
-        highlight=False,
-    )
-    serve(store=str(location), host=host, port=port)
+    try:
+        location = store or workdir / "demo.sqlite"
+        for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
+            old.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
+            generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
+            load([Path(archive)], store=str(location), quiet=False)
+        _load_nyc_tables(str(location))
+        lng, lat = DENSEST_CENTRE
+        err.print(
+            f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
+            highlight=False,
+        )
+        serve(store=str(location), host=host, port=port)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @app.command()

@@ -47,6 +47,28 @@ class Compare:
     value: int | float | str | bool
 
 
+NUMBER_TEXT = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,4})?"
+"""Text that :class:`CompareNumber` reads as a number: ``2013``, ``-1.5``, ``.5``, ``2e3``; no spaces.
+
+The same regular expression in Python and in PostgreSQL (exponents of at most
+four digits keep every such number within PostgreSQL's ``numeric``).
+"""
+
+
+@dataclass(frozen=True)
+class CompareNumber:
+    """``column op value`` for a *string* column and a number: text that is a number compares as one.
+
+    A GeoJSON table keeps the strings it was given (the 2014 NYC downloads have
+    ``"YR": "2013"``), yet the NYC map asks ``YR=2013``: values matching
+    :data:`NUMBER_TEXT` compare numerically, any other text (or NULL) never matches.
+    """
+
+    column: str
+    op: CompareOp
+    value: int | float
+
+
 @dataclass(frozen=True)
 class Contains:
     """``column CONTAINS 'text'``: case-insensitive substring match on a string column."""
@@ -92,7 +114,7 @@ class Or:
     operands: tuple[Predicate, ...]
 
 
-Predicate: TypeAlias = Compare | Contains | In | IsNull | Within | Not | And | Or
+Predicate: TypeAlias = Compare | CompareNumber | Contains | In | IsNull | Within | Not | And | Or
 
 
 @dataclass(frozen=True)

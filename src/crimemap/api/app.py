@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import downloads, mapsengine, policeuk, web
+from crimemap.api import docs, downloads, envelopes, mapsengine, openapi, policeuk, web
+from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
 from crimemap.api.settings import Settings
@@ -26,6 +27,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Police-recorded crime data through the police.uk and Maps Engine APIs.",
         default_response_class=JSONResponse,
+        docs_url=None,  # served by crimemap.api.docs from node_modules, not from a CDN
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings or Settings()
@@ -33,8 +36,10 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", tags=["server"])
     def health(request: Request) -> dict[str, object]:
-        """Liveness and what is stored: months, forces and tables."""
+        """Liveness and what is stored: months, forces and tables (those with a credential, when keys are set)."""
         st: Store = request.app.state.store
+        if credentials_configured(request.app.state.settings) and not has_credential(request):
+            return {"status": "ok", "version": __version__}
         months = st.months()
         return {
             "status": "ok",
@@ -45,6 +50,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, mapsengine, downloads, web):
+    for module in (policeuk, mapsengine, downloads, web, docs, envelopes, openapi):
         module.install(app)
     return app

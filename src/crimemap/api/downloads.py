@@ -1,6 +1,7 @@
 """Whole-table downloads: ``GET /download/{table}.geojson`` and ``GET /download/{table}.csv``.
 
-Anyone may download any table (no key), optionally narrowed by a Maps Engine
+A table downloads as its features read (:mod:`crimemap.api.access`: open, or
+with a key or bearer token once the server has them), optionally narrowed by a Maps Engine
 ``where`` clause and a ``select`` list of columns. The file is streamed as the
 store is read (:mod:`crimemap.export`), in constant memory however large the
 table; errors found before streaming starts (unknown table, bad ``where``) are
@@ -12,12 +13,16 @@ answered in the same envelope as the Maps Engine API's.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from starlette.responses import Response, StreamingResponse
 
+from crimemap.api.access import require_table_access
+from crimemap.api.mapsengine import unknown_table
 from crimemap.api.mapsengine_errors import MapsEngineRoute, invalid, not_found
 from crimemap.api.mapsengine_params import single
+from crimemap.api.mapsengine_schema import ERRORS, KeyQ, SelectQ, WhereQ
 from crimemap.export import FORMATS, Export, export_chunks
 from crimemap.export import csv as csv_export
 from crimemap.export import geojson as geojson_export
@@ -35,16 +40,37 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-@router.get("/download/{file_name}")
-def download(request: Request, file_name: str) -> Response:
-    """A whole table as ``/download/<table id>.geojson`` or ``.csv``, narrowed by ``where`` and ``select``."""
+_DOWNLOADED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The table, streamed: RFC 7946 GeoJSON (id = gx_id), or CSV (gx_id, the columns,"
+        " longitude, latitude).",
+        "content": {
+            MEDIA_TYPES["geojson"]: {"schema": {"type": "string"}},
+            MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get("/download/{file_name}", response_class=StreamingResponse, responses={**_DOWNLOADED, **ERRORS})
+def download(
+    request: Request,
+    file_name: Annotated[
+        str, Path(description="<table id>.geojson or <table id>.csv", examples=["policeuk-crimes.csv"])
+    ],
+    where: WhereQ = None,
+    select: SelectQ = None,
+    key: KeyQ = None,
+) -> Response:
+    """A whole table as `/download/<table id>.geojson` or `.csv`, narrowed by `where` and `select`."""
     table_id, _, fmt = file_name.rpartition(".")
     if fmt not in FORMATS or not table_id:
         raise not_found("Not Found: download /download/<table id>.geojson or /download/<table id>.csv")
+    require_table_access(request)
     store: Store = request.app.state.store
     table = store.table(table_id)
     if table is None:
-        raise not_found(f"Table {table_id!r} not found; GET /health lists the tables")
+        raise not_found(unknown_table(request, table_id))
     export = Export(table, *_filters(request, table.schema))
     headers = {"Content-Disposition": f'attachment; filename="{_safe(table_id)}.{fmt}"'}
     return StreamingResponse(export_chunks(store, export, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)

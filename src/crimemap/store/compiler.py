@@ -30,6 +30,7 @@ from crimemap.query import (
     And,
     Area,
     Compare,
+    CompareNumber,
     Contains,
     In,
     IsNull,
@@ -101,6 +102,8 @@ class Dialect:
     """SQL testing that a point lies in an area (appends its parameters)."""
     contains: Callable[[str, str, list[Any]], str]
     """``CONTAINS``: SQL testing that the column (first argument) holds the lower-cased text (second)."""
+    number: Callable[[str, str, int | float, list[Any]], str] = field(default=lambda *_: _no_number())
+    """:class:`~crimemap.query.CompareNumber`: SQL comparing a text column's numeric value (``expr op value``)."""
     nulls_sort_first: bool = True
     """Whether ``ORDER BY x`` already puts NULLs first (SQLite) or needs ``NULLS FIRST`` (PostgreSQL)."""
     text_value: Callable[[Any], Any] = field(default=lambda v: int(v) if isinstance(v, bool) else v)
@@ -115,6 +118,10 @@ class Dialect:
         if self.nulls_sort_first:
             return f"{expr} {'DESC' if descending else 'ASC'}"
         return f"{expr} {'DESC NULLS LAST' if descending else 'ASC NULLS FIRST'}"
+
+
+def _no_number() -> str:
+    raise NotImplementedError("this dialect cannot read text as numbers")
 
 
 def _unsupported_area(area: Area, geometry: Geometry, params: list[Any]) -> str:
@@ -157,6 +164,8 @@ def compile_predicate(
             return f"{enc[0]} {_OPS[pred.op]} {p}"
         params.append(dialect.param(col, pred.value))
         return f"{col.expr} {_OPS[pred.op]} {p}"
+    if isinstance(pred, CompareNumber):
+        return dialect.number(columns[pred.column].expr, _OPS[pred.op], pred.value, params)
     if isinstance(pred, Contains):
         return dialect.contains(columns[pred.column].expr, pred.text.lower(), params)
     if isinstance(pred, In):

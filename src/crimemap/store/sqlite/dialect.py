@@ -64,6 +64,12 @@ def contains_sql(expr: str, text: str, params: list[Any]) -> str:
     return f"(CASE WHEN {expr} GLOB '*[^ -~]*' THEN instr(cm_lower({expr}), ?) ELSE instr(lower({expr}), ?) END > 0)"
 
 
+def number_sql(expr: str, op: str, value: int | float, params: list[Any]) -> str:
+    """A text column's value as a number (``cm_number``: NULL unless it is :data:`~crimemap.query.NUMBER_TEXT`)."""
+    params.append(value)
+    return f"cm_number({expr}) {op} ?"
+
+
 SQLITE = Dialect(
     name="sqlite",
     placeholder="?",
@@ -71,5 +77,6 @@ SQLITE = Dialect(
     false="0",
     area=area_sql,
     contains=contains_sql,
+    number=number_sql,
     nulls_sort_first=True,
 )
