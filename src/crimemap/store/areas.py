@@ -21,8 +21,9 @@ written as an angle: ``d <= r`` if and only if ``u(p) . u(c) >= cos(r / R)``.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -168,8 +169,31 @@ def polygon_key(ring: tuple[tuple[float, float], ...]) -> str:
     return ";".join(f"{x!r},{y!r}" for x, y in ring)
 
 
-@lru_cache(maxsize=256)
+_PER_THREAD = threading.local()
+_CACHED = 64
+
+
 def _prepared(key: str) -> ShapelyPolygon:
+    """The prepared polygon of a key, one per thread.
+
+    GEOS's prepared geometries are not safe to use from two threads at once
+    (two requests with the same polygon crashed the process), so each thread
+    keeps its own few.
+    """
+    cache: OrderedDict[str, ShapelyPolygon] | None = getattr(_PER_THREAD, "polygons", None)
+    if cache is None:
+        cache = _PER_THREAD.polygons = OrderedDict()
+    poly = cache.get(key)
+    if poly is None:
+        poly = cache[key] = _prepare(key)
+        if len(cache) > _CACHED:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return poly
+
+
+def _prepare(key: str) -> ShapelyPolygon:
     ring = [tuple(float(v) for v in p.split(",")) for p in key.split(";")]
     poly = ShapelyPolygon(ring)
     if not poly.is_valid:
