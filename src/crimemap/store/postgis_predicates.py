@@ -35,6 +35,7 @@ from crimemap.query import (
     Contains,
     In,
     IsNull,
+    Like,
     Not,
     Or,
     OrderKey,
@@ -111,6 +112,11 @@ def compile_predicate(pred: Predicate, columns: Mapping[str, PgColumn], params: 
     if isinstance(pred, Contains):
         params.append(pred.text.lower())
         return f"strpos(lower({columns[pred.column].expr}), %s) > 0"
+    if isinstance(pred, Like):
+        # PostgreSQL's LIKE has CQL2's wildcards and escape; a lone final backslash becomes literal.
+        trailing = len(pred.pattern) - len(pred.pattern.rstrip("\\"))
+        params.append(pred.pattern + "\\" * (trailing % 2))
+        return f"{columns[pred.column].expr} LIKE %s"
     if isinstance(pred, In):
         col = columns[pred.column]
         if not pred.values:

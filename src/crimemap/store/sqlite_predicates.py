@@ -24,6 +24,7 @@ from crimemap.query import (
     Contains,
     In,
     IsNull,
+    Like,
     Not,
     Or,
     OrderKey,
@@ -78,6 +79,9 @@ def compile_predicate(pred: Predicate, columns: Mapping[str, SqlColumn], params:
     if isinstance(pred, Contains):
         params.append(pred.text.lower())
         return f"instr(lower({columns[pred.column].expr}), ?) > 0"
+    if isinstance(pred, Like):
+        params.append(like_to_glob(pred.pattern))
+        return f"{columns[pred.column].expr} GLOB ?"
     if isinstance(pred, In):
         col = columns[pred.column]
         if not pred.values:
@@ -99,6 +103,26 @@ def compile_predicate(pred: Predicate, columns: Mapping[str, SqlColumn], params:
     if isinstance(pred, Within):
         return compile_area(pred.area, params)
     raise TypeError(f"not a predicate: {pred!r}")
+
+
+def like_to_glob(pattern: str) -> str:
+    """A CQL2 LIKE pattern as a SQLite ``GLOB`` pattern, which is case-sensitive as LIKE must be.
+
+    >>> like_to_glob(r"On or near %St_ 100\\% [x]*")
+    'On or near *St? 100% [[]x][*]'
+    """
+    out, chars = [], iter(pattern)
+    for c in chars:
+        if c == "\\":
+            c = next(chars, "\\")
+            out.append(f"[{c}]" if c in "*?[" else c)
+        elif c == "%":
+            out.append("*")
+        elif c == "_":
+            out.append("?")
+        else:
+            out.append(f"[{c}]" if c in "*?[" else c)
+    return "".join(out)
 
 
 def compile_area(area: Area, params: list[Any]) -> str:
