@@ -66,8 +66,13 @@ from crimemap.where import GEOMETRY, MAX_CLAUSE_CHARS, MAX_IN_VALUES, ColumnType
 
 __all__ = ["FILTER_LANGS", "MAX_NESTING", "FilterError", "parse_filter", "translate"]
 
-FILTER_LANGS = ("cql2-text", "cql2-json")
-"""The ``filter-lang`` values understood; ``cql2-text`` is the default."""
+FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
+"""The ``filter-lang`` values understood; ``cql2-text`` is the default.
+
+``cql-text`` is the draft standard's name, which GDAL's OGC API driver (3.12)
+still sends with the filters it builds (``(a = 'x') AND (b > 1)``, valid
+CQL2 text): it is read as ``cql2-text``.
+"""
 
 MAX_NESTING = 64
 """Deepest nesting of parentheses, and most ``NOT`` operators, accepted in one filter."""
@@ -105,7 +110,7 @@ def parse_filter(text: str, schema: Mapping[str, ColumnType], lang: str = "cql2-
             raise FilterError(f"the filter is not JSON: {e}") from None
         _check_json_depth(tree)
         return translate(tree, schema)
-    _check_text_nesting(text)
+    _check_text_nesting(text)  # cql2-text, or the draft's cql-text
     try:
         tree = cql2.parse_text(text).to_json()
     except (cql2.ParseError, ValueError) as e:

@@ -136,9 +136,15 @@ def collection(request: Request, collection_id: str) -> Response:
 
 @router.get(PREFIX + "/collections/{collection_id}/queryables")
 def queryables(request: Request, collection_id: str) -> Response:
-    """The columns a filter, sortby or properties may name, as JSON Schema."""
+    """The columns a filter, sortby or properties may name, as JSON Schema.
+
+    Served as ``application/schema+json`` when the client accepts it, else as
+    ``application/json`` (GDAL asks for JSON and refuses any other type).
+    """
     _metadata_request(request)
-    return _json(meta.queryables(_table(request, collection_id), _base(request)), meta.SCHEMA)
+    accept = request.headers.get("accept", "")
+    media = meta.SCHEMA if meta.SCHEMA in accept or "application/json" not in accept else meta.JSON
+    return _json(meta.queryables(_table(request, collection_id), _base(request)), media)
 
 
 # -- features -----------------------------------------------------------------------------------------------

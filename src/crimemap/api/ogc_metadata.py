@@ -97,6 +97,7 @@ def collection(table: TableInfo, extent: Extent, base: str) -> dict[str, Any]:
             link(here, "self", JSON, "this collection"),
             link(f"{here}/items", "items", GEOJSON, f"the features of {table.id}"),
             link(f"{here}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA, "queryables"),
+            link(f"{here}/queryables", "queryables", SCHEMA, "queryables (the draft's rel, which GDAL looks for)"),
         ],
     }
     described: dict[str, Any] = {}
@@ -127,6 +128,9 @@ def queryables(table: TableInfo, base: str) -> dict[str, Any]:
         "title": table.name,
         "properties": props,
         "additionalProperties": False,
+        # The draft standard's list, which GDAL's driver (3.12) still reads to decide which
+        # filters to send to the server; JSON Schema ignores a keyword it does not know.
+        "queryables": [{"id": c.name, "type": _JSON_TYPES[c.type]["type"]} for c in table.columns],
     }
 
 
