@@ -228,8 +228,9 @@ def test_filter_selects_what_the_store_selects_for_the_same_predicate(
     got = [i for page in pages for i in ids(page)]
     expected = {
         f.gx_id
-        for f in policeuk_store.features(FeatureQuery(CRIMES_TABLE, Like("location", "On or near %Street"),
-                                                      ("category",)))  # fmt: skip
+        for f in policeuk_store.features(
+            FeatureQuery(CRIMES_TABLE, Like("location", "On or near %Street"), ("category",))
+        )  # fmt: skip
         if f.properties[0] in ("burglary", "theft-from-the-person")
     }
     assert len(got) == len(set(got)) and set(got) == expected and len(expected) > 100

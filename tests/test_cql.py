@@ -27,8 +27,10 @@ BOX = Polygon(((-0.1, 51.5), (-0.09, 51.5), (-0.09, 51.52), (-0.1, 51.52), (-0.1
         ("ok = TRUE", Compare("ok", "=", True)),
         ("location LIKE 'On or near %'", Like("location", "On or near %")),
         ("location NOT LIKE '%Street'", Not(Like("location", "%Street"))),
-        ("month BETWEEN '2016-01' AND '2016-03'", And((Compare("month", ">=", "2016-01"),
-                                                       Compare("month", "<=", "2016-03")))),  # fmt: skip
+        (
+            "month BETWEEN '2016-01' AND '2016-03'",
+            And((Compare("month", ">=", "2016-01"), Compare("month", "<=", "2016-03"))),
+        ),  # fmt: skip
         ("category IN ('burglary', 'drugs')", In("category", ("burglary", "drugs"))),
         ("id NOT IN (1, 2)", Not(In("id", (1, 2)))),
         ("outcome_month IS NULL", IsNull("outcome_month")),
@@ -38,8 +40,10 @@ BOX = Polygon(((-0.1, 51.5), (-0.09, 51.5), (-0.09, 51.52), (-0.1, 51.52), (-0.1
         ("S_INTERSECTS(geometry, BBOX(-0.1, 51.5, -0.09, 51.52))", Within(BOX)),
         ("S_INTERSECTS(geometry, POLYGON((-0.1 51.5, -0.09 51.5, -0.09 51.52, -0.1 51.52, -0.1 51.5)))", Within(BOX)),
         ("S_INTERSECTS(geometry, POINT(-0.1 51.5))", Within(Circle((-0.1, 51.5), 0.0))),
-        ("a = 1 OR b = 2".replace("a", "id").replace("b", "street_id"),
-         Or((Compare("id", "=", 1), Compare("street_id", "=", 2)))),  # fmt: skip
+        (
+            "a = 1 OR b = 2".replace("a", "id").replace("b", "street_id"),
+            Or((Compare("id", "=", 1), Compare("street_id", "=", 2))),
+        ),  # fmt: skip
         ("id = 1 AND (id = 2 AND id = 3)", And((Compare("id", "=", 1), Compare("id", "=", 2), Compare("id", "=", 3)))),
         ("NOT (id = 1 OR ok = FALSE)", Not(Or((Compare("id", "=", 1), Compare("ok", "=", False))))),
     ],

@@ -574,8 +574,13 @@ CROSS_QUERIES = [
         CRIMES_TABLE, where=Compare("month", ">=", "2017-01"), order_by=(OrderKey("location"),), limit=200
     ),  # fmt: skip
     FeatureQuery(CRIMES_TABLE, where=Contains("lsoa_name", "city of london 001"), columns=("crime_id",)),
-    FeatureQuery(CRIMES_TABLE, where=Like("location", "On or near %Street"), columns=("location",), limit=500,
-                 order_by=(OrderKey("location", descending=True),)),  # fmt: skip
+    FeatureQuery(
+        CRIMES_TABLE,
+        where=Like("location", "On or near %Street"),
+        columns=("location",),
+        order_by=(OrderKey("location", descending=True),),
+        limit=500,
+    ),
     FeatureQuery(
         CRIMES_TABLE,
         where=In("category", ("burglary", "drugs")),
