@@ -20,8 +20,8 @@ from crimemap.export.arrow import GEOMETRY, arrow_schema, record_batches, requir
 from crimemap.store.base import Store
 
 MEDIA_TYPE = "application/vnd.apache.parquet"
-ROW_GROUP_ROWS = 50_000
-"""Features gathered into one row group before it is written (a few MB)."""
+ROW_GROUP_ROWS = 20_000
+"""Features gathered into one row group before it is written (about 10 MB of Arrow data)."""
 
 
 def geo_metadata() -> bytes:
