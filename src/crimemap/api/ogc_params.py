@@ -178,10 +178,14 @@ def datetime_predicates(text: str, table: TableInfo) -> list[Predicate]:
         raise invalid("datetime", f"the interval ends before it starts: {text!r}")
     parts: list[Predicate] = []
     if table.id == CRIMES_TABLE:  # month text YYYY-MM, compared on the stored month
-        if start is not None:
-            parts.append(Compare(column, ">=", start.first.strftime("%Y-%m")))
-        if end is not None:
-            parts.append(Compare(column, "<=", end.last.strftime("%Y-%m")))
+        first = start.first.strftime("%Y-%m") if start is not None else None
+        last = end.last.strftime("%Y-%m") if end is not None else None
+        if first is not None and first == last:  # one month: equality keeps the (month, ...) indexes usable
+            return [Compare(column, "=", first)]
+        if first is not None:
+            parts.append(Compare(column, ">=", first))
+        if last is not None:
+            parts.append(Compare(column, "<=", last))
         return parts
     # Datetime columns hold ISO 8601 text (dates, or times in UTC as Z) that sorts as time does.
     if start is not None:
