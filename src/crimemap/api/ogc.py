@@ -90,8 +90,8 @@ def _table(request: Request, collection_id: str) -> TableInfo:
 # -- metadata ---------------------------------------------------------------------------------------------
 
 
-@router.get(PREFIX, include_in_schema=False)
-@router.get(PREFIX + "/")
+@router.get(PREFIX)
+@router.get(PREFIX + "/", include_in_schema=False)
 def landing_page(request: Request) -> Response:
     """The landing page: links to the API definition, the conformance classes and the collections."""
     _metadata_request(request)
