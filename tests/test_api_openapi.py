@@ -48,7 +48,13 @@ def test_the_document_lists_the_parameters_and_errors_the_api_has(policeuk_serve
     assert names >= {"version", "key"}
     download = document["paths"]["/download/{file_name}"]["get"]
     assert {p["name"] for p in download["parameters"]} >= {"where", "select"}
-    assert {t.split(";")[0] for t in download["responses"]["200"]["content"]} == {"application/geo+json", "text/csv"}
+    assert {t.split(";")[0] for t in download["responses"]["200"]["content"]} == {
+        "application/geo+json",
+        "text/csv",
+        "application/geopackage+sqlite3",
+        "application/vnd.apache.parquet",
+        "application/flatgeobuf",
+    }
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             codes = set(operation["responses"])

@@ -216,14 +216,15 @@ def export(
         Path | None, typer.Option("--output", "-o", help="File to write; '-' or none for standard output.")
     ] = None,
     fmt: Annotated[
-        str | None, typer.Option("--format", "-f", help="geojson or csv (default: from the file name).")
+        str | None,
+        typer.Option("--format", "-f", help="geojson, csv, gpkg, parquet or fgb (default: from the file name)."),
     ] = None,
     where: Annotated[str | None, typer.Option(help="A Maps Engine where clause, e.g. 'MO=2'.")] = None,
     select: Annotated[str | None, typer.Option(help="Columns to write, comma-separated.")] = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Write a whole table as RFC 7946 GeoJSON or CSV, streamed in constant memory."""
+    """Write a whole table as GeoJSON, CSV, GeoPackage, GeoParquet or FlatGeobuf, in constant memory."""
     import os
 
     from crimemap import export as exporting
@@ -236,8 +237,7 @@ def export(
             kind = exporting.format_for(output, fmt)
             total = plan.table.feature_count if plan.where is None else None
             with progress_bar(total, f"exporting {table}", quiet or output is None) as advance:
-                chunks = exporting.export_chunks(st, plan, kind, progress=advance)
-                size = exporting.write_chunks(chunks, output)
+                size = exporting.write_export(st, plan, kind, output, progress=advance)
     except BrokenPipeError:  # `crimemap export T | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1) from None

@@ -33,7 +33,7 @@ class Polygon:
 
 Area: TypeAlias = Circle | Polygon
 
-# ---- the predicate tree: what a Maps Engine ``where`` clause parses into ----
+# ---- the predicate tree: what a Maps Engine ``where`` clause or a CQL2 ``filter`` parses into ----
 
 CompareOp: TypeAlias = Literal["=", "<>", "<", ">", "<=", ">="]
 
@@ -78,6 +78,20 @@ class Contains:
 
 
 @dataclass(frozen=True)
+class Like:
+    """``column LIKE pattern`` (CQL2's LIKE): case-sensitive, on a string column.
+
+    In ``pattern``, ``%`` stands for any run of characters (none included),
+    ``_`` for exactly one, and ``\\`` makes the character after it literal
+    (``'100\\%'`` matches ``100%``). Each store translates the pattern to its
+    own matcher (SQLite's ``GLOB``, PostgreSQL's ``LIKE``), always as a bound value.
+    """
+
+    column: str
+    pattern: str
+
+
+@dataclass(frozen=True)
 class In:
     """``column IN (v1, v2, ...)``."""
 
@@ -114,7 +128,7 @@ class Or:
     operands: tuple[Predicate, ...]
 
 
-Predicate: TypeAlias = Compare | CompareNumber | Contains | In | IsNull | Within | Not | And | Or
+Predicate: TypeAlias = Compare | CompareNumber | Contains | Like | In | IsNull | Within | Not | And | Or
 
 
 @dataclass(frozen=True)

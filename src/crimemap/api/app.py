@@ -2,6 +2,7 @@
 
 ``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`),
 ``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
+``/ogc/...`` OGC API - Features over every table (:mod:`crimemap.api.ogc`),
 ``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import docs, downloads, envelopes, mapsengine, openapi, policeuk, web
+from crimemap.api import docs, downloads, envelopes, mapsengine, ogc, openapi, policeuk, web
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
@@ -25,7 +26,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="crimemap",
         version=__version__,
-        description="Police-recorded crime data through the police.uk and Maps Engine APIs.",
+        description="Police-recorded crime data through the police.uk, Maps Engine and OGC API - Features APIs.",
         default_response_class=JSONResponse,
         docs_url=None,  # served by crimemap.api.docs from node_modules, not from a CDN
         redoc_url=None,
@@ -50,6 +51,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, mapsengine, downloads, web, docs, envelopes, openapi):
+    for module in (policeuk, mapsengine, ogc, downloads, web, docs, envelopes, openapi):
         module.install(app)
     return app

@@ -92,6 +92,13 @@ def number_sql(expr: str, op: str, value: int | float, params: list[Any]) -> str
     return f"(CASE WHEN {expr} ~ %s THEN CAST({expr} AS numeric) END) {op} CAST(%s AS numeric)"
 
 
+def like_sql(expr: str, pattern: str, params: list[Any]) -> str:
+    """PostgreSQL's LIKE has CQL2's wildcards and escape; a lone final backslash becomes literal."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    params.append(pattern + "\\" * (trailing % 2))
+    return f"{expr} LIKE %s"
+
+
 POSTGIS = Dialect(
     name="postgis",
     placeholder="%s",
@@ -99,6 +106,7 @@ POSTGIS = Dialect(
     false="FALSE",
     area=area_sql,
     contains=contains_sql,
+    like=like_sql,
     number=number_sql,
     nulls_sort_first=False,
     text_value=lambda v: v,
