@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -78,9 +79,9 @@ from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environ
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import echo
 from crimemap.export import value_fixer
-from crimemap.export.geojson import feature_bytes
+from crimemap.export.geojson import column_bytes, feature_bytes
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.store.base import Feature, PageCursorGone, Store, TableInfo
+from crimemap.store.base import Feature, FeatureColumns, PageCursorGone, Store, TableInfo
 from crimemap.where import GEOMETRY
 
 PREFIX = "/mapsengine/v1"
@@ -148,18 +149,18 @@ def list_features(
     after = req.page.after if req.page else None
     query = FeatureQuery(table.id, req.where, fetch, req.order_by, after, size + 1)
     try:
-        features = list(_store(request).features(query)) if size > 0 else []
+        found = _store(request).feature_columns(query) if size > 0 else None
     except PageCursorGone as e:
         raise invalid("pageToken", str(e)) from None
-    more = len(features) > size
-    features = features[:size]
+    more = found is not None and len(found) > size
+    page = found.head(size) if found is not None else FeatureColumns((), (), (), ())
     body = [
         b'{"type":"FeatureCollection","features":[',
-        b",".join(render_features(table, req, fetch, features)),
+        b",".join(render_columns(table, req, fetch, page)),
         b"]",
     ]
     if more and (req.limit is None or served + size < req.limit):
-        last = features[-1]
+        last = page.row(len(page) - 1)
         cursor = (*(last.properties[fetch.index(k.column)] for k in req.order_by), last.gx_id)
         token = tokens.issue(table.id, req.fingerprint, Page(served + size, cursor))
         body.append(b',"nextPageToken":' + orjson.dumps(token))
@@ -192,6 +193,27 @@ def get_feature(
         raise not_found(f"Feature {echo(feature_id)} not found in table {table.id!r}")
     req = FeaturesRequest(None, output, (), None, 1, False, "", None)
     return Response(render_features(table, req, names, [feature])[0], media_type="application/json")
+
+
+def render_columns(
+    table: TableInfo, req: FeaturesRequest, fetched: tuple[str, ...], page: FeatureColumns
+) -> list[bytes]:
+    """GeoJSON features of a page read column by column (:meth:`Store.feature_columns`), typed values.
+
+    Properties come in ``select`` order; ``gx_id`` is a string, as Maps Engine had it.
+    """
+    names = req.properties
+    if names != fetched:
+        gx_text: list[str] | None = None
+        values: list[Sequence[Scalar]] = []
+        for n in names:
+            if n in table.schema:
+                values.append(page.values[fetched.index(n)])
+            else:
+                gx_text = gx_text if gx_text is not None else [str(g) for g in page.gx_id]
+                values.append(gx_text)
+        page = page.with_values(tuple(values))
+    return column_bytes(page, names, with_id=False, with_geometry=req.with_geometry)
 
 
 def render_features(

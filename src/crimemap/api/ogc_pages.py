@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from crimemap.api.mapsengine_tokens import PageTokens, TokenError
 from crimemap.api.ogc_errors import invalid
 from crimemap.api.ogc_params import ItemsRequest
-from crimemap.export import value_fixer
-from crimemap.export.geojson import feature_bytes
+from crimemap.export.geojson import column_bytes
 from crimemap.query import FeatureQuery, Scalar
 from crimemap.store.base import Feature, PageCursorGone, Store, TableInfo
 
@@ -62,21 +61,17 @@ def read_page(store: Store, table: TableInfo, request: ItemsRequest, after: Curs
     fetch = names + tuple(k.column for k in request.order_by if k.column not in names)
     query = FeatureQuery(table.id, request.where, fetch, request.order_by, after, request.limit + 1)
     try:
-        features = list(store.features(query))
+        found = store.feature_columns(query)
     except PageCursorGone as e:
         raise invalid("cursor", str(e)) from None
     except ValueError:  # a cursor that does not fit the query's order
         raise invalid("cursor", "the cursor does not fit this query; start again from the first page") from None
-    more = len(features) > request.limit
-    del features[request.limit :]
-    last = _cursor(request, fetch, features[-1]) if features else None
-    fix = value_fixer(table.schema, fetch)
-    if fetch != names or fix is not None:
-        keep = len(names)
-        features = [
-            f._replace(properties=(fix(f.properties) if fix is not None else f.properties)[:keep]) for f in features
-        ]
-    return Page(feature_bytes(features, names), last, more)
+    more = len(found) > request.limit
+    page = found.head(request.limit)
+    last = _cursor(request, fetch, page.row(len(page) - 1)) if len(page) else None
+    if fetch != names:
+        page = page.with_values(page.values[: len(names)])
+    return Page(column_bytes(page, names), last, more)
 
 
 def _cursor(request: ItemsRequest, fetch: tuple[str, ...], feature: Feature) -> Cursor:

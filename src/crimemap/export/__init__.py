@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crimemap.query import FeatureQuery, Predicate, Scalar
-from crimemap.store.base import ColumnType, Feature, Store, TableInfo
+from crimemap.store.base import ColumnType, FeatureColumns, Store, TableInfo
 from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
 
 BATCH_FEATURES = 10_000
@@ -119,8 +119,8 @@ def write_chunks(chunks: Iterable[bytes], output: Path | None) -> int:
 
 def feature_batches(
     store: Store, export: Export, batch: int | None = None, progress: Progress | None = None
-) -> Iterator[list[Feature]]:
-    """The table's features in ``gx_id`` order, ``batch`` at a time, with typed values.
+) -> Iterator[FeatureColumns]:
+    """The table's features in the store's order for it, ``batch`` at a time, column by column, typed.
 
     >>> for features in feature_batches(store, Export(store.table("nyc"))):  # doctest: +SKIP
     ...     print(len(features))
@@ -128,21 +128,18 @@ def feature_batches(
     7710
     """
     batch = batch or BATCH_FEATURES
-    fix = value_fixer(export.table.schema, export.names)
     after: tuple[Scalar, ...] | None = None
     while True:
         query = FeatureQuery(export.table.id, export.where, export.names, (), after, batch)
-        features = list(store.features(query))
-        if not features:
+        cols = store.feature_columns(query)
+        if not len(cols):
             return
-        if fix is not None:
-            features = [f._replace(properties=fix(f.properties)) for f in features]
         if progress is not None:
-            progress(len(features))
-        yield features
-        if len(features) < batch:
+            progress(len(cols))
+        yield cols
+        if len(cols) < batch:
             return
-        after = (features[-1].gx_id,)
+        after = (cols.gx_id[-1],)
 
 
 def value_fixer(

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from crimemap.export import Export, ExportError, Progress, feature_batches
-from crimemap.store.base import ColumnType, Feature, Store
+from crimemap.store.base import ColumnType, FeatureColumns, Store
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -73,9 +73,9 @@ def record_batches(
 
     kinds = [export.table.schema[n] for n in export.names]
     for features in feature_batches(store, export, progress=progress):
-        columns: list[Any] = [pa.array([f.gx_id for f in features], pa.int64())]
+        columns: list[Any] = [pa.array(features.gx_id, pa.int64())]
         for i, kind in enumerate(kinds):
-            values: list[Any] = [f.properties[i] for f in features]
+            values: Sequence[Any] = features.values[i]
             if kind == "datetime":
                 values = [_timestamp(v) for v in values]
             columns.append(pa.array(values, schema.field(i + 1).type))
@@ -83,17 +83,17 @@ def record_batches(
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def wkb_points(features: list[Feature]) -> pa.Array:
+def wkb_points(features: FeatureColumns) -> pa.Array:
     """The features' points as ISO WKB, null where a feature has no location."""
     import pyarrow as pa
 
     n = len(features)
-    missing = np.fromiter((f.lng is None for f in features), bool, n)
+    missing = np.fromiter((x is None for x in features.lng), bool, n)
     points = np.zeros(n, _WKB_POINT)
     points["order"] = 1  # little-endian
     points["kind"] = 1  # Point
-    points["x"] = np.fromiter((f.lng if f.lng is not None else np.nan for f in features), float, n)
-    points["y"] = np.fromiter((f.lat if f.lat is not None else np.nan for f in features), float, n)
+    points["x"] = np.fromiter((x if x is not None else np.nan for x in features.lng), float, n)
+    points["y"] = np.fromiter((y if y is not None else np.nan for y in features.lat), float, n)
     offsets = np.arange(n + 1, dtype=np.int32) * _WKB_POINT.itemsize
     validity = pa.array(~missing).buffers()[1] if missing.any() else None
     return pa.Array.from_buffers(

@@ -32,6 +32,7 @@ from crimemap.query import CrimeQuery, FeatureQuery
 from crimemap.store.base import (
     Crime,
     Feature,
+    FeatureColumns,
     JsonList,
     MonthSummary,
     OutcomeEvent,
@@ -42,6 +43,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.records import FORCE_IDS
+from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
 from crimemap.store.sqlite import tables as table_reads
 from crimemap.store.sqlite.connection import Connections, connect
@@ -78,6 +80,8 @@ class SQLiteStore(Store):
         self._outcome_names: dict[int, str] = {}
         self._outcome_jsons: dict[int, bytes] = {}
         self._refresh_outcome_names()
+        self._lsoas: dict[int, tuple[str, str]] = {}
+        self._decoders = crime_table.Decoders(self._outcome_name, self._lsoa)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -180,13 +184,29 @@ class SQLiteStore(Store):
         return table_reads.table(self._db.reader(), table_id)
 
     def features(self, query: FeatureQuery) -> Iterator[Feature]:
+        """Features as records; the SQLite store keeps booleans as 0 and 1 here (see :meth:`feature_columns`)."""
         db = self._db.reader()
-        return table_reads.features(db, table_reads.require(db, query.table), query)
+        source = table_reads.require(db, query.table)
+        if source.clustered:
+            return table_reads.feature_columns(db, source, query, self._decoders).features()
+        return table_reads.features(db, source, query)
+
+    def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
+        db = self._db.reader()
+        return table_reads.feature_columns(db, table_reads.require(db, query.table), query, self._decoders)
 
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         db = self._db.reader()
         source = table_reads.resolve(db, table_id)
-        return table_reads.feature(db, source, gx_id, columns) if source is not None else None
+        return table_reads.feature(db, source, gx_id, columns, self._decoders) if source is not None else None
+
+    def _lsoa(self, code: int) -> tuple[str, str]:
+        found = self._lsoas.get(code)
+        if found is None:  # one this process has not seen yet: read them all again
+            rows = self._db.reader().execute("SELECT code, lsoa_code, lsoa_name FROM lsoas").fetchall()
+            self._lsoas = {c: (lc, ln) for c, lc, ln in rows}
+            found = self._lsoas.get(code, ("", ""))
+        return found
 
 
 def upgrade(path: str | Path, progress: Callable[[int, int], None] | None = None) -> bool:
