@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 
 from crimemap.api import policeuk_params as params
@@ -55,6 +55,7 @@ _TOO_MANY: dict[int | str, dict[str, Any]] = {
 }
 _DATE_DOC = "The month, YYYY-MM. Default: the latest month with stop-and-search data."
 StopDateQ = Annotated[str | None, Query(description=_DATE_DOC, examples=["2019-12"])]
+LocationQ = Annotated[str | None, Query(description="A map point's id (location.street.id in stop results).")]
 ForceQ = Annotated[str | None, Query(description="The force id (required), e.g. city-of-london.")]
 
 
@@ -148,7 +149,7 @@ async def stops_street_by_post(
 )
 async def stops_at_location(
     store: StoreDep,
-    location_id: Annotated[str | None, Query(description="A map point's id (location.street.id in stop results).")] = None,
+    location_id: LocationQ = None,
     date: StopDateQ = None,
 ) -> Response:
     """The stops and searches of one month at one map point (`location_id`)."""

@@ -37,9 +37,10 @@ from crimemap.store.base import Stop
 from crimemap.vocab_stops import stop_outcome_id
 
 STOP_ROW = (
-    "month", "cell", "id", "force", "x", "y", "z", "lng", "lat", "street_id", "named", "street_name", "type", "datetime",
-    "operation", "operation_name", "gender", "age_range", "self_defined_ethnicity", "officer_defined_ethnicity",
-    "legislation", "object_of_search", "outcome", "outcome_id", "outcome_linked", "removal", "json",
+    "month", "cell", "id", "force", "x", "y", "z", "lng", "lat", "street_id", "named", "street_name", "type",
+    "datetime", "operation", "operation_name", "gender", "age_range", "self_defined_ethnicity",
+    "officer_defined_ethnicity", "legislation", "object_of_search", "outcome", "outcome_id", "outcome_linked",
+    "removal", "json",
 )  # fmt: skip
 """The stored columns of a stop, in the order of a prepared row (``json`` last)."""
 
@@ -146,7 +147,8 @@ def compose(batch: PreparedStops, streets: Streets) -> list[tuple[Any, ...]]:
         location = locations.get(key)
         if location is None:
             location = locations[key] = stop_location_json(lng, lat, sid, name or UNNAMED)
-        rows.append((*row[:STREET_AT], sid, named, name, *row[NAME_AT + 1 : JSON_AT], (head + location + tail).decode()))
+        json = (head + location + tail).decode()
+        rows.append((*row[:STREET_AT], sid, named, name, *row[NAME_AT + 1 : JSON_AT], json))
     return rows
 
 
@@ -168,8 +170,8 @@ def stop_from_row(row: tuple[Any, ...]) -> Stop:
 
 STOP_FIELDS = (
     "id", "month", "force", "type", "datetime", "operation", "operation_name", "lng", "lat", "street_id",
-    "street_name", "gender", "age_range", "self_defined_ethnicity", "officer_defined_ethnicity", "legislation", "object_of_search",
-    "outcome", "outcome_linked", "removal",
+    "street_name", "gender", "age_range", "self_defined_ethnicity", "officer_defined_ethnicity", "legislation",
+    "object_of_search", "outcome", "outcome_linked", "removal",
 )  # fmt: skip
 """The columns a stop record is read from, in :func:`stop_from_row`'s order."""
 

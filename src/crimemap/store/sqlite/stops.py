@@ -54,8 +54,7 @@ def stop_months(db: Reader) -> list[MonthSummary]:
         ") GROUP BY month ORDER BY month DESC"
     )
     return [
-        MonthSummary(format_month(m), tuple(FORCE_IDS[int(f)] for f in forces.split(",")), n)
-        for m, forces, n in rows
+        MonthSummary(format_month(m), tuple(FORCE_IDS[int(f)] for f in forces.split(",")), n) for m, forces, n in rows
     ]
 
 
@@ -321,7 +320,8 @@ def replace_stops(
         try:
             conn.executemany(INSERT, rows)
         except sqlite3.IntegrityError as e:
-            raise StoreError(f"{month} {FORCE_IDS[force]}: a stop id is already stored for another stop ({e})") from None
+            clash = f"{month} {FORCE_IDS[force]}: a stop id is already stored for another stop ({e})"
+            raise StoreError(clash) from None
         count += len(rows)
     record_load(m, force, "stops", count)
     return count
@@ -338,7 +338,7 @@ def name_stops(conn: sqlite3.Connection) -> None:
     conn.create_function("cm_json_text", 1, lambda v: orjson.dumps(v).decode(), deterministic=True)
     conn.execute(
         "UPDATE stops SET named = 1, street_id = m.street, street_name = m.name,"
-        " json = replace(json, '\"street\":{\"id\":' || stops.street_id || ',\"name\":\"\"}',"
+        ' json = replace(json, \'"street":{"id":\' || stops.street_id || \',"name":""}\','
         " '\"street\":{\"id\":' || m.street || ',\"name\":' || cm_json_text(m.name) || '}')"
         " FROM (SELECT s.month, s.cell, s.id, t.id AS street, t.name FROM stops s JOIN streets t"
         "  ON t.id = (SELECT id FROM streets WHERE cell = s.cell AND lng = s.lng AND lat = s.lat ORDER BY id LIMIT 1)"
