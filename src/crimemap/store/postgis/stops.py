@@ -95,7 +95,7 @@ def stops(stream: Stream, query: StopQuery) -> Iterator[Stop]:
         return
     terms, params = found
     order = _order(query) if query.month is not None else f"s.month, {_order(query)}"
-    sql = f"SELECT {_SELECT} FROM stops s WHERE {' AND '.join(terms)} ORDER BY {order}"
+    sql = f"SELECT {_SELECT} FROM stops s WHERE {' AND '.join(terms) or 'TRUE'} ORDER BY {order}"
     if query.limit is not None:
         sql += " LIMIT %s"
         params.append(query.limit)
