@@ -208,7 +208,8 @@ class StoreWriter(ABC):
     @staticmethod
     def prepare(kind: str, records: Any) -> Any:
         """Turn a batch for insertion: a :class:`~crimemap.store.batches.CrimeBatch` (kind ``street``),
-        an :class:`~crimemap.store.batches.OutcomeBatch` (``outcomes``), or a list of records of either.
+        an :class:`~crimemap.store.batches.OutcomeBatch` (``outcomes``), or a list of records of either;
+        or a list of :class:`Stop` (``stops``, see :mod:`crimemap.store.stop_rows`).
 
         Runs in a worker process: it must be a picklable function of its
         arguments. The default passes the batch through unchanged.
