@@ -9,7 +9,8 @@ Mounted beside :mod:`crimemap.api.policeuk`, with its rules (JSON errors, the
     GET      /api/stops-force          force; date: every stop of the force, with or without a location
 
 ``date`` defaults to the latest month with stop-and-search data; a month with
-none is an empty list. An area holding more than 10,000 stops is 503, decided
+none is an empty list. A ``poly`` is answered in the thread pool, as for crimes
+(:func:`crimemap.api.policeuk._answer`). An area holding more than 10,000 stops is 503, decided
 without counting them all. A stop's JSON (field order and types as the real
 API's) is made when it is loaded (:func:`crimemap.policeuk_json.stop_object`).
 """
@@ -23,8 +24,9 @@ from fastapi.responses import Response
 
 from crimemap.api import policeuk_params as params
 from crimemap.api import policeuk_schema as schema
+from crimemap.api.access import require_policeuk_access
 from crimemap.api.cache import ResponseCache
-from crimemap.api.errors import bad_request, not_found, too_many_crimes
+from crimemap.api.errors import bad_request, too_many_crimes
 from crimemap.api.policeuk import (
     _ERRORS,
     _NOT_FOUND,
@@ -38,6 +40,7 @@ from crimemap.api.policeuk import (
     PolyF,
     PolyQ,
     StoreDep,
+    _answer,
     check_get_length,
 )
 from crimemap.query import StopQuery
@@ -47,7 +50,10 @@ MAX_STOPS = MAX_CRIMES
 """An area holding more stops than this is answered 503: police.uk's 10,000 rule, as for crimes."""
 
 router = APIRouter(
-    prefix="/api", tags=["police.uk stop and search"], dependencies=[Depends(check_get_length)], responses=_ERRORS
+    prefix="/api",
+    tags=["police.uk stop and search"],
+    dependencies=[Depends(check_get_length), Depends(require_policeuk_access)],
+    responses=_ERRORS,
 )
 
 _TOO_MANY: dict[int | str, dict[str, Any]] = {
@@ -115,7 +121,7 @@ _STREET_DOC = (
 async def stops_street(
     request: Request, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: StopDateQ = None
 ) -> Response:
-    return _stops_street(request, lat, lng, poly, date)
+    return await _answer(poly, _stops_street, request, lat, lng, poly, date)
 
 
 @router.post(
@@ -129,11 +135,14 @@ async def stops_street_by_post(
     request: Request, lat: LatF = None, lng: LngF = None, poly: PolyF = None, date: DateF = None
 ) -> Response:
     query = request.query_params
-    return _stops_street(
+    poly = poly if poly is not None else query.get("poly")
+    return await _answer(
+        poly,
+        _stops_street,
         request,
         lat if lat is not None else query.get("lat"),
         lng if lng is not None else query.get("lng"),
-        poly if poly is not None else query.get("poly"),
+        poly,
         date if date is not None else query.get("date"),
     )
 
@@ -157,7 +166,7 @@ async def stops_at_location(
         raise bad_request("location_id is required", "e.g. location_id=884343: a street.id from stop results")
     street_id = params.location_id(location_id)
     if not store.stop_location_known(street_id):
-        raise not_found(f"unknown location {location_id!r}", "location ids are street.id in stop and crime results")
+        raise params.unknown_location(location_id)
     month = stop_month(store, date)
     if month is None:
         return _json(b"[]")
