@@ -33,7 +33,7 @@ class Sample:
     form: tuple[tuple[str, str], ...] = ()
 
 
-def samples(gx_id: int) -> list[Sample]:
+def samples(gx_id: int, street_id: int = 1) -> list[Sample]:
     street = "/api/crimes-street/all-crime?lat=51.5155&lng=-0.0922&date=2017-01"
     features = "/mapsengine/v1/tables/policeuk-crimes/features"
     form = tuple(POINT.items())
@@ -58,6 +58,13 @@ def samples(gx_id: int) -> list[Sample]:
             "/api/outcomes-at-location",
         ),
         Sample("policeuk", "POST", "/api/outcomes-at-location", "/api/outcomes-at-location", form),
+        Sample("policeuk", "GET", "/api/stops-street?lat=51.5155&lng=-0.0922&date=2017-01", "/api/stops-street"),
+        Sample("policeuk", "POST", "/api/stops-street", "/api/stops-street", form),
+        Sample(
+            "policeuk", "GET", f"/api/stops-at-location?location_id={street_id}&date=2017-01", "/api/stops-at-location"
+        ),
+        Sample("policeuk", "GET", "/api/stops-no-location?force=city-of-london&date=2017-01", "/api/stops-no-location"),
+        Sample("policeuk", "GET", "/api/stops-force?force=city-of-london&date=2017-01", "/api/stops-force"),
         Sample("policeuk", "GET", "/api/forces", "/api/forces"),
         Sample("policeuk", "GET", "/api/forces/city-of-london", "/api/forces/{force_id}"),
         Sample("rows", "GET", f"{features}?maxResults=1", "/mapsengine/v1/tables/{table_id}/features"),
@@ -91,6 +98,13 @@ def test_every_route_is_classified(policeuk_store: Store) -> None:
 @pytest.fixture(scope="module")
 def gx_id(policeuk_store: Store) -> int:
     return next(iter(policeuk_store.crimes(CrimeQuery(month="2017-01", limit=1)))).id
+
+
+@pytest.fixture(scope="module")
+def street_id(policeuk_store: Store) -> int:
+    street = next(iter(policeuk_store.crimes(CrimeQuery(month="2017-01", limit=1)))).street_id
+    assert street is not None
+    return street
 
 
 CONFIGS: dict[str, Settings] = {
@@ -160,13 +174,13 @@ def _full_health(body: dict[str, Any]) -> bool:
 @pytest.mark.parametrize("credential", list(CREDENTIALS))
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_every_route_answers_as_the_access_model_says(
-    servers: Callable[[str], LiveServer], gx_id: int, config: str, credential: str
+    servers: Callable[[str], LiveServer], gx_id: int, street_id: int, config: str, credential: str
 ) -> None:
     client = servers(config).client
     query, headers = CREDENTIALS[credential]
     expected = EXPECTED[(config, credential)]
     wrong: list[str] = []
-    for sample in samples(gx_id):
+    for sample in samples(gx_id, street_id):
         response = _send(client, sample, query, headers)
         if sample.kind == "health":
             locked = config != "open" and credential not in VALID[config]

@@ -57,9 +57,12 @@ def generate(
     crimes_per_month: Annotated[int, typer.Option(help="Crimes in each month, across all forces.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
     zipped: Annotated[bool, typer.Option("--zip", help="Write one zip per month, as data.police.uk does.")] = False,
+    stops_per_month: Annotated[
+        int | None, typer.Option(help="Stops and searches in each month (default: a tenth of the crimes; 0: none).")
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Write synthetic police.uk archives (street and outcomes files) of any size."""
+    """Write synthetic police.uk archives (street, outcomes and stop-and-search files) of any size."""
     from crimemap.load.generate import generate as run
     from crimemap.load.generate import month_range
 
@@ -70,11 +73,13 @@ def generate(
     with progress_bar(months * crimes_per_month, "generating", quiet) as advance:
         summary = run(
             out_dir, months=month_list, crimes_per_month=crimes_per_month, seed=seed, zipped=zipped,
+            stops_per_month=crimes_per_month // 10 if stops_per_month is None else stops_per_month,
             progress=advance,
         )  # fmt: skip
     if not quiet:
         out.print(
-            f"wrote {summary.crimes:,} crimes and {summary.outcomes:,} outcomes in {len(summary.files)} files"
+            f"wrote {summary.crimes:,} crimes, {summary.outcomes:,} outcomes and {summary.stops:,} stops and searches"
+            f" in {len(summary.files)} files"
             f" to {out_dir}",
             highlight=False,
         )
@@ -99,6 +104,14 @@ def info(store: StoreOption = None) -> None:
                 out.print(f"  {m.month}  {m.crimes:>9,}  {', '.join(m.forces)}", highlight=False)
         else:
             out.print("police.uk crimes: none", highlight=False)
+        stop_months = st.stop_months()
+        if stop_months:
+            out.print(
+                f"police.uk stops and searches: {sum(m.crimes for m in stop_months):,} in {len(stop_months)} months",
+                highlight=False,
+            )
+            for m in stop_months:
+                out.print(f"  {m.month}  {m.crimes:>9,}  {', '.join(m.forces)}", highlight=False)
         for t in st.tables():
             out.print(f"table {t.id}: {t.feature_count:,} features ({t.name})", highlight=False)
 

@@ -170,3 +170,21 @@ class CrimeQuery:
     street_id: int | None = None
     located: bool = True
     limit: int | None = None
+
+
+@dataclass(frozen=True)
+class StopQuery:
+    """A read of police.uk stops and searches (the ``/api/stops-*`` calls).
+
+    ``month`` is ``YYYY-MM`` (``None``: every month); ``located`` True selects
+    stops with coordinates, False those without, ``None`` both (``stops-force``).
+    ``street_id`` selects the stops at one map point. ``limit`` lets a caller
+    stop early: the 10,000-stop rule asks for 10,001.
+    """
+
+    month: str | None = None
+    area: Area | None = None
+    force: str | None = None
+    street_id: int | None = None
+    located: bool | None = True
+    limit: int | None = None

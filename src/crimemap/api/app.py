@@ -1,6 +1,7 @@
 """The HTTP application: one FastAPI app over one store, with every API mounted.
 
-``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`),
+``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`, its stop-and-search
+methods in :mod:`crimemap.api.policeuk_stops`),
 ``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
 ``/ogc/...`` OGC API - Features over every table (:mod:`crimemap.api.ogc`),
 ``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`).
@@ -11,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import docs, downloads, envelopes, mapsengine, ogc, openapi, policeuk, web
+from crimemap.api import docs, downloads, envelopes, mapsengine, ogc, openapi, policeuk, policeuk_stops, web
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
@@ -51,6 +52,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, mapsengine, ogc, downloads, web, docs, envelopes, openapi):
+    for module in (policeuk, policeuk_stops, mapsengine, ogc, downloads, web, docs, envelopes, openapi):
         module.install(app)
     return app

@@ -13,6 +13,8 @@ Any client of the real API works by changing only its base URL to
     GET|POST /api/outcomes-at-location       location_id, lat+lng (1 mile) or poly; date
     GET      /api/forces, /api/forces/{id}
 
+(and the stop-and-search methods, :mod:`crimemap.api.policeuk_stops`).
+
 The real API's limits hold: a GET whose target (path and query string) is
 longer than :data:`MAX_GET_LENGTH` characters is 400 (POST has no limit); an
 area (a point's mile or a polygon) with more than :data:`MAX_CRIMES` crimes is
@@ -290,8 +292,10 @@ async def crime_categories(date: DateQ = None) -> Response:
 
 @router.get("/crimes-street-dates", response_model=list[schema.StreetDate], summary="Months available")
 async def crimes_street_dates(store: StoreDep) -> Response:
-    """Every stored month, newest first; `stop-and-search` is empty: crimemap holds no stop-and-search."""
-    return _json(orjson.dumps([{"date": m.month, "stop-and-search": []} for m in store.months()]))
+    """Every stored month, newest first, with the forces whose stop-and-search data it holds (`stop-and-search`)."""
+    stops = {m.month: list(m.forces) for m in store.stop_months()}
+    months = sorted({m.month for m in store.months()} | stops.keys(), reverse=True)
+    return _json(orjson.dumps([{"date": m, "stop-and-search": stops.get(m, [])} for m in months]))
 
 
 @router.get("/crime-last-updated", response_model=schema.LastUpdated, summary="Latest month")

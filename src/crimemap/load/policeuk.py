@@ -1,7 +1,7 @@
-"""Load police.uk bulk archives: street and outcomes CSV files, folders of them, and the zips.
+"""Load police.uk bulk archives: street, outcomes and stop-and-search CSV files, folders of them, and the zips.
 
 The archive's layout is ``YYYY-MM/YYYY-MM-<force>-<kind>.csv`` with kind
-``street``, ``outcomes`` or ``stop-and-search``. Everything one call loads is
+``street``, ``outcomes`` or ``stop-and-search`` (read by :mod:`crimemap.load.stops`). Everything one call loads is
 written in one store transaction: a wrong header or a bad row anywhere raises
 :class:`LoadError` naming the file and line, and nothing is stored.
 
@@ -113,6 +113,7 @@ class LoadSummary:
 
     crimes: int = 0
     outcomes: int = 0
+    stops: int = 0
     files: int = 0
     months: set[str] = field(default_factory=set)
     forces: set[str] = field(default_factory=set)
@@ -303,8 +304,9 @@ PARALLEL_MIN_BYTES = 16 << 20
 
 
 def _in_load_order(sources: list[Source]) -> list[Source]:
-    """Outcomes files first, so that street files can be dated as they are parsed."""
-    return [s for s in sources if s.kind == "outcomes"] + [s for s in sources if s.kind == "street"]
+    """Outcomes files first, so that street files can be dated as they are parsed; stop-and-search
+    files last, so that the map points of the load's street files are stored before stops look them up."""
+    return [s for kind in ("outcomes", "street", "stop-and-search") for s in sources if s.kind == kind]
 
 
 def load_policeuk(
@@ -320,7 +322,7 @@ def load_policeuk(
     Files are parsed in a second process while this one writes (``parallel``;
     by default only for inputs over :data:`PARALLEL_MIN_BYTES`).
     ``on_file(source, rows)`` is called after each file (for a progress bar);
-    ``on_message`` receives notes such as skipped stop-and-search files.
+    ``on_message`` receives notes about the load.
     """
     paths = list(paths)
     sources = find_sources(paths)
@@ -334,12 +336,6 @@ def load_policeuk(
             raise LoadError(f"{s.label}: bad month {s.month!r} in the file name") from None
     if not sources:
         raise LoadError("no police.uk CSV files found in " + ", ".join(str(p) for p in paths))
-    for s in sources:
-        if s.kind == "stop-and-search":
-            note = f"{s.label}: stop-and-search files are not served yet; skipped"
-            summary.skipped.append(note)
-            if on_message:
-                on_message(note)
     wanted = _in_load_order(sources)
     if parallel is None:
         parallel = sum(s.size for s in wanted) >= PARALLEL_MIN_BYTES
@@ -358,6 +354,8 @@ def load_policeuk(
                 rows = stored.get(source.force, 0)
                 if source.kind == "street":
                     summary.crimes += rows
+                elif source.kind == "stop-and-search":
+                    summary.stops += rows
                 else:
                     summary.outcomes += rows
                 summary.files += 1

@@ -59,7 +59,7 @@ import numpy as np
 from crimemap.load.geojson import iter_feature_collection
 from crimemap.load.policeuk import LoadError
 from crimemap.query import Scalar
-from crimemap.store.base import CRIMES_TABLE, Column, ColumnType, Feature, Store, TableInfo
+from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Column, ColumnType, Feature, Store, TableInfo
 
 GEOJSON_SUFFIXES = (".geojson", ".json")
 LNG_COLUMNS = ("gx_longitude", "longitude", "lng", "lon", "long")
@@ -109,6 +109,8 @@ def load_table(
     table_id = table_id or path.stem
     if table_id == CRIMES_TABLE:
         raise LoadError(f"{CRIMES_TABLE!r} is the police.uk crimes table; choose another --table id")
+    if table_id == STOPS_TABLE:
+        raise LoadError(f"{STOPS_TABLE!r} is the police.uk stop-and-search table; choose another --table id")
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     source: _Source

@@ -34,16 +34,19 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from crimemap import vocab
 from crimemap.months import format_month, parse_month
-from crimemap.query import Circle, CrimeQuery, FeatureQuery
+from crimemap.query import Circle, CrimeQuery, FeatureQuery, StopQuery
 from crimemap.store.base import (
     CRIME_COLUMNS,
     CRIMES_TABLE,
+    STOPS_TABLE,
     Column,
     Crime,
     Feature,
+    JsonList,
     MonthSummary,
     OutcomeEvent,
     OutcomeRecord,
+    Stop,
     Store,
     StoreError,
     StoreWriter,
@@ -51,6 +54,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.dialect import POSTGIS, PgColumn, area_sql, text
 from crimemap.store.postgis.schema import ensure_schema
 from crimemap.store.records import (
@@ -64,6 +68,7 @@ from crimemap.store.records import (
     encode_force_name,
     encode_pid,
 )
+from crimemap.store.stop_rows import prepare_stops
 
 STATEMENT_TIMEOUT_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds any one read may run before PostgreSQL cancels it (default 10)."""
@@ -255,6 +260,21 @@ class PostGISStore(Store):
             crime = self._crime(row[2:]) if row[2] is not None else None
             yield OutcomeEvent(self._outcome_name(row[0]), format_month(row[1]), crime)
 
+    # -- stop and search: crimemap.store.postgis.stops -----------------------------------
+    def stop_months(self) -> list[MonthSummary]:
+        return stop_store.stop_months(self._all)
+
+    def stops(self, query: StopQuery) -> Iterator[Stop]:
+        return stop_store.stops(self._stream, query)
+
+    def stops_json(self, query: StopQuery, limit: int) -> JsonList:
+        if query.month is None:
+            return super().stops_json(query, limit)
+        return stop_store.stops_json(self._one, query, limit)
+
+    def stop_location_known(self, street_id: int) -> bool:
+        return self.street(street_id) is not None or stop_store.location_known(self._one, street_id)
+
     def generation(self) -> str:
         row = self._one("SELECT value FROM meta WHERE key = 'generation'")
         return row[0] if row else "0"
@@ -266,7 +286,8 @@ class PostGISStore(Store):
     # -- feature tables ------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:
         rows = self._all(f"SELECT {_TABLE_FIELDS} FROM feature_tables ORDER BY id")
-        return [self._crimes_table_info(), *(_table_info(r) for r in rows)]
+        stops = stop_store.table_info(self._one)
+        return [self._crimes_table_info(), *((stops,) if stops else ()), *(_table_info(r) for r in rows)]
 
     def _crimes_table_info(self) -> TableInfo:
         row = self._one(
@@ -294,6 +315,9 @@ class PostGISStore(Store):
         """(from-clause, logical columns, key column, info) of a table, or None if unknown."""
         if table_id == CRIMES_TABLE:
             return "crimes", _CRIME_PG_COLUMNS, "id", self._crimes_table_info()
+        if table_id == STOPS_TABLE:
+            stops = stop_store.table_info(self._one)
+            return ("stops", stop_store.COLUMNS_SQL, "id", stops) if stops else None
         row = self._one(f"SELECT {_TABLE_FIELDS}, physical FROM feature_tables WHERE id = %s", (table_id,))
         if row is None:
             return None
@@ -595,6 +619,8 @@ class _PostGISWriter(StoreWriter):
     @staticmethod
     def prepare(kind: str, records: Any) -> Any:
         """COPY text of a batch (runs in the parsing process); the records if one has a new outcome name."""
+        if kind == "stops":
+            return prepare_stops(records)
         from crimemap.store.batches import CrimeBatch, OutcomeBatch
 
         if isinstance(records, CrimeBatch | OutcomeBatch):
@@ -631,6 +657,9 @@ class _PostGISWriter(StoreWriter):
 
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
         m, f = parse_month(month), _force_code(force)
+        if kind == "stops":
+            self.stops_loaded = True
+            return stop_store.replace_stops(self.conn, month, f, batches, self._record_load)
         conn = self.conn
         street = kind == "street"
         conn.execute(f"DELETE FROM {'crimes' if street else 'outcomes'} WHERE month = %s AND force = %s", (m, f))
@@ -717,6 +746,10 @@ class _PostGISWriter(StoreWriter):
             self._date_outcomes()
             for table in ("crimes", "outcomes", "streets"):
                 conn.execute(f"ANALYZE {table}")  # fresh statistics for the planner, in the same commit
+            if self.loaded["street"]:
+                stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
+        if getattr(self, "stops_loaded", False):
+            conn.execute("ANALYZE stops")
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text"

@@ -119,6 +119,46 @@ CREATE TABLE crimemap_schema (version integer NOT NULL);
 """
 
 
+STOPS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stops (
+    id bigint PRIMARY KEY,
+    month integer NOT NULL,
+    cell bigint NOT NULL,
+    force smallint NOT NULL,
+    lng double precision,
+    lat double precision,
+    street_id bigint,
+    named boolean NOT NULL,
+    street_name text,
+    type text,
+    datetime text NOT NULL,
+    operation boolean,
+    operation_name text,
+    gender text,
+    age_range text,
+    self_defined_ethnicity text,
+    officer_defined_ethnicity text,
+    legislation text,
+    object_of_search text,
+    outcome text,
+    outcome_id text,
+    outcome_linked boolean,
+    removal boolean,
+    json text NOT NULL,
+    geom geometry(Point, 4326) GENERATED ALWAYS AS (CASE WHEN lng IS NULL OR lat IS NULL THEN NULL
+        ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED
+);
+CREATE INDEX IF NOT EXISTS stops_by_month_force ON stops (month, force, id);
+CREATE INDEX IF NOT EXISTS stops_by_month_geom ON stops USING gist (month, geom);
+CREATE INDEX IF NOT EXISTS stops_by_street ON stops (street_id, month, id) WHERE street_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS stops_unnamed ON stops (id) WHERE NOT named;
+"""
+"""Stops and searches (:mod:`crimemap.store.postgis.stops`); the columns hold what the embedded store's do."""
+
+ADDED_TABLES = {"stops": STOPS_SCHEMA}
+"""Tables added since schema 1, created when a store lacks them (every statement is IF NOT EXISTS)."""
+
+
 def _require_extensions(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     for ext in ("postgis", "btree_gist"):
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (ext,)).fetchone():
@@ -138,8 +178,24 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     """Create the schema in an empty database, or refuse one written by a newer crimemap.
 
     ``conn`` is in autocommit mode. Several processes may open a new store at once
-    (``crimemap serve --workers N``): an advisory lock lets one create it.
+    (``crimemap serve --workers N``): an advisory lock lets one create it. Tables
+    added since a store was made are added to it (:data:`ADDED_TABLES`).
     """
+    _create_or_check(conn)
+    _add_new_tables(conn)
+
+
+def _add_new_tables(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    for table, ddl in ADDED_TABLES.items():
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+        if found and found[0]:
+            continue
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap schema ' || current_schema()))")
+            conn.execute(ddl)
+
+
+def _create_or_check(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     found = conn.execute("SELECT to_regclass('crimemap_schema') IS NOT NULL").fetchone()
     if found and found[0] and _version(conn) == SCHEMA_VERSION:
         return

@@ -10,6 +10,7 @@ The store is split by job, each module beside the others:
   (:mod:`~crimemap.store.sqlite.upgrade`);
 - :mod:`~crimemap.store.sqlite.connection`: connections and the read time budget;
 - :mod:`~crimemap.store.sqlite.crimes`: police.uk reads;
+- :mod:`~crimemap.store.sqlite.stops`: stops and searches, read and written;
 - :mod:`~crimemap.store.sqlite.tables`: feature tables, the crimes among them;
 - :mod:`~crimemap.store.sqlite.writer`: loads;
 - :mod:`~crimemap.store.sqlite.dialect`: how the shared query compiler speaks SQLite.
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from crimemap.months import format_month
-from crimemap.query import CrimeQuery, FeatureQuery
+from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.store.base import (
     Crime,
     Feature,
@@ -36,6 +37,7 @@ from crimemap.store.base import (
     JsonList,
     MonthSummary,
     OutcomeEvent,
+    Stop,
     Store,
     StoreError,
     StoreWriter,
@@ -45,6 +47,7 @@ from crimemap.store.base import (
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
+from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite import tables as table_reads
 from crimemap.store.sqlite.connection import Connections, connect
 from crimemap.store.sqlite.schema import SchemaError, check_readable, ensure_schema
@@ -167,6 +170,30 @@ class SQLiteStore(Store):
 
     def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
         return crime_reads.outcomes(self._db.reader(), query, self._outcome_name)
+
+    # -- stop and search: crimemap.store.sqlite.stops ------------------------------------------
+    def stop_months(self) -> list[MonthSummary]:
+        db = self._db.reader()
+        return stop_store.stop_months(db) if self._has_stops() else []
+
+    def stops(self, query: StopQuery) -> Iterator[Stop]:
+        db = self._db.reader()
+        return stop_store.stops(db, query) if self._has_stops() else iter(())
+
+    def stops_json(self, query: StopQuery, limit: int) -> JsonList:
+        if query.month is None:
+            return super().stops_json(query, limit)
+        db = self._db.reader()
+        return stop_store.stops_json(db, query, limit) if self._has_stops() else JsonList(0, b"[]")
+
+    def stop_location_known(self, street_id: int) -> bool:
+        if self.street(street_id) is not None:
+            return True
+        return self._has_stops() and stop_store.location_known(self._db.reader(), street_id)
+
+    def _has_stops(self) -> bool:
+        """A read-only open of a file an older crimemap wrote has no stops table (see the stops module)."""
+        return not self.readonly or stop_store.has_stops_table(self._db.reader())
 
     def generation(self) -> str:
         row = self._db.reader().one("SELECT value FROM meta WHERE key = 'generation'")

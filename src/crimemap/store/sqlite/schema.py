@@ -107,6 +107,44 @@ CREATE TABLE IF NOT EXISTS crimes ({CRIME_COLUMNS_SQL}) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outcomes ({OUTCOME_COLUMNS_SQL}) WITHOUT ROWID;
 {INDEXES["outcomes_by_pid"]};
 
+-- Stops and searches (crimemap.store.sqlite.stops), clustered as crimes are. cell -1: no location.
+-- named: street_id is a stored map point's (else the point's own id, see crimemap.store.stop_rows).
+-- json: the stop's object of the police.uk answers, made at load time.
+CREATE TABLE IF NOT EXISTS stops (
+    month INTEGER NOT NULL,
+    cell INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    force INTEGER NOT NULL,
+    x REAL,
+    y REAL,
+    z REAL,
+    lng REAL,
+    lat REAL,
+    street_id INTEGER,
+    named INTEGER NOT NULL,
+    street_name TEXT,
+    type TEXT,
+    datetime TEXT NOT NULL,
+    operation INTEGER,
+    operation_name TEXT,
+    gender TEXT,
+    age_range TEXT,
+    self_defined_ethnicity TEXT,
+    officer_defined_ethnicity TEXT,
+    legislation TEXT,
+    object_of_search TEXT,
+    outcome TEXT,
+    outcome_id TEXT,
+    outcome_linked INTEGER,
+    removal INTEGER,
+    json TEXT NOT NULL,
+    PRIMARY KEY (month, cell, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS stops_by_id ON stops (id);
+CREATE INDEX IF NOT EXISTS stops_by_force ON stops (month, force, id);
+CREATE INDEX IF NOT EXISTS stops_by_street ON stops (street_id, month, id) WHERE street_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS stops_unnamed ON stops (cell) WHERE named = 0;
+
 -- Map points. A crime without coordinates has no street.
 CREATE TABLE IF NOT EXISTS streets (
     id INTEGER PRIMARY KEY,

@@ -23,6 +23,7 @@ from crimemap.query import FeatureQuery
 from crimemap.store.base import (
     CRIME_COLUMNS,
     CRIMES_TABLE,
+    STOPS_TABLE,
     Column,
     Feature,
     FeatureColumns,
@@ -33,6 +34,7 @@ from crimemap.store.base import (
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
 from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
 from crimemap.store.sqlite import crime_table
+from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import SQLITE
 from crimemap.store.sqlite.schema import pid_text, street_name
@@ -136,13 +138,17 @@ def table(db: Reader, table_id: str) -> TableInfo | None:
 
 def tables(db: Reader) -> list[TableInfo]:
     rows = db.execute(f"SELECT {_TABLE_FIELDS} FROM feature_tables ORDER BY id").fetchall()
-    return [crimes_table_info(db), *(_table_info(r) for r in rows)]
+    stops = stop_store.table_info(db)
+    return [crimes_table_info(db), *((stops,) if stops else ()), *(_table_info(r) for r in rows)]
 
 
 def resolve(db: Reader, table_id: str) -> Source | None:
     """The table ``table_id`` as it is now, or None if there is none."""
     if table_id == CRIMES_TABLE:
         return Source(crimes_table_info(db), "crimes", CRIME_COLUMNS_SQL, "crimes.id", CRIME_GEOMETRY)
+    if table_id == STOPS_TABLE:
+        stops = stop_store.table_info(db)
+        return Source(stops, "stops", stop_store.COLUMNS_SQL, "id", stop_store.TABLE_GEOMETRY) if stops else None
     row = db.one(f"SELECT {_TABLE_FIELDS} FROM feature_tables WHERE id = ?", (table_id,))
     if row is None:
         return None

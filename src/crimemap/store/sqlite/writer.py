@@ -25,10 +25,12 @@ import pyarrow.compute as pc
 
 from crimemap import geo, vocab
 from crimemap.months import parse_month
-from crimemap.store.base import CRIMES_TABLE, Feature, StoreError, StoreWriter, TableInfo
+from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
 from crimemap.store.records import FORCE_IDS
+from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
+from crimemap.store.stop_rows import prepare_stops
 
 CRIME_COLUMNS = (
     "month, cell, id, force, category, lng, lat, street_id, street_name, pid_key,"
@@ -96,6 +98,8 @@ def prepare(kind: str, records: Any) -> Any:
     ``records`` is a :class:`~crimemap.store.batches.CrimeBatch` or
     :class:`~crimemap.store.batches.OutcomeBatch`, or a list of records.
     """
+    if kind == "stops":
+        return prepare_stops(records)
     if kind == "street":
         return prepare_crimes(records if isinstance(records, CrimeBatch) else CrimeBatch.from_records(records))
     return prepare_outcomes(records if isinstance(records, OutcomeBatch) else OutcomeBatch.from_records(records))
@@ -275,6 +279,9 @@ class SQLiteWriter(StoreWriter):
 
     def replace_group(self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any]) -> dict[str, int]:
         """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force."""
+        if kind == "stops":  # one file at a time: crimemap.store.sqlite.stops
+            (force,) = forces
+            return {force: stop_store.replace_stops(self.conn, month, force_code(force), batches, self._record_load)}
         m = parse_month(month)
         codes = {force_code(f): f for f in forces}
         conn = self.conn
@@ -330,8 +337,8 @@ class SQLiteWriter(StoreWriter):
         counts[chunk.force] = seq + len(rows)
 
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
-        if info.id == CRIMES_TABLE:
-            raise StoreError(f"{CRIMES_TABLE!r} is the police.uk crimes table; load police.uk files instead")
+        if info.id in (CRIMES_TABLE, STOPS_TABLE):
+            raise StoreError(f"{info.id!r} is a police.uk table; load police.uk files instead")
         conn = self.conn
         old = conn.execute("SELECT physical, created FROM feature_tables WHERE id = ?", (info.id,)).fetchone()
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -391,6 +398,8 @@ class SQLiteWriter(StoreWriter):
                 raise StoreError(f"two crimes of this load share an id ({e}); nothing was stored") from None
         self.deferred_indexes.clear()
         self._date_outcomes()
+        if self.loaded["street"]:
+            stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
