@@ -12,7 +12,18 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import docs, downloads, envelopes, mapsengine, ogc, openapi, policeuk, policeuk_stops, web
+from crimemap.api import (
+    compression,
+    docs,
+    downloads,
+    envelopes,
+    mapsengine,
+    ogc,
+    openapi,
+    policeuk,
+    policeuk_stops,
+    web,
+)
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
@@ -54,4 +65,5 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 
     for module in (policeuk, policeuk_stops, mapsengine, ogc, downloads, web, docs, envelopes, openapi):
         module.install(app)
+    compression.install(app)  # last: the outermost layer, so every answer can be compressed
     return app

@@ -25,7 +25,7 @@ from fastapi.responses import Response
 from crimemap.api import policeuk_params as params
 from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
-from crimemap.api.cache import ResponseCache
+from crimemap.api.cache import Body, ResponseCache
 from crimemap.api.errors import bad_request, too_many_crimes
 from crimemap.api.policeuk import (
     _ERRORS,
@@ -101,7 +101,7 @@ def _stops_street(request: Request, lat: str | None, lng: str | None, poly: str 
     if month is None:
         return _json(b"[]")
     query = StopQuery(month=month, area=area)
-    return _json(cache.get_or_render((store.generation(), query), lambda: _within_cap(store, query)))
+    return _json(cache.get_or_render((store.generation(), query), lambda: Body(_within_cap(store, query))).data)
 
 
 _STREET_DOC = (
