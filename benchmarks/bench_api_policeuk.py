@@ -39,8 +39,8 @@ import httpx
 
 from crimemap.api.errors import error_body
 from crimemap.api.policeuk import MAX_CRIMES
-from crimemap.policeuk_json import crimes_json
 from crimemap.geo import ONE_MILE_M
+from crimemap.policeuk_json import crimes_json
 from crimemap.query import Circle, CrimeQuery, Polygon
 from crimemap.store import open_store
 from crimemap.store.base import Store

@@ -11,7 +11,9 @@
 3. mapsengine (``bench_mapsengine``): Maps Engine pages, paging by token, GeoJSON
    export, beside in-process floors;
 4. stores (``bench_stores``): the embedded and PostGIS stores side by side on a
-   smaller archive (needs PostgreSQL with PostGIS, as the tests do).
+   smaller archive (needs PostgreSQL with PostGIS, as the tests do);
+5. stops (``bench_stops``): the load rate of stop-and-search files, and ``stops-street``
+   beside ``crimes-street`` on the densest mile, on an archive of 3 months.
 
 Every figure is printed with its target where the issues set one; the output
 is the table quoted in the README.
@@ -36,7 +38,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--crimes-per-month", type=int, default=500_000)
     parser.add_argument("--stores-crimes", type=int, default=200_000, help="crimes per month for the store comparison")
-    parser.add_argument("--skip", action="append", default=[], help="foundation, policeuk, mapsengine or stores")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="foundation, policeuk, mapsengine, stores or stops"
+    )
     args = parser.parse_args()
     report = bench_foundation.print_report
     started = time.perf_counter()
@@ -61,6 +65,9 @@ def main() -> None:
             [sys.executable, str(HERE / "bench_stores.py"), "--crimes", str(args.stores_crimes), "--months", "3"],
             check=True,
         )
+    if "stops" not in args.skip:
+        print("\n## stop and search", flush=True)
+        subprocess.run([sys.executable, str(HERE / "bench_stops.py")], check=True)
     print(f"\n# all benchmarks: {time.perf_counter() - started:,.0f} s", flush=True)
 
 

@@ -1,12 +1,15 @@
 """Shared fixtures: real stores on real files, real servers on loopback.
 
-``SHARED_DATA`` is the project's real data (never copied into the repo).
+``SHARED_DATA`` is the project's real data (never copied into the repo): ``../shared/data`` beside the
+checkout, or ``$CRIMEMAP_SHARED_DATA``. Tests that need it skip with the reason when it is missing,
+except under ``CI=true``, where they fail: CI must test on the real data.
 ``make_store`` opens an empty store of each kind the suite runs against;
 ``live_server`` serves a store with uvicorn on a free loopback port.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -23,9 +26,35 @@ from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
 from pg_server import fresh_store_url
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("CRIMEMAP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 POLICEUK = SHARED_DATA / "policeuk"
 NYC = SHARED_DATA / "nyc-crime-map"
+_DATA_FIXTURES = frozenset({"policeuk_store", "policeuk_server"})
+
+
+def needs_shared_data() -> None:
+    """Skip the calling test when the real data is missing (fail under CI=true)."""
+    if POLICEUK.is_dir() and NYC.is_dir():
+        return
+    reason = (
+        f"the real data is not at {SHARED_DATA}: put the project's shared/data beside the checkout"
+        " (or set CRIMEMAP_SHARED_DATA); see the README's Running the tests"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}. CI must test on the real data")
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests of modules that read the real data, or that use the stores loaded with it, need it."""
+    module = getattr(item, "module", None)
+    imported = vars(module).values() if module is not None else ()
+    if _DATA_FIXTURES & set(getattr(item, "fixturenames", ())) or any(
+        value is path for value in imported for path in (SHARED_DATA, POLICEUK, NYC)
+    ):
+        needs_shared_data()
+
 
 STORE_KINDS = ["sqlite", "postgis"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import POLICEUK, LiveServer
 from crimemap.api.app import Settings
-from crimemap.api.cache import ResponseCache
+from crimemap.api.cache import Body, ResponseCache
 from crimemap.load.policeuk import load_policeuk
 from crimemap.store.base import Store
 
@@ -45,8 +45,8 @@ def test_with_the_cache_off_answers_are_the_same(store: Store, live_server: Call
 def test_the_cache_keeps_the_most_recently_used_bodies_within_its_size() -> None:
     cache = ResponseCache(max_bytes=4_000)
     for key in range(10):
-        cache.get_or_render(key, lambda key=key: bytes(900) + bytes([key]))
+        cache.get_or_render(key, lambda key=key: Body(bytes(900) + bytes([key])))
     assert cache.size <= 4_000
-    assert cache.get_or_render(9, lambda: b"rendered again") != b"rendered again"
-    assert cache.get_or_render(0, lambda: b"rendered again") == b"rendered again"
-    assert ResponseCache(0).get_or_render("k", lambda: b"x") == b"x"
+    assert cache.get_or_render(9, lambda: Body(b"rendered again")).data != b"rendered again"
+    assert cache.get_or_render(0, lambda: Body(b"rendered again")).data == b"rendered again"
+    assert ResponseCache(0).get_or_render("k", lambda: Body(b"x")).data == b"x"

@@ -348,7 +348,7 @@ def test_intersects_takes_a_circle(server: LiveServer, raw: dict[str, list[Raw]]
 BAD: list[tuple[str, str, str]] = [
     ("where", "MO =", "expected a value"),
     ("where", "MO = 'two'", "compare it with a number"),
-    ("where", "CR = 2", "quoted string"),
+    ("where", "CR = TRUE", "quoted string"),
     ("where", "NOPE = 1", "unknown column 'NOPE'"),
     ("where", "mo = 1", "did you mean 'MO'"),
     ("where", "MO = 1 AND", "expected a condition"),

@@ -14,7 +14,7 @@ from conftest import NYC, STORE_KINDS, LiveServer, _open_empty
 from crimemap.api.app import Settings
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import Feature, Store
+from crimemap.store.base import Feature, FeatureColumns, Store
 from crimemap.store.sqlite import SQLiteStore
 
 TABLE = "02378420399528461352-11853667273131550346"
@@ -194,6 +194,9 @@ class _FailingStore(SQLiteStore):
     """A store whose feature reads fail as a busy or broken database would."""
 
     def features(self, query: FeatureQuery) -> Iterator[Feature]:
+        raise sqlite3.OperationalError("database is locked")
+
+    def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
         raise sqlite3.OperationalError("database is locked")
 
 

@@ -154,13 +154,13 @@ def test_an_empty_result_is_an_empty_feature_collection(nyc: Store) -> None:
 def test_export_is_streamed_in_small_chunks_from_small_batches(nyc: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exporting, "BATCH_FEATURES", 1_000)
     reads: list[FeatureQuery] = []
-    real = nyc.features
+    real = nyc.feature_columns
 
     def spy(query: FeatureQuery) -> Any:
         reads.append(query)
         return real(query)
 
-    monkeypatch.setattr(nyc, "features", spy)
+    monkeypatch.setattr(nyc, "feature_columns", spy)
     plan = plan_export(nyc, TABLE)
     tracemalloc.start()
     sizes = [len(c) for c in export_chunks(nyc, plan, "geojson")]
@@ -203,7 +203,7 @@ def test_the_crimes_table_exports_and_loads_back(
     geojson = json.loads(export_bytes(policeuk_store, "policeuk-crimes", "geojson", where=where))
     assert_rfc7946(geojson)
     table = plan_export(policeuk_store, "policeuk-crimes", where=where)
-    stored = [f for batch in exporting.feature_batches(policeuk_store, table) for f in batch]
+    stored = [f for batch in exporting.feature_batches(policeuk_store, table) for f in batch.features()]
     assert [f["id"] for f in geojson["features"]] == [f.gx_id for f in stored] and len(stored) > 100
     path = tmp_path / "crimes.csv"
     path.write_bytes(export_bytes(policeuk_store, "policeuk-crimes", "csv", where=where))

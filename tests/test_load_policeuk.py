@@ -208,13 +208,11 @@ def test_a_zip_archive_loads_like_its_folder(make_store: Callable[[], Store], tm
     assert key(from_zip) == key(from_folder) != []
 
 
-def test_stop_and_search_files_are_skipped_with_a_message(store: Store, tmp_path: Path) -> None:
+def test_stop_and_search_files_load_beside_street_files(store: Store, tmp_path: Path) -> None:
     folder = copy_month(tmp_path, "2017-02", ("street",))
     (folder / "2017-02" / f"2017-02-{CITY}-stop-and-search.csv").write_text("Type,Date\n")
-    messages: list[str] = []
-    summary = load_policeuk(store, [folder], on_message=messages.append)
-    assert summary.files == 1 and summary.crimes > 0
-    assert len(messages) == 1 and "stop-and-search" in messages[0] and "skipped" in messages[0]
+    with pytest.raises(LoadError, match="wrong header for a stop-and-search file"):
+        load_policeuk(store, [folder])  # read, not skipped (tests/test_load_stops.py has the rest)
 
 
 def _assert_failed_load_changes_nothing(path: Path, bad: list[Path], message: str) -> None:

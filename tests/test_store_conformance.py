@@ -31,6 +31,7 @@ from crimemap.query import (
     FeatureQuery,
     In,
     IsNull,
+    Like,
     Not,
     Or,
     OrderKey,
@@ -442,6 +443,14 @@ PARK_QUERIES: list[tuple[Predicate, list[int]]] = [
     (Not(Within(Circle((-0.1, 51.5), 2_000))), [4, 5]),
     (Within(Polygon(((2.0, 48.0), (3.0, 48.0), (3.0, 49.0), (2.0, 49.0), (2.0, 48.0)))), [5]),
     (Or((Compare("visitors", "=", 7), And((Compare("open", "=", True), Compare("rating", ">", 4))))), [1, 4, 5]),
+    (Like("name", "Hyde%"), [1]),
+    (Like("name", "%yde%"), [1]),
+    (Like("name", "_egent's"), [2]),
+    (Like("name", "%Park"), [3]),
+    (Like("name", "Ünï_ode%"), [3]),
+    (Like("name", "Paris\ttab\\\\"), [5]),
+    (Like("name", "Paris%\\"), [5]),  # a lone final escape is a literal backslash
+    (Not(Like("name", "%a%")), [1, 2]),
 ]
 
 
@@ -554,6 +563,8 @@ CROSS_QUERIES = [
     FeatureQuery("random", order_by=(OrderKey("w"), OrderKey("d", descending=True)), limit=50),
     FeatureQuery("random", where=Compare("n", ">", 2), order_by=(OrderKey("t", descending=True),)),
     FeatureQuery("random", where=Not(Contains("w", "A")), order_by=(OrderKey("b"), OrderKey("n"))),
+    FeatureQuery("random", where=Or((Like("w", "%x\\%y%"), Like("w", "_eta%"), Like("w", "a'%"))), limit=80),
+    FeatureQuery("random", where=Not(Like("w", "%a%")), order_by=(OrderKey("w"),)),
     FeatureQuery("random", where=Within(Circle((-0.1, 51.5), 3_000)), columns=("d", "w")),
     FeatureQuery("random", where=Or((IsNull("w"), Compare("d", "<=", 0))), order_by=(OrderKey("d"),)),
     FeatureQuery("random", where=Compare("b", "=", False), after=(5,), limit=20),
@@ -563,6 +574,13 @@ CROSS_QUERIES = [
         CRIMES_TABLE, where=Compare("month", ">=", "2017-01"), order_by=(OrderKey("location"),), limit=200
     ),  # fmt: skip
     FeatureQuery(CRIMES_TABLE, where=Contains("lsoa_name", "city of london 001"), columns=("crime_id",)),
+    FeatureQuery(
+        CRIMES_TABLE,
+        where=Like("location", "On or near %Street"),
+        columns=("location",),
+        order_by=(OrderKey("location", descending=True),),
+        limit=500,
+    ),
     FeatureQuery(
         CRIMES_TABLE,
         where=In("category", ("burglary", "drugs")),

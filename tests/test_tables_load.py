@@ -14,6 +14,7 @@ from crimemap.load.policeuk import LoadError
 from crimemap.load.tables import load_table
 from crimemap.query import Compare, FeatureQuery
 from crimemap.store.base import Column, Feature, Store
+from crimemap.where import parse_where
 
 NYC_TOTALS = NYC / "2015-05-08" / "02378420399528461352-11853667273131550346.geojson"
 NYC_BY_TYPE = NYC / "2015-05-08" / "02378420399528461352-17772055697785505571.geojson"
@@ -123,14 +124,14 @@ def test_schema_inference_finds_every_type(store: Store, tmp_path: Path) -> None
         Column("d", "double"),
         Column("s", "string"),
         Column("b", "boolean"),
-        Column("t", "datetime"),
+        Column("t", "string"),  # "2015-03-02 08:30:00+00:00" would not come back as it was given
         Column("day", "datetime"),
         Column("o", "string"),
     )
     first, second, third = all_features(store, "types")
     assert first.properties[:3] == (1, 1.5, "a")
     assert first.properties[4:] == ("2015-03-01T12:00:00Z", "2015-03-01", '{"k":[1]}')
-    assert second.properties[4] == "2015-03-02T08:30:00Z"
+    assert second.properties[4] == "2015-03-02 08:30:00+00:00"
     assert third.properties == (None,) * 6 + ("[1,2]",)
 
 
@@ -138,31 +139,60 @@ def test_schema_inference_finds_every_type(store: Store, tmp_path: Path) -> None
     ("values", "expected"),
     [
         ([2015.0, 2014.0], "double"),  # the NYC tables: floats stay double
-        (["2015", "2014"], "integer"),  # older downloads: numbers as strings
-        (["2015", 2014], "integer"),
-        (["2015", 2014.0], "double"),
-        (["2015.5", 3], "double"),
-        (["1e3", "-2"], "double"),
+        ([2015, 2014], "integer"),
+        ([2015, 2014.0], "double"),
+        (["2015", "2014"], "string"),  # older downloads: strings stay strings ...
+        (["2015", 2014], "string"),
+        (["1e3", "-2"], "string"),
         ([1, 2**63], "double"),
-        (["02134", "10001"], "string"),  # a leading zero is a code, not a number
-        (["12", "twelve"], "string"),
+        ([True, False, None], "boolean"),
         ([True, 1], "string"),
         ([None, None], "string"),
-        (["2015-01-01", "2015-01-02T10:00"], "datetime"),
+        (["2015-01-01", "2015-01-02T10:00:00", "2015-01-02T10:00:00.500000+01:00"], "datetime"),  # as served back
+        (["2015-01-01", "2015-01-02T10:00"], "string"),  # "10:00" would come back as "10:00:00"
+        (["2015-01-02 10:00:00Z"], "string"),
+        (["2015-01-02T10:00:00.5+01:00"], "string"),
         (["2015-13-01"], "string"),
     ],
 )
-def test_column_types_are_inferred_from_all_values(
+def test_geojson_columns_keep_the_json_types_they_were_given(
     store: Store, tmp_path: Path, values: list[Any], expected: str
 ) -> None:
     path = write_geojson(tmp_path / "t.geojson", [feature({"v": v}, point(0, 0)) for v in values])
     load_table(store, path)
     assert store.table("t").schema == {"v": expected}  # type: ignore[union-attr]
+    assert [f.properties[0] for f in all_features(store, "t")] == [
+        v if expected != "string" or v is None or isinstance(v, str) else json.dumps(v) for v in values
+    ]
 
 
-def test_numbers_as_strings_in_one_file_and_floats_in_another_answer_the_same_query(
-    make_store: Any, tmp_path: Path
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["2015", "2014"], "integer"),
+        (["2015", "2014.0"], "double"),
+        (["2015.5", "3"], "double"),
+        (["1e3", "-2"], "double"),
+        (["1", str(2**63)], "double"),
+        (["02134", "10001"], "string"),  # a leading zero is a code, not a number
+        (["12", "twelve"], "string"),
+        (["true", "FALSE", ""], "boolean"),
+        (["", ""], "string"),
+        (["2015-01-01", "2015-01-02T10:00"], "datetime"),
+        (["2015-13-01"], "string"),
+    ],
+)
+def test_csv_column_types_are_inferred_from_all_values(
+    store: Store, tmp_path: Path, values: list[str], expected: str
 ) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("lng,lat,v\n" + "".join(f"0,0,{v}\n" for v in values))
+    load_table(store, path)
+    assert store.table("t").schema == {"v": expected}  # type: ignore[union-attr]
+
+
+def test_numbers_as_strings_are_served_as_strings_and_answer_the_same_query(make_store: Any, tmp_path: Path) -> None:
+    """The 2014 downloads of the NYC tables had "YR": "2013": served back as "2013", not 2013.0."""
     raw = json.loads(NYC_TOTALS.read_text())
     for f in raw["features"]:
         f["properties"] = {k: str(int(v)) for k, v in f["properties"].items()}
@@ -171,10 +201,16 @@ def test_numbers_as_strings_in_one_file_and_floats_in_another_answer_the_same_qu
     old, new = make_store(), make_store()
     load_table(old, as_strings, table_id="t")
     load_table(new, NYC_TOTALS, table_id="t")
-    assert old.table("t").schema["MO"] == "integer"
-    query = FeatureQuery("t", Compare("MO", "=", 2))
-    assert [f.gx_id for f in old.features(query)] == [f.gx_id for f in new.features(query)]
-    assert len(list(new.features(query))) == 5_370
+    schema = old.table("t").schema  # type: ignore[union-attr]
+    assert set(schema.values()) == {"string"}
+    columns = list(schema)
+    first = next(iter(old.features(FeatureQuery("t", limit=1))))
+    assert dict(zip(columns, first.properties, strict=True)) == raw["features"][0]["properties"]
+    for text in ("MO = 2", "MO=2 AND YR=2015 AND X<>0 AND Y<>0", "TOT > 3", "MO IN (1, 12)"):
+        on_strings = [f.gx_id for f in old.features(FeatureQuery("t", parse_where(text, schema)))]
+        on_floats = [f.gx_id for f in new.features(FeatureQuery("t", parse_where(text, new.table("t").schema)))]  # type: ignore[union-attr]
+        assert on_strings == on_floats and on_strings, text
+    assert len(list(new.features(FeatureQuery("t", Compare("MO", "=", 2))))) == 5_370
 
 
 # -- geometry problems are reported, never dropped --------------------------------------------------------

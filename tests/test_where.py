@@ -10,6 +10,7 @@ from crimemap.query import (
     And,
     Circle,
     Compare,
+    CompareNumber,
     Contains,
     In,
     IsNull,
@@ -289,9 +290,8 @@ _POLY = "ST_INTERSECTS(geometry, ST_GEOMFROMTEXT('{}'))"
         ("X = '5'", "compare it with a number", 4),
         ("N = 'abc'", "column 'N' is integer; compare it with a number", 4),
         ("X = TRUE", "compare it with a number, not the boolean TRUE", 4),
-        ("CR = 5", "column 'CR' is string; compare it with a quoted string such as '5'", 5),
-        ("CR IN ('a', 5)", "column 'CR' is string", 12),
-        ("CR = true", "column 'CR' is string", 5),
+        ("CR = true", "column 'CR' is string; compare it with a quoted string such as 'TRUE'", 5),
+        ("CR IN ('a', FALSE)", "column 'CR' is string", 12),
         ("B = 1", "column 'B' is boolean; compare it with TRUE or FALSE, not the number 1", 4),
         ("B = 'true'", "column 'B' is boolean", 4),
         ("B < TRUE", "boolean column 'B' can only be compared with = or <>", 4),
@@ -509,3 +509,33 @@ def test_malformed_order_by_is_refused(text: str, fragment: str, position: int |
     assert fragment in str(caught.value)
     assert caught.value.parameter == "orderBy"
     assert caught.value.position == position
+
+
+# -- string columns compared with numbers (GeoJSON tables keep their strings) ---------------------------
+
+NYC_2014: dict[str, ColumnType] = {name: "string" for name in ("YR", "MO", "X", "Y", "TOT")}
+"""The 2014 downloads of the NYC tables: every value a JSON string ("YR": "2013")."""
+
+
+def test_the_nyc_query_on_string_columns_compares_their_numeric_text() -> None:
+    parsed = parse_where(NYC_QUERY, NYC_2014)
+    assert isinstance(parsed, And)
+    assert parsed.operands[:2] == (CompareNumber("MO", "=", 10), CompareNumber("YR", "=", 2013))
+    assert parsed.operands[3:] == (CompareNumber("X", "<>", 0), CompareNumber("Y", "<>", 0))
+
+
+@pytest.mark.parametrize(
+    ("clause", "expected"),
+    [
+        ("CR = 5", CompareNumber("CR", "=", 5)),
+        ("5 < CR", CompareNumber("CR", ">", 5)),
+        ("CR >= -2.5", CompareNumber("CR", ">=", -2.5)),
+        ("CR = '5'", Compare("CR", "=", "5")),
+        ("CR IN (1, 2)", Or((CompareNumber("CR", "=", 1), CompareNumber("CR", "=", 2)))),
+        ("CR IN ('a', 5)", Or((In("CR", ("a",)), CompareNumber("CR", "=", 5)))),
+        ("CR IN (7)", CompareNumber("CR", "=", 7)),
+        ("CR NOT IN ('a', 'b')", Not(In("CR", ("a", "b")))),
+    ],
+)
+def test_a_string_column_compared_with_a_number_compares_numeric_text(clause: str, expected: Predicate) -> None:
+    assert where(clause) == expected

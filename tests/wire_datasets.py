@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import NYC, POLICEUK
+from conftest import NYC, POLICEUK, needs_shared_data
 from crimemap.load.generate import generate, month_range
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
@@ -48,6 +48,7 @@ V1_STORE = Path(__file__).resolve().parent / "fixtures" / "store-v1.sqlite"
 def load_dataset(store: Store, name: str, scratch: Path) -> Store:
     """Data set ``name`` in ``store`` (empty); ``upgraded`` returns another store, a copy of the v1 file."""
     if name == "real":
+        needs_shared_data()
         load_policeuk(store, [POLICEUK])
         for path in sorted((NYC / "2015-05-08").glob("*.geojson")):
             load_table(store, path, table_id=path.stem)

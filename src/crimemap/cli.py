@@ -57,9 +57,12 @@ def generate(
     crimes_per_month: Annotated[int, typer.Option(help="Crimes in each month, across all forces.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
     zipped: Annotated[bool, typer.Option("--zip", help="Write one zip per month, as data.police.uk does.")] = False,
+    stops_per_month: Annotated[
+        int | None, typer.Option(help="Stops and searches in each month (default: a tenth of the crimes; 0: none).")
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Write synthetic police.uk archives (street and outcomes files) of any size."""
+    """Write synthetic police.uk archives (street, outcomes and stop-and-search files) of any size."""
     from crimemap.load.generate import generate as run
     from crimemap.load.generate import month_range
 
@@ -70,11 +73,13 @@ def generate(
     with progress_bar(months * crimes_per_month, "generating", quiet) as advance:
         summary = run(
             out_dir, months=month_list, crimes_per_month=crimes_per_month, seed=seed, zipped=zipped,
+            stops_per_month=crimes_per_month // 10 if stops_per_month is None else stops_per_month,
             progress=advance,
         )  # fmt: skip
     if not quiet:
         out.print(
-            f"wrote {summary.crimes:,} crimes and {summary.outcomes:,} outcomes in {len(summary.files)} files"
+            f"wrote {summary.crimes:,} crimes, {summary.outcomes:,} outcomes and {summary.stops:,} stops and searches"
+            f" in {len(summary.files)} files"
             f" to {out_dir}",
             highlight=False,
         )
@@ -99,6 +104,14 @@ def info(store: StoreOption = None) -> None:
                 out.print(f"  {m.month}  {m.crimes:>9,}  {', '.join(m.forces)}", highlight=False)
         else:
             out.print("police.uk crimes: none", highlight=False)
+        stop_months = st.stop_months()
+        if stop_months:
+            out.print(
+                f"police.uk stops and searches: {sum(m.crimes for m in stop_months):,} in {len(stop_months)} months",
+                highlight=False,
+            )
+            for m in stop_months:
+                out.print(f"  {m.month}  {m.crimes:>9,}  {', '.join(m.forces)}", highlight=False)
         for t in st.tables():
             out.print(f"table {t.id}: {t.feature_count:,} features ({t.name})", highlight=False)
 
@@ -117,60 +130,96 @@ def serve(
         list[str] | None, typer.Option(help="Accepted OAuth bearer token for tables/{id} (repeatable).")
     ] = None,
     cache_mb: Annotated[int, typer.Option(help="Memory for cached responses, per worker; 0 turns caching off.")] = 64,
+    public_policeuk: Annotated[
+        bool, typer.Option(help="Keep the police.uk API open to all when --api-key is given.")
+    ] = False,
+    trust_proxy: Annotated[
+        list[str] | None,
+        typer.Option(help="Address of a proxy whose X-Forwarded-For is trusted (repeatable; default: none)."),
+    ] = None,
 ) -> None:
     """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
     import os
+    import shutil
 
     import uvicorn
+
+    from crimemap.api.protocols import HTTP_PROTOCOL
 
     location = store or default_store_location()
     try:
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
         raise fail(str(e)) from None
+    shared = Path(tempfile.mkdtemp(prefix="crimemap-serve-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     os.environ["CRIMEMAP_STORE"] = location
     os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
+    os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
     os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
     os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
     os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
+    os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
     os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
     err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
-    uvicorn.run(
-        "crimemap.api.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    try:
+        uvicorn.run(
+            "crimemap.api.server:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            http=HTTP_PROTOCOL,
+            # X-Forwarded-For names the client only when it comes from a proxy the operator named.
+            proxy_headers=bool(trust_proxy),
+            forwarded_allow_ips=",".join(trust_proxy) if trust_proxy else "",
+        )
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @app.command()
 def demo(
     store: Annotated[
-        Path | None, typer.Option(help="Where to build the demo store (default: a fresh temporary file).")
+        Path | None,
+        typer.Option(help="Where to build the demo store (default: a temporary file, deleted when the demo stops)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     crimes_per_month: Annotated[int, typer.Option(help="Synthetic crimes per month.")] = 50_000,
     months: Annotated[int, typer.Option(help="Synthetic months.")] = 3,
+    force: Annotated[bool, typer.Option("--force", help="Replace the file at --store if there is one.")] = False,
 ) -> None:
-    """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...)."""
+    """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...).
+
+    The generated archive is deleted once loaded; a temporary store is deleted when the demo stops.
+    """
+    import shutil
+
     from crimemap.load.generate import DENSEST_CENTRE
 
+    if store is not None and store.exists() and not force:
+        raise fail(
+            f"{store} exists: the demo builds a fresh store there, replacing it; choose another --store,"
+            " or add --force to replace it"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
-    location = store or workdir / "demo.sqlite"
-    if location.exists():
-        location.unlink()
-    generate(workdir / "archive", months=months, crimes_per_month=crimes_per_month, quiet=False)
-    load([workdir / "archive"], store=str(location), quiet=False)
-    _load_nyc_tables(str(location))
-    lng, lat = DENSEST_CENTRE
-    err.print(
-        f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
-        highlight=False,
-    )
-    serve(store=str(location), host=host, port=port)
+    try:
+        location = store or workdir / "demo.sqlite"
+        for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
+            old.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
+            generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
+            load([Path(archive)], store=str(location), quiet=False)
+        _load_nyc_tables(str(location))
+        lng, lat = DENSEST_CENTRE
+        err.print(
+            f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
+            highlight=False,
+        )
+        serve(store=str(location), host=host, port=port)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @app.command()
@@ -180,14 +229,15 @@ def export(
         Path | None, typer.Option("--output", "-o", help="File to write; '-' or none for standard output.")
     ] = None,
     fmt: Annotated[
-        str | None, typer.Option("--format", "-f", help="geojson or csv (default: from the file name).")
+        str | None,
+        typer.Option("--format", "-f", help="geojson, csv, gpkg, parquet or fgb (default: from the file name)."),
     ] = None,
     where: Annotated[str | None, typer.Option(help="A Maps Engine where clause, e.g. 'MO=2'.")] = None,
     select: Annotated[str | None, typer.Option(help="Columns to write, comma-separated.")] = None,
     store: StoreOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Write a whole table as RFC 7946 GeoJSON or CSV, streamed in constant memory."""
+    """Write a whole table as GeoJSON, CSV, GeoPackage, GeoParquet or FlatGeobuf, in constant memory."""
     import os
 
     from crimemap import export as exporting
@@ -200,8 +250,7 @@ def export(
             kind = exporting.format_for(output, fmt)
             total = plan.table.feature_count if plan.where is None else None
             with progress_bar(total, f"exporting {table}", quiet or output is None) as advance:
-                chunks = exporting.export_chunks(st, plan, kind, progress=advance)
-                size = exporting.write_chunks(chunks, output)
+                size = exporting.write_export(st, plan, kind, output, progress=advance)
     except BrokenPipeError:  # `crimemap export T | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1) from None

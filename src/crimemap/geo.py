@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from crimemap.echo import cut, echo
+
 EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius (IUGG), used for every great-circle distance."""
 
@@ -23,6 +25,10 @@ GRID_LNG = 0.004
 ROW_SPAN = 1 << 22
 NO_CELL = -1
 """The cell of a crime stored without coordinates."""
+LAST_ROW = int(math.floor(180.0 / GRID_LAT))
+"""The grid row of latitude 90; rows run from 0 (latitude -90) to this."""
+LAST_COL = int(math.floor(360.0 / GRID_LNG))
+"""The grid column of longitude 180; columns run from 0 (longitude -180) to this."""
 
 
 def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
@@ -53,17 +59,29 @@ def grid_col(lng: float) -> int:
     return int(math.floor((lng + 180.0) / GRID_LNG))
 
 
+def _rows_between(min_lat: float, max_lat: float) -> range:
+    """The grid rows from ``min_lat`` to ``max_lat``, clipped to the globe's.
+
+    An area reaching past a pole would otherwise ask for row -1, whose last
+    cell is :data:`NO_CELL`: the crimes stored without coordinates.
+    """
+    return range(max(0, grid_row(min_lat)), min(LAST_ROW, grid_row(max_lat)) + 1)
+
+
+def _cols(min_lng: float, max_lng: float) -> tuple[int, int]:
+    """The first and last grid column from ``min_lng`` to ``max_lng``, clipped to the globe's."""
+    return max(0, grid_col(min_lng)), min(LAST_COL, grid_col(max_lng))
+
+
 def cell_of(lng: float, lat: float) -> int:
     """The grid cell of a point: the embedded store's clustered spatial key."""
     return grid_row(lat) * ROW_SPAN + grid_col(lng)
 
 
-def cell_ranges_for_box(
-    min_lng: float, min_lat: float, max_lng: float, max_lat: float
-) -> Iterator[tuple[int, int]]:
+def cell_ranges_for_box(min_lng: float, min_lat: float, max_lng: float, max_lat: float) -> Iterator[tuple[int, int]]:
     """One ``(first_cell, last_cell)`` range per grid row that the box touches."""
-    c0, c1 = grid_col(min_lng), grid_col(max_lng)
-    for row in range(grid_row(min_lat), grid_row(max_lat) + 1):
+    c0, c1 = _cols(min_lng, max_lng)
+    for row in _rows_between(min_lat, max_lat):
         yield row * ROW_SPAN + c0, row * ROW_SPAN + c1
 
 
@@ -78,7 +96,7 @@ def cell_ranges_for_circle(lng: float, lat: float, radius_m: float) -> list[tupl
     dlat = (max_lat - min_lat) / 2
     half_width = (max_lng - min_lng) / 2
     ranges = []
-    for row in range(grid_row(min_lat), grid_row(max_lat) + 1):
+    for row in _rows_between(min_lat, max_lat):
         south = row * GRID_LAT - 90.0
         north = south + GRID_LAT
         # The row's closest latitude to the centre decides the chord's width.
@@ -87,7 +105,7 @@ def cell_ranges_for_circle(lng: float, lat: float, radius_m: float) -> list[tupl
         w = half_width * math.sqrt(max(0.0, 1.0 - frac * frac)) + GRID_LNG
         if frac >= 1.0 and nearest != lat:
             continue
-        c0, c1 = grid_col(lng - w), grid_col(lng + w)
+        c0, c1 = _cols(lng - w, lng + w)
         ranges.append((row * ROW_SPAN + c0, row * ROW_SPAN + c1))
     return ranges
 
@@ -100,10 +118,10 @@ def parse_latlng(lat_text: str, lng_text: str) -> tuple[float, float]:
     try:
         lat, lng = float(lat_text), float(lng_text)
     except (TypeError, ValueError):
-        raise ValueError(f"lat and lng must be numbers, got lat={lat_text!r} lng={lng_text!r}") from None
+        raise ValueError(f"lat and lng must be numbers, got lat={echo(lat_text)} lng={echo(lng_text)}") from None
     if not (math.isfinite(lat) and math.isfinite(lng)) or not (-90 <= lat <= 90 and -180 <= lng <= 180):
         raise ValueError(
-            f"lat must be in [-90, 90] and lng in [-180, 180], got lat={lat_text} lng={lng_text}"
+            f"lat must be in [-90, 90] and lng in [-180, 180], got lat={cut(lat_text)} lng={cut(lng_text)}"
         )
     return lng, lat
 
@@ -118,7 +136,7 @@ def parse_poly(text: str) -> tuple[tuple[float, float], ...]:
     for pair in text.strip().strip(":").split(":"):
         parts = pair.split(",")
         if len(parts) != 2:
-            raise ValueError(f"poly must be lat,lng pairs separated by colons; {pair!r} is not a pair")
+            raise ValueError(f"poly must be lat,lng pairs separated by colons; {echo(pair)} is not a pair")
         points.append(parse_latlng(parts[0].strip(), parts[1].strip()))
     if len(points) < 3:
         raise ValueError("poly needs at least three lat,lng pairs")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from crimemap.echo import echo
+
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -15,7 +17,7 @@ def parse_month(text: str) -> int:
     """
     m = _MONTH.match(text.strip()) if isinstance(text, str) else None
     if m is None or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
-        raise ValueError(f"date must be YYYY-MM, got {text!r}")
+        raise ValueError(f"date must be YYYY-MM, got {echo(text) if isinstance(text, str) else repr(text)}")
     return int(m.group(1)) * 12 + int(m.group(2)) - 1
 
 

@@ -31,7 +31,8 @@ from typing import Any, TypeAlias
 import orjson
 
 from crimemap import vocab
-from crimemap.store.base import Crime, OutcomeEvent
+from crimemap.store.base import Crime, OutcomeEvent, Stop
+from crimemap.vocab_stops import involved_person, stop_outcome_id
 
 JSONObject: TypeAlias = dict[str, Any]
 
@@ -264,3 +265,77 @@ def crime_json_column(
     return pc.binary_join_element_wise(
         head, locations, context, statuses, ',"persistent_id":"', pids, '","id":', id_text, subtype, ""
     )
+
+
+# -- stop and search -------------------------------------------------------------------------------
+
+LOCATION_MARK = b',"location":null,'
+"""Where a stop's ``location`` sits in its JSON made without one (a key follows a comma only outside strings)."""
+
+
+def _text(value: str) -> str | None:
+    return value or None
+
+
+def stop_object(s: Stop, location: JSONObject | None) -> JSONObject:
+    """A stop of the ``stops-*`` answers, in the order and with the types of the real API.
+
+    Empty text is null, but an empty outcome is ``""`` with an ``outcome_object`` of
+    empty strings, as police.uk answers it; ``involved_person`` follows from the type.
+    """
+    return {
+        "age_range": _text(s.age_range),
+        "outcome": s.outcome,
+        "involved_person": involved_person(s.type),
+        "self_defined_ethnicity": _text(s.self_defined_ethnicity),
+        "gender": _text(s.gender),
+        "legislation": _text(s.legislation),
+        "outcome_linked_to_object_of_search": s.outcome_linked_to_object_of_search,
+        "datetime": s.datetime,
+        "removal_of_more_than_outer_clothing": s.removal_of_more_than_outer_clothing,
+        "outcome_object": {"id": stop_outcome_id(s.outcome), "name": s.outcome},
+        "location": location,
+        "operation": s.operation,
+        "officer_defined_ethnicity": _text(s.officer_defined_ethnicity),
+        "type": _text(s.type),
+        "operation_name": _text(s.operation_name),
+        "object_of_search": _text(s.object_of_search),
+    }
+
+
+def stop_location(lng: float, lat: float, street_id: int | None, name: str) -> JSONObject:
+    """A stop's ``location``: its coordinates (six decimals, as strings) and its map point."""
+    return {"latitude": f"{lat:.6f}", "street": {"id": street_id, "name": name}, "longitude": f"{lng:.6f}"}
+
+
+def stops_json(stops: Iterable[Stop]) -> bytes:
+    """A ``stops-street`` / ``stops-at-location`` / ``stops-no-location`` / ``stops-force`` body."""
+    body = []
+    for s in stops:
+        located = s.lng is not None and s.lat is not None
+        location = stop_location(s.lng, s.lat, s.street_id, s.street_name) if located else None  # type: ignore[arg-type]
+        body.append(stop_object(s, location))
+    return orjson.dumps(body)
+
+
+def stop_json_parts(s: Stop) -> tuple[bytes, bytes]:
+    """A stop's JSON object cut where its ``location`` goes: what stores keep, made once per stop.
+
+    The store puts the location between the two parts when it knows the map
+    point (:func:`stop_location_json`), or ``null``.
+
+    >>> from crimemap.store.base import Stop
+    >>> s = Stop(1, "2019-12", "essex", "Person search", "2019-12-01T01:48:53+00:00", None, "", None, None,
+    ...          None, "", "Male", "18-24", "", "White", "", "Controlled drugs", "Arrest", True, False)
+    >>> head, tail = stop_json_parts(s)
+    >>> head + b"null" + tail == stops_json([s])[1:-1]
+    True
+    """
+    whole = orjson.dumps(stop_object(s, None))
+    at = whole.index(LOCATION_MARK) + len(LOCATION_MARK) - len(b"null,")
+    return whole[:at], whole[at + len(b"null") :]
+
+
+def stop_location_json(lng: float, lat: float, street_id: int | None, name: str) -> bytes:
+    """The ``location`` object of a located stop, as bytes to put between its JSON's parts."""
+    return orjson.dumps(stop_location(lng, lat, street_id, name))

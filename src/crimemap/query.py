@@ -33,7 +33,7 @@ class Polygon:
 
 Area: TypeAlias = Circle | Polygon
 
-# ---- the predicate tree: what a Maps Engine ``where`` clause parses into ----
+# ---- the predicate tree: what a Maps Engine ``where`` clause or a CQL2 ``filter`` parses into ----
 
 CompareOp: TypeAlias = Literal["=", "<>", "<", ">", "<=", ">="]
 
@@ -47,12 +47,48 @@ class Compare:
     value: int | float | str | bool
 
 
+NUMBER_TEXT = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,4})?"
+"""Text that :class:`CompareNumber` reads as a number: ``2013``, ``-1.5``, ``.5``, ``2e3``; no spaces.
+
+The same regular expression in Python and in PostgreSQL (exponents of at most
+four digits keep every such number within PostgreSQL's ``numeric``).
+"""
+
+
+@dataclass(frozen=True)
+class CompareNumber:
+    """``column op value`` for a *string* column and a number: text that is a number compares as one.
+
+    A GeoJSON table keeps the strings it was given (the 2014 NYC downloads have
+    ``"YR": "2013"``), yet the NYC map asks ``YR=2013``: values matching
+    :data:`NUMBER_TEXT` compare numerically, any other text (or NULL) never matches.
+    """
+
+    column: str
+    op: CompareOp
+    value: int | float
+
+
 @dataclass(frozen=True)
 class Contains:
     """``column CONTAINS 'text'``: case-insensitive substring match on a string column."""
 
     column: str
     text: str
+
+
+@dataclass(frozen=True)
+class Like:
+    """``column LIKE pattern`` (CQL2's LIKE): case-sensitive, on a string column.
+
+    In ``pattern``, ``%`` stands for any run of characters (none included),
+    ``_`` for exactly one, and ``\\`` makes the character after it literal
+    (``'100\\%'`` matches ``100%``). Each store translates the pattern to its
+    own matcher (SQLite's ``GLOB``, PostgreSQL's ``LIKE``), always as a bound value.
+    """
+
+    column: str
+    pattern: str
 
 
 @dataclass(frozen=True)
@@ -92,7 +128,7 @@ class Or:
     operands: tuple[Predicate, ...]
 
 
-Predicate: TypeAlias = Compare | Contains | In | IsNull | Within | Not | And | Or
+Predicate: TypeAlias = Compare | CompareNumber | Contains | Like | In | IsNull | Within | Not | And | Or
 
 
 @dataclass(frozen=True)
@@ -133,4 +169,22 @@ class CrimeQuery:
     force: str | None = None
     street_id: int | None = None
     located: bool = True
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class StopQuery:
+    """A read of police.uk stops and searches (the ``/api/stops-*`` calls).
+
+    ``month`` is ``YYYY-MM`` (``None``: every month); ``located`` True selects
+    stops with coordinates, False those without, ``None`` both (``stops-force``).
+    ``street_id`` selects the stops at one map point. ``limit`` lets a caller
+    stop early: the 10,000-stop rule asks for 10,001.
+    """
+
+    month: str | None = None
+    area: Area | None = None
+    force: str | None = None
+    street_id: int | None = None
+    located: bool | None = True
     limit: int | None = None

@@ -34,6 +34,12 @@ Decisions, where the Maps Engine documentation is silent:
   negation.
 * Datetime columns compare with quoted ISO 8601 strings, which are validated
   and passed on unchanged.
+* A string column compared with a number (``YR = 2013``, ``MO IN (1, 2)``,
+  ``TOT > 5``) compares the values that are numbers written as text
+  (``"2013"``, ``"2013.0"``, ``"-1.5"``, ``"2e3"``; no spaces) as numbers, and
+  never matches other text: a GeoJSON table keeps the strings it was given (the
+  2014 NYC downloads have ``"YR": "2013"``) and the NYC Crime Map still asks
+  ``MO=10 AND YR=2013`` (:class:`~crimemap.query.CompareNumber`).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from crimemap.query import (
     And,
     Circle,
     Compare,
+    CompareNumber,
     CompareOp,
     Contains,
     In,
@@ -429,7 +436,10 @@ class _Parser:
             self.fail("comparing two columns is not supported; compare a column with a value", right.pos)
         if isinstance(left, _Distance):
             return self.distance(left, op, right)
-        return Compare(left.name, op, self.typed(left, right, op))
+        value = self.typed(left, right, op)
+        if left.type == "string" and right.kind == "number":
+            return CompareNumber(left.name, op, float(value) if isinstance(value, float) else int(value))
+        return Compare(left.name, op, value)
 
     def is_null(self, column: _Column) -> Predicate:
         self.advance()  # IS
@@ -442,19 +452,25 @@ class _Parser:
         self.advance()
         return Not(IsNull(column.name)) if negate else IsNull(column.name)
 
-    def in_list(self, column: _Column) -> In:
+    def in_list(self, column: _Column) -> Predicate:
         self.advance()  # IN
         self.expect("(", "after IN")
         if self.peek().kind == ")":
             self.fail("IN needs at least one value", self.peek().pos)
         values: list[Value] = []
+        numbers: list[int | float] = []  # compared with a string column's numeric text
         while True:
-            if len(values) == MAX_IN_VALUES:
+            if len(values) + len(numbers) == MAX_IN_VALUES:
                 self.fail(f"an IN list may hold at most {MAX_IN_VALUES} values", self.peek().pos)
-            values.append(self.typed(column, self.literal(), None))
+            lit = self.literal()
+            value = self.typed(column, lit, None)
+            if column.type == "string" and lit.kind == "number":
+                numbers.append(float(value) if isinstance(value, float) else int(value))
+            else:
+                values.append(value)
             tok = self.advance()
             if tok.kind == ")":
-                return In(column.name, tuple(values))
+                return _in(column.name, values, numbers)
             if tok.kind != ",":
                 self.fail(f"expected ',' or ')' in the IN list, found {_describe(tok)}", tok.pos)
 
@@ -535,7 +551,7 @@ class _Parser:
                     lit.pos,
                 )
         elif ctype == "string":
-            if lit.kind != "string":
+            if lit.kind == "boolean":
                 self.fail(
                     f"column {name!r} is string; compare it with a quoted string such as '{lit.text}', "
                     f"not {_describe_literal(lit)}",
@@ -629,6 +645,13 @@ class _Parser:
             )
         within = Within(Circle(dist.center, float(lit.value)))
         return within if op in ("<", "<=") else Not(within)
+
+
+def _in(column: str, values: list[Value], numbers: list[int | float]) -> Predicate:
+    """``column IN (...)``: the values as they are, and the numbers a string column's text may be."""
+    alternatives: list[Predicate] = [In(column, tuple(values))] if values else []
+    alternatives.extend(CompareNumber(column, "=", n) for n in numbers)
+    return alternatives[0] if len(alternatives) == 1 else Or(tuple(alternatives))
 
 
 def _is_iso_datetime(text: str) -> bool:

@@ -1,7 +1,9 @@
 """The HTTP application: one FastAPI app over one store, with every API mounted.
 
-``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`),
+``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`, its stop-and-search
+methods in :mod:`crimemap.api.policeuk_stops`),
 ``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
+``/ogc/...`` OGC API - Features over every table (:mod:`crimemap.api.ogc`),
 ``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`).
 """
 
@@ -10,7 +12,19 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import downloads, mapsengine, policeuk, web
+from crimemap.api import (
+    compression,
+    docs,
+    downloads,
+    envelopes,
+    mapsengine,
+    ogc,
+    openapi,
+    policeuk,
+    policeuk_stops,
+    web,
+)
+from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
 from crimemap.api.settings import Settings
@@ -24,8 +38,10 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="crimemap",
         version=__version__,
-        description="Police-recorded crime data through the police.uk and Maps Engine APIs.",
+        description="Police-recorded crime data through the police.uk, Maps Engine and OGC API - Features APIs.",
         default_response_class=JSONResponse,
+        docs_url=None,  # served by crimemap.api.docs from node_modules, not from a CDN
+        redoc_url=None,
     )
     app.state.store = store
     app.state.settings = settings or Settings()
@@ -33,8 +49,10 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", tags=["server"])
     def health(request: Request) -> dict[str, object]:
-        """Liveness and what is stored: months, forces and tables."""
+        """Liveness and what is stored: months, forces and tables (those with a credential, when keys are set)."""
         st: Store = request.app.state.store
+        if credentials_configured(request.app.state.settings) and not has_credential(request):
+            return {"status": "ok", "version": __version__}
         months = st.months()
         return {
             "status": "ok",
@@ -45,6 +63,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, mapsengine, downloads, web):
+    for module in (policeuk, policeuk_stops, mapsengine, ogc, downloads, web, docs, envelopes, openapi):
         module.install(app)
+    compression.install(app)  # last: the outermost layer, so every answer can be compressed
     return app

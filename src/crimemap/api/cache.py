@@ -13,6 +13,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import NamedTuple
+
+
+class Body(NamedTuple):
+    """A cached answer: its bytes, and the ``Content-Encoding`` they are in (None: as rendered)."""
+
+    data: bytes
+    encoding: str | None = None
 
 
 class ResponseCache:
@@ -23,11 +31,15 @@ class ResponseCache:
         self.size = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Body] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
-        """The cached body for ``key``, or ``render()``'s, kept when it fits."""
+    def get_or_render(self, key: Hashable, render: Callable[[], Body]) -> Body:
+        """The cached body for ``key``, or ``render()``'s, kept when it fits.
+
+        Bodies are kept as they will be sent: compressed, when the key names
+        an encoding (:mod:`crimemap.api.compression`), so a hit costs no work.
+        """
         if self.max_bytes <= 0:
             return render()
         with self._lock:
@@ -38,12 +50,12 @@ class ResponseCache:
                 return body
             self.misses += 1
         body = render()
-        if len(body) <= self.max_bytes // 4:
+        if len(body.data) <= self.max_bytes // 4:
             with self._lock:
                 if key not in self._entries:
                     self._entries[key] = body
-                    self.size += len(body)
+                    self.size += len(body.data)
                 while self.size > self.max_bytes:
                     _, old = self._entries.popitem(last=False)
-                    self.size -= len(old)
+                    self.size -= len(old.data)
         return body

@@ -22,6 +22,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from crimemap.echo import bounded
+
 
 class PoliceUKError(Exception):
     """An answer other than 200, as the real API would give it, plus a message and a hint."""
@@ -55,9 +57,9 @@ def error_body(status: int, message: str, hint: str = "") -> bytes:
     >>> error_body(404, "unknown force x")
     b'{"status":404,"error":"Not Found","message":"unknown force x"}'
     """
-    body: dict[str, object] = {"status": status, "error": HTTPStatus(status).phrase, "message": message}
+    body: dict[str, object] = {"status": status, "error": HTTPStatus(status).phrase, "message": bounded(message)}
     if hint:
-        body["hint"] = hint
+        body["hint"] = bounded(hint)
     return orjson.dumps(body)
 
 

@@ -24,7 +24,7 @@ documentation are silent:
 - Unknown parameters are ignored (so are Google's ``alt``, ``fields``,
   ``prettyPrint``); responses are compact JSON.
 
-Access (:class:`~crimemap.api.app.Settings`): when API keys are configured,
+Access (:mod:`crimemap.api.access`): when API keys are configured,
 ``features`` calls need ``key`` to be one of them (403 without, 400
 ``keyInvalid`` for another) unless they carry a valid bearer token; the table
 resources always need ``Authorization: Bearer <token>`` with a configured
@@ -34,22 +34,19 @@ token, and answer the real API's 401 "Login Required" without one.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
+from crimemap.api.access import credentials_configured, require_bearer, require_table_access, settings_of
 from crimemap.api.mapsengine_errors import (
     MapsEngineError,
     MapsEngineRoute,
     invalid,
-    invalid_credentials,
-    key_invalid,
-    key_required,
-    login_required,
     not_found,
 )
 from crimemap.api.mapsengine_params import (
@@ -59,15 +56,32 @@ from crimemap.api.mapsengine_params import (
     features_request,
     schema_resource,
     selection,
-    single,
 )
+from crimemap.api.mapsengine_schema import (
+    ERRORS,
+    TABLE_ERRORS,
+    FeatureCollection,
+    IncludeQ,
+    IntersectsQ,
+    KeyQ,
+    LimitQ,
+    MaxResultsQ,
+    OrderByQ,
+    PageTokenQ,
+    SelectQ,
+    Table,
+    Tables,
+    VersionQ,
+    WhereQ,
+)
+from crimemap.api.mapsengine_schema import Feature as FeatureModel
 from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environment
 from crimemap.api.responses import JSONResponse
-from crimemap.api.settings import Settings
+from crimemap.echo import echo
 from crimemap.export import value_fixer
-from crimemap.export.geojson import feature_bytes
+from crimemap.export.geojson import column_bytes, feature_bytes
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.store.base import Feature, PageCursorGone, Store, TableInfo
+from crimemap.store.base import Feature, FeatureColumns, PageCursorGone, Store, TableInfo
 from crimemap.where import GEOMETRY
 
 PREFIX = "/mapsengine/v1"
@@ -81,53 +95,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-# -- access --------------------------------------------------------------------------------------------
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _one_of(value: str, accepted: frozenset[str]) -> bool:
-    """Whether ``value`` is in ``accepted``, comparing in constant time."""
-    found = False
-    for candidate in accepted:
-        found |= hmac.compare_digest(value.encode(), candidate.encode())
-    return found
-
-
-def _bearer(request: Request) -> str | None:
-    """The bearer token of the ``Authorization`` header, '' for another scheme, None without the header."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def require_bearer(request: Request) -> None:
-    """A configured bearer token, or the real API's 401."""
-    token = _bearer(request)
-    if token is None:
-        raise login_required()
-    if not token or not _one_of(token, _settings(request).bearer_tokens):
-        raise invalid_credentials()
-
-
-def require_key(request: Request) -> None:
-    """A configured API key in ``key`` when keys are configured (a valid bearer token will do too)."""
-    settings = _settings(request)
-    if not settings.api_keys:
-        return
-    token = _bearer(request)
-    if token and _one_of(token, settings.bearer_tokens):
-        return
-    key = single(request.query_params, "key")
-    if key is None or key == "":
-        raise key_required()
-    if not _one_of(key, settings.api_keys):
-        raise key_invalid()
+# -- access (crimemap.api.access) -------------------------------------------------------------------
 
 
 def _store(request: Request) -> Store:
@@ -138,18 +106,39 @@ def _store(request: Request) -> Store:
 def _table(request: Request, table_id: str) -> TableInfo:
     table = _store(request).table(table_id)
     if table is None:
-        raise not_found(f"Table {table_id!r} not found; GET {PREFIX}/tables lists the tables")
+        raise not_found(unknown_table(request, table_id))
     return table
+
+
+def unknown_table(request: Request, table_id: str) -> str:
+    """The 404 message for an unknown table, pointing at a listing this server will answer."""
+    where = "GET /health lists the tables"
+    if credentials_configured(settings_of(request)):
+        where += " (send your key or bearer token with it)"
+    return f"Table {echo(table_id)} not found; {where}"
 
 
 # -- features --------------------------------------------------------------------------------------------
 
 
-@router.get(PREFIX + "/tables/{table_id}/features")
+@router.get(PREFIX + "/tables/{table_id}/features", response_model=FeatureCollection, responses=ERRORS)
 @router.get(PREFIX + "/tables/{table_id}/features/", include_in_schema=False)
-def list_features(request: Request, table_id: str) -> Response:
-    """Features of a table, a page at a time (``select``, ``where``, ``orderBy``, ``pageToken``...)."""
-    require_key(request)
+def list_features(
+    request: Request,
+    table_id: str,
+    where: WhereQ = None,
+    select: SelectQ = None,
+    order_by: OrderByQ = None,
+    limit: LimitQ = None,
+    max_results: MaxResultsQ = None,
+    page_token: PageTokenQ = None,
+    intersects: IntersectsQ = None,
+    include: IncludeQ = None,
+    version: VersionQ = None,
+    key: KeyQ = None,
+) -> Response:
+    """Features of a table, a page at a time: follow `nextPageToken` until it is absent."""
+    require_table_access(request)
     table = _table(request, table_id)
     tokens: PageTokens = request.app.state.mapsengine_tokens
     req = features_request(request.query_params, table, tokens)
@@ -160,18 +149,18 @@ def list_features(request: Request, table_id: str) -> Response:
     after = req.page.after if req.page else None
     query = FeatureQuery(table.id, req.where, fetch, req.order_by, after, size + 1)
     try:
-        features = list(_store(request).features(query)) if size > 0 else []
+        found = _store(request).feature_columns(query) if size > 0 else None
     except PageCursorGone as e:
         raise invalid("pageToken", str(e)) from None
-    more = len(features) > size
-    features = features[:size]
+    more = found is not None and len(found) > size
+    page = found.head(size) if found is not None else FeatureColumns((), (), (), ())
     body = [
         b'{"type":"FeatureCollection","features":[',
-        b",".join(render_features(table, req, fetch, features)),
+        b",".join(render_columns(table, req, fetch, page)),
         b"]",
     ]
     if more and (req.limit is None or served + size < req.limit):
-        last = features[-1]
+        last = page.row(len(page) - 1)
         cursor = (*(last.properties[fetch.index(k.column)] for k in req.order_by), last.gx_id)
         token = tokens.issue(table.id, req.fingerprint, Page(served + size, cursor))
         body.append(b',"nextPageToken":' + orjson.dumps(token))
@@ -181,11 +170,18 @@ def list_features(request: Request, table_id: str) -> Response:
     return Response(b"".join(body), media_type="application/json")
 
 
-@router.get(PREFIX + "/tables/{table_id}/features/{feature_id}")
+@router.get(PREFIX + "/tables/{table_id}/features/{feature_id}", response_model=FeatureModel, responses=ERRORS)
 @router.get(PREFIX + "/tables/{table_id}/features/{feature_id}/", include_in_schema=False)
-def get_feature(request: Request, table_id: str, feature_id: str) -> Response:
-    """One feature by its ``gx_id`` (``select`` and ``version`` only, as in Maps Engine)."""
-    require_key(request)
+def get_feature(
+    request: Request,
+    table_id: str,
+    feature_id: str,
+    select: SelectQ = None,
+    version: VersionQ = None,
+    key: KeyQ = None,
+) -> Response:
+    """One feature by its `gx_id` (`select` and `version` only, as in Maps Engine)."""
+    require_table_access(request)
     table = _table(request, table_id)
     check_version(request.query_params)
     output = selection(request.query_params, table)
@@ -194,9 +190,30 @@ def get_feature(request: Request, table_id: str, feature_id: str) -> Response:
     if re.fullmatch(r"-?[0-9]{1,19}", feature_id) and abs(int(feature_id)) < 2**63:
         feature = _store(request).feature(table.id, int(feature_id), names)
     if feature is None:
-        raise not_found(f"Feature {feature_id!r} not found in table {table.id!r}")
+        raise not_found(f"Feature {echo(feature_id)} not found in table {table.id!r}")
     req = FeaturesRequest(None, output, (), None, 1, False, "", None)
     return Response(render_features(table, req, names, [feature])[0], media_type="application/json")
+
+
+def render_columns(
+    table: TableInfo, req: FeaturesRequest, fetched: tuple[str, ...], page: FeatureColumns
+) -> list[bytes]:
+    """GeoJSON features of a page read column by column (:meth:`Store.feature_columns`), typed values.
+
+    Properties come in ``select`` order; ``gx_id`` is a string, as Maps Engine had it.
+    """
+    names = req.properties
+    if names != fetched:
+        gx_text: list[str] | None = None
+        values: list[Sequence[Scalar]] = []
+        for n in names:
+            if n in table.schema:
+                values.append(page.values[fetched.index(n)])
+            else:
+                gx_text = gx_text if gx_text is not None else [str(g) for g in page.gx_id]
+                values.append(gx_text)
+        page = page.with_values(tuple(values))
+    return column_bytes(page, names, with_id=False, with_geometry=req.with_geometry)
 
 
 def render_features(
@@ -218,7 +235,7 @@ def render_features(
 # -- tables -----------------------------------------------------------------------------------------------
 
 
-@router.get(PREFIX + "/tables")
+@router.get(PREFIX + "/tables", response_model=Tables, responses=TABLE_ERRORS)
 @router.get(PREFIX + "/tables/", include_in_schema=False)
 def list_tables(request: Request) -> Response:
     """Every table: the police.uk crimes and each loaded GeoJSON/CSV table (bearer token needed)."""
@@ -226,9 +243,9 @@ def list_tables(request: Request) -> Response:
     return JSONResponse({"tables": [table_resource(t) for t in _store(request).tables()]})
 
 
-@router.get(PREFIX + "/tables/{table_id}")
+@router.get(PREFIX + "/tables/{table_id}", response_model=Table, responses=TABLE_ERRORS)
 @router.get(PREFIX + "/tables/{table_id}/", include_in_schema=False)
-def get_table(request: Request, table_id: str) -> Response:
+def get_table(request: Request, table_id: str, version: VersionQ = None) -> Response:
     """A table's resource: id, name, bbox, schema... (bearer token needed, as in Maps Engine)."""
     require_bearer(request)
     check_version(request.query_params)

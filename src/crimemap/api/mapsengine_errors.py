@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
+from crimemap.echo import bounded
 
 log = logging.getLogger("crimemap.api.mapsengine")
 
@@ -73,11 +74,12 @@ class MapsEngineError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"domain": self.domain, "reason": self.reason, "message": self.message}
+        message = bounded(self.message)
+        item: dict[str, Any] = {"domain": self.domain, "reason": self.reason, "message": message}
         if self.location is not None:
             item["locationType"] = self.location_type or "parameter"
             item["location"] = self.location
-        return {"error": {"errors": [item], "code": self.code, "message": self.message}}
+        return {"error": {"errors": [item], "code": self.code, "message": message}}
 
     def response(self) -> Response:
         return JSONResponse(self.body(), status_code=self.code, headers=self.headers)

@@ -23,6 +23,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -63,12 +64,29 @@ class PageTokens:
         return hmac.new(self._secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
 
     def issue(self, table: str, fingerprint: str, page: Page) -> str:
-        payload = orjson.dumps([_VERSION, page.served, list(page.after)])
-        raw = payload + self._mac(table, fingerprint, payload)
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return self.seal(table, fingerprint, [_VERSION, page.served, list(page.after)])
 
     def read(self, table: str, fingerprint: str, token: str) -> Page:
         """The page a token points at; :class:`TokenError` if it was altered or is for another query."""
+        version, served, after = self.unseal(
+            table,
+            fingerprint,
+            token,
+            "the page token was not issued for this table and query (where, select, orderBy,"
+            " intersects and limit must stay the same while paging), or the server restarted",
+        )
+        if version != _VERSION:
+            raise TokenError("the page token is from another version of crimemap")
+        return Page(int(served), tuple(after))
+
+    def seal(self, table: str, fingerprint: str, value: object) -> str:
+        """``value`` (JSON) as a token that only this secret, ``table`` and ``fingerprint`` open again."""
+        payload = orjson.dumps(value)
+        raw = payload + self._mac(table, fingerprint, payload)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def unseal(self, table: str, fingerprint: str, token: str, mismatch: str) -> Any:
+        """The value :meth:`seal` put in ``token``; :class:`TokenError` (``mismatch`` when the MAC fails) if none."""
         if not token or len(token) > _MAX_TOKEN_CHARS:
             raise TokenError("the page token is empty or too long")
         try:
@@ -77,11 +95,5 @@ class PageTokens:
             raise TokenError("the page token is not one this server issued") from None
         payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(table, fingerprint, payload)):
-            raise TokenError(
-                "the page token was not issued for this table and query (where, select, orderBy,"
-                " intersects and limit must stay the same while paging), or the server restarted"
-            )
-        version, served, after = orjson.loads(payload)
-        if version != _VERSION:
-            raise TokenError("the page token is from another version of crimemap")
-        return Page(int(served), tuple(after))
+            raise TokenError(mismatch)
+        return orjson.loads(payload)

@@ -13,6 +13,8 @@ Any client of the real API works by changing only its base URL to
     GET|POST /api/outcomes-at-location       location_id, lat+lng (1 mile) or poly; date
     GET      /api/forces, /api/forces/{id}
 
+(and the stop-and-search methods, :mod:`crimemap.api.policeuk_stops`).
+
 The real API's limits hold: a GET whose target (path and query string) is
 longer than :data:`MAX_GET_LENGTH` characters is 400 (POST has no limit); an
 area (a point's mile or a polygon) with more than :data:`MAX_CRIMES` crimes is
@@ -25,22 +27,33 @@ store's query is CPU work under the GIL: run in a thread pool, eight
 concurrent queries fight over the GIL (the sqlite3 module releases it at every
 row) and together served fewer requests a second than one at a time did.
 Scale with worker processes (``crimemap serve --workers N``) instead.
+
+Polygons are the exception: a ``poly`` of thousands of points spanning degrees
+costs up to a second, and on the event loop it would hold every other request
+of the worker that long. A request with a ``poly`` is answered in the thread
+pool (:func:`_answer`), and a ``poly`` is at most
+:data:`~crimemap.api.policeuk_params.MAX_POLY_POINTS` points.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from crimemap import vocab
-from crimemap.api import errors, ratelimit
+from crimemap.api import compression, errors, ratelimit
 from crimemap.api import policeuk_params as params
 from crimemap.api import policeuk_schema as schema
-from crimemap.api.cache import ResponseCache
+from crimemap.api.access import require_policeuk_access
+from crimemap.api.cache import Body, ResponseCache
 from crimemap.api.errors import bad_request, not_found, too_many_crimes
+from crimemap.echo import echo
 from crimemap.policeuk_json import outcomes_for_crime_json
 from crimemap.query import Circle, CrimeQuery
 from crimemap.store.base import Store
@@ -78,6 +91,9 @@ StoreDep = Annotated[Store, Depends(_store)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schema.Error, "description": "A malformed parameter, or a GET over 4,094 characters."},
+    401: {"model": schema.Error, "description": "No key or bearer token, where the server has API keys."},
+    403: {"model": schema.Error, "description": "A key or bearer token the server does not accept."},
+    413: {"model": schema.Error, "description": "A request body over 1 MiB."},
     429: {"model": schema.Error, "description": "Too many requests (only when rate limiting is on)."},
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -87,7 +103,12 @@ _TOO_MANY: dict[int | str, dict[str, Any]] = {
     503: {"model": schema.Error, "description": f"The area holds more than {MAX_CRIMES:,} crimes."}
 }
 
-router = APIRouter(prefix="/api", tags=["police.uk"], dependencies=[Depends(check_get_length)], responses=_ERRORS)
+router = APIRouter(
+    prefix="/api",
+    tags=["police.uk"],
+    dependencies=[Depends(check_get_length), Depends(require_policeuk_access)],
+    responses=_ERRORS,
+)
 
 # -- parameters, as /docs shows them --------------------------------------------------------------
 
@@ -111,6 +132,24 @@ LocationF = Annotated[str | None, Form(description=_LOCATION)]
 
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
+
+
+_ONE_POLYGON_AT_A_TIME = threading.Lock()
+"""Polygons are answered one at a time in each worker, as they were on the event loop: the stores cache
+each polygon prepared by shapely, and a prepared geometry must not be used by two threads at once
+(GEOS crashes)."""
+
+
+def _alone(answer: Callable[..., Response], *args: Any) -> Response:
+    with _ONE_POLYGON_AT_A_TIME:
+        return answer(*args)
+
+
+async def _answer(poly: str | None, answer: Callable[..., Response], *args: Any) -> Response:
+    """``answer(*args)``: in the thread pool for a polygon, so that it cannot hold the event loop."""
+    if poly is None:
+        return answer(*args)
+    return await run_in_threadpool(_alone, answer, *args)
 
 
 def _or_query(request: Request, name: str, value: str | None) -> str | None:
@@ -157,7 +196,19 @@ def _crimes_street(
     if month is None:
         return _json(b"[]")
     query = CrimeQuery(month=month, area=area, category=slug)
-    return _json(cache.get_or_render((store.generation(), query), lambda: crimes_within_cap(store, query)))
+    encoding = compression.negotiate(request.headers.get("accept-encoding"))
+
+    def render() -> Body:
+        body = crimes_within_cap(store, query)
+        if encoding is None or len(body) < compression.MIN_BYTES:
+            return Body(body)
+        return Body(compression.compress(body, encoding), encoding)
+
+    found = cache.get_or_render((store.generation(), query, encoding), render)
+    headers = {"Vary": "Accept-Encoding"}
+    if found.encoding is not None:
+        headers["Content-Encoding"] = found.encoding
+    return Response(found.data, media_type="application/json", headers=headers)
 
 
 _STREET_DOC = (
@@ -177,7 +228,7 @@ _STREET_DOC = (
 async def crimes_street(
     request: Request, category: str, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: DateQ = None
 ) -> Response:
-    return _crimes_street(request, category, lat, lng, poly, date)
+    return await _answer(poly, _crimes_street, request, category, lat, lng, poly, date)
 
 
 @router.post(
@@ -195,14 +246,9 @@ async def crimes_street_by_post(
     poly: PolyF = None,
     date: DateF = None,
 ) -> Response:
-    return _crimes_street(
-        request,
-        category,
-        _or_query(request, "lat", lat),
-        _or_query(request, "lng", lng),
-        _or_query(request, "poly", poly),
-        _or_query(request, "date", date),
-    )
+    poly = _or_query(request, "poly", poly)
+    lat, lng, date = _or_query(request, "lat", lat), _or_query(request, "lng", lng), _or_query(request, "date", date)
+    return await _answer(poly, _crimes_street, request, category, lat, lng, poly, date)
 
 
 @router.get(
@@ -258,8 +304,10 @@ async def crime_categories(date: DateQ = None) -> Response:
 
 @router.get("/crimes-street-dates", response_model=list[schema.StreetDate], summary="Months available")
 async def crimes_street_dates(store: StoreDep) -> Response:
-    """Every stored month, newest first; `stop-and-search` is empty: crimemap holds no stop-and-search."""
-    return _json(orjson.dumps([{"date": m.month, "stop-and-search": []} for m in store.months()]))
+    """Every stored month, newest first, with the forces whose stop-and-search data it holds (`stop-and-search`)."""
+    stops = {m.month: list(m.forces) for m in store.stop_months()}
+    months = sorted({m.month for m in store.months()} | stops.keys(), reverse=True)
+    return _json(orjson.dumps([{"date": m, "stop-and-search": stops.get(m, [])} for m in months]))
 
 
 @router.get("/crime-last-updated", response_model=schema.LastUpdated, summary="Latest month")
@@ -283,7 +331,7 @@ async def outcomes_for_crime(persistent_id: str, store: StoreDep) -> Response:
     crime = store.crime_by_persistent_id(persistent_id)
     if crime is None:
         raise not_found(
-            f"no crime with persistent_id {persistent_id!r}",
+            f"no crime with persistent_id {echo(persistent_id)}",
             "persistent ids are 64 hexadecimal characters, from crime results",
         )
     return _json(outcomes_for_crime_json(crime, store.outcome_history(persistent_id)))
@@ -347,7 +395,7 @@ async def outcomes_at_location(
     poly: PolyQ = None,
     date: DateQ = None,
 ) -> Response:
-    return _outcomes_at_location(store, location_id, lat, lng, poly, date)
+    return await _answer(poly, _outcomes_at_location, store, location_id, lat, lng, poly, date)
 
 
 @router.post(
@@ -366,14 +414,10 @@ async def outcomes_at_location_by_post(
     poly: PolyF = None,
     date: DateF = None,
 ) -> Response:
-    return _outcomes_at_location(
-        store,
-        _or_query(request, "location_id", location_id),
-        _or_query(request, "lat", lat),
-        _or_query(request, "lng", lng),
-        _or_query(request, "poly", poly),
-        _or_query(request, "date", date),
-    )
+    poly = _or_query(request, "poly", poly)
+    location_id, date = _or_query(request, "location_id", location_id), _or_query(request, "date", date)
+    lat, lng = _or_query(request, "lat", lat), _or_query(request, "lng", lng)
+    return await _answer(poly, _outcomes_at_location, store, location_id, lat, lng, poly, date)
 
 
 # -- forces ----------------------------------------------------------------------------------------------
@@ -392,7 +436,7 @@ async def force(force_id: str) -> Response:
     """One force. crimemap holds only ids and names: the other fields are null or empty."""
     found = vocab.FORCE_BY_ID.get(force_id)
     if found is None:
-        raise not_found(f"unknown force {force_id!r}", "the forces are listed at /api/forces")
+        raise not_found(f"unknown force {echo(force_id)}", "the forces are listed at /api/forces")
     return _json(
         orjson.dumps(
             {

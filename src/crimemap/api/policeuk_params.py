@@ -10,7 +10,8 @@ name nothing answers to.
 from __future__ import annotations
 
 from crimemap import geo, vocab
-from crimemap.api.errors import bad_request, not_found
+from crimemap.api.errors import PoliceUKError, bad_request, not_found
+from crimemap.echo import echo
 from crimemap.months import format_month, parse_month
 from crimemap.query import Area, Circle, Polygon
 from crimemap.store.base import Store
@@ -44,7 +45,7 @@ def category(slug: str | None) -> str | None:
     if slug is None or slug == vocab.ALL_CRIME:
         return None
     if slug not in vocab.CATEGORY_BY_SLUG:
-        raise not_found(f"unknown crime category {slug!r}", "see the categories at /api/crime-categories")
+        raise not_found(f"unknown crime category {echo(slug)}", "see the categories at /api/crime-categories")
     return slug
 
 
@@ -53,7 +54,7 @@ def force(force_id: str | None) -> str:
     if force_id is None or not force_id.strip():
         raise bad_request("force is required", "e.g. force=city-of-london; see the forces at /api/forces")
     if force_id not in vocab.FORCE_BY_ID:
-        raise not_found(f"unknown force {force_id!r}", "the forces are listed at /api/forces")
+        raise not_found(f"unknown force {echo(force_id)}", "the forces are listed at /api/forces")
     return force_id
 
 
@@ -69,7 +70,18 @@ def point(lat: str | None, lng: str | None) -> tuple[float, float] | None:
         raise bad_request(str(e), "lat and lng are decimal degrees, e.g. lat=51.513&lng=-0.093") from None
 
 
+MAX_POLY_POINTS = 10_000
+"""The most ``lat,lng`` pairs a ``poly`` may have: the work of a polygon grows with its points."""
+
+
 def polygon(poly: str) -> Polygon:
+    """A custom area; over :data:`MAX_POLY_POINTS` points is a 400, refused before any parsing."""
+    points = len(poly.strip().strip(":").split(":"))
+    if points > MAX_POLY_POINTS:
+        raise bad_request(
+            f"poly has {points:,} points; at most {MAX_POLY_POINTS:,} are accepted",
+            "simplify the area's outline, or split it into smaller areas",
+        )
     try:
         return Polygon(geo.parse_poly(poly))
     except ValueError as e:
@@ -88,14 +100,25 @@ def area(lat: str | None, lng: str | None, poly: str | None) -> Area:
     return Circle(centre, geo.ONE_MILE_M)
 
 
+MAX_LOCATION_ID = 2**63 - 1
+"""The largest id a store can hold (a signed 64-bit integer); map point ids use 52 bits."""
+
+
 def location_id(text: str) -> int:
+    """A map point's id; one no store could hold (2^63 and up) is a 404 like any other unknown id."""
     try:
         value = int(text)
     except ValueError:
-        raise bad_request(f"location_id must be an integer, got {text!r}") from None
+        raise bad_request(f"location_id must be an integer, got {echo(text)}") from None
     if value < 0:
-        raise bad_request(f"location_id must be a non-negative integer, got {text!r}")
+        raise bad_request(f"location_id must be a non-negative integer, got {echo(text)}")
+    if value > MAX_LOCATION_ID:
+        raise unknown_location(text)
     return value
+
+
+def unknown_location(text: str) -> PoliceUKError:
+    return not_found(f"unknown location {echo(text)}", "location ids are street.id in crime results")
 
 
 def street(store: Store, location: str | None, lat: str | None, lng: str | None) -> int | None:
@@ -109,7 +132,7 @@ def street(store: Store, location: str | None, lat: str | None, lng: str | None)
             raise bad_request("give either location_id or lat and lng, not both")
         found = store.street(location_id(location))
         if found is None:
-            raise not_found(f"unknown location {location!r}", "location ids are street.id in crime results")
+            raise unknown_location(location)
         return found.id
     if centre is None:
         raise bad_request("location_id, or lat and lng, are required", "e.g. location_id=884343")

@@ -83,7 +83,7 @@ class StreetDate(BaseModel):
 
     date: str = Field(description="YYYY-MM")
     stop_and_search: list[str] = Field(
-        alias="stop-and-search", description="Forces with stop-and-search data: always empty in crimemap."
+        alias="stop-and-search", description="The forces with stop-and-search data that month (ids)."
     )
 
 
@@ -108,3 +108,29 @@ class Error(BaseModel):
     error: str = Field(description="The status code's reason phrase.")
     message: str = Field(description="What was wrong with the request.")
     hint: str | None = Field(default=None, description="How to put it right, when there is a way.")
+
+
+class OutcomeObject(BaseModel):
+    id: str = Field(description='The outcome\'s id, e.g. "bu-arrest"; "" for an empty outcome.')
+    name: str = Field(description="The outcome as the file words it.")
+
+
+class Stop(BaseModel):
+    """A stop and search, in the field order of data.police.uk's answers."""
+
+    age_range: str | None
+    outcome: str = Field(description='The outcome as the file words it; "" when the file gives none.')
+    involved_person: bool | None = Field(description="false for a vehicle-only search.")
+    self_defined_ethnicity: str | None
+    gender: str | None
+    legislation: str | None
+    outcome_linked_to_object_of_search: bool | None
+    datetime: str = Field(description="ISO 8601 with offset, as in the file (UTC): it may fall in the month before.")
+    removal_of_more_than_outer_clothing: bool | None
+    outcome_object: OutcomeObject
+    location: Location | None = Field(description="null for a stop published without a location.")
+    operation: bool | None = Field(description="Whether it was part of a policing operation.")
+    officer_defined_ethnicity: str | None
+    type: str | None = Field(description='"Person search", "Person and Vehicle search" or "Vehicle search".')
+    operation_name: str | None
+    object_of_search: str | None

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 
-class JSONResponse(Response):
-    """``application/json`` rendered with orjson; what every crimemap endpoint answers."""
+class JSONResponse(StarletteJSONResponse):
+    """``application/json`` rendered with orjson; what every crimemap endpoint answers.
+
+    A subclass of starlette's ``JSONResponse``, so that FastAPI documents each
+    route's ``response_model`` as its 200 body in the OpenAPI document.
+    """
 
     media_type = "application/json"
 

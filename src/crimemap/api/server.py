@@ -23,9 +23,11 @@ def settings_from_environment() -> Settings:
         rate_limit=os.environ.get("CRIMEMAP_RATE_LIMIT", "0") == "1",
         rate_per_second=float(os.environ.get("CRIMEMAP_RATE_PER_SECOND", "15")),
         rate_burst=int(os.environ.get("CRIMEMAP_RATE_BURST", "30")),
+        rate_state=os.environ.get("CRIMEMAP_RATE_STATE") or None,
         api_keys=_split("CRIMEMAP_API_KEYS"),
         bearer_tokens=_split("CRIMEMAP_BEARER_TOKENS"),
         cache_mb=int(os.environ.get("CRIMEMAP_CACHE_MB", "64")),
+        public_policeuk=os.environ.get("CRIMEMAP_PUBLIC_POLICEUK", "0") == "1",
     )
 
 

@@ -12,6 +12,10 @@ class Settings:
     rate_limit: bool = False
     rate_per_second: float = 15.0
     rate_burst: int = 30
+    rate_state: str | None = None
+    """A file of token buckets shared by the server's workers; None keeps them in memory."""
     api_keys: frozenset[str] = field(default_factory=frozenset)
     bearer_tokens: frozenset[str] = field(default_factory=frozenset)
     cache_mb: int = 64
+    public_policeuk: bool = False
+    """Keep the police.uk API open when keys or tokens are configured (``--public-policeuk``)."""

@@ -51,6 +51,9 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 }
 """The npm packages the page uses and the files of their ``dist/`` it loads, in order."""
 
+ASSET_FOLDERS: dict[str, str] = {"leaflet": "dist", "leaflet.markercluster": "dist", "swagger-ui-dist": ""}
+"""Every npm package served under ``/static/lib/<package>/``, and the folder of it that is served."""
+
 _LIBS_MARK = "<!-- crimemap:libraries -->"
 _CONFIG_MARK = "<!-- crimemap:config -->"
 _NO_CACHE = {"Cache-Control": "no-cache"}
@@ -97,12 +100,12 @@ def node_modules() -> Path | None:
 
 
 def _library_file(path: str) -> Path | None:
-    """``lib/<package>/<file>`` -> ``node_modules/<package>/dist/<file>`` for the packages in LIBRARIES."""
+    """``lib/<package>/<file>`` -> ``node_modules/<package>/dist/<file>`` for the packages in ASSET_FOLDERS."""
     package, _, rest = path.removeprefix("lib/").partition("/")
     folder = node_modules()
-    if package not in LIBRARIES or folder is None:
+    if package not in ASSET_FOLDERS or folder is None:
         return None
-    return _inside(folder / package / "dist", rest)
+    return _inside(folder / package / ASSET_FOLDERS[package], rest)
 
 
 def _inside(base: Path, relative: str) -> Path | None:

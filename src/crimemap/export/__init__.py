@@ -1,10 +1,14 @@
-"""Whole-table exports as GeoJSON and CSV, streamed in constant memory.
+"""Whole-table exports as GeoJSON, CSV, GeoPackage, GeoParquet and FlatGeobuf, in constant memory.
 
 The HTTP downloads (:mod:`crimemap.api.downloads`) and ``crimemap export``
-share these writers. A table is read in batches of :data:`BATCH_FEATURES`
-features by keyset on ``gx_id`` (each batch one short query, no cursor held
-open between chunks), and each writer yields ``bytes`` chunks of about
-:data:`CHUNK_BYTES`, so memory stays flat however large the table.
+share these writers. GeoJSON, CSV and GeoParquet are streamed as they are
+written; GeoPackage and FlatGeobuf are files written in place, so they are
+written to a file batch by batch and then streamed (:mod:`crimemap.export.gdal`).
+The three GIS formats need the optional ``gis`` extra (pyogrio, pyarrow).
+
+A table is read in batches of :data:`BATCH_FEATURES` features by keyset on
+``gx_id`` (each batch one short query, no cursor held open between chunks),
+and each writer yields ``bytes`` chunks of about :data:`CHUNK_BYTES`, so memory stays flat however large the table.
 
 Each batch is its own read, so an export runs alongside loads of other tables
 without blocking them; if *the same* table is replaced during an export, the
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crimemap.query import FeatureQuery, Predicate, Scalar
-from crimemap.store.base import ColumnType, Feature, Store, TableInfo
+from crimemap.store.base import ColumnType, FeatureColumns, Store, TableInfo
 from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
 
 BATCH_FEATURES = 10_000
@@ -29,7 +33,9 @@ BATCH_FEATURES = 10_000
 CHUNK_BYTES = 64 * 1024
 """About how many bytes each yielded chunk holds."""
 
-FORMATS = ("geojson", "csv")
+FORMATS = ("geojson", "csv", "gpkg", "parquet", "fgb")
+FILE_FORMATS = ("gpkg", "fgb")
+"""Formats written in place into a file (then streamed from it), not as a stream."""
 
 Progress = Callable[[int], None]
 
@@ -73,10 +79,11 @@ def plan_export(store: Store, table_id: str, where: str | None = None, select: s
 
 
 def format_for(output: Path | None, fmt: str | None) -> str:
-    """The format asked for, else the output file's suffix (``.csv``), else ``geojson``."""
+    """The format asked for, else the output file's suffix (``.csv``, ``.gpkg``...), else ``geojson``."""
     if fmt is None:
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""
-        fmt = "csv" if suffix == "csv" else "geojson"
+        suffix = {"geoparquet": "parquet", "json": "geojson"}.get(suffix, suffix)
+        fmt = suffix if suffix in FORMATS else "geojson"
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -112,8 +119,8 @@ def write_chunks(chunks: Iterable[bytes], output: Path | None) -> int:
 
 def feature_batches(
     store: Store, export: Export, batch: int | None = None, progress: Progress | None = None
-) -> Iterator[list[Feature]]:
-    """The table's features in ``gx_id`` order, ``batch`` at a time, with typed values.
+) -> Iterator[FeatureColumns]:
+    """The table's features in the store's order for it, ``batch`` at a time, column by column, typed.
 
     >>> for features in feature_batches(store, Export(store.table("nyc"))):  # doctest: +SKIP
     ...     print(len(features))
@@ -121,21 +128,18 @@ def feature_batches(
     7710
     """
     batch = batch or BATCH_FEATURES
-    fix = value_fixer(export.table.schema, export.names)
     after: tuple[Scalar, ...] | None = None
     while True:
         query = FeatureQuery(export.table.id, export.where, export.names, (), after, batch)
-        features = list(store.features(query))
-        if not features:
+        cols = store.feature_columns(query)
+        if not len(cols):
             return
-        if fix is not None:
-            features = [f._replace(properties=fix(f.properties)) for f in features]
         if progress is not None:
-            progress(len(features))
-        yield features
-        if len(features) < batch:
+            progress(len(cols))
+        yield cols
+        if len(cols) < batch:
             return
-        after = (features[-1].gx_id,)
+        after = (cols.gx_id[-1],)
 
 
 def value_fixer(
@@ -153,7 +157,7 @@ def value_fixer(
 
 
 def export_chunks(store: Store, export: Export, fmt: str, progress: Progress | None = None) -> Iterator[bytes]:
-    """The export in ``fmt`` (``geojson`` or ``csv``) as a stream of byte chunks."""
+    """The export in ``fmt`` (one of :data:`FORMATS`) as a stream of byte chunks."""
     from crimemap.export import csv as csv_export
     from crimemap.export import geojson
 
@@ -161,12 +165,54 @@ def export_chunks(store: Store, export: Export, fmt: str, progress: Progress | N
         return geojson.geojson_chunks(store, export, progress)
     if fmt == "csv":
         return csv_export.csv_chunks(store, export, progress)
+    if fmt == "parquet":
+        from crimemap.export import parquet
+
+        return parquet.parquet_chunks(store, export, progress)
+    if fmt in FILE_FORMATS:
+        from crimemap.export import gdal
+
+        return gdal.file_chunks(store, export, fmt, progress)
     raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def check_available(fmt: str) -> None:
+    """:class:`ExportError` saying how to install the ``gis`` extra when ``fmt`` needs it and it is missing."""
+    if fmt in ("gpkg", "fgb", "parquet"):
+        from crimemap.export.arrow import require
+
+        if fmt == "parquet":
+            require("pyarrow")
+        else:
+            require("pyogrio", "pyarrow")
+
+
+def write_export(store: Store, export: Export, fmt: str, output: Path | None, progress: Progress | None = None) -> int:
+    """Write the export to ``output`` (standard output for None or ``-``), replaced only when complete; bytes written.
+
+    GeoPackage and FlatGeobuf go straight into a file beside ``output``; the
+    streamed formats through :func:`write_chunks`.
+    """
+    check_available(fmt)
+    if fmt not in FILE_FORMATS or output is None or str(output) == "-":
+        return write_chunks(export_chunks(store, export, fmt, progress), output)
+    from crimemap.export import gdal
+
+    partial = output.with_name(f".{output.name}.partial.{fmt}")
+    partial.unlink(missing_ok=True)
+    try:
+        gdal.write_file(store, export, fmt, partial, progress)
+        os.replace(partial, output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return output.stat().st_size
 
 
 __all__ = [
     "BATCH_FEATURES",
     "CHUNK_BYTES",
+    "FILE_FORMATS",
     "FORMATS",
     "Export",
     "ExportError",
@@ -176,4 +222,6 @@ __all__ = [
     "plan_export",
     "value_fixer",
     "write_chunks",
+    "write_export",
+    "check_available",
 ]

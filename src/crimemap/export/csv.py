@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
 from crimemap.store.base import Store
@@ -42,16 +42,14 @@ def csv_chunks(store: Store, export: Export, progress: Progress | None = None) -
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header(names))
-    booleans = any(export.table.schema.get(n) == "boolean" for n in names)
+    booleans = [i for i, n in enumerate(names) if export.table.schema.get(n) == "boolean"]
     for batch in feature_batches(store, export, progress=progress):
-        for start in range(0, len(batch), _ROWS_PER_WRITE):
-            rows = batch[start : start + _ROWS_PER_WRITE]
-            if booleans:
-                writer.writerows([f.gx_id, *map(_cell, f.properties), f.lng, f.lat] for f in rows)
-            else:
-                writer.writerows([f.gx_id, *f.properties, f.lng, f.lat] for f in rows)
-            if buffer.tell() >= CHUNK_BYTES:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
+        values: list[Sequence[object]] = list(batch.values)
+        for i in booleans:
+            values[i] = list(map(_cell, values[i]))
+        writer.writerows(zip(batch.gx_id, *values, batch.lng, batch.lat, strict=True))
+        if buffer.tell() >= CHUNK_BYTES:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
     yield buffer.getvalue().encode()

@@ -12,12 +12,14 @@ the properties in column order::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import repeat
+from typing import Any
 
 import orjson
 
 from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
-from crimemap.store.base import Feature, Store
+from crimemap.store.base import Feature, FeatureColumns, Store
 
 HEAD = b'{"type":"FeatureCollection","features":[\n'
 TAIL = b"\n]}\n"
@@ -27,31 +29,41 @@ MEDIA_TYPE = "application/geo+json"
 def feature_bytes(
     features: list[Feature], names: tuple[str, ...], *, with_id: bool = True, with_geometry: bool = True
 ) -> list[bytes]:
-    """Each feature as compact GeoJSON: ``{"type":"Feature","id":..,"geometry":..,"properties":{..}}``.
+    """Each feature as compact GeoJSON (see :func:`column_bytes`, which this reads through)."""
+    cols = FeatureColumns.from_features(features, len(names))
+    return column_bytes(cols, names, with_id=with_id, with_geometry=with_geometry)
+
+
+def column_bytes(
+    cols: FeatureColumns, names: tuple[str, ...], *, with_id: bool = True, with_geometry: bool = True
+) -> list[bytes]:
+    """Each feature of a page as compact GeoJSON: ``{"type":"Feature","id":..,"geometry":..,"properties":{..}}``.
 
     ``with_id`` writes the ``gx_id`` as the feature's ``id``; ``with_geometry``
     False leaves the ``geometry`` member out (a Maps Engine page whose
     ``select`` omits it). The envelope is formatted around two small ``orjson``
     dumps, which measured about three times faster than dumping one nested
     dict per feature; each dump is used at once because ``orjson`` output
-    holds a 4 KiB buffer until it is freed.
+    holds a 4 KiB buffer until it is freed. Properties are made a page at a
+    time from the columns, with no Python loop of our own per value.
     """
     dumps = orjson.dumps
+    if names:
+        properties: Iterable[dict[str, Any]] = map(dict, map(zip, repeat(names), zip(*cols.values, strict=True)))
+    else:
+        properties = repeat({}, len(cols))
     if not with_geometry:
-        return [
-            b'{"type":"Feature","properties":%b}' % dumps(dict(zip(names, f.properties, strict=True))) for f in features
-        ]
+        return [b'{"type":"Feature","properties":%b}' % dumps(p) for p in properties]
+    geometries = map(_point, cols.lng, cols.lat)
     if with_id:
         template = b'{"type":"Feature","id":%d,"geometry":%b,"properties":%b}'
-        return [
-            template % (f.gx_id, _geometry(f), dumps(dict(zip(names, f.properties, strict=True)))) for f in features
-        ]
+        return [template % (g, p, dumps(q)) for g, p, q in zip(cols.gx_id, geometries, properties, strict=True)]
     template = b'{"type":"Feature","geometry":%b,"properties":%b}'
-    return [template % (_geometry(f), dumps(dict(zip(names, f.properties, strict=True)))) for f in features]
+    return [template % (p, dumps(q)) for p, q in zip(geometries, properties, strict=True)]
 
 
-def _geometry(f: Feature) -> bytes:
-    return b'{"type":"Point","coordinates":[%b]}' % orjson.dumps([f.lng, f.lat])[1:-1] if f.lng is not None else b"null"
+def _point(lng: float | None, lat: float | None) -> bytes:
+    return b'{"type":"Point","coordinates":[%b]}' % orjson.dumps([lng, lat])[1:-1] if lng is not None else b"null"
 
 
 def geojson_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:
@@ -61,7 +73,7 @@ def geojson_chunks(store: Store, export: Export, progress: Progress | None = Non
     size = len(HEAD)
     first = True
     for batch in feature_batches(store, export, progress=progress):
-        for line in feature_bytes(batch, names):
+        for line in column_bytes(batch, names):
             if not first:
                 pending.append(b",\n")
             first = False

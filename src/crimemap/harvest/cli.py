@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from crimemap.console import QuietOption, StoreOption, fail, out, progress_bar
-from crimemap.harvest import mapsengine, policeuk
+from crimemap.harvest import mapsengine, policeuk, policeuk_stops
 from crimemap.harvest.http import DEFAULT_RATE, HarvestClient, HarvestError
 from crimemap.harvest.state import HarvestState, StateMismatch, default_state_path
 from crimemap.store import StoreError, default_store_location, open_store
@@ -107,9 +107,22 @@ def harvest_policeuk(
         bool,
         typer.Option("--no-location/--skip-no-location", help="Also harvest the force's crimes-no-location."),
     ] = True,
+    data: Annotated[
+        str,
+        typer.Option(
+            help="What to harvest: crimes (crimes-street), stops (stops-street and stops-no-location), or all."
+        ),
+    ] = "crimes",
     quiet: QuietOption = False,
 ) -> None:
-    """Harvest street-level crimes of an area and months from a police.uk-style API into the store."""
+    """Harvest street-level crimes, or stops and searches, of an area and months from a police.uk-style API."""
+    if data not in ("crimes", "stops", "all"):
+        raise fail(f"--data takes crimes, stops or all; got {data!r}", 2)
+    if data in ("stops", "all"):
+        _harvest_stops(base_url, bbox, months, force, store, state, restart, rate, tile_size, min_tile_size,
+                       no_location, quiet)  # fmt: skip
+        if data == "stops":
+            return
 
     try:
         what = policeuk.PoliceUKHarvest(
@@ -124,6 +137,32 @@ def harvest_policeuk(
         total = len(what.months) * policeuk.units_per_month(what)
         with progress_bar(total, f"harvesting {base}", quiet) as advance:
             return policeuk.harvest_policeuk(st, client, what, saved, advance)
+
+    summary, elapsed = _run(
+        store, state, base, what.job(base), restart,
+        lambda: HarvestClient(base, rate=rate or None, retry=policeuk.POLICEUK_RETRY), work,
+    )  # fmt: skip
+    if not quiet:
+        out.print(summary.describe(elapsed), highlight=False)
+
+
+def _harvest_stops(
+    base_url: str, bbox: str, months: str, force: str, store: str | None, state: Path | None, restart: bool,
+    rate: float, tile_size: float, min_tile_size: float, no_location: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """``crimemap harvest policeuk --data stops``: :mod:`crimemap.harvest.policeuk_stops`."""
+    try:
+        what = policeuk_stops.StopsHarvest(
+            policeuk.BBox.parse(bbox), policeuk.parse_months(months), force, tile_size, min_tile_size, no_location
+        )
+    except ValueError as e:
+        raise fail(str(e), 2) from None
+    base = policeuk.api_root(base_url)
+
+    def work(st: Any, client: HarvestClient, saved: HarvestState) -> policeuk_stops.StopsSummary:
+        total = len(what.months) * policeuk_stops.units_per_month(what)
+        with progress_bar(total, f"harvesting stops from {base}", quiet) as advance:
+            return policeuk_stops.harvest_stops(st, client, what, saved, advance)
 
     summary, elapsed = _run(
         store, state, base, what.job(base), restart,

@@ -28,11 +28,12 @@ class Summary:
         lines = []
         if self.policeuk is not None:
             s = self.policeuk
-            rate = (s.crimes + s.outcomes) / elapsed if elapsed > 0 else 0.0
+            rate = (s.crimes + s.outcomes + s.stops) / elapsed if elapsed > 0 else 0.0
             forces = sorted(s.forces)
             named = ", ".join(forces) if len(forces) <= 6 else f"{len(forces)} forces"
+            stops = f", {s.stops:,} stops and searches" if s.stops else ""
             lines.append(
-                f"loaded {s.crimes:,} crimes and {s.outcomes:,} outcomes from {s.files} files"
+                f"loaded {s.crimes:,} crimes{stops} and {s.outcomes:,} outcomes from {s.files} files"
                 f" ({len(s.months)} months, {named}) in {elapsed:.1f} s ({rate:,.0f} rows/s)"
             )
             lines.extend(s.skipped)

@@ -340,6 +340,7 @@ class GenerateSummary:
     files: list[Path]
     crimes: int
     outcomes: int
+    stops: int = 0
 
 
 def _parse_month(month: str) -> tuple[int, int]:
@@ -607,6 +608,7 @@ def generate(
     seed: int = 1,
     zipped: bool = False,
     progress: Callable[[int], None] | None = None,
+    stops_per_month: int = 0,
 ) -> GenerateSummary:
     """Write a synthetic police.uk bulk archive for ``months`` into ``out``.
 
@@ -620,28 +622,33 @@ def generate(
     ``progress(n)`` is called after each street file with the crimes just
     written, so a progress bar's total is known up front: ``len(months) *
     crimes_per_month`` (outcome rows, whose number is not, are not counted).
-    Same arguments, same bytes.
+    Same arguments, same bytes. ``stops_per_month`` adds stop-and-search files
+    (:mod:`crimemap.load.generate_stops`), leaving the others as they are.
     """
-    if crimes_per_month < 0:
-        raise ValueError("crimes_per_month must not be negative")
+    from crimemap.load.generate_stops import write_stops
+
+    if crimes_per_month < 0 or stops_per_month < 0:
+        raise ValueError("crimes_per_month and stops_per_month must not be negative")
     ordered = sorted(set(months), key=_parse_month)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     world = _world()
     pending = [_Pending([], [], []) for _ in ordered]
     files: list[Path] = []
-    crimes = outcomes = 0
+    crimes = outcomes = stops = 0
     for mi, month in enumerate(ordered):
         street = _draw_month(world, seed, month, mi, len(ordered), crimes_per_month, pending)
         sink = _Sink(out, month, zipped)
         try:
             crimes += _write_street(sink, world, month, street, progress)
             outcomes += _write_outcomes(sink, world, month, pending[mi], street[0])
+            if stops_per_month > 0:
+                stops += write_stops(sink, world, seed, month, stops_per_month)
         finally:
             sink.close()
         pending[mi] = _Pending([], [], [])
         files.extend(sink.files)
-    return GenerateSummary(files=files, crimes=crimes, outcomes=outcomes)
+    return GenerateSummary(files=files, crimes=crimes, outcomes=outcomes, stops=stops)
 
 
 _Street = tuple[NDArray[np.int64], NDArray[np.object_], NDArray[np.intp]]

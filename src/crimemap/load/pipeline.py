@@ -55,12 +55,14 @@ def plan(sources: Sequence[Any], by_month: bool) -> list[Group]:
     chosen = [s for s in sources if latest[(s.kind, s.month, s.force)] is s]
     groups = [Group("outcomes", s.month, (s,)) for s in chosen if s.kind == "outcomes"]
     streets = [s for s in chosen if s.kind == "street"]
+    # Stop-and-search files last, one by one: their map points are looked up among the load's.
+    stops = [Group("stops", s.month, (s,)) for s in chosen if s.kind == "stop-and-search"]
     if not by_month:
-        return groups + [Group("street", s.month, (s,)) for s in streets]
+        return groups + [Group("street", s.month, (s,)) for s in streets] + stops
     months: dict[str, list[Any]] = {}
     for s in streets:
         months.setdefault(s.month, []).append(s)
-    return groups + [Group("street", m, tuple(ss)) for m, ss in months.items()]
+    return groups + [Group("street", m, tuple(ss)) for m, ss in months.items()] + stops
 
 
 @dataclass
@@ -73,6 +75,9 @@ class ReadState:
 
 def group_batches(group: Group, prepare: Prepare, state: ReadState) -> Iterator[Any]:
     """Read a group's files and yield its prepared chunks, in the store's order."""
+    if group.kind == "stops":
+        yield from _stops(group.sources[0], prepare)
+        return
     if group.kind == "outcomes":
         (source,) = group.sources
         batch, checks = _outcomes(source, state)
@@ -84,6 +89,20 @@ def group_batches(group: Group, prepare: Prepare, state: ReadState) -> Iterator[
     order = np.lexsort((month.id, month.cell))
     for start in range(0, len(order), CHUNK_ROWS):
         yield prepare("street", month.take(order[start : start + CHUNK_ROWS]))
+
+
+def _stops(source: Any, prepare: Prepare) -> Iterator[Any]:
+    """A stop-and-search file's prepared chunks (read by :mod:`crimemap.load.stops`)."""
+    from crimemap.load.stops import read_stops
+
+    batch: list[Any] = []
+    for stop in read_stops(source):
+        batch.append(stop)
+        if len(batch) >= CHUNK_ROWS:
+            yield prepare("stops", batch)
+            batch = []
+    if batch:
+        yield prepare("stops", batch)
 
 
 def _outcomes(source: Any, state: ReadState) -> tuple[OutcomeBatch, np.ndarray]:

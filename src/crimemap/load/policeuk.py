@@ -1,7 +1,7 @@
-"""Load police.uk bulk archives: street and outcomes CSV files, folders of them, and the zips.
+"""Load police.uk bulk archives: street, outcomes and stop-and-search CSV files, folders of them, and the zips.
 
 The archive's layout is ``YYYY-MM/YYYY-MM-<force>-<kind>.csv`` with kind
-``street``, ``outcomes`` or ``stop-and-search``. Everything one call loads is
+``street``, ``outcomes`` or ``stop-and-search`` (read by :mod:`crimemap.load.stops`). Everything one call loads is
 written in one store transaction: a wrong header or a bad row anywhere raises
 :class:`LoadError` naming the file and line, and nothing is stored.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from crimemap import vocab
+from crimemap.lifeline import exit_with_parent
 from crimemap.load import pipeline
 from crimemap.months import parse_month
 from crimemap.store.base import Crime, OutcomeRecord, Store
@@ -79,15 +81,30 @@ def street_id(lng: str, lat: str, name: str) -> int:
 
 @dataclass(frozen=True)
 class Source:
-    """One CSV in the archive layout: where it is, and what it holds."""
+    """One CSV in the archive layout: where it is, and what it holds.
+
+    A plain value (it pickles), so the parsing process gets the same sources:
+    ``path`` is the CSV file, or the zip archive holding it as ``member``.
+    """
 
     label: str
     month: str
     force: str
     kind: str
-    open: Callable[[], IO[bytes]] = field(compare=False, repr=False)
+    path: Path
+    member: str | None = None
     size: int = field(default=0, compare=False)
     """Uncompressed bytes, to estimate the work ahead."""
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The CSV's bytes; a zip archive opened for it is closed with it."""
+        if self.member is None:
+            with self.path.open("rb") as raw:
+                yield raw
+        else:
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as raw:
+                yield raw
 
 
 @dataclass
@@ -96,6 +113,7 @@ class LoadSummary:
 
     crimes: int = 0
     outcomes: int = 0
+    stops: int = 0
     files: int = 0
     months: set[str] = field(default_factory=set)
     forces: set[str] = field(default_factory=set)
@@ -131,24 +149,22 @@ def _classify(label: str, name: str) -> tuple[str, str, str]:
 
 def _file_source(path: Path) -> Source:
     month, force, kind = _classify(str(path), path.name)
-    return Source(str(path), month, force, kind, lambda: path.open("rb"), path.stat().st_size)
+    return Source(str(path), month, force, kind, path, None, path.stat().st_size)
 
 
 def _zip_sources(path: Path) -> list[Source]:
     try:
-        archive = zipfile.ZipFile(path)
+        with zipfile.ZipFile(path) as archive:
+            members = sorted(archive.infolist(), key=lambda i: i.filename)
     except zipfile.BadZipFile as e:
         raise LoadError(f"{path}: not a zip archive ({e})") from None
     sources = []
-    for info in sorted(archive.infolist(), key=lambda i: i.filename):
+    for info in members:
         if info.is_dir() or not _NAME.search(info.filename):
             continue
-        month, force, kind = _classify(f"{path}:{info.filename}", info.filename)
-
-        def opener(name: str = info.filename) -> IO[bytes]:
-            return zipfile.ZipFile(path).open(name)
-
-        sources.append(Source(f"{path}:{info.filename}", month, force, kind, opener, info.file_size))
+        label = f"{path}:{info.filename}"
+        month, force, kind = _classify(label, info.filename)
+        sources.append(Source(label, month, force, kind, path, info.filename, info.file_size))
     return sources
 
 
@@ -288,8 +304,9 @@ PARALLEL_MIN_BYTES = 16 << 20
 
 
 def _in_load_order(sources: list[Source]) -> list[Source]:
-    """Outcomes files first, so that street files can be dated as they are parsed."""
-    return [s for s in sources if s.kind == "outcomes"] + [s for s in sources if s.kind == "street"]
+    """Outcomes files first, so that street files can be dated as they are parsed; stop-and-search
+    files last, so that the map points of the load's street files are stored before stops look them up."""
+    return [s for kind in ("outcomes", "street", "stop-and-search") for s in sources if s.kind == kind]
 
 
 def load_policeuk(
@@ -305,7 +322,7 @@ def load_policeuk(
     Files are parsed in a second process while this one writes (``parallel``;
     by default only for inputs over :data:`PARALLEL_MIN_BYTES`).
     ``on_file(source, rows)`` is called after each file (for a progress bar);
-    ``on_message`` receives notes such as skipped stop-and-search files.
+    ``on_message`` receives notes about the load.
     """
     paths = list(paths)
     sources = find_sources(paths)
@@ -319,12 +336,6 @@ def load_policeuk(
             raise LoadError(f"{s.label}: bad month {s.month!r} in the file name") from None
     if not sources:
         raise LoadError("no police.uk CSV files found in " + ", ".join(str(p) for p in paths))
-    for s in sources:
-        if s.kind == "stop-and-search":
-            note = f"{s.label}: stop-and-search files are not served yet; skipped"
-            summary.skipped.append(note)
-            if on_message:
-                on_message(note)
     wanted = _in_load_order(sources)
     if parallel is None:
         parallel = sum(s.size for s in wanted) >= PARALLEL_MIN_BYTES
@@ -343,6 +354,8 @@ def load_policeuk(
                 rows = stored.get(source.force, 0)
                 if source.kind == "street":
                     summary.crimes += rows
+                elif source.kind == "stop-and-search":
+                    summary.stops += rows
                 else:
                     summary.outcomes += rows
                 summary.files += 1
@@ -365,8 +378,7 @@ def parse_in_worker(
 
     ctx = mp.get_context("spawn")
     queue: Any = ctx.Queue(maxsize=6)
-    specs = [(g.kind, g.month, [(s.label, s.month, s.force, s.kind) for s in g.sources]) for g in groups]
-    worker = ctx.Process(target=_worker_main, args=(specs, prepare, queue), daemon=True)
+    worker = ctx.Process(target=_worker_main, args=(groups, prepare, queue, os.getpid()), daemon=True)
     worker.start()
     try:
         for group in groups:
@@ -388,12 +400,10 @@ def parse_in_worker(
         queue.close()
 
 
-def _worker_main(
-    specs: list[tuple[str, str, list[tuple[str, str, str, str]]]], prepare: pipeline.Prepare, queue: Any
-) -> None:
+def _worker_main(groups: list[pipeline.Group], prepare: pipeline.Prepare, queue: Any, parent_pid: int) -> None:
+    exit_with_parent(parent_pid)  # a killed load must not leave its parser running
     state = pipeline.ReadState()
-    for kind, month, sources in specs:
-        group = pipeline.Group(kind, month, tuple(_source_from_label(*spec) for spec in sources))
+    for group in groups:
         try:
             for batch in pipeline.group_batches(group, prepare, state):
                 queue.put(("batch", batch))
@@ -401,17 +411,7 @@ def _worker_main(
             queue.put(("error", str(e)))
             return
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
-            where = ", ".join(spec[0] for spec in sources)
+            where = ", ".join(s.label for s in group.sources)
             queue.put(("error", f"{where}: {type(e).__name__}: {e}"))
             return
         queue.put(("end", None))
-
-
-def _source_from_label(label: str, month: str, force: str, kind: str) -> Source:
-    """Rebuild a Source in the worker (openers are closures and do not pickle)."""
-    if ".zip:" in label:
-        archive, member = label.split(".zip:", 1)
-        path = Path(archive + ".zip")
-        return Source(label, month, force, kind, lambda: zipfile.ZipFile(path).open(member))
-    path = Path(label)
-    return Source(label, month, force, kind, lambda: path.open("rb"))

@@ -8,16 +8,22 @@ transaction, so readers see the old table or the new one, never half of it.
 
 Decisions:
 
-- **Types.** A column whose values are all numbers becomes ``integer`` when
-  every value is integral and none was written as a float (``2015.0`` stays
-  ``double``, as in the NYC Crime Map's own schema), else ``double``. Numbers
-  written as strings (``"2015"``, older downloads of the same tables) count as
-  numbers, so a column of strings in one file and floats in another holds
-  numbers either way; a numeric string with a leading zero (``"02134"``) is
-  text. ISO 8601 dates and times (all of a column's values) make a
-  ``datetime`` column, stored normalised (``2015-03-01T12:00:00Z``). JSON
-  booleans (and ``true``/``false`` in CSV) make a ``boolean`` column. Anything
-  else, or a mix, is ``string``; nested objects and arrays are kept as JSON text.
+- **Types of a GeoJSON table: the JSON types it was given.** A table re-hosted
+  from GeoJSON must answer with what it held: JSON integers make an
+  ``integer`` column, numbers with a float among them (``2015.0``) ``double``,
+  JSON booleans ``boolean``, and strings stay ``string``, numeric-looking or
+  not (the 2014 NYC downloads have ``"YR": "2013"``; a ``where`` may still
+  compare such a column with a number, see :mod:`crimemap.where`). A string
+  column is ``datetime`` only when every value is an ISO 8601 date or time
+  written exactly as crimemap writes one back (``2015-03-01``,
+  ``2015-03-01T12:00:00Z``), so nothing changes on the way through.
+- **Types of a CSV table are inferred**, CSV having only text: a column whose
+  values are all numbers becomes ``integer`` when every value is integral and
+  none is written as a float, else ``double``; a number with a leading zero
+  (``"02134"``) is text. ISO 8601 dates and times (all of a column's values)
+  make a ``datetime`` column, stored normalised (``2015-03-01T12:00:00Z``);
+  ``true``/``false`` make a ``boolean`` column. Anything else, or a mix, is
+  ``string``; in GeoJSON, nested objects and arrays are kept as JSON text.
 - **Geometry.** Only ``Point`` geometries are stored (the store holds points).
   A feature without geometry, with a geometry of another type, or with bad
   coordinates is *stored without geometry* and reported in the load's notes
@@ -53,7 +59,7 @@ import numpy as np
 from crimemap.load.geojson import iter_feature_collection
 from crimemap.load.policeuk import LoadError
 from crimemap.query import Scalar
-from crimemap.store.base import CRIMES_TABLE, Column, ColumnType, Feature, Store, TableInfo
+from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Column, ColumnType, Feature, Store, TableInfo
 
 GEOJSON_SUFFIXES = (".geojson", ".json")
 LNG_COLUMNS = ("gx_longitude", "longitude", "lng", "lon", "long")
@@ -103,6 +109,8 @@ def load_table(
     table_id = table_id or path.stem
     if table_id == CRIMES_TABLE:
         raise LoadError(f"{CRIMES_TABLE!r} is the police.uk crimes table; choose another --table id")
+    if table_id == STOPS_TABLE:
+        raise LoadError(f"{STOPS_TABLE!r} is the police.uk stop-and-search table; choose another --table id")
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     source: _Source
@@ -263,7 +271,11 @@ def _text_kind(text: str, csv_booleans: bool) -> str:
 
 
 def _kind(value: Any) -> str:
-    """A JSON value's kind: null, bool, int, float, numstr_int, numstr_float, datetime, string, nested."""
+    """A JSON value's kind: null, bool, int, float, datetime, string or nested.
+
+    Strings are never numbers here (a GeoJSON table keeps its JSON types), and
+    ``datetime`` only when crimemap would write the value back unchanged.
+    """
     t = type(value)
     if value is None:
         return "null"
@@ -274,8 +286,18 @@ def _kind(value: Any) -> str:
     if t is float:
         return "float" if math.isfinite(value) else "null"
     if t is str:
-        return _text_kind(value, csv_booleans=False)
+        return "datetime" if _is_stored_as_given(value) else "string"
     return "nested"
+
+
+def _is_stored_as_given(text: str) -> bool:
+    """Whether ``text`` is an ISO 8601 date or time that a ``datetime`` column stores and serves unchanged."""
+    if not _DATETIME_TEXT.fullmatch(text):
+        return False
+    try:
+        return _to_datetime(text) == text
+    except ValueError:
+        return False
 
 
 def _parse_datetime(text: str) -> dt.datetime | dt.date | None:

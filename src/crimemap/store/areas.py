@@ -21,8 +21,9 @@ written as an angle: ``d <= r`` if and only if ``u(p) . u(c) >= cos(r / R)``.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -94,8 +95,54 @@ def circle_ranges(circle: Circle) -> list[CellRange]:
         if frac >= 1.0 and nearest != lat:
             continue
         w = half_width * math.sqrt(max(0.0, 1.0 - frac * frac)) + geo.GRID_LNG
-        ranges.extend(CellRange(lo, hi) for lo, hi in _row_span(row, lng - w, lng + w))
+        spans = _row_span(row, lng - w, lng + w)
+        inner = _inside_columns(circle, row) if len(spans) == 1 else None
+        if inner is None:
+            ranges.extend(CellRange(lo, hi) for lo, hi in spans)
+            continue
+        (lo, hi), base = spans[0], row * geo.ROW_SPAN
+        first_in, last_in = max(lo, base + inner[0]), min(hi, base + inner[1])
+        if first_in > last_in:
+            ranges.append(CellRange(lo, hi))
+            continue
+        if lo < first_in:
+            ranges.append(CellRange(lo, first_in - 1))
+        ranges.append(CellRange(first_in, last_in, True))
+        if last_in < hi:
+            ranges.append(CellRange(last_in + 1, hi))
     return ranges
+
+
+_INSIDE_MARGIN_DEG = 1e-8
+"""Degrees (about a millimetre) by which a cell called inside a circle must be inside: far beyond rounding."""
+
+
+def _inside_columns(circle: Circle, row: int) -> tuple[int, int] | None:
+    """The columns of ``row`` whose cells lie wholly inside a circle (None: none, or not worth finding).
+
+    A cell bounded by two meridians and two parallels is inside a circle when
+    its four corners are: along a parallel the distance grows with the
+    longitude away from the centre's, and along a meridian it has one minimum.
+    So the cells inside are those within the chord of the circle at both of the
+    row's edges, found by spherical trigonometry, less a millimetre.
+    """
+    clng, clat = circle.center
+    angle = circle.radius_m / geo.EARTH_RADIUS_M
+    if angle > 0.01 or abs(clat) > 80:
+        return None
+    south = row * geo.GRID_LAT - 90.0
+    phic = math.radians(clat)
+    width = 180.0
+    for edge in (south, south + geo.GRID_LAT):
+        phi = math.radians(edge)
+        cos_dlng = (math.cos(angle) - math.sin(phi) * math.sin(phic)) / (math.cos(phi) * math.cos(phic))
+        if cos_dlng > 1.0:
+            return None
+        width = min(width, math.degrees(math.acos(max(-1.0, cos_dlng))))
+    width -= _INSIDE_MARGIN_DEG
+    first = geo.grid_col(clng - width) + 1
+    last = geo.grid_col(clng + width) - 1
+    return (first, last) if first <= last else None
 
 
 def _row_span(row: int, west: float, east: float) -> list[tuple[int, int]]:
@@ -122,8 +169,31 @@ def polygon_key(ring: tuple[tuple[float, float], ...]) -> str:
     return ";".join(f"{x!r},{y!r}" for x, y in ring)
 
 
-@lru_cache(maxsize=256)
+_PER_THREAD = threading.local()
+_CACHED = 64
+
+
 def _prepared(key: str) -> ShapelyPolygon:
+    """The prepared polygon of a key, one per thread.
+
+    GEOS's prepared geometries are not safe to use from two threads at once
+    (two requests with the same polygon crashed the process), so each thread
+    keeps its own few.
+    """
+    cache: OrderedDict[str, ShapelyPolygon] | None = getattr(_PER_THREAD, "polygons", None)
+    if cache is None:
+        cache = _PER_THREAD.polygons = OrderedDict()
+    poly = cache.get(key)
+    if poly is None:
+        poly = cache[key] = _prepare(key)
+        if len(cache) > _CACHED:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return poly
+
+
+def _prepare(key: str) -> ShapelyPolygon:
     ring = [tuple(float(v) for v in p.split(",")) for p in key.split(";")]
     poly = ShapelyPolygon(ring)
     if not poly.is_valid:

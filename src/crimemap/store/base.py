@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, TypeAlias
 
-from crimemap.query import CrimeQuery, FeatureQuery, Scalar
+from crimemap.query import CrimeQuery, FeatureQuery, Scalar, StopQuery
 
 ColumnType: TypeAlias = Literal["integer", "double", "string", "boolean", "datetime"]
 
 CRIMES_TABLE = "policeuk-crimes"
 """The id under which stored police.uk crimes are readable as a feature table."""
+
+STOPS_TABLE = "policeuk-stops"
+"""The id under which stored stops and searches are readable as a feature table (once any are stored)."""
 
 
 class Crime(NamedTuple):
@@ -52,6 +55,39 @@ class Crime(NamedTuple):
     context: str
     outcome: str | None
     outcome_month: str | None
+
+
+class Stop(NamedTuple):
+    """One stop and search, as a police.uk stop-and-search file and the API describe it.
+
+    ``month`` is the file's month (a ``datetime`` may fall in the month before:
+    midnight BST is 23:00 UTC). Text the file leaves empty is ``""``, and yes/no
+    columns left empty are ``None``. ``lng``/``lat`` are ``None`` for a stop
+    published without a location. ``street_id``/``street_name`` are the map
+    point a store found at the stop's coordinates (``None``/``""`` as read from
+    a file: the store decides, see :mod:`crimemap.store.stop_rows`).
+    """
+
+    id: int
+    month: str
+    force: str
+    type: str
+    datetime: str
+    operation: bool | None
+    operation_name: str
+    lng: float | None
+    lat: float | None
+    street_id: int | None
+    street_name: str
+    gender: str
+    age_range: str
+    self_defined_ethnicity: str
+    officer_defined_ethnicity: str
+    legislation: str
+    object_of_search: str
+    outcome: str
+    outcome_linked_to_object_of_search: bool | None
+    removal_of_more_than_outer_clothing: bool | None
 
 
 class OutcomeRecord(NamedTuple):
@@ -89,6 +125,50 @@ class Feature(NamedTuple):
     lng: float | None
     lat: float | None
     properties: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """A page of features column by column: what readers render from, with no object per feature.
+
+    ``values`` holds one sequence per column asked for, in that order, with
+    typed values (booleans as ``bool``). Pages, downloads and exports read
+    features this way (:meth:`Store.feature_columns`).
+    """
+
+    gx_id: Sequence[int]
+    lng: Sequence[float | None]
+    lat: Sequence[float | None]
+    values: tuple[Sequence[Scalar], ...]
+
+    def __len__(self) -> int:
+        return len(self.gx_id)
+
+    def with_values(self, values: tuple[Sequence[Scalar], ...]) -> FeatureColumns:
+        """The same features with other property columns."""
+        return FeatureColumns(self.gx_id, self.lng, self.lat, values)
+
+    def head(self, n: int) -> FeatureColumns:
+        """The first ``n`` features."""
+        if n >= len(self.gx_id):
+            return self
+        return FeatureColumns(self.gx_id[:n], self.lng[:n], self.lat[:n], tuple(v[:n] for v in self.values))
+
+    def row(self, i: int) -> Feature:
+        return Feature(self.gx_id[i], self.lng[i], self.lat[i], tuple(v[i] for v in self.values))
+
+    def features(self) -> Iterator[Feature]:
+        for i in range(len(self.gx_id)):
+            yield self.row(i)
+
+    @classmethod
+    def from_features(cls, features: Sequence[Feature], width: int) -> FeatureColumns:
+        """Columns of a list of features with ``width`` properties each."""
+        if not features:
+            return cls((), (), (), tuple(() for _ in range(width)))
+        gx, lng, lat, props = zip(*features, strict=True)
+        values = tuple(zip(*props, strict=True)) if width else ()
+        return cls(gx, lng, lat, values)
 
 
 @dataclass(frozen=True)
@@ -172,7 +252,8 @@ class StoreWriter(ABC):
     @staticmethod
     def prepare(kind: str, records: Any) -> Any:
         """Turn a batch for insertion: a :class:`~crimemap.store.batches.CrimeBatch` (kind ``street``),
-        an :class:`~crimemap.store.batches.OutcomeBatch` (``outcomes``), or a list of records of either.
+        an :class:`~crimemap.store.batches.OutcomeBatch` (``outcomes``), or a list of records of either;
+        or a list of :class:`Stop` (``stops``, see :mod:`crimemap.store.stop_rows`).
 
         Runs in a worker process: it must be a picklable function of its
         arguments. The default passes the batch through unchanged.
@@ -211,6 +292,10 @@ class StoreWriter(ABC):
     def replace_outcomes(self, month: str, force: str, outcomes: Iterable[OutcomeRecord]) -> int:
         """Replace the outcomes file of ``month`` and ``force``; returns rows written."""
         return self.replace_prepared("outcomes", month, force, [self.prepare("outcomes", list(outcomes))])
+
+    def replace_stops(self, month: str, force: str, stops: Iterable[Stop]) -> int:
+        """Replace the stop-and-search file of ``month`` and ``force``; returns rows written."""
+        return self.replace_prepared("stops", month, force, [self.prepare("stops", list(stops))])
 
     @abstractmethod
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
@@ -305,6 +390,35 @@ class Store(ABC):
     def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
         """Outcomes recorded in ``query.month`` in ``query.area`` or at ``query.street_id``."""
 
+    # -- stop and search -----------------------------------------------------------
+    @abstractmethod
+    def stop_months(self) -> list[MonthSummary]:
+        """Every month with stop-and-search data, newest first: its forces and its count of stops."""
+
+    def latest_stop_month(self) -> str | None:
+        months = self.stop_months()
+        return months[0].month if months else None
+
+    @abstractmethod
+    def stops(self, query: StopQuery) -> Iterator[Stop]:
+        """Stops matching ``query``: by ``(cell, id)`` for an area, else by id (file order); up to ``limit``."""
+
+    def stops_json(self, query: StopQuery, limit: int) -> JsonList:
+        """The police.uk JSON of the stops ``query`` selects, at most ``limit`` of them (see :meth:`crimes_json`).
+
+        Stores keep each stop's JSON ready; this default builds it from records.
+        """
+        from crimemap.policeuk_json import stops_json
+
+        stops = list(self.stops(replace(query, limit=limit)))
+        return JsonList(len(stops), stops_json(stops))
+
+    def stop_location_known(self, street_id: int) -> bool:
+        """Whether ``street_id`` is a map point: a stored one, or one that stops were placed at."""
+        if self.street(street_id) is not None:
+            return True
+        return any(True for _ in self.stops(StopQuery(street_id=street_id, located=None, limit=1)))
+
     @abstractmethod
     def last_updated(self) -> dt.datetime | None:
         """When the last load committed."""
@@ -323,6 +437,24 @@ class Store(ABC):
     @abstractmethod
     def features(self, query: FeatureQuery) -> Iterator[Feature]:
         """Features of one table matching ``query``, in keyset order (see FeatureQuery)."""
+
+    def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
+        """The features of ``query`` column by column (see :class:`FeatureColumns`), booleans as ``bool``.
+
+        This default reads :meth:`features`; stores give a faster one.
+        """
+        table = self.table(query.table)
+        if table is None:
+            raise StoreError(f"no table {query.table!r}")
+        names = query.columns if query.columns is not None else tuple(c.name for c in table.columns)
+        cols = FeatureColumns.from_features(list(self.features(query)), len(names))
+        booleans = [i for i, n in enumerate(names) if table.schema.get(n) == "boolean"]
+        if not booleans or not len(cols):
+            return cols
+        values = list(cols.values)
+        for i in booleans:
+            values[i] = [None if v is None else bool(v) for v in values[i]]
+        return cols.with_values(tuple(values))
 
     @abstractmethod
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...
@@ -353,4 +485,37 @@ CRIME_COLUMNS: tuple[Column, ...] = (
 Names follow the bulk CSV's headers in snake case (``crime_id`` is police.uk's
 ``Crime ID``, the ``persistent_id``), plus the API's ``id``, ``category`` slug
 and ``street_id``. ``reported_by`` and ``falls_within`` hold force names.
+"""
+
+
+STOP_COLUMNS: tuple[Column, ...] = (
+    Column("id", "integer"),
+    Column("month", "string"),
+    Column("force", "string"),
+    Column("type", "string"),
+    Column("date", "datetime"),
+    Column("part_of_a_policing_operation", "boolean"),
+    Column("policing_operation", "string"),
+    Column("latitude", "double"),
+    Column("longitude", "double"),
+    Column("gender", "string"),
+    Column("age_range", "string"),
+    Column("self_defined_ethnicity", "string"),
+    Column("officer_defined_ethnicity", "string"),
+    Column("legislation", "string"),
+    Column("object_of_search", "string"),
+    Column("outcome", "string"),
+    Column("outcome_linked_to_object_of_search", "boolean"),
+    Column("removal_of_more_than_just_outer_clothing", "boolean"),
+    Column("outcome_id", "string"),
+    Column("street_id", "integer"),
+    Column("location", "string"),
+)
+"""The stored stops seen as a feature table (:data:`STOPS_TABLE`).
+
+Names follow the stop-and-search CSV's headers in snake case; empty text and
+empty yes/no cells are null. Added: the stop's ``id`` (month, force and row, as
+a crime's), the file's ``month`` and ``force`` id, the API's ``outcome_id``,
+and the map point it was placed at (``street_id``, and ``location``, its
+"On or near ..." name, null for a point no street file named).
 """

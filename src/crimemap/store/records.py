@@ -35,7 +35,10 @@ month_text = lru_cache(maxsize=4096)(format_month)
 
 
 def crime_from_row(row: tuple[Any, ...], outcome_name: Callable[[int], str | None]) -> Crime:
-    """A row of :data:`CRIME_FIELDS` as a :class:`Crime`; ``outcome_name`` decodes outcome codes."""
+    """A row of :data:`CRIME_FIELDS` as a :class:`Crime`; ``outcome_name`` decodes outcome codes.
+
+    The persistent id comes as its 32 bytes or as its 64 hex digits (``''`` or None for none).
+    """
     (cid, month, force, falls, lng, lat, sid, sname, lcode, lname, cat, pid, lsub, ctx, out, om) = row
     return Crime(
         cid,
@@ -49,7 +52,7 @@ def crime_from_row(row: tuple[Any, ...], outcome_name: Callable[[int], str | Non
         lcode,
         lname,
         CATEGORY_SLUGS[cat],
-        pid.hex() if pid is not None else "",
+        pid.hex() if isinstance(pid, bytes) else (pid or ""),
         LOCATION_TYPES[force],
         lsub,
         ctx,

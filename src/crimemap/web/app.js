@@ -3,8 +3,11 @@
 // On load it fills the month and category dropdowns from /api/crimes-street-dates and
 // /api/crime-categories; after every map move (debounced) it asks
 // /api/crimes-street/{category}?poly=<visible area>&date=<month> and draws the answer.
-// An area with more than 10,000 crimes is answered 503: the page then asks to zoom in.
-// The view is in the address (?lat=&lng=&zoom=&month=&category=) so it can be shared.
+// The data picker switches to stop and search: the months are those whose
+// crimes-street-dates entry lists forces with stops, the answer is /api/stops-street?poly=...,
+// and stops are coloured by outcome (outcome_object.id).
+// An area with more than 10,000 crimes (or stops) is answered 503: the page then asks to zoom in.
+// The view is in the address (?lat=&lng=&zoom=&month=&category=&data=) so it can be shared.
 // window.crimemap exposes the map and what it shows, for tests and the console.
 "use strict";
 
@@ -30,11 +33,23 @@
     "other-crime": "#3fa88a",
     "public-disorder-weapons": "#a05d00",
   };
+  const OUTCOME_COLOURS = {
+    "bu-arrest": "#d62728",
+    "bu-no-further-action": "#64748b",
+    "bu-community-resolution": "#2ca02c",
+    "bu-khat-or-cannabis-warning": "#b5a800",
+    "bu-summons": "#ff7f0e",
+    "bu-penalty-notice": "#8e6bbf",
+    "bu-caution": "#17a2b8",
+    none: "#cbd5e1",
+  };
   const OTHER_COLOUR = "#9ca3af";
+  const NOUNS = { crimes: ["crime", "crimes"], stops: ["stop", "stops"] };
   const MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
     "September", "October", "November", "December"];
 
   const $ = (id) => document.getElementById(id);
+  const dataSelect = $("data");
   const monthSelect = $("month");
   const categorySelect = $("category");
   const count = $("count");
@@ -44,6 +59,8 @@
   const params = new URLSearchParams(window.location.search);
 
   const state = {
+    data: params.get("data") === "stops" ? "stops" : "crimes",
+    dates: [], // the answer of /api/crimes-street-dates
     month: params.get("month"),
     category: params.get("category") || ALL_CRIME,
     names: {}, // category slug -> display name, for the current month
@@ -78,8 +95,18 @@
     return n.toLocaleString("en-GB");
   }
 
-  function colour(slug) {
-    return COLOURS[slug] || OTHER_COLOUR;
+  function colour(key) {
+    const colours = state.data === "stops" ? OUTCOME_COLOURS : COLOURS;
+    return colours[key] || OTHER_COLOUR;
+  }
+
+  // What a marker is coloured and counted by: a crime's category, a stop's outcome.
+  function colourKey(item) {
+    return state.data === "stops" ? item.outcome_object.id || "none" : item.category;
+  }
+
+  function noun(n) {
+    return NOUNS[state.data][n === 1 ? 0 : 1];
   }
 
   function element(tag, className, text) {
@@ -148,12 +175,22 @@
   }
 
   async function loadMonths() {
-    const dates = await getJSON("/api/crimes-street-dates");
+    state.dates = await getJSON("/api/crimes-street-dates");
+    fillMonths();
+  }
+
+  function fillMonths() {
+    const dates = state.data === "stops" ? state.dates.filter((d) => d["stop-and-search"].length) : state.dates;
     const months = dates.map((d) => d.date);
     state.month = fill(monthSelect, months.map((m) => [m, monthLabel(m)]), state.month) || null;
   }
 
   async function loadCategories() {
+    $("category-label").hidden = state.data === "stops";
+    if (state.data === "stops") {
+      state.names = {};
+      return;
+    }
     if (!state.month) return;
     const categories = await getJSON(`/api/crime-categories?date=${encodeURIComponent(state.month)}`);
     state.names = Object.fromEntries(categories.map((c) => [c.url, c.name]));
@@ -164,8 +201,8 @@
     const download = $("download");
     if (state.month) {
       const where = encodeURIComponent(`month='${state.month}'`);
-      download.href = `/download/policeuk-crimes.geojson?where=${where}`;
-      download.title = `All crimes of ${monthLabel(state.month)} as one GeoJSON file`;
+      download.href = `/download/policeuk-${state.data}.geojson?where=${where}`;
+      download.title = `All ${NOUNS[state.data][1]} of ${monthLabel(state.month)} as one GeoJSON file`;
     }
     if (query) $("api-link").href = query;
   }
@@ -225,7 +262,7 @@
   // A cluster's ring: a pie of its crimes' categories, largest first.
   function pie(markers) {
     const counts = {};
-    for (const m of markers) counts[m.crime.category] = (counts[m.crime.category] || 0) + 1;
+    for (const m of markers) counts[m.key] = (counts[m.key] || 0) + 1;
     const slices = Object.entries(counts).sort((a, b) => b[1] - a[1]);
     let start = 0;
     const stops = slices.map(([slug, n]) => {
@@ -252,6 +289,7 @@
       lat: c.lat.toFixed(5), lng: c.lng.toFixed(5), zoom: String(map.getZoom()),
       month: state.month || "", category: state.category,
     });
+    if (state.data === "stops") q.set("data", "stops");
     window.history.replaceState(null, "", `?${q}`);
   }
 
@@ -261,8 +299,9 @@
     const seq = ++state.seq;
     if (state.controller) state.controller.abort();
     const controller = (state.controller = new AbortController());
-    const query = `/api/crimes-street/${encodeURIComponent(state.category)}` +
-      `?poly=${visiblePolygon(map)}&date=${encodeURIComponent(state.month)}`;
+    const where = `?poly=${visiblePolygon(map)}&date=${encodeURIComponent(state.month)}`;
+    const query = state.data === "stops" ? `/api/stops-street${where}` :
+      `/api/crimes-street/${encodeURIComponent(state.category)}${where}`;
     setStatus("loading", query);
     count.textContent = "Loading…";
     count.classList.add("busy");
@@ -279,11 +318,11 @@
       draw([]);
       crimemap.query = query;
       if (err.status === 503) {
-        count.textContent = `More than ${number(MAX_CRIMES)} crimes`;
-        showMessage(`Zoom in: more than ${number(MAX_CRIMES)} crimes here`, "zoom");
+        count.textContent = `More than ${number(MAX_CRIMES)} ${noun(2)}`;
+        showMessage(`Zoom in: more than ${number(MAX_CRIMES)} ${noun(2)} here`, "zoom");
         setStatus("too-many");
       } else {
-        count.textContent = "No crimes shown";
+        count.textContent = `No ${noun(2)} shown`;
         showMessage(err instanceof ApiError ? err.message : `Could not reach the server: ${err.message}`, "error");
         setStatus("error");
       }
@@ -296,34 +335,67 @@
     const layer = crimemap.layer;
     const reopen = state.openCrime;
     layer.clearLayers();
-    const markers = crimes.map(marker);
+    const markers = crimes.map((item, i) => marker(item, i));
     if (typeof layer.addLayers === "function") layer.addLayers(markers);
     else markers.forEach((m) => layer.addLayer(m));
     // A popup's own auto-pan moves the map, which redraws it: keep that popup open.
-    const again = reopen === null ? null : markers.find((m) => m.crime.id === reopen);
+    const again = reopen === null ? null : markers.find((m) => m.id === reopen);
     if (again && crimemap.map.hasLayer(again)) again.openPopup(); // on the map, not inside a cluster
     crimemap.shown = crimes.length;
-    const what = crimes.length === 1 ? "crime" : "crimes";
-    count.textContent = `${number(crimes.length)} ${what} shown`;
+    count.textContent = `${number(crimes.length)} ${noun(crimes.length)} shown`;
     drawLegend(crimes);
     if (crimes.length === 0) {
-      showMessage(`No crimes here in ${monthLabel(state.month)}: try another month, or move the map`, "hint");
+      showMessage(`No ${noun(2)} here in ${monthLabel(state.month)}: try another month, or move the map`, "hint");
     } else {
       hideMessage();
     }
   }
 
-  function marker(crime) {
-    const lat = Number(crime.location.latitude);
-    const lng = Number(crime.location.longitude);
+  function marker(item, i) {
+    const lat = Number(item.location.latitude);
+    const lng = Number(item.location.longitude);
+    const key = colourKey(item);
     const m = L.circleMarker([lat, lng], {
-      radius: 6, weight: 1.5, color: "#ffffff", fillColor: colour(crime.category), fillOpacity: 0.9,
+      radius: 6, weight: 1.5, color: "#ffffff", fillColor: colour(key), fillOpacity: 0.9,
     });
-    m.crime = crime;
-    m.bindPopup(() => popup(crime));
-    m.on("popupopen", () => { state.openCrime = crime.id; });
-    m.on("popupclose", () => { if (state.openCrime === crime.id) state.openCrime = null; });
+    m.crime = item;
+    m.key = key;
+    // Stops have no id: the answer's order is stable, so a redraw of the same view finds the same one.
+    m.id = state.data === "stops" ? `${item.datetime}|${item.location.street.id}|${i}` : item.id;
+    m.bindPopup(() => (state.data === "stops" ? stopPopup(item) : popup(item)));
+    m.on("popupopen", () => { state.openCrime = m.id; });
+    m.on("popupclose", () => { if (state.openCrime === m.id) state.openCrime = null; });
     return m;
+  }
+
+  function yesNo(value) {
+    return value === null || value === undefined ? "Not recorded" : value ? "Yes" : "No";
+  }
+
+  function stopPopup(stop) {
+    const box = element("div", "popup");
+    const title = element("div", "popup-title", stop.outcome || "No outcome recorded");
+    title.style.setProperty("--swatch", colour(colourKey(stop)));
+    box.append(title, element("div", "popup-street", stop.location.street.name || "Street not named"));
+    const when = new Date(stop.datetime);
+    const rows = [
+      ["When", Number.isNaN(when.getTime()) ? stop.datetime :
+        when.toLocaleString("en-GB", { timeZone: "Europe/London", dateStyle: "medium", timeStyle: "short" })],
+      ["Type", stop.type],
+      ["Gender", stop.gender],
+      ["Age range", stop.age_range],
+      ["Self-defined ethnicity", stop.self_defined_ethnicity],
+      ["Officer-defined ethnicity", stop.officer_defined_ethnicity],
+      ["Legislation", stop.legislation],
+      ["Object of search", stop.object_of_search],
+      ["Outcome linked to object", yesNo(stop.outcome_linked_to_object_of_search)],
+      ["More than outer clothing removed", yesNo(stop.removal_of_more_than_outer_clothing)],
+    ];
+    if (stop.operation) rows.push(["Policing operation", stop.operation_name || "Yes"]);
+    const table = element("dl", "popup-rows");
+    for (const [name, value] of rows) table.append(element("dt", "", name), element("dd", "", value || "Not recorded"));
+    box.append(table);
+    return box;
   }
 
   function popup(crime) {
@@ -344,7 +416,33 @@
     return box;
   }
 
+  function drawStopLegend(stops) {
+    const counts = {};
+    const names = {};
+    for (const s of stops) {
+      const key = colourKey(s);
+      counts[key] = (counts[key] || 0) + 1;
+      names[key] = s.outcome || "No outcome recorded";
+    }
+    const list = element("ul", "legend-list");
+    for (const [key, n] of Object.entries(counts).sort((a, b) => b[1] - a[1])) {
+      const item = element("li", "legend-item");
+      const row = element("span", "legend-button");
+      const swatch = element("span", "swatch");
+      swatch.style.background = colour(key);
+      row.append(swatch, element("span", "legend-name", names[key]), element("span", "legend-count", number(n)));
+      item.append(row);
+      list.append(item);
+    }
+    legend.replaceChildren(element("div", "legend-heading", `Stop and search · ${monthLabel(state.month)}`), list);
+    legend.hidden = false;
+  }
+
   function drawLegend(crimes) {
+    if (state.data === "stops") {
+      drawStopLegend(crimes);
+      return;
+    }
     const counts = {};
     for (const c of crimes) counts[c.category] = (counts[c.category] || 0) + 1;
     const slugs = Object.keys(state.names).filter((s) => s !== ALL_CRIME);
@@ -383,6 +481,24 @@
 
   // -- start --------------------------------------------------------------------------------
 
+  dataSelect.addEventListener("change", async () => {
+    state.data = dataSelect.value === "stops" ? "stops" : "crimes";
+    fillMonths();
+    try {
+      await loadCategories();
+    } catch (err) {
+      showMessage(err.message, "error");
+      setStatus("error");
+      return;
+    }
+    updateLinks();
+    if (!state.month) {
+      draw([]);
+      showNothingStored();
+      return;
+    }
+    refresh();
+  });
   monthSelect.addEventListener("change", async () => {
     state.month = monthSelect.value;
     try {
@@ -399,7 +515,15 @@
     refresh();
   });
 
+  function showNothingStored() {
+    count.textContent = `No ${noun(2)} stored`;
+    showMessage(state.data === "stops" ? "No stop-and-search data is stored: load some with `crimemap load`." :
+      "No crimes are stored yet: load some with `crimemap load`.", "hint");
+    setStatus("empty");
+  }
+
   async function start() {
+    dataSelect.value = state.data;
     const leaflet = typeof window.L === "object" && typeof window.L.map === "function";
     if (leaflet) createMap();
     try {
@@ -419,9 +543,7 @@
       return;
     }
     if (!state.month) {
-      count.textContent = "No crimes stored";
-      showMessage("No crimes are stored yet: load some with `crimemap load`.", "hint");
-      setStatus("empty");
+      showNothingStored();
       return;
     }
     refresh();

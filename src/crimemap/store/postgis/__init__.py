@@ -10,6 +10,7 @@ The store is split by job, as the embedded one is (:mod:`crimemap.store.sqlite`)
   (:mod:`~crimemap.store.postgis.upgrade`);
 - :mod:`~crimemap.store.postgis.connection`: the connection pool and the read time budget;
 - :mod:`~crimemap.store.postgis.crimes`: police.uk reads;
+- :mod:`~crimemap.store.postgis.stops`: stop and search;
 - :mod:`~crimemap.store.postgis.tables`: feature tables, the crimes among them;
 - :mod:`~crimemap.store.postgis.writer`: loads (binary ``COPY`` made by
   :mod:`~crimemap.store.postgis.copy_binary`);
@@ -31,13 +32,14 @@ from typing import Any
 import orjson
 
 from crimemap.policeuk_json import outcome_category
-from crimemap.query import CrimeQuery, FeatureQuery
+from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.store.base import (
     Crime,
     Feature,
     JsonList,
     MonthSummary,
     OutcomeEvent,
+    Stop,
     Store,
     StoreWriter,
     Street,
@@ -45,6 +47,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.postgis import crimes as crime_reads
+from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis import tables as table_reads
 from crimemap.store.postgis.connection import (
     DEFAULT_POOL_SIZE,
@@ -156,6 +159,21 @@ class PostGISStore(Store):
 
     def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
         return crime_reads.outcomes(self._db, query, self._outcome_name)
+
+    # -- stop and search: crimemap.store.postgis.stops -----------------------------------
+    def stop_months(self) -> list[MonthSummary]:
+        return stop_store.stop_months(self._all)
+
+    def stops(self, query: StopQuery) -> Iterator[Stop]:
+        return stop_store.stops(self._stream, query)
+
+    def stops_json(self, query: StopQuery, limit: int) -> JsonList:
+        if query.month is None:
+            return super().stops_json(query, limit)
+        return stop_store.stops_json(self._one, query, limit)
+
+    def stop_location_known(self, street_id: int) -> bool:
+        return self.street(street_id) is not None or stop_store.location_known(self._one, street_id)
 
     def generation(self) -> str:
         row = self._db.one("SELECT value FROM meta WHERE key = 'generation'")

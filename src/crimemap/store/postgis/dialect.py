@@ -26,7 +26,7 @@ from typing import Any
 import shapely
 
 from crimemap import geo
-from crimemap.query import Area, Circle, Polygon
+from crimemap.query import NUMBER_TEXT, Area, Circle, Polygon
 from crimemap.store import areas
 from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
@@ -101,10 +101,29 @@ def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
     return f"({box} AND {exact_sql(area, geometry, params)})"
 
 
+UNICODE_COLLATION = "und-x-icu"
+"""ICU's root locale, which PostgreSQL creates when built with ICU (Debian's is). ``lower`` under the
+``"C"`` collation of string columns knows ASCII only; under this one it lower-cases all of Unicode, as
+Python's ``str.lower`` does for the embedded store (``"CAFÉ"`` -> ``"café"``)."""
+
+
 def contains_sql(expr: str, text_: str, params: list[Any]) -> str:
-    """Case-insensitive substring; ``lower`` under the database's own collation, as the embedded store's."""
+    """Case-insensitive substring over all of Unicode, as the embedded store's."""
     params.append(text_)
-    return f"strpos(lower({expr}), %s) > 0"
+    return f'strpos(lower({expr} COLLATE "{UNICODE_COLLATION}"), %s) > 0'
+
+
+def number_sql(expr: str, op: str, value: int | float, params: list[Any]) -> str:
+    """A text column's value as a number when it is :data:`~crimemap.query.NUMBER_TEXT` (``numeric``: exact)."""
+    params.extend([f"^{NUMBER_TEXT}$", value])
+    return f"(CASE WHEN {expr} ~ %s THEN CAST({expr} AS numeric) END) {op} CAST(%s AS numeric)"
+
+
+def like_sql(expr: str, pattern: str, params: list[Any]) -> str:
+    """PostgreSQL's LIKE has CQL2's wildcards and escape; a lone final backslash becomes literal."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    params.append(pattern + "\\" * (trailing % 2))
+    return f"{expr} LIKE %s"
 
 
 POSTGIS = Dialect(
@@ -114,6 +133,8 @@ POSTGIS = Dialect(
     false="FALSE",
     area=area_sql,
     contains=contains_sql,
+    like=like_sql,
+    number=number_sql,
     nulls_sort_first=False,
     text_value=lambda v: v,
 )

@@ -180,11 +180,51 @@ CREATE TABLE retired_tables (physical text PRIMARY KEY);
 CREATE TABLE crimemap_schema (version integer NOT NULL);
 """
 
+STOPS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stops (
+    id bigint PRIMARY KEY,
+    month integer NOT NULL,
+    cell bigint NOT NULL,
+    force smallint NOT NULL,
+    lng double precision,
+    lat double precision,
+    street_id bigint,
+    named boolean NOT NULL,
+    street_name text,
+    type text,
+    datetime text NOT NULL,
+    operation boolean,
+    operation_name text,
+    gender text,
+    age_range text,
+    self_defined_ethnicity text,
+    officer_defined_ethnicity text,
+    legislation text,
+    object_of_search text,
+    outcome text,
+    outcome_id text,
+    outcome_linked boolean,
+    removal boolean,
+    json text NOT NULL,
+    geom geometry(Point, 4326) GENERATED ALWAYS AS (CASE WHEN lng IS NULL OR lat IS NULL THEN NULL
+        ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED
+);
+CREATE INDEX IF NOT EXISTS stops_by_month_force ON stops (month, force, id);
+CREATE INDEX IF NOT EXISTS stops_by_month_geom ON stops USING gist (month, geom);
+CREATE INDEX IF NOT EXISTS stops_by_street ON stops (street_id, month, id) WHERE street_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS stops_unnamed ON stops (id) WHERE NOT named;
+"""
+"""Stops and searches (:mod:`crimemap.store.postgis.stops`); the columns hold what the embedded store's do."""
+
+ADDED_TABLES = {"stops": STOPS_SCHEMA}
+"""Tables added since schema 1, created when a store lacks them (every statement is IF NOT EXISTS)."""
+
+
 Connection = psycopg.Connection[Any]
 
 
 def _require_extensions(conn: Connection) -> None:
-    for ext in ("postgis",):
+    for ext in ("postgis", "btree_gist"):  # btree_gist: the stops' GiST index on (month, geom)
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (ext,)).fetchone():
             continue
         try:
@@ -194,7 +234,7 @@ def _require_extensions(conn: Connection) -> None:
             raise StoreError(
                 f"the database needs the {ext} extension and this user cannot create it"
                 f" ({e.diag.message_primary}); ask its owner to run: CREATE EXTENSION {ext};"
-                " (Debian: apt-get install postgresql-NN-postgis-3)"
+                + (" (Debian: apt-get install postgresql-NN-postgis-3)" if ext == "postgis" else "")
             ) from None
 
 
@@ -204,8 +244,24 @@ def ensure_schema(conn: Connection, upgrade: Callable[[Connection], None]) -> bo
     ``conn`` is in autocommit mode. Several processes may open a store at once
     (``crimemap serve --workers N``): an advisory lock lets one create or upgrade
     it while the others wait, then find it done. ``upgrade`` rewrites a schema-1
-    store inside the transaction this opens. Returns whether it upgraded.
+    store inside the transaction this opens. Tables added since a store was made
+    are added to it (:data:`ADDED_TABLES`). Returns whether it upgraded.
     """
+    upgraded = _create_or_upgrade(conn, upgrade)
+    _add_new_tables(conn)
+    return upgraded
+
+
+def _add_new_tables(conn: Connection) -> None:
+    for table, ddl in ADDED_TABLES.items():
+        if _table_exists(conn, table):
+            continue
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap schema ' || current_schema()))")
+            conn.execute(ddl)
+
+
+def _create_or_upgrade(conn: Connection, upgrade: Callable[[Connection], None]) -> bool:
     if _table_exists(conn, "crimemap_schema") and _version(conn) == SCHEMA_VERSION:
         return False
     _require_extensions(conn)

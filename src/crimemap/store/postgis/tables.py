@@ -1,14 +1,16 @@
-"""Feature tables in the PostGIS store: each loaded GeoJSON/CSV table, and the crimes seen as one.
+"""Feature tables in the PostGIS store: each loaded GeoJSON/CSV table, and the crimes and stops seen as two.
 
 A loaded table lives in its own ``ft_<n>`` table (``gx_id``, ``lng``, ``lat``, then
 one ``c<i>`` column per schema column, and a ``geom`` point with a GiST index);
 the police.uk crimes are readable as the table ``policeuk-crimes`` through
 :data:`CRIME_COLUMNS_SQL`, which says how each of its columns reads from the
 crimes table (codes decoded, month numbers written as ``YYYY-MM``), exactly as
-the embedded store's (:mod:`crimemap.store.sqlite.tables`) does. Without an
-``orderBy``, the crimes are paged in the clustered order ``(month, cell, id)``,
-the embedded store's, along the index that keeps it. A request resolves its
-table once (:func:`resolve`) and reads through what that returned.
+the embedded store's (:mod:`crimemap.store.sqlite.tables`) does, and the stops
+and searches as ``policeuk-stops`` (:mod:`crimemap.store.postgis.stops`).
+Without an ``orderBy``, the crimes are paged in the clustered order
+``(month, cell, id)``, the embedded store's, along the index that keeps it. A
+request resolves its table once (:func:`resolve`) and reads through what that
+returned.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from crimemap.query import FeatureQuery
 from crimemap.store.base import (
     CRIME_COLUMNS,
     CRIMES_TABLE,
+    STOPS_TABLE,
     Column,
     Feature,
     PageCursorGone,
@@ -35,6 +38,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.connection import Database
 from crimemap.store.postgis.dialect import POSTGIS, PgColumn, text
 from crimemap.store.records import (
@@ -160,7 +164,8 @@ def _table_info(row: tuple[Any, ...]) -> TableInfo:
 
 def tables(db: Database) -> list[TableInfo]:
     rows = db.all(f"SELECT {_TABLE_FIELDS} FROM feature_tables ORDER BY id")
-    return [crimes_table_info(db), *(_table_info(r) for r in rows)]
+    stops = stop_store.table_info(db.one)
+    return [crimes_table_info(db), *((stops,) if stops else ()), *(_table_info(r) for r in rows)]
 
 
 def table(db: Database, table_id: str) -> TableInfo | None:
@@ -188,6 +193,9 @@ def resolve(db: Database, table_id: str) -> Source | None:
     """The table ``table_id`` as it is now, or None if there is none."""
     if table_id == CRIMES_TABLE:
         return Source(crimes_table_info(db), "crimes", CRIME_COLUMNS_SQL, "id", CRIME_GEOMETRY)
+    if table_id == STOPS_TABLE:
+        stops = stop_store.table_info(db.one)
+        return Source(stops, "stops", stop_store.COLUMNS_SQL, "id", FEATURE_GEOMETRY) if stops else None
     row = db.one(f"SELECT {_TABLE_FIELDS} FROM feature_tables WHERE id = %s", (table_id,))
     if row is None:
         return None

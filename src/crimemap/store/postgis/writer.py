@@ -41,6 +41,7 @@ from crimemap import vocab
 from crimemap.months import parse_month
 from crimemap.store.base import CRIMES_TABLE, Column, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
 from crimemap.store.postgis.schema import (
     CRIME_POINTS_VIEW,
@@ -51,6 +52,7 @@ from crimemap.store.postgis.schema import (
 )
 from crimemap.store.postgis.tables import COPY_TYPES, pg_type, quote_ident
 from crimemap.store.records import FORCE_IDS, KNOWN_OUTCOMES
+from crimemap.store.stop_rows import prepare_stops
 
 CRIME_COLUMNS = (
     "id, cell, x, y, z, lng, lat, street_id, pid_key, month, outcome, outcome_month, force, category, pid,"
@@ -98,12 +100,15 @@ class PreparedOutcomes:
     batch: OutcomeBatch | None = None
 
 
-def prepare(kind: str, records: Any) -> PreparedCrimes | PreparedOutcomes:
+def prepare(kind: str, records: Any) -> Any:
     """What :meth:`PostGISWriter.replace_group` copies (a picklable function of its arguments).
 
     ``records`` is a :class:`~crimemap.store.batches.CrimeBatch` (kind
-    ``street``) or :class:`~crimemap.store.batches.OutcomeBatch`, or a list of records.
+    ``street``) or :class:`~crimemap.store.batches.OutcomeBatch`, or a list of
+    records; or a list of stops (``stops``, see :mod:`crimemap.store.stop_rows`).
     """
+    if kind == "stops":
+        return prepare_stops(records)
     if kind == "street":
         return prepare_crimes(records if isinstance(records, CrimeBatch) else CrimeBatch.from_records(records))
     o = records if isinstance(records, OutcomeBatch) else OutcomeBatch.from_records(records)
@@ -221,6 +226,7 @@ class PostGISWriter(StoreWriter):
         """Street sets of this load whose crimes came dated by every outcome of this load (see replace_group)."""
         self.crimes, self.outcomes = "crimes", "outcomes"
         self.bulk = False
+        self.stops_loaded = False
         self.built: set[str] = set()
         """Indexes of the bulk tables built already."""
         conn.execute("SET LOCAL jit = off")
@@ -320,6 +326,12 @@ class PostGISWriter(StoreWriter):
     ) -> dict[str, int]:
         m = parse_month(month)
         codes = [force_code(f) for f in forces]
+        if kind == "stops":
+            self.stops_loaded = True
+            return {
+                f: stop_store.replace_stops(self.conn, month, c, batches, self._record_load)
+                for f, c in zip(forces, codes, strict=True)
+            }
         if self.bulk and kind == "street" and self.loaded["outcomes"]:
             # The loader brings outcomes first: their indexes are built while it reads the street files.
             self._build_indexes("outcomes")
@@ -448,6 +460,10 @@ class PostGISWriter(StoreWriter):
                 self._build_indexes()
             self.date_outcomes()
             analyze(conn, self.crimes, self.outcomes)
+            if self.loaded["street"]:
+                stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
+        if self.stops_loaded:
+            conn.execute("ANALYZE stops")
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text"

@@ -10,6 +10,7 @@ The store is split by job, each module beside the others:
   (:mod:`~crimemap.store.sqlite.upgrade`);
 - :mod:`~crimemap.store.sqlite.connection`: connections and the read time budget;
 - :mod:`~crimemap.store.sqlite.crimes`: police.uk reads;
+- :mod:`~crimemap.store.sqlite.stops`: stops and searches, read and written;
 - :mod:`~crimemap.store.sqlite.tables`: feature tables, the crimes among them;
 - :mod:`~crimemap.store.sqlite.writer`: loads;
 - :mod:`~crimemap.store.sqlite.dialect`: how the shared query compiler speaks SQLite.
@@ -28,13 +29,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from crimemap.months import format_month
-from crimemap.query import CrimeQuery, FeatureQuery
+from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.store.base import (
     Crime,
     Feature,
+    FeatureColumns,
     JsonList,
     MonthSummary,
     OutcomeEvent,
+    Stop,
     Store,
     StoreError,
     StoreWriter,
@@ -42,7 +45,9 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.records import FORCE_IDS
+from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
+from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite import tables as table_reads
 from crimemap.store.sqlite.connection import Connections, connect
 from crimemap.store.sqlite.schema import SchemaError, check_readable, ensure_schema
@@ -78,6 +83,8 @@ class SQLiteStore(Store):
         self._outcome_names: dict[int, str] = {}
         self._outcome_jsons: dict[int, bytes] = {}
         self._refresh_outcome_names()
+        self._lsoas: dict[int, tuple[str, str]] = {}
+        self._decoders = crime_table.Decoders(self._outcome_name, self._lsoa)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -164,6 +171,30 @@ class SQLiteStore(Store):
     def outcomes(self, query: CrimeQuery) -> Iterator[OutcomeEvent]:
         return crime_reads.outcomes(self._db.reader(), query, self._outcome_name)
 
+    # -- stop and search: crimemap.store.sqlite.stops ------------------------------------------
+    def stop_months(self) -> list[MonthSummary]:
+        db = self._db.reader()
+        return stop_store.stop_months(db) if self._has_stops() else []
+
+    def stops(self, query: StopQuery) -> Iterator[Stop]:
+        db = self._db.reader()
+        return stop_store.stops(db, query) if self._has_stops() else iter(())
+
+    def stops_json(self, query: StopQuery, limit: int) -> JsonList:
+        if query.month is None:
+            return super().stops_json(query, limit)
+        db = self._db.reader()
+        return stop_store.stops_json(db, query, limit) if self._has_stops() else JsonList(0, b"[]")
+
+    def stop_location_known(self, street_id: int) -> bool:
+        if self.street(street_id) is not None:
+            return True
+        return self._has_stops() and stop_store.location_known(self._db.reader(), street_id)
+
+    def _has_stops(self) -> bool:
+        """A read-only open of a file an older crimemap wrote has no stops table (see the stops module)."""
+        return not self.readonly or stop_store.has_stops_table(self._db.reader())
+
     def generation(self) -> str:
         row = self._db.reader().one("SELECT value FROM meta WHERE key = 'generation'")
         return row[0] if row else "0"
@@ -180,13 +211,29 @@ class SQLiteStore(Store):
         return table_reads.table(self._db.reader(), table_id)
 
     def features(self, query: FeatureQuery) -> Iterator[Feature]:
+        """Features as records; the SQLite store keeps booleans as 0 and 1 here (see :meth:`feature_columns`)."""
         db = self._db.reader()
-        return table_reads.features(db, table_reads.require(db, query.table), query)
+        source = table_reads.require(db, query.table)
+        if source.clustered:
+            return table_reads.feature_columns(db, source, query, self._decoders).features()
+        return table_reads.features(db, source, query)
+
+    def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
+        db = self._db.reader()
+        return table_reads.feature_columns(db, table_reads.require(db, query.table), query, self._decoders)
 
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         db = self._db.reader()
         source = table_reads.resolve(db, table_id)
-        return table_reads.feature(db, source, gx_id, columns) if source is not None else None
+        return table_reads.feature(db, source, gx_id, columns, self._decoders) if source is not None else None
+
+    def _lsoa(self, code: int) -> tuple[str, str]:
+        found = self._lsoas.get(code)
+        if found is None:  # one this process has not seen yet: read them all again
+            rows = self._db.reader().execute("SELECT code, lsoa_code, lsoa_name FROM lsoas").fetchall()
+            self._lsoas = {c: (lc, ln) for c, lc, ln in rows}
+            found = self._lsoas.get(code, ("", ""))
+        return found
 
 
 def upgrade(path: str | Path, progress: Callable[[int, int], None] | None = None) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import Any
 
 import shapely
 
+from crimemap.query import NUMBER_TEXT
 from crimemap.store import areas
 from crimemap.store.base import ReadTimeout, StoreError
 
@@ -158,6 +160,14 @@ def _lower(text: Any) -> Any:
     return text.lower() if isinstance(text, str) else text
 
 
+_NUMBER = re.compile(NUMBER_TEXT)
+
+
+def _number(text: Any) -> float | None:
+    """The number a text is (:data:`~crimemap.query.NUMBER_TEXT`), else NULL."""
+    return float(text) if isinstance(text, str) and _NUMBER.fullmatch(text) else None
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """The functions crimemap's SQL calls beyond SQLite's own.
 
@@ -169,6 +179,7 @@ def register_functions(conn: sqlite3.Connection) -> None:
     """
     conn.create_function("cm_in_polygon", 3, _in_polygon, deterministic=True)
     conn.create_function("cm_lower", 1, _lower, deterministic=True)
+    conn.create_function("cm_number", 1, _number, deterministic=True)
     try:
         conn.execute("SELECT sin(0.5), cos(0.5), radians(1.0)").fetchone()
     except sqlite3.OperationalError:

@@ -29,15 +29,19 @@ from crimemap.store.compiler import Geometry
 from crimemap.store.records import crime_from_row
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
+from crimemap.store.sqlite.schema import pid_text, street_name
+
+SAME_CRIME = f"c.pid_key = o.pid_key AND {pid_text('c')} = lower(hex(o.pid))"
+"""The join of an outcome row to its crime: the same persistent id."""
 
 CRIME_SELECT = (
-    "c.id, c.month, c.force, c.falls_within, c.lng, c.lat, c.street_id, c.street_name,"
+    f"c.id, c.month, c.force, c.falls_within, c.lng, c.lat, c.street_id, {street_name('c')},"
     " (SELECT lsoa_code FROM lsoas WHERE code = c.lsoa), (SELECT lsoa_name FROM lsoas WHERE code = c.lsoa),"
-    " c.category, c.pid, c.location_subtype, c.context, c.outcome, c.outcome_month"
+    f" c.category, {pid_text('c')}, c.location_subtype, c.context, c.outcome, c.outcome_month"
 )
 """A crime's columns in the order of :data:`crimemap.store.records.CRIME_FIELDS`."""
 
-CRIME_GEOMETRY = Geometry(unit=("c.x", "c.y", "c.z"), lng="c.lng", lat="c.lat")
+CRIME_GEOMETRY = Geometry(lng="c.lng", lat="c.lat")
 OUTCOME_GEOMETRY = Geometry(lng="o.lng", lat="o.lat")
 
 ALL_CELLS = areas.CellRange(0, 1 << 62)
@@ -218,7 +222,7 @@ def outcomes_json(db: Reader, query: CrimeQuery, limit: int, kind_json: Callable
     plan = _Plan(db, CrimeQuery(month=query.month, area=query.area), OUTCOME_GEOMETRY)
     select = (
         "SELECT o.lng, o.lat, o.outcome, CAST(c.json AS BLOB), c.street_id"
-        " FROM outcomes o LEFT JOIN crimes c ON c.pid_key = o.pid_key AND c.pid = o.pid"
+        f" FROM outcomes o LEFT JOIN crimes c ON {SAME_CRIME}"
         " WHERE o.month = ? AND o.cell BETWEEN ? AND ?"
     )
     street_id = query.street_id
@@ -311,7 +315,7 @@ def outcomes(db: Reader, query: CrimeQuery, outcome_name: Callable[[int], str | 
     plan = _Plan(db, CrimeQuery(month=query.month, area=query.area), OUTCOME_GEOMETRY)
     select = f"SELECT o.outcome, o.month, o.lng, o.lat, {CRIME_SELECT}"
     source = (
-        f"{select} FROM outcomes o LEFT JOIN crimes c ON c.pid_key = o.pid_key AND c.pid = o.pid"
+        f"{select} FROM outcomes o LEFT JOIN crimes c ON {SAME_CRIME}"
         " WHERE o.month = ? AND o.cell BETWEEN ? AND ?"
     )
     found = 0
@@ -360,8 +364,9 @@ def crime_by_persistent_id(db: Reader, persistent_id: str, outcome_name: Callabl
     if pid is None:
         return None
     row = db.one(
-        f"SELECT {CRIME_SELECT} FROM crimes c WHERE c.pid_key = ? AND c.pid = ? ORDER BY c.month DESC LIMIT 1",
-        (pid_key(pid), pid),
+        f"SELECT {CRIME_SELECT} FROM crimes c WHERE c.pid_key = ? AND {pid_text('c')} = ?"
+        " ORDER BY c.month DESC LIMIT 1",
+        (pid_key(pid), pid.hex()),
     )
     return crime_from_row(row, outcome_name) if row else None
 

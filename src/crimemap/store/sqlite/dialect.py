@@ -64,6 +64,37 @@ def contains_sql(expr: str, text: str, params: list[Any]) -> str:
     return f"(CASE WHEN {expr} GLOB '*[^ -~]*' THEN instr(cm_lower({expr}), ?) ELSE instr(lower({expr}), ?) END > 0)"
 
 
+def number_sql(expr: str, op: str, value: int | float, params: list[Any]) -> str:
+    """A text column's value as a number (``cm_number``: NULL unless it is :data:`~crimemap.query.NUMBER_TEXT`)."""
+    params.append(value)
+    return f"cm_number({expr}) {op} ?"
+
+
+def like_to_glob(pattern: str) -> str:
+    """A CQL2 LIKE pattern as a SQLite ``GLOB`` pattern, which is case-sensitive as LIKE must be.
+
+    >>> like_to_glob(r"On or near %St_ 100\\% [x]*")
+    'On or near *St? 100% [[]x][*]'
+    """
+    out, chars = [], iter(pattern)
+    for c in chars:
+        if c == "\\":
+            c = next(chars, "\\")
+            out.append(f"[{c}]" if c in "*?[" else c)
+        elif c == "%":
+            out.append("*")
+        elif c == "_":
+            out.append("?")
+        else:
+            out.append(f"[{c}]" if c in "*?[" else c)
+    return "".join(out)
+
+
+def like_sql(expr: str, pattern: str, params: list[Any]) -> str:
+    params.append(like_to_glob(pattern))
+    return f"{expr} GLOB ?"
+
+
 SQLITE = Dialect(
     name="sqlite",
     placeholder="?",
@@ -71,5 +102,7 @@ SQLITE = Dialect(
     false="0",
     area=area_sql,
     contains=contains_sql,
+    like=like_sql,
+    number=number_sql,
     nulls_sort_first=True,
 )

@@ -23,17 +23,21 @@ from crimemap.query import FeatureQuery
 from crimemap.store.base import (
     CRIME_COLUMNS,
     CRIMES_TABLE,
+    STOPS_TABLE,
     Column,
     Feature,
-    PageCursorGone,
+    FeatureColumns,
     StoreError,
     TableChanged,
     TableInfo,
 )
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
-from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name, encode_pid
+from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
+from crimemap.store.sqlite import crime_table
+from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import SQLITE
+from crimemap.store.sqlite.schema import pid_text, street_name
 
 
 def _month_text(expr: str) -> str:
@@ -41,37 +45,39 @@ def _month_text(expr: str) -> str:
 
 
 CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
-    "id": SqlColumn("id"),
-    "crime_id": SqlColumn("coalesce(lower(hex(pid)), '')", "pid", encode_pid),
-    "month": SqlColumn(_month_text("month"), "month", parse_month, order_preserving=True),
-    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "force", encode_force_name),
-    "falls_within": SqlColumn("coalesce(falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
-    "longitude": SqlColumn("lng"),
-    "latitude": SqlColumn("lat"),
-    "location": SqlColumn("street_name"),
+    "id": SqlColumn("crimes.id"),
+    "crime_id": SqlColumn(pid_text("crimes")),
+    "month": SqlColumn(_month_text("crimes.month"), "crimes.month", parse_month, order_preserving=True),
+    "reported_by": SqlColumn(
+        "(SELECT name FROM forces WHERE code = crimes.force)", "crimes.force", encode_force_name
+    ),
+    "falls_within": SqlColumn("coalesce(crimes.falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
+    "longitude": SqlColumn("crimes.lng"),
+    "latitude": SqlColumn("crimes.lat"),
+    "location": SqlColumn(street_name("crimes")),
     "lsoa_code": SqlColumn("(SELECT lsoa_code FROM lsoas WHERE code = crimes.lsoa)"),
     "lsoa_name": SqlColumn("(SELECT lsoa_name FROM lsoas WHERE code = crimes.lsoa)"),
     "crime_type": SqlColumn(
-        "(SELECT name FROM categories WHERE code = crimes.category)", "category", encode_category_name
+        "(SELECT name FROM categories WHERE code = crimes.category)", "crimes.category", encode_category_name
     ),
     "category": SqlColumn(
-        "(SELECT slug FROM categories WHERE code = crimes.category)", "category", encode_category_slug
+        "(SELECT slug FROM categories WHERE code = crimes.category)", "crimes.category", encode_category_slug
     ),
     "last_outcome_category": SqlColumn("(SELECT name FROM outcome_kinds WHERE code = crimes.outcome)"),
     "outcome_month": SqlColumn(
-        f"CASE WHEN outcome_month IS NULL THEN NULL ELSE {_month_text('outcome_month')} END",
-        "outcome_month",
+        f"CASE WHEN crimes.outcome_month IS NULL THEN NULL ELSE {_month_text('crimes.outcome_month')} END",
+        "crimes.outcome_month",
         parse_month,
         order_preserving=True,
     ),
-    "context": SqlColumn("context"),
-    "location_type": SqlColumn(f"CASE force WHEN {vocab.BTP.code} THEN 'BTP' ELSE 'Force' END"),
-    "location_subtype": SqlColumn("location_subtype"),
-    "street_id": SqlColumn("street_id"),
+    "context": SqlColumn("crimes.context"),
+    "location_type": SqlColumn(f"CASE crimes.force WHEN {vocab.BTP.code} THEN 'BTP' ELSE 'Force' END"),
+    "location_subtype": SqlColumn("crimes.location_subtype"),
+    "street_id": SqlColumn("crimes.street_id"),
 }
 """How each column of the crimes table reads in SQL (see the module docstring)."""
 
-CRIME_GEOMETRY = Geometry(unit=("x", "y", "z"))
+CRIME_GEOMETRY = Geometry(lng="crimes.lng", lat="crimes.lat")
 FEATURE_GEOMETRY = Geometry()
 
 
@@ -132,13 +138,17 @@ def table(db: Reader, table_id: str) -> TableInfo | None:
 
 def tables(db: Reader) -> list[TableInfo]:
     rows = db.execute(f"SELECT {_TABLE_FIELDS} FROM feature_tables ORDER BY id").fetchall()
-    return [crimes_table_info(db), *(_table_info(r) for r in rows)]
+    stops = stop_store.table_info(db)
+    return [crimes_table_info(db), *((stops,) if stops else ()), *(_table_info(r) for r in rows)]
 
 
 def resolve(db: Reader, table_id: str) -> Source | None:
     """The table ``table_id`` as it is now, or None if there is none."""
     if table_id == CRIMES_TABLE:
-        return Source(crimes_table_info(db), "crimes", CRIME_COLUMNS_SQL, "id", CRIME_GEOMETRY)
+        return Source(crimes_table_info(db), "crimes", CRIME_COLUMNS_SQL, "crimes.id", CRIME_GEOMETRY)
+    if table_id == STOPS_TABLE:
+        stops = stop_store.table_info(db)
+        return Source(stops, "stops", stop_store.COLUMNS_SQL, "id", stop_store.TABLE_GEOMETRY) if stops else None
     row = db.one(f"SELECT {_TABLE_FIELDS} FROM feature_tables WHERE id = ?", (table_id,))
     if row is None:
         return None
@@ -156,12 +166,57 @@ def _column(source: Source, name: str) -> SqlColumn:
     return col
 
 
-def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Feature]:
-    """Features of one table matching ``query``, in keyset order (see FeatureQuery)."""
+def feature_columns(db: Reader, source: Source, query: FeatureQuery, decoders: crime_table.Decoders) -> FeatureColumns:
+    """Features of one table matching ``query``, in keyset order (see FeatureQuery), column by column.
+
+    The crimes are read by :mod:`crimemap.store.sqlite.crime_table` (codes decoded
+    a column at a time, the clustered key walked when there is no ``order_by``);
+    booleans, which SQLite keeps as 0 and 1, come back as ``bool``.
+    """
     names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
     for name in (*names, *(k.column for k in query.order_by)):
         _column(source, name)
+    try:
+        if source.clustered and not query.order_by:
+            return crime_table.features(db, query, names, source.columns, decoders)
+        params: list[Any] = []
+        where = ["1"]
+        if query.where is not None:
+            where.append(compile_predicate(query.where, source.columns, params, SQLITE, source.geometry))
+    except KeyError as e:
+        raise _changed(source, e) from None
+    order = order_clause(query.order_by, source.columns, source.key, SQLITE)
+    if query.after is not None:
+        where.append(keyset_condition(query.order_by, source.columns, source.key, query.after, params, SQLITE))
+    limit = ""
+    if query.limit is not None:
+        limit = " LIMIT ?"
+    if source.clustered:
+        select, places = crime_table._select(names)
+        sql = f"SELECT {select} FROM {crime_table.SOURCE} WHERE {' AND '.join(where)} {order}{limit}"
+        rows = db.execute(sql, (*params, *([query.limit] if limit else []))).fetchall()
+        return crime_table.columns(rows, places, decoders)
     select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
+    sql = f"SELECT {select} FROM {source.sql} WHERE {' AND '.join(where)} {order}{limit}"
+    rows = db.execute(sql, (*params, *([query.limit] if limit else []))).fetchall()
+    if not rows:
+        return FeatureColumns((), (), (), tuple(() for _ in names))
+    stored = list(zip(*rows, strict=True))
+    cols = FeatureColumns(stored[0], stored[1], stored[2], tuple(stored[3:]))
+    booleans = [i for i, n in enumerate(names) if source.info.schema[n] == "boolean"]
+    if booleans and len(cols):
+        values = list(cols.values)
+        for i in booleans:
+            values[i] = [None if v is None else bool(v) for v in values[i]]
+        cols = cols.with_values(tuple(values))
+    return cols
+
+
+def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Feature]:
+    """Features of a loaded table as records, streamed (booleans as SQLite keeps them, 0 and 1)."""
+    names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
+    for name in (*names, *(k.column for k in query.order_by)):
+        _column(source, name)
     params: list[Any] = []
     where = ["1"]
     if query.where is not None:
@@ -169,18 +224,10 @@ def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Featur
             where.append(compile_predicate(query.where, source.columns, params, SQLITE, source.geometry))
         except KeyError as e:
             raise _changed(source, e) from None
-    if source.clustered and not query.order_by:
-        # Crimes in their clustered order (month, cell, id): a page is one range scan of
-        # the table itself. The cursor is the last crime's id; its place in that order is
-        # looked up once per page.
-        order = "ORDER BY month, cell, id"
-        if query.after is not None:
-            where.append("(month, cell, id) > (?, ?, ?)")
-            params.extend(_clustered_key(db, query.after))
-    else:
-        order = order_clause(query.order_by, source.columns, source.key, SQLITE)
-        if query.after is not None:
-            where.append(keyset_condition(query.order_by, source.columns, source.key, query.after, params, SQLITE))
+    if query.after is not None:
+        where.append(keyset_condition(query.order_by, source.columns, source.key, query.after, params, SQLITE))
+    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
+    order = order_clause(query.order_by, source.columns, source.key, SQLITE)
     sql = f"SELECT {select} FROM {source.sql} WHERE {' AND '.join(where)} {order}"
     if query.limit is not None:
         sql += " LIMIT ?"
@@ -193,23 +240,24 @@ def _changed(source: Source, e: KeyError) -> TableChanged:
     return TableChanged(f"table {source.info.id!r} was replaced while it was being read ({e}); ask again")
 
 
-def _clustered_key(db: Reader, after: tuple[Any, ...]) -> tuple[int, int, int]:
-    if len(after) != 1:
-        raise ValueError("page token does not fit this query")
-    row = db.one("SELECT month, cell, id FROM crimes WHERE id = ?", (after[0],))
-    if row is None:
-        raise PageCursorGone(
-            f"crime {after[0]} where the previous page ended is no longer stored (its month was reloaded);"
-            " start again from the first page"
-        )
-    return row[0], row[1], row[2]
-
-
-def feature(db: Reader, source: Source, gx_id: int, columns: tuple[str, ...] | None) -> Feature | None:
+def feature(
+    db: Reader,
+    source: Source,
+    gx_id: int,
+    columns: tuple[str, ...] | None,
+    decoders: crime_table.Decoders | None = None,
+) -> Feature | None:
     names = columns if columns is not None else tuple(c.name for c in source.info.columns)
-    select = ", ".join([source.key, "lng", "lat", *(_column(source, n).expr for n in names)])
+    for name in names:
+        _column(source, name)
     if not -(1 << 63) <= gx_id < 1 << 63:
         return None
+    if source.clustered and decoders is not None:
+        select, places = crime_table._select(names)
+        rows = db.execute(f"SELECT {select} FROM {crime_table.SOURCE} WHERE crimes.id = ?", (gx_id,)).fetchall()
+        found = crime_table.columns(rows, places, decoders)
+        return found.row(0) if len(found) else None
+    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
     row = db.one(f"SELECT {select} FROM {source.sql} WHERE {source.key} = ?", (gx_id,))
     return Feature(row[0], row[1], row[2], row[3:]) if row else None
 

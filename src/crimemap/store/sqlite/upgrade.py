@@ -3,7 +3,7 @@
 Run inside the transaction :func:`crimemap.store.sqlite.schema.ensure_schema`
 opens, so a failure or a kill leaves the file as it was. Every crime is read
 back through the first release's columns, as it would have been served, and
-written with what schema 2 prepares at load time (its JSON, its unit vector,
+written with what schema 2 prepares at load time (its JSON,
 its LSOA's number), so that every answer stays what it was.
 """
 
@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Callable
 
 from crimemap.policeuk_json import crime_json
-from crimemap.store.areas import unit_vector
 from crimemap.store.records import crime_from_row
 from crimemap.store.sqlite.schema import CRIME_COLUMNS_SQL, INDEXES, OUTCOME_COLUMNS_SQL, outcome_json
 from crimemap.store.sqlite.writer import CRIME_INSERT
@@ -49,10 +48,9 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
         for row in batch:
             crime = crime_from_row(row[:16], names.get)
             lng, lat = row[4], row[5]
-            x, y, z = unit_vector(lng, lat) if lng is not None and lat is not None else (None, None, None)
             (cid, month, force, falls, _, _, sid, sname, lcode, lname, cat, pid, lsub, ctx, out, om, cell, key) = row
             rows.append(
-                (month, cell, cid, force, cat, x, y, z, lng, lat, sid, sname, pid, key, lsub, ctx,
+                (month, cell, cid, force, cat, lng, lat, sid, sname, key, lsub, ctx,
                  lsoas[(lcode, lname)], falls, out, om, crime_json(crime).decode())
             )  # fmt: skip
         conn.executemany(insert, rows)
@@ -61,6 +59,10 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
             progress(done, total)
     conn.execute("DROP TABLE crimes")
     conn.execute("ALTER TABLE crimes_v2 RENAME TO crimes")
+    conn.execute(
+        "UPDATE crimes SET street_name = NULL"
+        " WHERE street_name = (SELECT name FROM streets WHERE streets.id = crimes.street_id)"
+    )
     conn.execute(INDEXES["crimes_by_id"])
     conn.execute(INDEXES["crimes_by_pid"])
     conn.execute(f"CREATE TABLE outcomes_v2 ({OUTCOME_COLUMNS_SQL}) WITHOUT ROWID")

@@ -21,27 +21,31 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crimemap import geo, vocab
 from crimemap.months import parse_month
-from crimemap.store.base import CRIMES_TABLE, Feature, StoreError, StoreWriter, TableInfo
+from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
 from crimemap.store.records import FORCE_IDS
-from crimemap.store.sqlite.schema import INDEXES, outcome_json
+from crimemap.store.sqlite import stops as stop_store
+from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
+from crimemap.store.stop_rows import prepare_stops
 
 CRIME_COLUMNS = (
-    "month, cell, id, force, category, x, y, z, lng, lat, street_id, street_name, pid, pid_key,"
+    "month, cell, id, force, category, lng, lat, street_id, street_name, pid_key,"
     " location_subtype, context, lsoa, falls_within, outcome, outcome_month, json"
 )
-CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 21)})"
+CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 17)})"
 """A prepared crime row (see :func:`prepare_crimes`)."""
 LSOA_INSERT = "INSERT OR IGNORE INTO lsoas (lsoa_code, lsoa_name) VALUES (?, ?)"
 LSOA_CODE = "SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?"
 OUTCOME_INSERT = "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
 
-_OUTCOME_COLUMN = 16
-_JSON_COLUMN = 18
+_STREET_NAME_COLUMN = 7
+_OUTCOME_COLUMN = 12
+_JSON_COLUMN = 14
 """Where ``outcome`` and ``json`` are among :attr:`PreparedCrimes.columns`."""
 
 DATE_MARK = '"},"persistent_id":'
@@ -72,6 +76,10 @@ class PreparedCrimes:
     lsoa: np.ndarray
     lsoas: list[tuple[str, str]]
     streets: list[tuple[Any, ...]]
+    street_names: pa.Array
+    """Each crime's street name (its column in ``columns`` is left None: the writer fills it in)."""
+    street_index: np.ndarray
+    """Each crime's place in ``streets`` (-1 without a location)."""
     unknown: dict[int, str]
     forces: dict[int, int]
 
@@ -90,6 +98,8 @@ def prepare(kind: str, records: Any) -> Any:
     ``records`` is a :class:`~crimemap.store.batches.CrimeBatch` or
     :class:`~crimemap.store.batches.OutcomeBatch`, or a list of records.
     """
+    if kind == "stops":
+        return prepare_stops(records)
     if kind == "street":
         return prepare_crimes(records if isinstance(records, CrimeBatch) else CrimeBatch.from_records(records))
     return prepare_outcomes(records if isinstance(records, OutcomeBatch) else OutcomeBatch.from_records(records))
@@ -119,12 +129,14 @@ def _distinct_pairs(first: pa.Array, second: pa.Array) -> tuple[np.ndarray, list
 def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
     """A batch as columns of plain values, in the order it came (the loader sorts a month first)."""
     located = b.located
-    has_pid, raw = pid_bytes(b.pid)
+    has_pid = b.pid_key >= 0
     lsoa, lsoas = _distinct_pairs(b.lsoa_code, b.lsoa_name)
     streets: list[tuple[Any, ...]] = []
+    street_index = np.full(len(b), -1, dtype=np.int64)
     if located.any():
         where = np.flatnonzero(located)
-        sids, first = np.unique(b.street_id[where], return_index=True)
+        sids, first, inverse = np.unique(b.street_id[where], return_index=True, return_inverse=True)
+        street_index[where] = inverse.reshape(len(where))
         at = where[first]
         names = b.street_name.take(pa.array(at)).to_pylist()
         streets = list(
@@ -136,14 +148,10 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
         b.id.tolist(),
         b.force.tolist(),
         b.category.tolist(),
-        b.x.tolist(),
-        b.y.tolist(),
-        b.z.tolist(),
         b.lng.tolist(),
         b.lat.tolist(),
         _nullable(b.street_id, located),
-        b.street_name.to_pylist(),
-        _blobs(raw, has_pid),
+        [],
         _nullable(b.pid_key, has_pid),
         b.location_subtype.to_pylist(),
         b.context.to_pylist(),
@@ -158,6 +166,8 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
         lsoa,
         lsoas,
         streets,
+        b.street_name,
+        street_index,
         dict(b.unknown_outcomes),
         dict(zip(forces.tolist(), counts.tolist(), strict=True)),
     )
@@ -269,6 +279,9 @@ class SQLiteWriter(StoreWriter):
 
     def replace_group(self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any]) -> dict[str, int]:
         """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force."""
+        if kind == "stops":  # one file at a time: crimemap.store.sqlite.stops
+            (force,) = forces
+            return {force: stop_store.replace_stops(self.conn, month, force_code(force), batches, self._record_load)}
         m = parse_month(month)
         codes = {force_code(f): f for f in forces}
         conn = self.conn
@@ -292,13 +305,27 @@ class SQLiteWriter(StoreWriter):
         if chunk.unknown:
             self._number_unknown_crimes(chunk)
         lsoa = self._lsoa_codes(chunk)
+        self.conn.executemany(STREET_INSERT, chunk.streets)
+        chunk.columns[_STREET_NAME_COLUMN] = self._own_street_names(chunk)
         cols = chunk.columns
-        rows = zip(repeat(chunk.month), *cols[:15], lsoa, *cols[15:], strict=False)
+        rows = zip(repeat(chunk.month), *cols[:11], lsoa, *cols[11:], strict=False)
         try:
             self.conn.executemany(CRIME_INSERT, rows)
         except sqlite3.IntegrityError as e:
             raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
-        self.conn.executemany(STREET_INSERT, chunk.streets)
+
+    def _own_street_names(self, chunk: PreparedCrimes) -> list[str | None]:
+        """Each crime's street name where it is not its map point's stored name (else None)."""
+        if not chunk.streets:
+            return chunk.street_names.to_pylist()
+        ids = orjson.dumps([s[0] for s in chunk.streets]).decode()
+        stored = dict(
+            self.conn.execute("SELECT s.id, s.name FROM json_each(?) j JOIN streets s ON s.id = j.value", (ids,))
+        )
+        names = pa.array([stored[s[0]] for s in chunk.streets], pa.string())
+        index = pa.array(chunk.street_index, mask=chunk.street_index < 0)
+        same = pc.fill_null(pc.equal(names.take(index), chunk.street_names), False)
+        return pc.if_else(same, pa.scalar(None, pa.string()), chunk.street_names).to_pylist()
 
     def _insert_outcomes(self, chunk: PreparedOutcomes, counts: dict[int, int]) -> None:
         rows = chunk.rows
@@ -310,8 +337,8 @@ class SQLiteWriter(StoreWriter):
         counts[chunk.force] = seq + len(rows)
 
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
-        if info.id == CRIMES_TABLE:
-            raise StoreError(f"{CRIMES_TABLE!r} is the police.uk crimes table; load police.uk files instead")
+        if info.id in (CRIMES_TABLE, STOPS_TABLE):
+            raise StoreError(f"{info.id!r} is a police.uk table; load police.uk files instead")
         conn = self.conn
         old = conn.execute("SELECT physical, created FROM feature_tables WHERE id = ?", (info.id,)).fetchone()
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -371,6 +398,8 @@ class SQLiteWriter(StoreWriter):
                 raise StoreError(f"two crimes of this load share an id ({e}); nothing was stored") from None
         self.deferred_indexes.clear()
         self._date_outcomes()
+        if self.loaded["street"]:
+            stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
@@ -408,13 +437,14 @@ class SQLiteWriter(StoreWriter):
             conn.execute(
                 f"UPDATE crimes SET outcome_month = n.month, json = {_redated('n.month')}"
                 " FROM temp.newest_outcomes AS n"
-                " WHERE crimes.pid_key = n.pid_key AND crimes.pid = n.pid AND crimes.outcome_month IS NOT n.month"
+                f" WHERE crimes.pid_key = n.pid_key AND {pid_text('crimes')} = lower(hex(n.pid))"
+                " AND crimes.outcome_month IS NOT n.month"
             )
             conn.execute("DROP TABLE temp.newest_outcomes")
         # Keep a date given with the crime (a harvested one) when no outcome rows are stored for it.
         newest = (
-            "coalesce((SELECT max(o.month) FROM outcomes o WHERE o.pid_key = crimes.pid_key AND o.pid = crimes.pid),"
-            " outcome_month)"
+            "coalesce((SELECT max(o.month) FROM outcomes o WHERE o.pid_key = crimes.pid_key"
+            f" AND lower(hex(o.pid)) = {pid_text('crimes')}), outcome_month)"
         )
         outcomes_before = conn.execute(
             f"SELECT 1 FROM loads WHERE kind = 'outcomes' AND NOT {this_load} LIMIT 1", ("outcomes",)

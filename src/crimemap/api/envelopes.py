@@ -1,0 +1,140 @@
+"""Every error in the envelope of the API its path belongs to, whoever raised it.
+
+crimemap's own routes raise :class:`~crimemap.api.errors.PoliceUKError` or
+:class:`~crimemap.api.mapsengine_errors.MapsEngineError`. Errors that arise
+before a route runs would otherwise reach the client as FastAPI's
+``{"detail": ...}`` or uvicorn's plain text; here they get the same envelope:
+
+- no route (404) and a wrong method (405, with ``Allow``);
+- a form the parser refuses (a field over 1 MiB, more than :data:`MAX_FORM_FIELDS` fields: 400);
+- a request body over :data:`MAX_BODY_BYTES` (413), refused by :class:`BodyLimit` before it is parsed.
+
+Paths under ``/mapsengine`` and ``/download`` answer in Google's envelope, every
+other path in the police.uk one (``{"status", "error", "message", "hint"}``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crimemap.api.errors import error_response
+from crimemap.api.mapsengine_errors import MapsEngineError
+from crimemap.api.policeuk_params import MAX_POLY_POINTS
+from crimemap.echo import cut
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+MAX_BODY_BYTES = 1 << 20
+"""The largest request body accepted (1 MiB): a ``poly`` of the most points accepted fits in a quarter of it."""
+
+MAX_FORM_FIELDS = 1_000
+"""The most fields a form-encoded body may have (starlette's own limit, named here to be documented)."""
+
+GOOGLE_PREFIXES = ("/mapsengine", "/download/")
+"""Paths answered in Google's error envelope."""
+
+_GOOGLE_REASONS = {400: "parseError", 404: "notFound", 405: "httpMethodNotAllowed", 413: "uploadTooLarge"}
+
+
+def error_for_path(
+    path: str, status: int, message: str, hint: str = "", headers: dict[str, str] | None = None
+) -> Response:
+    """The error response for ``path``, in its API's envelope."""
+    if path.startswith(GOOGLE_PREFIXES):
+        text = f"{message}; {hint}" if hint else message
+        error = MapsEngineError(status, _GOOGLE_REASONS.get(status, "invalid"), text, headers=headers)
+        response = error.response()
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+    return error_response(status, message, hint, headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    path, method = request.url.path, request.method
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        message, hint = f"no such method: {method} {cut(path, 200)}", "the methods are documented at /docs"
+    elif exc.status_code == 405:
+        allowed = headers.get("allow", headers.get("Allow", ""))
+        message = f"{method} is not allowed on {cut(path, 200)}" + (f"; use {allowed}" if allowed else "")
+        hint = "the methods are documented at /docs"
+    else:
+        message, hint = f"the request could not be read: {exc.detail}", ""
+    return error_for_path(path, exc.status_code, message, hint, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    what = errors[0].get("msg", "invalid request") if errors else "invalid request"
+    return error_for_path(request.url.path, 400, f"the request could not be read: {what}")
+
+
+class BodyLimit:
+    """Refuse (413) a request whose body is over ``max_bytes``, before anything parses it.
+
+    The body is read here (it is at most ``max_bytes``) and handed on unchanged;
+    later ``receive`` calls (a disconnect while a download streams) go through.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_for_path(
+            scope["path"],
+            413,
+            f"the request body is longer than {self.max_bytes:,} bytes",
+            f"a poly may have at most {MAX_POLY_POINTS:,} points; fewer fit in a smaller body",
+            {"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    async def replayed() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replayed
+
+
+def install(app: FastAPI) -> None:
+    """Answer routing, form and body errors in the envelopes, and limit request bodies."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

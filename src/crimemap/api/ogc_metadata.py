@@ -1,0 +1,205 @@
+"""The documents of the OGC API that describe rather than serve features.
+
+The landing page, the conformance declaration, a collection per table (with
+its spatial and temporal extent) and each collection's queryables (a JSON
+Schema of its columns). Links are absolute, built on the URL the client used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from crimemap import __version__
+from crimemap.api.ogc_params import CRS84, MAX_LIMIT, temporal_column
+from crimemap.query import FeatureQuery, IsNull, Not, OrderKey
+from crimemap.store.base import CRIMES_TABLE, ColumnType, Store, TableInfo
+from crimemap.where import GEOMETRY
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+SCHEMA = "application/schema+json"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
+)
+"""What this API implements, and only that.
+
+Not declared: HTML, CRS by reference (Part 2: CRS84 only), basic spatial
+functions (``S_INTERSECTS`` is served for boxes, polygons and points, not lines),
+CASEI/ACCENTI, temporal and array functions, property-to-property comparisons.
+"""
+
+_JSON_TYPES: dict[ColumnType, dict[str, str]] = {
+    "integer": {"type": "integer"},
+    "double": {"type": "number"},
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+
+
+def link(href: str, rel: str, media: str, title: str) -> dict[str, str]:
+    return {"href": href, "rel": rel, "type": media, "title": title}
+
+
+def landing(base: str) -> dict[str, Any]:
+    """The landing page: ``base`` is the API's root URL without its final slash (``http://host/ogc``)."""
+    return {
+        "title": "crimemap",
+        "description": "Police-recorded crime data and the other stored tables, as OGC API - Features "
+        f"(crimemap {__version__}).",
+        "links": [
+            link(f"{base}/", "self", JSON, "this document"),
+            link(f"{base}/api", "service-desc", OPENAPI, "the API definition (OpenAPI 3.0)"),
+            link(f"{base}/conformance", "conformance", JSON, "the conformance classes implemented"),
+            link(f"{base}/collections", "data", JSON, "the collections: one per stored table"),
+        ],
+    }
+
+
+def conformance() -> dict[str, Any]:
+    return {"conformsTo": list(CONFORMANCE)}
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A collection's bounding box (None when it holds no geometry) and time interval (None if it has no dates)."""
+
+    bbox: tuple[float, float, float, float] | None
+    interval: tuple[str | None, str | None] | None
+
+
+def collection(table: TableInfo, extent: Extent, base: str) -> dict[str, Any]:
+    """The collection document of ``table``."""
+    here = f"{base}/collections/{table.id}"
+    doc: dict[str, Any] = {
+        "id": table.id,
+        "title": table.name,
+        "description": table.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "links": [
+            link(here, "self", JSON, "this collection"),
+            link(f"{here}/items", "items", GEOJSON, f"the features of {table.id}"),
+            link(f"{here}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA, "queryables"),
+            link(f"{here}/queryables", "queryables", SCHEMA, "queryables (the draft's rel, which GDAL looks for)"),
+        ],
+    }
+    described: dict[str, Any] = {}
+    if extent.bbox is not None:
+        described["spatial"] = {"bbox": [list(extent.bbox)], "crs": CRS84}
+    if extent.interval is not None:
+        described["temporal"] = {"interval": [list(extent.interval)], "trs": GREGORIAN}
+    if described:
+        doc["extent"] = described
+    return doc
+
+
+def queryables(table: TableInfo, base: str) -> dict[str, Any]:
+    """A JSON Schema of what ``filter``, ``sortby`` and ``properties`` may name."""
+    props: dict[str, Any] = {
+        GEOMETRY: {"title": "the feature's location", "format": "geometry-point", "x-ogc-role": "primary-geometry"}
+    }
+    when = temporal_column(table)
+    for c in table.columns:
+        entry: dict[str, Any] = {"title": c.name, **_JSON_TYPES[c.type]}
+        if c.name == when:
+            entry["x-ogc-role"] = "primary-instant"
+        props[c.name] = entry
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{table.id}/queryables",
+        "type": "object",
+        "title": table.name,
+        "properties": props,
+        "additionalProperties": False,
+        # The draft standard's list, which GDAL's driver (3.12) still reads to decide which
+        # filters to send to the server; JSON Schema ignores a keyword it does not know.
+        "queryables": [{"id": c.name, "type": _JSON_TYPES[c.type]["type"]} for c in table.columns],
+    }
+
+
+class Extents:
+    """Collection extents, computed once per table and store generation (a load changes them).
+
+    Feature tables carry their bounding box; the crimes table's is read from
+    the store as the smallest and largest longitude and latitude (four short
+    ordered reads), and its time interval is the stored months.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, str], Extent] = {}
+
+    def of(self, store: Store, table: TableInfo) -> Extent:
+        key = (table.id, store.generation())
+        with self._lock:
+            found = self._known.get(key)
+        if found is not None:
+            return found
+        extent = Extent(table.bbox if table.bbox is not None else _bbox(store, table), _interval(store, table))
+        with self._lock:
+            if len(self._known) > 1024:
+                self._known.clear()
+            self._known[key] = extent
+        return extent
+
+
+def _bbox(store: Store, table: TableInfo) -> tuple[float, float, float, float] | None:
+    if table.id != CRIMES_TABLE:
+        return None
+    ends = []
+    for column in ("longitude", "latitude"):
+        for descending in (False, True):
+            query = FeatureQuery(
+                table.id, Not(IsNull(column)), (column,), (OrderKey(column, descending),), None, limit=1
+            )
+            found = next(iter(store.features(query)), None)
+            if found is None:
+                return None
+            ends.append(float(found.properties[0]))  # type: ignore[arg-type]
+    west, east, south, north = ends
+    return west, south, east, north
+
+
+def _interval(store: Store, table: TableInfo) -> tuple[str | None, str | None] | None:
+    column = temporal_column(table)
+    if column is None:
+        return None
+    if table.id == CRIMES_TABLE:
+        months = sorted(m.month for m in store.months())
+        if not months:
+            return None
+        first = dt.datetime.strptime(months[0] + "-01", "%Y-%m-%d")
+        following = (dt.datetime.strptime(months[-1] + "-01", "%Y-%m-%d") + dt.timedelta(days=32)).replace(day=1)
+        last = following - dt.timedelta(seconds=1)
+        return first.strftime("%Y-%m-%dT%H:%M:%SZ"), last.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ends: list[str | None] = []
+    for descending in (False, True):
+        query = FeatureQuery(table.id, Not(IsNull(column)), (column,), (OrderKey(column, descending),), None, 1)
+        found = next(iter(store.features(query)), None)
+        ends.append(_rfc3339(str(found.properties[0])) if found is not None else None)
+    return (ends[0], ends[1]) if ends[0] is not None else None
+
+
+def _rfc3339(stored: str) -> str:
+    """A stored date or time as RFC 3339 (a date is its midnight, UTC)."""
+    return stored + "T00:00:00Z" if len(stored) == 10 else stored
+
+
+__all__ = ["CONFORMANCE", "MAX_LIMIT", "Extent", "Extents", "collection", "conformance", "landing", "queryables"]

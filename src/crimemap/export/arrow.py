@@ -1,0 +1,110 @@
+"""Batches of features as Apache Arrow record batches: what the GeoPackage, FlatGeobuf and GeoParquet writers eat.
+
+Each batch read from the store (:func:`crimemap.export.feature_batches`)
+becomes one ``pyarrow.RecordBatch``: ``gx_id`` (int64), the columns with their
+types (``integer`` int64, ``double`` float64, ``string`` string, ``boolean``
+bool, ``datetime`` a UTC timestamp), and ``geometry``, the point as ISO WKB
+(21 bytes, written with numpy rather than one shapely object per feature;
+null without a location). Nothing is collected: memory holds one batch.
+
+pyarrow (and pyogrio, for the GDAL formats) are the optional ``gis`` extra;
+:func:`require` says how to install them when they are missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crimemap.export import Export, ExportError, Progress, feature_batches
+from crimemap.store.base import ColumnType, FeatureColumns, Store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+GEOMETRY = "geometry"
+FID = "gx_id"
+
+_WKB_POINT = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])  # packed: 21 bytes
+
+
+def require(*modules: str) -> None:
+    """Fail with how to install the ``gis`` extra when ``modules`` are missing."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ExportError(
+            f"this format needs {', '.join(missing)}, which are not installed:"
+            " pip install 'crimemap[gis]' (pyogrio and pyarrow)"
+        )
+
+
+def _arrow_type(kind: ColumnType) -> pa.DataType:
+    import pyarrow as pa
+
+    return {
+        "integer": pa.int64(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "boolean": pa.bool_(),
+        "datetime": pa.timestamp("us", tz="UTC"),
+    }[kind]
+
+
+def arrow_schema(export: Export, metadata: dict[bytes, bytes] | None = None) -> pa.Schema:
+    """``gx_id``, the exported columns, and ``geometry`` (WKB)."""
+    import pyarrow as pa
+
+    schema = export.table.schema
+    fields = [pa.field(FID, pa.int64(), nullable=False)]
+    fields += [pa.field(n, _arrow_type(schema[n])) for n in export.names]
+    fields.append(pa.field(GEOMETRY, pa.binary()))
+    return pa.schema(fields, metadata=metadata)
+
+
+def record_batches(
+    store: Store, export: Export, schema: pa.Schema, progress: Progress | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The export as record batches of ``schema`` (see :func:`arrow_schema`), one per store batch."""
+    import pyarrow as pa
+
+    kinds = [export.table.schema[n] for n in export.names]
+    for features in feature_batches(store, export, progress=progress):
+        columns: list[Any] = [pa.array(features.gx_id, pa.int64())]
+        for i, kind in enumerate(kinds):
+            values: Sequence[Any] = features.values[i]
+            if kind == "datetime":
+                values = [_timestamp(v) for v in values]
+            columns.append(pa.array(values, schema.field(i + 1).type))
+        columns.append(wkb_points(features))
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def wkb_points(features: FeatureColumns) -> pa.Array:
+    """The features' points as ISO WKB, null where a feature has no location."""
+    import pyarrow as pa
+
+    n = len(features)
+    missing = np.fromiter((x is None for x in features.lng), bool, n)
+    points = np.zeros(n, _WKB_POINT)
+    points["order"] = 1  # little-endian
+    points["kind"] = 1  # Point
+    points["x"] = np.fromiter((x if x is not None else np.nan for x in features.lng), float, n)
+    points["y"] = np.fromiter((y if y is not None else np.nan for y in features.lat), float, n)
+    offsets = np.arange(n + 1, dtype=np.int32) * _WKB_POINT.itemsize
+    validity = pa.array(~missing).buffers()[1] if missing.any() else None
+    return pa.Array.from_buffers(
+        pa.binary(), n, [validity, pa.py_buffer(offsets), pa.py_buffer(points.tobytes())], int(missing.sum())
+    )
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """A stored ISO 8601 date or time as a UTC datetime (a date is its midnight; no offset means UTC)."""
+    if value is None:
+        return None
+    text = str(value)
+    moment = dt.datetime.fromisoformat(text) if len(text) != 10 else dt.datetime.fromisoformat(text + "T00:00:00")
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

@@ -1,0 +1,109 @@
+"""Every error in its API's envelope: unknown routes, wrong methods, refused forms and bodies, bounded echoes.
+
+The police.uk envelope is ``{"status", "error", "message", "hint"}``; under
+``/mapsengine`` and ``/download`` errors come in Google's envelope.
+"""
+
+from __future__ import annotations
+
+import http.client
+
+import httpx
+import pytest
+
+from conftest import LiveServer
+from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS
+from crimemap.store.sqlite import SQLiteStore
+from serve_process import serving
+from test_api_policeuk import assert_error
+
+
+def google_error(response: httpx.Response, status: int, reason: str, *words: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == status and error["errors"][0]["reason"] == reason, error
+    for word in words:
+        assert word in error["message"], error
+
+
+@pytest.mark.parametrize("path", ["/api/no-such-method", "/nothing-here", "/api", "/downloads/x.csv"])
+def test_an_unknown_path_is_a_json_404(policeuk_server: LiveServer, path: str) -> None:
+    assert_error(policeuk_server.client.get(path), 404, "no such method", path)
+
+
+def test_a_wrong_method_is_a_json_405_saying_which_are_allowed(policeuk_server: LiveServer) -> None:
+    response = policeuk_server.client.delete("/api/forces")
+    assert_error(response, 405, "DELETE is not allowed on /api/forces", "GET")
+    assert response.headers["allow"] == "GET"
+    google_error(policeuk_server.client.post("/download/policeuk-crimes.csv"), 405, "httpMethodNotAllowed", "POST")
+
+
+def test_a_form_with_too_many_fields_is_a_json_400(policeuk_server: LiveServer) -> None:
+    fields = {f"f{i}": "1" for i in range(MAX_FORM_FIELDS + 1)}
+    response = policeuk_server.client.post("/api/crimes-street/all-crime", data=fields)
+    assert_error(response, 400, "the request could not be read", "1000")
+
+
+@pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, 3 * MAX_BODY_BYTES])
+def test_a_body_over_one_mib_is_a_json_413(policeuk_server: LiveServer, size: int) -> None:
+    response = policeuk_server.client.post("/api/crimes-street/all-crime", data={"poly": "5" * size})
+    assert_error(response, 413, f"longer than {MAX_BODY_BYTES:,} bytes")
+    chunked = policeuk_server.client.post(  # no Content-Length: counted as it arrives
+        "/api/crimes-street/all-crime",
+        content=iter([b"poly=", b"5" * size]),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert_error(chunked, 413, "longer than")
+    google_error(policeuk_server.client.post("/mapsengine/v1/tables", content=b"x" * size), 413, "uploadTooLarge")
+
+
+def test_a_body_within_the_limit_is_read_whole(policeuk_server: LiveServer) -> None:
+    pad = "x" * (MAX_BODY_BYTES - 200)
+    body = f"lat=51.5155&lng=-0.0922&date=2017-01&pad={pad}"
+    posted = policeuk_server.client.post(
+        "/api/crimes-street/all-crime",
+        content=iter([body[:5000].encode(), body[5000:].encode()]),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert posted.status_code == 200 and posted.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/api/crimes-street/all-crime", {"poly": "x" * 900_000}),
+        ("/api/crimes-street/all-crime", {"lat": "1" * 900_000, "lng": "0"}),
+        ("/api/crimes-street/all-crime", {"lat": "51.5", "lng": "0", "date": "2" * 900_000}),
+        ("/api/outcomes-at-location", {"location_id": "z" * 900_000}),
+    ],
+)
+def test_errors_do_not_echo_unbounded_input(policeuk_server: LiveServer, path: str, form: dict[str, str]) -> None:
+    response = policeuk_server.client.post(path, data=form)
+    assert response.status_code == 400, response.text[:500]
+    assert len(response.content) < 1_000
+    assert "900,000 characters" in response.json()["message"]
+
+
+def test_a_long_category_or_table_name_is_cut_in_the_404(policeuk_server: LiveServer) -> None:
+    response = policeuk_server.client.get(f"/api/crimes-street/{'x' * 3000}?lat=51.5&lng=0")
+    assert_error(response, 404, "unknown crime category", "3,000 characters")
+    assert len(response.content) < 1_000
+    table = policeuk_server.client.get(f"/mapsengine/v1/tables/{'t' * 3000}/features")
+    google_error(table, 404, "notFound", "3,000 characters")
+    assert len(table.content) < 1_000
+
+
+def test_a_request_line_over_64_kib_is_a_json_400_from_crimemap_serve(tmp_path: object) -> None:
+    store = f"{tmp_path}/s.sqlite"
+    SQLiteStore(store).close()
+    with serving(store) as url:
+        connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)  # httpx refuses such URLs
+        connection.request("GET", f"/api/forces?pad={'a' * 70_000}")
+        raw = connection.getresponse()
+        response = httpx.Response(raw.status, headers=raw.getheaders(), content=raw.read())
+        connection.close()
+        assert_error(response, 400, "could not be read as HTTP/1.1", "64 KiB")
+        assert "POST" in response.json()["hint"]
+        ok = httpx.get(f"{url}/api/forces?pad={'a' * 60_000}")  # parsed, then refused by the API itself
+        assert_error(ok, 400, "longer than 4094 characters")
