@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -197,8 +198,7 @@ def main() -> None:
     for kind, store in stores.items():
         results[kind]["export of a month, features/s"] = export_rate(store, months[-1])
         store.close()
-    for f in work.glob("bench.sqlite*"):
-        f.unlink()
+    shutil.rmtree(work)  # the archive and the store file
 
     loadavg = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"\n{args.months} months x {args.crimes:,} crimes/month, {os.cpu_count()} cores, load average {loadavg};")
