@@ -6,6 +6,7 @@ Long work shows a progress bar on a terminal and stays quiet in scripts
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -151,7 +152,8 @@ def serve(
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
         raise fail(str(e)) from None
-    shared = Path(tempfile.mkdtemp(prefix="crimemap-serve-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    shared = Path(tempfile.mkdtemp(prefix=f"crimemap-serve-{os.getpid()}-", dir=shm))
     os.environ["CRIMEMAP_STORE"] = location
     os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
     os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
