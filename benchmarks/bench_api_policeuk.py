@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -87,7 +87,11 @@ def _sqlite_floor(store_path: str, month: int, area: Circle | Polygon) -> Callab
     sql = "SELECT CAST(group_concat(json, ',') AS BLOB) FROM crimes WHERE month = ? AND cell BETWEEN ? AND ?"
 
     def floor() -> bytes:
-        return b"[" + b",".join(filter(None, (conn.execute(sql, (month, r.lo, r.hi)).fetchone()[0] for r in ranges))) + b"]"
+        return (
+            b"["
+            + b",".join(filter(None, (conn.execute(sql, (month, r.lo, r.hi)).fetchone()[0] for r in ranges)))
+            + b"]"
+        )
 
     return floor
 
@@ -322,7 +326,9 @@ def bench_policeuk_api(store_path: str, report: Report, requests: int = 200, sec
         bare = BareApp(dense_bytes, workers=2)
         try:
             throughput(bare.port, "/", 8, 1.0)
-            report("floor: the bare app, 8 clients, 2 workers: requests/s", throughput(bare.port, "/", 8, seconds), None)
+            report(
+                "floor: the bare app, 8 clients, 2 workers: requests/s", throughput(bare.port, "/", 8, seconds), None
+            )
         finally:
             bare.stop()
     finally:

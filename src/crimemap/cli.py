@@ -140,7 +140,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
-    import os
     import shutil
 
     import uvicorn
@@ -240,7 +239,6 @@ def export(
     quiet: QuietOption = False,
 ) -> None:
     """Write a whole table as GeoJSON, CSV, GeoPackage, GeoParquet or FlatGeobuf, in constant memory."""
-    import os
 
     from crimemap import export as exporting
 
