@@ -1,117 +1,132 @@
-"""The police.uk API over HTTP on loopback, beside the in-process floor of the same query.
+"""The police.uk API: in process and over HTTP on loopback, each figure beside a floor measured in the same run.
 
-Four queries on an existing store (the foundation benchmark's, or any other),
-each in the store's latest month:
+Cases, on an existing store (the foundation benchmark's, or any other), in its latest month:
 
 - ``point, densest``: crimes-street within a mile of the densest town centre
-  (``crimemap.load.generate.DENSEST_CENTRE``; about 2,000 crimes at 500,000 a
-  month); target p50 <= 10 ms, and >= 300 requests/s with 8 concurrent clients;
-- ``point, sparse``: a mile holding fewer than 100 crimes; target p50 <= 2 ms;
-- ``polygon, <10,000``: a rectangle round the centre grown to just under 10,000
-  crimes; target p50 <= 60 ms;
-- ``polygon, whole country (503)``: every crime of the month; target: its 503
-  in <= 20 ms.
+  (``crimemap.load.generate.DENSEST_CENTRE``, about 2,450 crimes at 500,000 a month);
+- ``point, sparse``: a mile holding fewer than 100 crimes;
+- ``polygon, ~10,000``: a rectangle round the centre grown to just under the 10,000-crime cap;
+- ``polygon, whole country``: every crime of the month, answered 503;
+- ``crimes-at-location``: the densest map point of the densest mile;
+- ``outcomes-at-location``: the densest mile.
 
-The floor is the same work in process, with no HTTP: the store's query and
-the JSON body (``crimes_json``: dicts and ``orjson.dumps``); for the 503, the
-store's ``crimes_exceed`` and the error body. The ratio is HTTP p50 / floor p50.
+Figures, all with the response cache off unless said (``--cache-mb 0``):
 
-Run standalone on a store::
+- **in process**: what the handler asks of the store (``Store.crimes_json`` and the
+  like), p50; floor: the same crimes' stored JSON read by SQLite alone (one
+  ``group_concat`` over the area's cell ranges, no exact test, no Python);
+- **over HTTP**: p50 and p99 with a raw ``http.client`` client (it reads a body as
+  fast as the socket gives it; ``requests`` would add two milliseconds of its own),
+  without compression and with ``Accept-Encoding: gzip`` and ``zstd``; floor: a bare
+  uvicorn app returning a ready body of the same size, measured by the same client;
+- **throughput**: requests/s of 8 concurrent clients on ``serve --workers 2``,
+  beside the bare app's on 2 workers; and with the response cache on.
 
-    python benchmarks/bench_api_policeuk.py --store bench.sqlite [--workers 1]
-
-or import :func:`bench_policeuk_api` (rows of figures) or :func:`run` (the
-benchmark runner's ``report(name, value, target)`` protocol).
+    python benchmarks/bench_api_policeuk.py --store bench-data/bench.sqlite
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import http.client
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import httpx
-
-from crimemap.api.errors import error_body
 from crimemap.api.policeuk import MAX_CRIMES
 from crimemap.geo import ONE_MILE_M
-from crimemap.policeuk_json import crimes_json
+from crimemap.load.generate import DENSEST_CENTRE
 from crimemap.query import Circle, CrimeQuery, Polygon
-from crimemap.store import open_store
+from crimemap.store import areas, open_store
 from crimemap.store.base import Store
-from crimemap_server import Server
-
-try:
-    from crimemap.load.generate import DENSEST_CENTRE
-except ImportError:  # pragma: no cover - a checkout without the generator
-    DENSEST_CENTRE = (-0.1276, 51.5073)
+from crimemap_server import Server, free_port
 
 GREAT_BRITAIN = ((-8.7, 49.8), (2.0, 49.8), (2.0, 61.0), (-8.7, 61.0), (-8.7, 49.8))
+Report = Callable[[str, float, float | None], None]
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    query: CrimeQuery
+    path: str
     status: int
-    target_p50_ms: float
-    crimes: int
-
-    @property
-    def path(self) -> str:
-        """The GET target a client would send for :attr:`query`."""
-        area = self.query.area
-        if isinstance(area, Circle):
-            where = f"lat={area.center[1]:.6f}&lng={area.center[0]:.6f}"
-        else:
-            assert isinstance(area, Polygon)
-            where = "poly=" + ":".join(f"{lat:.6f},{lng:.6f}" for lng, lat in area.ring[:-1])
-        return f"/api/crimes-street/all-crime?{where}&date={self.query.month}"
+    run: Callable[[], Any]
+    """The handler's store work, in process."""
+    floor: Callable[[], Any] | None
+    """SQLite alone reading the same crimes' JSON."""
+    target_in_process_ms: float | None = None
+    target_http_ms: float | None = None
 
 
-# ---- choosing the queries ---------------------------------------------------------------------------
-
-
-def _count(store: Store, query: CrimeQuery, stop: int = MAX_CRIMES + 1) -> int:
-    return sum(1 for _ in store.crimes(replace(query, limit=stop)))
+def _area_param(area: Circle | Polygon) -> str:
+    if isinstance(area, Circle):
+        return f"lat={area.center[1]:.6f}&lng={area.center[0]:.6f}"
+    return "poly=" + quote(":".join(f"{lat:.6f},{lng:.6f}" for lng, lat in area.ring[:-1]), safe=",:")
 
 
 def _rectangle(lng: float, lat: float, half: float) -> Polygon:
     w = half * 1.6  # about square on the ground in Britain
-    south, north = lat - half, lat + half
-    return Polygon(((lng - w, south), (lng + w, south), (lng + w, north), (lng - w, north), (lng - w, south)))
+    return Polygon(((lng - w, lat - half), (lng + w, lat - half), (lng + w, lat + half), (lng - w, lat + half),
+                    (lng - w, lat - half)))  # fmt: skip
 
 
-def choose_cases(store: Store, centre: tuple[float, float]) -> list[Case]:
+def _sqlite_floor(store_path: str, month: int, area: Circle | Polygon) -> Callable[[], Any]:
+    """SQLite alone: the crimes' JSON of the area's cell ranges joined by ``group_concat``, no test, no Python."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, check_same_thread=False)
+    conn.execute("PRAGMA cache_size = -32768")
+    ranges = list(areas.area_ranges(area))
+    sql = "SELECT CAST(group_concat(json, ',') AS BLOB) FROM crimes WHERE month = ? AND cell BETWEEN ? AND ?"
+
+    def floor() -> bytes:
+        return (
+            b"["
+            + b",".join(filter(None, (conn.execute(sql, (month, r.lo, r.hi)).fetchone()[0] for r in ranges)))
+            + b"]"
+        )
+
+    return floor
+
+
+def choose_cases(store: Store, store_path: str) -> list[Case]:
+    from crimemap.months import parse_month
+
     month = store.latest_month()
     if month is None:
         raise SystemExit("the store is empty")
-    dense = CrimeQuery(month=month, area=Circle(centre, ONE_MILE_M))
-    cases = [Case("point, densest", dense, 200, 10.0, _count(store, dense))]
+    m = parse_month(month)
+    sqlite = not store_path.startswith("postgres")
+    cap = MAX_CRIMES + 1
 
-    sparse = None
+    def case(name: str, query: CrimeQuery, status: int = 200, **targets: float) -> Case:
+        path = f"/api/crimes-street/all-crime?{_area_param(query.area)}&date={month}"  # type: ignore[arg-type]
+        floor = _sqlite_floor(store_path, m, query.area) if sqlite and query.area is not None else None  # type: ignore[arg-type]
+        return Case(name, path, status, lambda: store.crimes_json(query, cap), floor, **targets)
+
+    dense = CrimeQuery(month=month, area=Circle(DENSEST_CENTRE, ONE_MILE_M))
+    n = store.crimes_json(dense, cap).found
+    cases = [case(f"point, densest ({n:,} crimes)", dense, target_in_process_ms=1.5, target_http_ms=3.0)]
     for crime in store.crimes(CrimeQuery(month=month, limit=5_000)):
         if crime.lng is None or crime.lat is None:
             continue
         q = CrimeQuery(month=month, area=Circle((crime.lng, crime.lat), ONE_MILE_M))
-        n = _count(store, q, 100)
+        n = store.crimes_json(q, 100).found
         if 30 <= n < 100:
-            sparse = Case("point, sparse", q, 200, 2.0, n)
+            cases.append(case(f"point, sparse ({n} crimes)", q, target_http_ms=1.0))
             break
-    if sparse is not None:
-        cases.append(sparse)
-
-    low, high = 0.001, 0.5  # half-heights in degrees: grow the rectangle to just under the cap
-    best = None
+    low, high, best = 0.001, 0.5, None
     for _ in range(30):
         mid = (low + high) / 2
-        q = CrimeQuery(month=month, area=_rectangle(*centre, mid))
-        n = _count(store, q)
+        q = CrimeQuery(month=month, area=_rectangle(*DENSEST_CENTRE, mid))
+        n = store.crimes_json(q, cap).found
         if n > MAX_CRIMES:
             high = mid
         else:
@@ -119,18 +134,42 @@ def choose_cases(store: Store, centre: tuple[float, float]) -> list[Case]:
             if n >= MAX_CRIMES * 0.97:
                 break
     if best is not None:
-        cases.append(Case(f"polygon, {best[1]:,} crimes", best[0], 200, 60.0, best[1]))
-
-    everything = CrimeQuery(month=month, area=Polygon(GREAT_BRITAIN))
-    month_total = next(m.crimes for m in store.months() if m.month == month)
-    cases.append(Case(f"polygon, whole country ({month_total:,}): 503", everything, 503, 20.0, month_total))
+        cases.append(case(f"polygon ({best[1]:,} crimes)", best[0], target_http_ms=20.0))
+    country = CrimeQuery(month=month, area=Polygon(GREAT_BRITAIN))
+    cases.append(case("polygon, whole country: 503", country, 503))
+    # The densest map point of the densest mile, and the mile's outcomes.
+    counts: dict[int, int] = {}
+    for crime in store.crimes(dense):
+        if crime.street_id is not None:
+            counts[crime.street_id] = counts.get(crime.street_id, 0) + 1
+    street = max(counts, key=lambda s: counts[s])
+    at_point = CrimeQuery(month=month, street_id=street)
+    cases.append(
+        Case(
+            f"crimes-at-location ({counts[street]} crimes)",
+            f"/api/crimes-at-location?location_id={street}&date={month}",
+            200,
+            lambda: store.crimes_json(at_point, cap),
+            None,
+        )
+    )
+    outcomes = store.outcomes_json(dense, cap).found
+    cases.append(
+        Case(
+            f"outcomes-at-location, densest mile ({outcomes:,} outcomes)",
+            f"/api/outcomes-at-location?{_area_param(dense.area)}&date={month}",  # type: ignore[arg-type]
+            200,
+            lambda: store.outcomes_json(dense, cap),
+            None,
+        )
+    )
     return cases
 
 
 # ---- measuring --------------------------------------------------------------------------------------
 
 
-def _timed(fn: Callable[[], Any], n: int) -> list[float]:
+def timed_ms(fn: Callable[[], Any], n: int) -> list[float]:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -139,33 +178,54 @@ def _timed(fn: Callable[[], Any], n: int) -> list[float]:
     return times
 
 
-def floor_ms(store: Store, case: Case, n: int) -> list[float]:
-    """The in-process floor: the store's query and the response body, no HTTP."""
-    if case.status == 503:
-        return _timed(lambda: store.crimes_exceed(case.query, MAX_CRIMES) and error_body(503, "too many"), n)
-    return _timed(lambda: crimes_json(list(store.crimes(case.query))), n)
+def p(times: list[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def http_ms(client: httpx.Client, case: Case, n: int) -> list[float]:
-    def get() -> None:
-        r = client.get(case.path)
-        if r.status_code != case.status:
-            raise RuntimeError(f"{case.name}: expected {case.status}, got {r.status_code}: {r.text[:200]}")
+class Client:
+    """A keep-alive ``http.client`` connection: a request, and its body read whole."""
 
-    return _timed(get, n)
+    def __init__(self, port: int, encoding: str | None = None) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = {"Accept-Encoding": encoding} if encoding else {}
+
+    def get(self, path: str) -> tuple[int, int]:
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        return response.status, len(body)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-def requests_per_second(url: str, case: Case, concurrency: int, seconds: float) -> float:
-    done = [0] * concurrency
+def http_ms(port: int, path: str, status: int, n: int, encoding: str | None = None) -> list[float]:
+    client = Client(port, encoding)
+    try:
+        got = client.get(path)
+        if got[0] != status:
+            raise RuntimeError(f"{path}: expected {status}, got {got[0]}")
+        return timed_ms(lambda: client.get(path), n)
+    finally:
+        client.close()
+
+
+def throughput(port: int, path: str, clients: int, seconds: float) -> float:
+    """Requests/s of ``clients`` concurrent keep-alive clients, each asking ``path`` again and again."""
+    done = [0] * clients
     stop = time.perf_counter() + seconds
 
-    def client(i: int) -> None:
-        with httpx.Client(base_url=url, timeout=60) as c:
+    def run(i: int) -> None:
+        client = Client(port)
+        try:
             while time.perf_counter() < stop:
-                c.get(case.path).raise_for_status() if case.status == 200 else c.get(case.path)
+                client.get(path)
                 done[i] += 1
+        finally:
+            client.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -174,106 +234,121 @@ def requests_per_second(url: str, case: Case, concurrency: int, seconds: float) 
     return sum(done) / (time.perf_counter() - t0)
 
 
-def _pct(times: list[float], p: float) -> float:
-    ordered = sorted(times)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+class BareApp:
+    """A bare uvicorn app answering every GET with a ready body of ``size`` bytes: the HTTP floor."""
+
+    def __init__(self, size: int, workers: int = 1) -> None:
+        self.port = free_port()
+        code = (
+            f"body = b'[' + b'x' * {size - 2} + b']'\n"
+            "async def app(scope, receive, send):\n"
+            "    if scope['type'] != 'http':\n"
+            "        return\n"
+            "    await send({'type': 'http.response.start', 'status': 200,\n"
+            "                'headers': [(b'content-type', b'application/json'),"
+            " (b'content-length', str(len(body)).encode())]})\n"
+            "    await send({'type': 'http.response.body', 'body': body})\n"
+        )
+        folder = Path(__file__).resolve().parents[1] / "bench-data"
+        folder.mkdir(exist_ok=True)
+        script = folder / "_bare_app.py"
+        script.write_text(code)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(folder), "_bare_app:app",
+             "--port", str(self.port), "--workers", str(workers), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.script = script
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                Client(self.port).get("/")
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the bare app did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.script.unlink(missing_ok=True)
 
 
-def bench_policeuk_api(
-    store_path: str,
-    centre: tuple[float, float] = DENSEST_CENTRE,
-    *,
-    workers: int = 1,
-    requests: int = 200,
-    concurrency: int = 8,
-    seconds: float = 5.0,
-    cache_mb: int = 0,
-    only: str | None = None,
-) -> list[dict[str, Any]]:
-    """Rows ``{name, crimes, status, p50_ms, p99_ms, floor_p50_ms, ratio, target_p50_ms, rps}``.
-
-    ``cache_mb=0`` (the default) measures every request rendered afresh; with a
-    response cache, repeated requests are served from memory (``only`` limits
-    the cases to names starting with it).
-    """
+def bench_policeuk_api(store_path: str, report: Report, requests: int = 200, seconds: float = 5.0) -> None:
+    """Every figure (see the module docstring), through ``report(name, value, target)``."""
     store = open_store(store_path, readonly=not store_path.startswith("postgres"))
-    rows = []
     try:
-        cases = [c for c in choose_cases(store, centre) if only is None or c.name.startswith(only)]
-        server = Server(store_path, workers, cache_mb)
+        cases = choose_cases(store, store_path)
+        server = Server(store_path, workers=1, cache_mb=0)
         try:
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                for case in cases:
-                    n = max(20, requests // 5) if case.crimes > 5_000 and case.status == 200 else requests
-                    http_ms(client, case, max(5, n // 10))  # warm up caches on both sides
-                    floor_ms(store, case, max(5, n // 10))
-                    floor, http = [], []
-                    for _ in range(5):  # interleaved, so both see the same machine
-                        floor += floor_ms(store, case, n // 5)
-                        http += http_ms(client, case, n // 5)
-                    row: dict[str, Any] = {
-                        "name": case.name,
-                        "crimes": case.crimes,
-                        "status": case.status,
-                        "p50_ms": statistics.median(http),
-                        "p99_ms": _pct(http, 0.99),
-                        "floor_p50_ms": statistics.median(floor),
-                        "target_p50_ms": case.target_p50_ms,
-                        "rps": None,
-                    }
-                    row["ratio"] = row["p50_ms"] / row["floor_p50_ms"]
-                    if case.name == "point, densest":
-                        row["rps"] = requests_per_second(server.url, case, concurrency, seconds)
-                    rows.append(row)
+            dense_bytes = 0
+            dense_http = 0.0
+            for case in cases:
+                n = requests if "polygon (" not in case.name else max(20, requests // 4)
+                case.run()
+                in_process, floor, plain = [], [], []
+                for _ in range(5):  # interleaved, so that all see the same machine
+                    in_process += timed_ms(case.run, n // 5)
+                    if case.floor is not None and case.status == 200:
+                        floor += timed_ms(case.floor, n // 5)
+                    plain += http_ms(server.port, case.path, case.status, n // 5)
+                report(f"{case.name}: in process p50 ms", statistics.median(in_process), case.target_in_process_ms)
+                if floor and case.status == 200:
+                    report(f"{case.name}: floor, SQLite alone joining the JSON, p50 ms", statistics.median(floor), None)
+                report(f"{case.name}: over HTTP p50 ms", statistics.median(plain), case.target_http_ms)
+                report(f"{case.name}: over HTTP p99 ms", p(plain, 0.99), None)
+                if case.name.startswith("point, densest"):
+                    dense_http = statistics.median(plain)
+                    dense_bytes = Client(server.port).get(case.path)[1]
+                    for encoding, target in (("gzip", 6.0), ("zstd", 6.0), ("br", None)):
+                        packed = http_ms(server.port, case.path, 200, n, encoding)
+                        report(f"{case.name}: over HTTP, {encoding}, p50 ms", statistics.median(packed), target)
+            dense = cases[0]
+            bare = BareApp(dense_bytes)
+            try:
+                floor_http = statistics.median(http_ms(bare.port, "/", 200, requests))
+            finally:
+                bare.stop()
+            report(f"HTTP floor: a bare uvicorn app returning {dense_bytes:,} bytes, p50 ms", floor_http, None)
+            report("densest mile over HTTP / bare app", dense_http / floor_http, None)
         finally:
             server.stop()
+        for workers, cache_mb, label in ((2, 0, "no cache"), (2, 64, "response cache")):
+            server = Server(store_path, workers=workers, cache_mb=cache_mb)
+            try:
+                throughput(server.port, dense.path, 8, 1.0)  # warm both workers
+                rps = throughput(server.port, dense.path, 8, seconds)
+            finally:
+                server.stop()
+            target = 300.0 if cache_mb == 0 else None
+            report(f"densest mile, 8 clients, serve --workers {workers}, {label}: requests/s", rps, target)
+        bare = BareApp(dense_bytes, workers=2)
+        try:
+            throughput(bare.port, "/", 8, 1.0)
+            report(
+                "floor: the bare app, 8 clients, 2 workers: requests/s", throughput(bare.port, "/", 8, seconds), None
+            )
+        finally:
+            bare.stop()
     finally:
         store.close()
-    return rows
 
 
-def run(store_path: str, report: Callable[[str, float, float | None], None]) -> None:
+def run(store_path: str, report: Report) -> None:
     """The benchmark runner's protocol: ``report(name, value, target)`` for every figure."""
-    for row in bench_policeuk_api(store_path):
-        report(f"police.uk API {row['name']}: p50 ms (no cache)", row["p50_ms"], row["target_p50_ms"])
-        report(f"police.uk API {row['name']}: p99 ms", row["p99_ms"], None)
-        report(f"police.uk API {row['name']}: in-process floor p50 ms", row["floor_p50_ms"], None)
-        report(f"police.uk API {row['name']}: HTTP / floor", row["ratio"], None)
-        if row["rps"] is not None:
-            report(f"police.uk API {row['name']}: requests/s at concurrency 8 (no cache)", row["rps"], 300.0)
-    for row in bench_policeuk_api(store_path, cache_mb=64, only="point, densest"):
-        report(f"police.uk API {row['name']}: p50 ms (response cache)", row["p50_ms"], row["target_p50_ms"])
-        report(f"police.uk API {row['name']}: requests/s at concurrency 8 (response cache)", row["rps"], 300.0)
-
-
-def print_table(rows: list[dict[str, Any]], workers: int) -> None:
-    print(f"police.uk API over HTTP on loopback ({workers} worker(s), {os.cpu_count()} CPUs)")
-    print(f"{'query':<42} {'crimes':>9} {'p50 ms':>8} {'p99 ms':>8}", end="")
-    print(f" {'floor ms':>9} {'ratio':>6} {'target':>7}")
-    for r in rows:
-        ok = "ok" if r["p50_ms"] <= r["target_p50_ms"] else "MISSED"
-        print(
-            f"{r['name']:<42} {r['crimes']:>9,} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
-            f" {r['floor_p50_ms']:>9.2f} {r['ratio']:>6.2f} {'<=' + format(r['target_p50_ms'], 'g'):>5} {ok}"
-        )
-        if r["rps"] is not None:
-            ok = "ok" if r["rps"] >= 300 else "MISSED"
-            print(f"{'  ... requests/s at concurrency 8':<42} {r['rps']:>9.0f} {'':>36} >=300 {ok}")
+    bench_policeuk_api(store_path, report)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", required=True, help="an existing store (SQLite file or postgresql:// URL)")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
-    parser.add_argument("--requests", type=int, default=200, help="requests per query for the latencies")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the concurrency run")
-    parser.add_argument("--centre", help="lng,lat of the dense point (default: the generator's densest)")
+    parser.add_argument("--requests", type=int, default=200, help="requests per case for the latencies")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
     args = parser.parse_args()
-    centre = tuple(float(v) for v in args.centre.split(",")) if args.centre else DENSEST_CENTRE
-    rows = bench_policeuk_api(
-        args.store, (centre[0], centre[1]), workers=args.workers, requests=args.requests, seconds=args.seconds
-    )
-    print_table(rows, args.workers)
+    from bench_foundation import print_report
+
+    bench_policeuk_api(args.store, print_report, args.requests, args.seconds)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,17 @@ def crimemap_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "crimemap"]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Server:
     """A real server over a store, started and waited for; ``stop()`` ends it."""
 
     def __init__(self, store_path: str, workers: int = 1, cache_mb: int = 0) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [*crimemap_command(), "serve", "--store", store_path, "--port", str(self.port)]
         command += ["--workers", str(workers), "--cache-mb", str(cache_mb)]

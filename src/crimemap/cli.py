@@ -6,6 +6,7 @@ Long work shows a progress bar on a terminal and stays quiet in scripts
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -139,7 +140,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
-    import os
     import shutil
 
     import uvicorn
@@ -151,7 +151,8 @@ def serve(
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
         raise fail(str(e)) from None
-    shared = Path(tempfile.mkdtemp(prefix="crimemap-serve-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    shared = Path(tempfile.mkdtemp(prefix=f"crimemap-serve-{os.getpid()}-", dir=shm))
     os.environ["CRIMEMAP_STORE"] = location
     os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
     os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
@@ -238,7 +239,6 @@ def export(
     quiet: QuietOption = False,
 ) -> None:
     """Write a whole table as GeoJSON, CSV, GeoPackage, GeoParquet or FlatGeobuf, in constant memory."""
-    import os
 
     from crimemap import export as exporting
 
