@@ -87,6 +87,36 @@ def generate(
 
 
 @app.command()
+def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
+    """Bring a store written by an older crimemap up to date, in place, in one transaction.
+
+    Any command that opens the store for writing (load, serve) does this too;
+    read-only commands (info, export) refuse an older store and name this one.
+    """
+    location = store or default_store_location()
+    try:
+        if location.startswith(("postgresql://", "postgres://")):
+            open_store(location).close()  # a PostGIS store is upgraded when it is opened
+            if not quiet:
+                out.print(f"{location}: up to date", highlight=False)
+            return
+        from crimemap.store.sqlite import upgrade as upgrade_file
+
+        with progress_bar(None, "upgrading the store", quiet) as advance:
+            seen = [0]
+
+            def progress(done: int, total: int) -> None:
+                advance(done - seen[0], f"{done:,} of {total:,} crimes")
+                seen[0] = done
+
+            changed = upgrade_file(location, progress)
+    except StoreError as e:
+        raise fail(str(e)) from None
+    if not quiet:
+        out.print(f"{location}: {'upgraded' if changed else 'already up to date'}", highlight=False)
+
+
+@app.command()
 def info(store: StoreOption = None) -> None:
     """What is stored: months, forces, crime counts and feature tables."""
     try:
