@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from crimemap.query import CrimeQuery, FeatureQuery, Scalar
+from crimemap.stats_query import StatsQuery
 
 ColumnType: TypeAlias = Literal["integer", "double", "string", "boolean", "datetime"]
 
@@ -312,6 +313,19 @@ class Store(ABC):
     def generation(self) -> str:
         """Changes whenever a load commits: what response caches key on."""
         return str(self.last_updated())
+
+    @abstractmethod
+    def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
+        """Counts of crimes: one row per group, its values in ``query.group`` order then the count.
+
+        Values are ``YYYY-MM`` months, category slugs, force ids, outcome slugs
+        (``None``: no outcome), LSOA codes (``""``: none given) and cells as
+        ``(row, col)`` at ``query.level`` (:mod:`crimemap.stats_query`). Rows
+        are in order of their values, ``None`` first; a group with no crimes
+        has no row, except that a query without groups always answers one
+        row, the total. Both stores answer every query identically
+        (:mod:`crimemap.store.stats_plan`).
+        """
 
     # -- feature tables --------------------------------------------------------------
     @abstractmethod

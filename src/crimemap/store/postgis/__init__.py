@@ -35,6 +35,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from crimemap import vocab
 from crimemap.months import format_month, parse_month
 from crimemap.query import Circle, CrimeQuery, FeatureQuery
+from crimemap.stats_query import StatsQuery
 from crimemap.store.base import (
     CRIME_COLUMNS,
     CRIMES_TABLE,
@@ -51,6 +52,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.postgis import stats as stat_reads
 from crimemap.store.postgis.dialect import POSTGIS, PgColumn, area_sql, text
 from crimemap.store.postgis.schema import ensure_schema
 from crimemap.store.records import (
@@ -99,6 +101,7 @@ class PostGISStore(Store):
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
                 ensure_schema(conn)
+                stat_reads.ensure_built(conn)
         except psycopg.OperationalError as e:
             raise StoreError(f"cannot connect to {self.url}: {str(e).strip()}") from None
         self._outcome_names: dict[int, str] = {}
@@ -262,6 +265,13 @@ class PostGISStore(Store):
     def last_updated(self) -> dt.datetime | None:
         row = self._one("SELECT value FROM meta WHERE key = 'last_updated'")
         return dt.datetime.fromisoformat(row[0]) if row else None
+
+    def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
+        return stat_reads.stats(self._all, query, self._outcome_slug)
+
+    def _outcome_slug(self, code: int) -> str | None:
+        name = self._outcome_name(code)
+        return vocab.outcome_by_name(name).slug if name else None
 
     # -- feature tables ------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:
@@ -715,6 +725,7 @@ class _PostGISWriter(StoreWriter):
                 " FROM new_streets ORDER BY id, n ON CONFLICT (id) DO NOTHING"
             )
             self._date_outcomes()
+            stat_reads.refresh(conn, self.loaded["street"])
             for table in ("crimes", "outcomes", "streets"):
                 conn.execute(f"ANALYZE {table}")  # fresh statistics for the planner, in the same commit
         conn.execute(

@@ -119,6 +119,42 @@ CREATE TABLE crimemap_schema (version integer NOT NULL);
 """
 
 
+ADDITIONS = """
+-- Crime counts kept up to date by every load (crimemap.store.stats_plan, crimemap.store.postgis.stats).
+CREATE TABLE IF NOT EXISTS stats_totals (
+    month integer NOT NULL, force smallint NOT NULL, category smallint NOT NULL, crimes bigint NOT NULL,
+    PRIMARY KEY (month, force, category)
+);
+CREATE TABLE IF NOT EXISTS stats_outcomes (
+    month integer NOT NULL, force smallint NOT NULL, category smallint NOT NULL, outcome integer NOT NULL,
+    crimes bigint NOT NULL,
+    PRIMARY KEY (month, force, category, outcome)
+);
+CREATE TABLE IF NOT EXISTS stats_cells (
+    level smallint NOT NULL, month integer NOT NULL, row integer NOT NULL, col integer NOT NULL,
+    force smallint NOT NULL, category smallint NOT NULL, crimes bigint NOT NULL,
+    PRIMARY KEY (level, month, row, col, force, category)
+);
+-- Feature tables whose geometries are not all points: where their shapes are kept.
+CREATE TABLE IF NOT EXISTS feature_geometry (physical text PRIMARY KEY, kind text NOT NULL);
+"""
+"""Tables added since schema 1, created in any store that lacks them (every statement is IF NOT EXISTS)."""
+
+ADDED_TABLES = ("stats_totals", "stats_outcomes", "stats_cells", "feature_geometry")
+
+
+def ensure_additions(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Create the tables of :data:`ADDITIONS` that are missing, once, however many processes open the store."""
+    missing = conn.execute(
+        "SELECT count(*) FROM unnest(%s::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL", (list(ADDED_TABLES),)
+    ).fetchone()
+    if not missing or not missing[0]:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap schema ' || current_schema()))")
+        conn.execute(ADDITIONS)
+
+
 def _require_extensions(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     for ext in ("postgis", "btree_gist"):
         if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (ext,)).fetchone():
@@ -140,6 +176,11 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     ``conn`` is in autocommit mode. Several processes may open a new store at once
     (``crimemap serve --workers N``): an advisory lock lets one create it.
     """
+    _ensure_base(conn)
+    ensure_additions(conn)
+
+
+def _ensure_base(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     found = conn.execute("SELECT to_regclass('crimemap_schema') IS NOT NULL").fetchone()
     if found and found[0] and _version(conn) == SCHEMA_VERSION:
         return

@@ -28,6 +28,7 @@ from crimemap.months import parse_month
 from crimemap.store.base import CRIMES_TABLE, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
 from crimemap.store.records import FORCE_IDS
+from crimemap.store.sqlite import stats
 from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
 
 CRIME_COLUMNS = (
@@ -391,6 +392,7 @@ class SQLiteWriter(StoreWriter):
                 raise StoreError(f"two crimes of this load share an id ({e}); nothing was stored") from None
         self.deferred_indexes.clear()
         self._date_outcomes()
+        stats.refresh(conn, self.loaded["street"])
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
