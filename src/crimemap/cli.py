@@ -1,4 +1,4 @@
-"""The ``crimemap`` command line: load, generate, info, serve, demo, export.
+"""The ``crimemap`` command line: load, generate, info, stats, serve, demo, export.
 
 Long work shows a progress bar on a terminal and stays quiet in scripts
 (``--quiet`` silences the summary too).
@@ -101,6 +101,54 @@ def info(store: StoreOption = None) -> None:
             out.print("police.uk crimes: none", highlight=False)
         for t in st.tables():
             out.print(f"table {t.id}: {t.feature_count:,} features ({t.name})", highlight=False)
+
+
+@app.command()
+def stats(
+    group: Annotated[
+        str | None, typer.Option(help="Group by any of month,category,force,outcome,lsoa,cell (comma-separated).")
+    ] = None,
+    months: Annotated[str | None, typer.Option(help="YYYY-MM or YYYY-MM..YYYY-MM (default: all).")] = None,
+    category: Annotated[str | None, typer.Option(help="Category slugs, comma-separated.")] = None,
+    force: Annotated[str | None, typer.Option(help="Force ids, comma-separated.")] = None,
+    bbox: Annotated[str | None, typer.Option(help="Only crimes in minlng,minlat,maxlng,maxlat.")] = None,
+    poly: Annotated[str | None, typer.Option(help="Only crimes in a polygon: lat,lng:lat,lng:...")] = None,
+    zoom: Annotated[str | None, typer.Option(help="With --group cell: the web map zoom of the grid.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="table, csv or json (default: table on a terminal, else csv).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Count crimes, grouped and filtered as GET /stats/crimes does: a table on a terminal, CSV in a pipe."""
+    from crimemap.stats_output import csv_columns, csv_rows, csv_text, json_bytes
+    from crimemap.stats_query import StatsError, parse_stats
+
+    try:
+        query = parse_stats(group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom)
+    except StatsError as e:
+        raise fail(f"--{e.parameter}: {e.message}", 2) from None
+    kind = fmt or ("table" if sys.stdout.isatty() else "csv")
+    if kind not in ("table", "csv", "json"):
+        raise fail(f"--format is table, csv or json, not {kind!r}", 2)
+    location = store or default_store_location()
+    try:
+        with open_store(location, readonly=not location.startswith("postgres")) as st:
+            rows = st.stats(query)
+    except StoreError as e:
+        raise fail(str(e)) from None
+    if kind == "csv":
+        sys.stdout.write(csv_text(query, rows))
+    elif kind == "json":
+        sys.stdout.write(json_bytes(query, rows).decode() + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table(*csv_columns(query), box=None, header_style="bold")
+        for column in table.columns[-1:]:
+            column.justify = "right"
+        for fields in csv_rows(query, rows):
+            table.add_row(*(f"{v:,}" if i == len(fields) - 1 else str(v) for i, v in enumerate(fields)))
+        out.print(table)
 
 
 @app.command()
