@@ -172,6 +172,13 @@ def serve(
         list[str] | None,
         typer.Option(help="Address of a proxy whose X-Forwarded-For is trusted (repeatable; default: none)."),
     ] = None,
+    basemap: Annotated[
+        str,
+        typer.Option(
+            help="The map's base map: osm (OpenStreetMap's tiles), none, a tile URL template .../{z}/{x}/{y}.png,"
+            " or a local .pmtiles file (served by crimemap, for offline sites)."
+        ),
+    ] = "osm",
 ) -> None:
     """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
     import os
@@ -180,7 +187,12 @@ def serve(
     import uvicorn
 
     from crimemap.api.protocols import HTTP_PROTOCOL
+    from crimemap.api.web import basemap as check_basemap
 
+    try:
+        check_basemap(basemap)
+    except ValueError as e:
+        raise fail(str(e), 2) from None
     location = store or default_store_location()
     try:
         open_store(location).close()  # create or check it before workers start
@@ -194,6 +206,7 @@ def serve(
     os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
     os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
     os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
+    os.environ["CRIMEMAP_BASEMAP"] = str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap
     os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
     err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     try:
@@ -224,6 +237,7 @@ def demo(
     crimes_per_month: Annotated[int, typer.Option(help="Synthetic crimes per month.")] = 50_000,
     months: Annotated[int, typer.Option(help="Synthetic months.")] = 3,
     force: Annotated[bool, typer.Option("--force", help="Replace the file at --store if there is one.")] = False,
+    basemap: Annotated[str, typer.Option(help="The map's base map, as for serve.")] = "osm",
 ) -> None:
     """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...).
 
@@ -247,12 +261,13 @@ def demo(
             generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
             load([Path(archive)], store=str(location), quiet=False)
         _load_nyc_tables(str(location))
+        _load_boundaries(str(location))
         lng, lat = DENSEST_CENTRE
         err.print(
             f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
             highlight=False,
         )
-        serve(store=str(location), host=host, port=port)
+        serve(store=str(location), host=host, port=port, basemap=basemap)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -303,6 +318,16 @@ def _load_nyc_tables(location: str) -> None:
     if files:
         try:
             load(files, store=location, quiet=False)
+        except typer.Exit:
+            pass
+
+
+def _load_boundaries(location: str) -> None:
+    """Load the police force boundaries into the demo when the shared data sit beside the checkout."""
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "boundaries" / "forces"
+    if folder.is_dir():
+        try:
+            load([folder], store=location, quiet=False)
         except typer.Exit:
             pass
 

@@ -3,7 +3,8 @@
 ``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`),
 ``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
 ``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`),
-``/stats/...`` crime counts (:mod:`crimemap.api.stats`).
+``/stats/...`` crime counts (:mod:`crimemap.api.stats`), ``/boundaries/...`` force
+outlines for maps (:mod:`crimemap.api.boundaries`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import docs, downloads, envelopes, mapsengine, openapi, policeuk, stats, web
+from crimemap.api import boundaries, docs, downloads, envelopes, mapsengine, openapi, policeuk, stats, web
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.responses import JSONResponse
@@ -51,6 +52,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, mapsengine, downloads, stats, web, docs, envelopes, openapi):
+    for module in (policeuk, mapsengine, downloads, stats, boundaries, web, docs, envelopes, openapi):
         module.install(app)
     return app

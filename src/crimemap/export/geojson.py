@@ -1,7 +1,8 @@
 """A table as one RFC 7946 GeoJSON FeatureCollection, written as a stream of chunks.
 
 One feature per line, each with its ``gx_id`` as the feature ``id`` (so
-loading the file again keeps the ids), a ``Point`` geometry or ``null``, and
+loading the file again keeps the ids), a ``Point`` geometry (a table of shapes:
+its ``Polygon`` or ``MultiPolygon``) or ``null``, and
 the properties in column order::
 
     {"type":"FeatureCollection","features":[
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 import orjson
 
 from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.store import shapes
 from crimemap.store.base import Feature, Store
 
 HEAD = b'{"type":"FeatureCollection","features":[\n'
@@ -51,6 +53,8 @@ def feature_bytes(
 
 
 def _geometry(f: Feature) -> bytes:
+    if f.shape is not None:
+        return shapes.geojson(f.shape)
     return b'{"type":"Point","coordinates":[%b]}' % orjson.dumps([f.lng, f.lat])[1:-1] if f.lng is not None else b"null"
 
 

@@ -27,6 +27,9 @@ ColumnType: TypeAlias = Literal["integer", "double", "string", "boolean", "datet
 CRIMES_TABLE = "policeuk-crimes"
 """The id under which stored police.uk crimes are readable as a feature table."""
 
+FORCE_BOUNDARIES = "policeuk-force-boundaries"
+"""The table of police force areas: ``force``, ``name``, a MultiPolygon each (:mod:`crimemap.load.boundaries`)."""
+
 
 class Crime(NamedTuple):
     """One street-level crime, as the police.uk bulk CSV and API describe it.
@@ -84,12 +87,16 @@ class Feature(NamedTuple):
 
     ``properties`` holds the values of the query's columns (or every column),
     in that order; ``lng``/``lat`` are ``None`` for a feature without geometry.
+    ``shape`` is the WKB of a geometry that is not only a point (a Polygon or
+    MultiPolygon, such as a police force's boundary); its feature's
+    ``lng``/``lat`` are then a point on its surface.
     """
 
     gx_id: int
     lng: float | None
     lat: float | None
     properties: tuple[Scalar, ...]
+    shape: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ class TableInfo:
     created: dt.datetime | None = None
     modified: dt.datetime | None = None
     tags: tuple[str, ...] = field(default=())
+    shapes: bool = False
+    """Whether features carry a ``shape`` (polygons) rather than points only."""
 
     @property
     def schema(self) -> dict[str, ColumnType]:
@@ -340,6 +349,16 @@ class Store(ABC):
 
     @abstractmethod
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...
+
+    def force_boundaries(self) -> dict[str, tuple[str, bytes]]:
+        """Force id -> (name, WKB of its area) for each stored force boundary; empty when none are loaded."""
+        if self.table(FORCE_BOUNDARIES) is None:
+            return {}
+        found = {}
+        for f in self.features(FeatureQuery(FORCE_BOUNDARIES, columns=("force", "name"))):
+            if f.shape is not None:
+                found[str(f.properties[0])] = (str(f.properties[1]), f.shape)
+        return found
 
 
 CRIME_COLUMNS: tuple[Column, ...] = (

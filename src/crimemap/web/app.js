@@ -1,18 +1,24 @@
-// The crime map: a client of crimemap's police.uk API (/api/...), drawn with Leaflet.
+// The crime map: a client of crimemap's APIs (/api/..., /stats/..., /boundaries/..., /mapsengine/...),
+// drawn with Leaflet.
 //
-// On load it fills the month and category dropdowns from /api/crimes-street-dates and
-// /api/crime-categories; after every map move (debounced) it asks
-// /api/crimes-street/{category}?poly=<visible area>&date=<month> and draws the answer.
-// An area with more than 10,000 crimes is answered 503: the page then asks to zoom in.
+// At every zoom something true is shown. After every map move (debounced) the page counts the crimes
+// in view by category (/stats/crimes?group=category&poly=<view>): when there are few enough to draw
+// one by one (MAX_MARKERS) it asks /api/crimes-street/{category}?poly=<view> and draws them as clusters;
+// otherwise it asks /stats/crimes?group=cell&zoom=<zoom> and draws each grid cell's count. A trend
+// panel charts crimes per month in view (/stats/crimes?group=month), and the legend is the category
+// breakdown. Force outlines come from /boundaries/forces.geojson. A drawn polygon or a picked force
+// gets its own counts and downloads; a clicked crime shows its outcome history.
 // The view is in the address (?lat=&lng=&zoom=&month=&category=) so it can be shared.
 // window.crimemap exposes the map and what it shows, for tests and the console.
 "use strict";
 
 (function () {
-  const MAX_CRIMES = 10000;
+  const MAX_MARKERS = 5000;
   const MOVE_DEBOUNCE_MS = 300;
-  const DEFAULT_VIEW = { lat: 51.5074, lng: -0.1278, zoom: 14 };
+  const DEFAULT_VIEW = { lat: 53.4, lng: -2.2, zoom: 6 };
   const ALL_CRIME = "all-crime";
+  const CRIMES_TABLE = "policeuk-crimes";
+  const MAX_TABLE_FEATURES = 5000;
   const COLOURS = {
     "anti-social-behaviour": "#8e6bbf",
     "bicycle-theft": "#17a2b8",
@@ -33,10 +39,15 @@
   const OTHER_COLOUR = "#9ca3af";
   const MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
     "September", "October", "November", "December"];
+  // Scotland, roughly (lng, lat): police.uk publishes only British Transport Police crimes there.
+  const SCOTLAND = [[-3.05, 54.98], [-2.6, 55.1], [-2.2, 55.5], [-2.03, 55.81], [-1.6, 56.2], [-1.7, 57.7],
+    [-1.2, 60.9], [-8.0, 58.6], [-7.8, 56.7], [-6.3, 55.5], [-5.2, 54.6], [-3.6, 54.8]];
 
   const $ = (id) => document.getElementById(id);
+  const datasetSelect = $("dataset");
   const monthSelect = $("month");
   const categorySelect = $("category");
+  const forceSelect = $("force");
   const count = $("count");
   const message = $("message");
   const legend = $("legend");
@@ -44,16 +55,23 @@
   const params = new URLSearchParams(window.location.search);
 
   const state = {
+    dataset: CRIMES_TABLE,
     month: params.get("month"),
     category: params.get("category") || ALL_CRIME,
     names: {}, // category slug -> display name, for the current month
-    seq: 0, // the latest crimes request; older answers are dropped
+    seq: 0, // the latest view request; older answers are dropped
     controller: null,
     openCrime: null, // the id of the crime whose popup is open, reopened after a redraw
+    selection: null, // {kind: "polygon", ring: [[lat, lng], ...]} or {kind: "force", force, name}
+    drawing: null, // the corners of a polygon being drawn
+    forces: {}, // force id -> name, from the outlines
+    outlineZoom: null,
   };
   const crimemap = {
-    state, map: null, layer: null, shown: 0, query: null,
+    state, map: null, layer: null, cells: null, outlines: null, shown: 0, query: null, mode: null,
+    cellRows: [], categoryRows: [], trend: [], selectionRows: [], tableFeatures: 0,
     polygon: () => visiblePolygon(crimemap.map), // the poly parameter for the current view
+    inScotland,
   };
   window.crimemap = crimemap;
 
@@ -72,6 +90,12 @@
     const [year, m] = (month || "").split("-");
     const name = MONTH_NAMES[Number(m) - 1];
     return name ? `${name} ${year}` : month;
+  }
+
+  function shortMonth(month) {
+    const [year, m] = (month || "").split("-");
+    const name = MONTH_NAMES[Number(m) - 1];
+    return name ? `${name.slice(0, 3)} ${year.slice(2)}` : month;
   }
 
   function number(n) {
@@ -138,6 +162,19 @@
     return body;
   }
 
+  function pointInRing(lng, lat, ring) {
+    let inside = false;
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const [xi, yi] = ring[i], [xj, yj] = ring[j];
+      if ((yi > lat) !== (yj > lat) && lng < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+  }
+
+  function inScotland(lat, lng) {
+    return pointInRing(lng, lat, SCOTLAND);
+  }
+
   // -- dropdowns ----------------------------------------------------------------------------
 
   function fill(select, options, wanted) {
@@ -160,9 +197,23 @@
     state.category = fill(categorySelect, categories.map((c) => [c.url, c.name]), state.category);
   }
 
+  async function loadDatasets() {
+    try {
+      const health = await getJSON("/health");
+      const tables = health.tables.filter((t) => t.id !== CRIMES_TABLE);
+      datasetSelect.replaceChildren(new Option("police.uk crimes", CRIMES_TABLE),
+        ...tables.map((t) => new Option(`${t.name} (${number(t.features)})`, t.id)));
+    } catch (e) {
+      // The crimes alone: the picker keeps its one option.
+    }
+  }
+
   function updateLinks(query) {
     const download = $("download");
-    if (state.month) {
+    if (state.dataset !== CRIMES_TABLE) {
+      download.href = `/download/${encodeURIComponent(state.dataset)}.geojson`;
+      download.title = "The whole table as one GeoJSON file";
+    } else if (state.month) {
       const where = encodeURIComponent(`month='${state.month}'`);
       download.href = `/download/policeuk-crimes.geojson?where=${where}`;
       download.title = `All crimes of ${monthLabel(state.month)} as one GeoJSON file`;
@@ -186,20 +237,64 @@
 
   function createMap() {
     const view = initialView();
-    const map = L.map("map", { preferCanvas: true, minZoom: 3, maxZoom: 19 });
+    const map = L.map("map", { preferCanvas: true, minZoom: 3, maxZoom: 19, keyboard: true });
     map.setView([view.lat, view.lng], view.zoom);
-    if (config.tileUrl) {
-      L.tileLayer(config.tileUrl, { maxZoom: 19, attribution: config.tileAttribution || "" }).addTo(map);
-    } else {
-      map.getContainer().classList.add("no-tiles");
-    }
+    addBasemap(map);
     map.attributionControl.addAttribution(
       'Crime data <a href="https://data.police.uk/about/">police.uk</a> (OGL v3), locations approximate');
     L.control.scale({ imperial: true, metric: true }).addTo(map);
     crimemap.map = map;
+    crimemap.outlines = L.geoJSON(null, {
+      style: (f) => ({
+        color: f.properties.force === selectedForce() ? "#f97316" : "#334155",
+        weight: f.properties.force === selectedForce() ? 3 : 1.2,
+        opacity: 0.8, fill: false, interactive: false,
+      }),
+    }).addTo(map);
+    crimemap.cells = L.featureGroup().addTo(map);
+    crimemap.tableLayer = L.geoJSON(null, {
+      pointToLayer: (f, at) => L.circleMarker(at, { radius: 5, weight: 1, color: "#fff", fillColor: "#2563eb", fillOpacity: 0.85 }),
+      style: () => ({ color: "#2563eb", weight: 1.5, fillOpacity: 0.15 }),
+      onEachFeature: (f, layer) => layer.bindPopup(() => featurePopup(f)),
+    }).addTo(map);
     crimemap.layer = createLayer().addTo(map);
+    crimemap.selectionLayer = L.featureGroup().addTo(map);
     map.on("moveend", debounce(refresh, MOVE_DEBOUNCE_MS));
+    map.on("moveend", updateNotices);
+    map.on("zoomend", () => loadOutlines());
+    map.on("click", (e) => { if (state.drawing) addCorner(e.latlng); });
     return map;
+  }
+
+  function addBasemap(map) {
+    const base = config.basemap || { kind: config.tileUrl ? "tiles" : "none", url: config.tileUrl,
+      attribution: config.tileAttribution };
+    const notice = $("basemap-notice");
+    if (base.kind === "tiles" && base.url) {
+      let loaded = 0, failed = 0;
+      const tiles = L.tileLayer(base.url, { maxZoom: 19, attribution: base.attribution || "" }).addTo(map);
+      tiles.on("tileload", () => { loaded += 1; notice.hidden = true; });
+      tiles.on("tileerror", () => {
+        failed += 1;
+        if (!loaded && failed >= 2) {
+          notice.textContent = "The base map could not be loaded: the force boundaries are shown alone.";
+          notice.hidden = false;
+          map.getContainer().classList.add("no-tiles");
+        }
+      });
+      crimemap.basemap = "tiles";
+    } else if (base.kind === "pmtiles" && typeof window.protomapsL === "object") {
+      window.protomapsL.leafletLayer({ url: base.url, flavor: "light", lang: "en", attribution: base.attribution || "" })
+        .addTo(map);
+      crimemap.basemap = "pmtiles";
+    } else {
+      map.getContainer().classList.add("no-tiles");
+      notice.textContent = base.kind === "pmtiles"
+        ? "The PMTiles base map needs protomaps-leaflet (run npm ci): the force boundaries are shown alone."
+        : "No base map is configured: the force boundaries are shown alone.";
+      notice.hidden = false;
+      crimemap.basemap = "none";
+    }
   }
 
   function createLayer() {
@@ -255,44 +350,71 @@
     window.history.replaceState(null, "", `?${q}`);
   }
 
+  function filters() {
+    const cat = state.category !== ALL_CRIME ? `&category=${encodeURIComponent(state.category)}` : "";
+    return `months=${encodeURIComponent(state.month)}${cat}`;
+  }
+
   async function refresh() {
     const map = crimemap.map;
-    if (!map || !state.month) return;
+    if (!map) return;
+    if (state.dataset !== CRIMES_TABLE) return refreshTable();
+    if (!state.month) return;
     const seq = ++state.seq;
     if (state.controller) state.controller.abort();
     const controller = (state.controller = new AbortController());
-    const query = `/api/crimes-street/${encodeURIComponent(state.category)}` +
-      `?poly=${visiblePolygon(map)}&date=${encodeURIComponent(state.month)}`;
-    setStatus("loading", query);
+    const poly = visiblePolygon(map);
+    const view = `${filters()}&poly=${poly}`;
+    setStatus("loading");
     count.textContent = "Loading…";
     count.classList.add("busy");
-    updateLinks(query);
     rememberView(map);
+    refreshTrend(poly, seq, controller.signal);
+    let query = `/stats/crimes?group=category&${view}`;
     try {
-      const crimes = await getJSON(query, controller.signal);
+      const categories = await getJSON(query, controller.signal);
       if (seq !== state.seq) return;
-      draw(crimes);
+      const total = categories.reduce((sum, row) => sum + row.count, 0);
+      crimemap.categoryRows = categories;
+      drawLegend(categories);
+      if (total <= MAX_MARKERS) {
+        query = `/api/crimes-street/${encodeURIComponent(state.category)}` +
+          `?poly=${poly}&date=${encodeURIComponent(state.month)}`;
+        updateLinks(query);
+        document.body.dataset.query = query;
+        const crimes = await getJSON(query, controller.signal);
+        if (seq !== state.seq) return;
+        drawCells([]);
+        drawCrimes(crimes);
+        crimemap.mode = "crimes";
+      } else {
+        query = `/stats/crimes?group=cell&zoom=${map.getZoom()}&${view}`;
+        updateLinks(query);
+        document.body.dataset.query = query;
+        const cells = await getJSON(query, controller.signal);
+        if (seq !== state.seq) return;
+        drawCrimes([]);
+        drawCells(cells);
+        crimemap.mode = "cells";
+        count.textContent = `${number(total)} crimes in view · counts per area`;
+      }
+      document.body.dataset.mode = crimemap.mode;
       crimemap.query = query;
-      setStatus("ready");
+      setStatus("ready", query);
     } catch (err) {
       if (seq !== state.seq || err.name === "AbortError") return;
-      draw([]);
+      drawCrimes([]);
+      drawCells([]);
       crimemap.query = query;
-      if (err.status === 503) {
-        count.textContent = `More than ${number(MAX_CRIMES)} crimes`;
-        showMessage(`Zoom in: more than ${number(MAX_CRIMES)} crimes here`, "zoom");
-        setStatus("too-many");
-      } else {
-        count.textContent = "No crimes shown";
-        showMessage(err instanceof ApiError ? err.message : `Could not reach the server: ${err.message}`, "error");
-        setStatus("error");
-      }
+      count.textContent = "No crimes shown";
+      showMessage(err instanceof ApiError ? err.message : `Could not reach the server: ${err.message}`, "error");
+      setStatus("error", query);
     } finally {
       if (seq === state.seq) count.classList.remove("busy");
     }
   }
 
-  function draw(crimes) {
+  function drawCrimes(crimes) {
     const layer = crimemap.layer;
     const reopen = state.openCrime;
     layer.clearLayers();
@@ -303,13 +425,46 @@
     const again = reopen === null ? null : markers.find((m) => m.crime.id === reopen);
     if (again && crimemap.map.hasLayer(again)) again.openPopup(); // on the map, not inside a cluster
     crimemap.shown = crimes.length;
-    const what = crimes.length === 1 ? "crime" : "crimes";
-    count.textContent = `${number(crimes.length)} ${what} shown`;
-    drawLegend(crimes);
-    if (crimes.length === 0) {
+    if (crimemap.mode !== "cells" || crimes.length) {
+      const what = crimes.length === 1 ? "crime" : "crimes";
+      count.textContent = `${number(crimes.length)} ${what} shown`;
+    }
+    if (crimes.length === 0 && !crimemap.cellRows.length) {
       showMessage(`No crimes here in ${monthLabel(state.month)}: try another month, or move the map`, "hint");
     } else {
       hideMessage();
+    }
+  }
+
+  // Each grid cell's count, in a circle sized by it; a cell is a keyboard-focusable marker that zooms in.
+  function drawCells(cells) {
+    const group = crimemap.cells;
+    group.clearLayers();
+    crimemap.cellRows = cells;
+    if (!cells.length) return;
+    hideMessage();
+    const largest = Math.max(...cells.map((c) => c.count));
+    for (const cell of cells) {
+      const size = Math.round(22 + 26 * Math.sqrt(cell.count / largest));
+      const label = cell.count >= 10000 ? `${Math.round(cell.count / 1000)}k` : number(cell.count);
+      const icon = L.divIcon({
+        html: `<span class="cell-count">${label}</span>`,
+        className: "cell",
+        iconSize: L.point(size, size),
+      });
+      const [w, s, e, n] = cell.bounds;
+      const m = L.marker([cell.lat, cell.lng], { icon, keyboard: true, title: `${number(cell.count)} crimes: zoom in`,
+        alt: `${number(cell.count)} crimes` });
+      m.cell = cell;
+      const zoomIn = () => crimemap.map.fitBounds([[s, w], [n, e]]);
+      m.on("click", zoomIn);
+      m.on("add", () => m.getElement().addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          zoomIn();
+        }
+      }));
+      group.addLayer(m);
     }
   }
 
@@ -341,12 +496,35 @@
     const table = element("dl", "popup-rows");
     for (const [name, value] of rows) table.append(element("dt", "", name), element("dd", "", value));
     box.append(table);
+    if (crime.persistent_id) box.append(outcomeHistory(crime.persistent_id));
     return box;
   }
 
-  function drawLegend(crimes) {
-    const counts = {};
-    for (const c of crimes) counts[c.category] = (counts[c.category] || 0) + 1;
+  // The crime's whole outcome history, oldest first (/api/outcomes-for-crime).
+  function outcomeHistory(pid) {
+    const box = element("div", "history");
+    box.append(element("div", "history-heading", "Outcome history"));
+    const list = element("ol", "history-list");
+    list.append(element("li", "history-loading", "Loading…"));
+    box.append(list);
+    getJSON(`/api/outcomes-for-crime/${encodeURIComponent(pid)}`).then((body) => {
+      const items = (body.outcomes || []).map((o) => {
+        const li = element("li", "history-item");
+        li.append(element("span", "history-date", monthLabel(o.date)), document.createTextNode(" "),
+          element("span", "history-outcome", o.category.name));
+        return li;
+      });
+      list.replaceChildren(...(items.length ? items : [element("li", "", "No outcomes recorded yet")]));
+      box.dataset.loaded = "true";
+    }).catch((err) => {
+      list.replaceChildren(element("li", "", err.status === 404 ? "No outcomes recorded yet" : err.message));
+      box.dataset.loaded = "true";
+    });
+    return box;
+  }
+
+  function drawLegend(rows) {
+    const counts = Object.fromEntries(rows.map((r) => [r.category, r.count]));
     const slugs = Object.keys(state.names).filter((s) => s !== ALL_CRIME);
     for (const s of Object.keys(counts)) if (!slugs.includes(s)) slugs.push(s);
     const list = element("ul", "legend-list");
@@ -379,6 +557,302 @@
     if (!Object.prototype.hasOwnProperty.call(state.names, slug)) return;
     state.category = categorySelect.value = slug;
     refresh();
+    refreshSelection();
+  }
+
+  // -- the trend panel ----------------------------------------------------------------------
+
+  async function refreshTrend(poly, seq, signal) {
+    const cat = state.category !== ALL_CRIME ? `&category=${encodeURIComponent(state.category)}` : "";
+    const query = `/stats/crimes?group=month&poly=${poly}${cat}`;
+    document.body.dataset.trend = "loading";
+    try {
+      const rows = await getJSON(query, signal);
+      if (seq !== state.seq) return;
+      crimemap.trend = rows;
+      crimemap.trendQuery = query;
+      drawTrend(rows);
+      document.body.dataset.trend = "ready";
+    } catch (err) {
+      if (err.name !== "AbortError" && seq === state.seq) document.body.dataset.trend = "error";
+    }
+  }
+
+  function drawTrend(rows) {
+    const what = state.names[state.category] || "Crimes";
+    $("trend-heading").textContent = `${what} per month in view`;
+    const body = $("trend-table").querySelector("tbody");
+    body.replaceChildren(...rows.map((r) => {
+      const tr = element("tr");
+      tr.append(element("td", "", r.month), element("td", "", String(r.count)));
+      return tr;
+    }));
+    if (typeof window.Chart !== "function") return;
+    const data = {
+      labels: rows.map((r) => shortMonth(r.month)),
+      datasets: [{ label: what, data: rows.map((r) => r.count),
+        backgroundColor: rows.map((r) => (r.month === state.month ? "#f97316" : "#38bdf8")) }],
+    };
+    if (crimemap.chart) {
+      crimemap.chart.data = data;
+      crimemap.chart.update("none");
+      return;
+    }
+    crimemap.chart = new window.Chart($("trend-canvas"), {
+      type: "bar",
+      data,
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false,
+        plugins: { legend: { display: false } },
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+        onClick: (e, elements) => {
+          if (elements.length) chooseMonth(crimemap.trend[elements[0].index].month);
+        },
+      },
+    });
+  }
+
+  async function chooseMonth(month) {
+    if (!Array.from(monthSelect.options).some((o) => o.value === month)) return;
+    state.month = monthSelect.value = month;
+    await loadCategories();
+    refresh();
+    refreshSelection();
+  }
+
+  // -- force outlines -----------------------------------------------------------------------
+
+  function outlineZoom(zoom) {
+    return zoom <= 6 ? 6 : zoom <= 9 ? 9 : 12;
+  }
+
+  async function loadOutlines() {
+    const map = crimemap.map;
+    if (!map) return;
+    const z = outlineZoom(map.getZoom());
+    if (state.outlineZoom === z) return;
+    state.outlineZoom = z;
+    try {
+      const body = await getJSON(`/boundaries/forces.geojson?zoom=${z}`);
+      if (state.outlineZoom !== z) return;
+      crimemap.outlines.clearLayers();
+      crimemap.outlines.addData(body);
+      crimemap.outlines.bringToBack();
+      const forces = body.features.map((f) => [f.properties.force, f.properties.name]);
+      if (forces.length && !Object.keys(state.forces).length) {
+        state.forces = Object.fromEntries(forces);
+        forces.sort((a, b) => a[1].localeCompare(b[1]));
+        forceSelect.replaceChildren(new Option("None", ""), ...forces.map(([id, name]) => new Option(name, id)));
+      }
+      document.body.dataset.outlines = String(body.features.length);
+    } catch (e) {
+      document.body.dataset.outlines = "error";
+    }
+  }
+
+  function selectedForce() {
+    return state.selection && state.selection.kind === "force" ? state.selection.force : null;
+  }
+
+  // -- notices ------------------------------------------------------------------------------
+
+  function updateNotices() {
+    const map = crimemap.map;
+    if (!map) return;
+    const c = map.getCenter();
+    $("scotland").hidden = !inScotland(c.lat, c.lng);
+  }
+
+  // -- selections: a drawn polygon or a force area ------------------------------------------
+
+  function startDrawing() {
+    if (state.drawing) return cancelDrawing();
+    clearSelection();
+    state.drawing = [];
+    crimemap.map.doubleClickZoom.disable();
+    $("draw").setAttribute("aria-pressed", "true");
+    $("drawbar").hidden = false;
+    $("draw-finish").disabled = true;
+    crimemap.map.getContainer().classList.add("drawing");
+    crimemap.map.getContainer().focus();
+  }
+
+  function addCorner(latlng) {
+    state.drawing.push([latlng.lat, latlng.lng]);
+    crimemap.selectionLayer.clearLayers();
+    const ring = state.drawing;
+    if (ring.length >= 2) L.polygon(ring, { color: "#f97316", weight: 2, dashArray: "4 4", interactive: false }).addTo(crimemap.selectionLayer);
+    for (const at of ring) L.circleMarker(at, { radius: 4, color: "#f97316", interactive: false }).addTo(crimemap.selectionLayer);
+    $("draw-finish").disabled = ring.length < 3;
+    $("draw-help").textContent = `${ring.length} corner${ring.length === 1 ? "" : "s"}: ` +
+      (ring.length < 3 ? "add at least three." : "Finish to count the crimes inside.");
+  }
+
+  function endDrawing() {
+    state.drawing = null;
+    crimemap.map.doubleClickZoom.enable();
+    $("draw").setAttribute("aria-pressed", "false");
+    $("drawbar").hidden = true;
+    crimemap.map.getContainer().classList.remove("drawing");
+  }
+
+  function cancelDrawing() {
+    endDrawing();
+    crimemap.selectionLayer.clearLayers();
+  }
+
+  function finishDrawing() {
+    const ring = state.drawing;
+    if (!ring || ring.length < 3) return;
+    endDrawing();
+    state.selection = { kind: "polygon", ring };
+    crimemap.selectionLayer.clearLayers();
+    L.polygon(ring, { color: "#f97316", weight: 2.5, fillOpacity: 0.08, interactive: false }).addTo(crimemap.selectionLayer);
+    refreshSelection();
+    $("draw").focus();
+  }
+
+  function clearSelection() {
+    state.selection = null;
+    crimemap.selectionLayer.clearLayers();
+    crimemap.selectionRows = [];
+    $("selection").hidden = true;
+    forceSelect.value = "";
+    crimemap.outlines.setStyle((f) => crimemap.outlines.options.style(f));
+    document.body.dataset.selection = "none";
+  }
+
+  function chooseForce(force) {
+    if (!force) return clearSelection();
+    if (state.drawing) cancelDrawing();
+    crimemap.selectionLayer.clearLayers();
+    state.selection = { kind: "force", force, name: state.forces[force] || force };
+    crimemap.outlines.setStyle((f) => crimemap.outlines.options.style(f));
+    const layer = crimemap.outlines.getLayers().find((l) => l.feature.properties.force === force);
+    if (layer) crimemap.map.fitBounds(layer.getBounds());
+    refreshSelection();
+  }
+
+  function wktPolygon(ring) {
+    const points = [...ring, ring[0]].map(([lat, lng]) => `${lng} ${lat}`);
+    return `POLYGON((${points.join(", ")}))`;
+  }
+
+  function quoted(text) {
+    return `'${String(text).replace(/'/g, "''")}'`;
+  }
+
+  async function refreshSelection() {
+    const sel = state.selection;
+    if (!sel || !state.month) return;
+    let area, where, title;
+    if (sel.kind === "polygon") {
+      area = `poly=${sel.ring.map(([lat, lng]) => `${lat.toFixed(6)},${lng.toFixed(6)}`).join(":")}`;
+      const ring = sel.ring.map(([lat, lng]) => [Number(lat.toFixed(6)), Number(lng.toFixed(6))]);
+      where = `ST_INTERSECTS(geometry, ST_GEOMFROMTEXT('${wktPolygon(ring)}'))`;
+      title = "Drawn area";
+    } else {
+      area = `force=${encodeURIComponent(sel.force)}`;
+      where = `reported_by = ${quoted(sel.name)}`;
+      title = sel.name;
+    }
+    where = `month = ${quoted(state.month)} AND ${where}`;
+    if (state.category !== ALL_CRIME) where += ` AND category = ${quoted(state.category)}`;
+    const query = `/stats/crimes?group=category&${filters()}&${area}`;
+    document.body.dataset.selection = "loading";
+    $("selection").hidden = false;
+    $("selection-title").textContent = `${title} · ${monthLabel(state.month)}`;
+    $("selection-total").textContent = "Counting…";
+    try {
+      const rows = await getJSON(query);
+      if (state.selection !== sel) return;
+      crimemap.selectionRows = rows;
+      crimemap.selectionQuery = query;
+      const total = rows.reduce((s, r) => s + r.count, 0);
+      $("selection-total").textContent = `${number(total)} crime${total === 1 ? "" : "s"}`;
+      $("selection-list").replaceChildren(...rows.map((r) => {
+        const li = element("li", "breakdown-item");
+        const swatch = element("span", "swatch");
+        swatch.style.background = colour(r.category);
+        li.append(swatch, element("span", "legend-name", state.names[r.category] || r.category),
+          element("span", "legend-count", number(r.count)));
+        return li;
+      }));
+      const encoded = encodeURIComponent(where);
+      $("selection-geojson").href = `/download/policeuk-crimes.geojson?where=${encoded}`;
+      $("selection-csv").href = `/download/policeuk-crimes.csv?where=${encoded}`;
+      document.body.dataset.selection = "ready";
+    } catch (err) {
+      $("selection-total").textContent = err.message;
+      document.body.dataset.selection = "error";
+    }
+  }
+
+  // -- other data sets (any loaded table) ---------------------------------------------------
+
+  function featurePopup(f) {
+    const box = element("div", "popup");
+    const table = element("dl", "popup-rows");
+    for (const [k, v] of Object.entries(f.properties || {})) {
+      table.append(element("dt", "", k), element("dd", "", v === null ? "" : String(v)));
+    }
+    box.append(table);
+    return box;
+  }
+
+  function chooseDataset(id) {
+    state.dataset = id;
+    const crimes = id === CRIMES_TABLE;
+    for (const el of document.querySelectorAll(".crime-control")) el.hidden = !crimes;
+    $("panel").hidden = !crimes;
+    crimemap.tableLayer.clearLayers();
+    if (crimes) {
+      refresh();
+    } else {
+      drawCrimes([]);
+      drawCells([]);
+      legend.hidden = true;
+      clearSelection();
+      refreshTable();
+    }
+  }
+
+  async function refreshTable() {
+    const map = crimemap.map;
+    const seq = ++state.seq;
+    if (state.controller) state.controller.abort();
+    const controller = (state.controller = new AbortController());
+    const b = map.getBounds();
+    const w = Math.max(-180, b.getWest()), e = Math.min(180, b.getEast());
+    const s = Math.max(-90, b.getSouth()), n = Math.min(90, b.getNorth());
+    const area = `POLYGON((${w} ${s}, ${e} ${s}, ${e} ${n}, ${w} ${n}, ${w} ${s}))`;
+    const base = `/mapsengine/v1/tables/${encodeURIComponent(state.dataset)}/features` +
+      `?intersects=${encodeURIComponent(area)}&maxResults=1000`;
+    setStatus("loading", base);
+    count.textContent = "Loading…";
+    updateLinks(base);
+    try {
+      const features = [];
+      let token = null;
+      do {
+        const page = await getJSON(base + (token ? `&pageToken=${encodeURIComponent(token)}` : ""), controller.signal);
+        if (seq !== state.seq) return;
+        features.push(...page.features);
+        token = page.nextPageToken;
+      } while (token && features.length < MAX_TABLE_FEATURES);
+      crimemap.tableLayer.clearLayers();
+      crimemap.tableLayer.addData(features.filter((f) => f.geometry));
+      crimemap.tableFeatures = features.length;
+      crimemap.query = base;
+      count.textContent = `${number(features.length)}${token ? "+" : ""} features shown`;
+      if (features.length) hideMessage();
+      else showMessage("No features of this table here: move the map", "hint");
+      setStatus("ready", base);
+    } catch (err) {
+      if (seq !== state.seq || err.name === "AbortError") return;
+      showMessage(err.message, "error");
+      setStatus("error", base);
+    }
   }
 
   // -- start --------------------------------------------------------------------------------
@@ -393,15 +867,44 @@
       return;
     }
     refresh();
+    refreshSelection();
   });
   categorySelect.addEventListener("change", () => {
     state.category = categorySelect.value;
     refresh();
+    refreshSelection();
+  });
+  forceSelect.addEventListener("change", () => chooseForce(forceSelect.value));
+  datasetSelect.addEventListener("change", () => chooseDataset(datasetSelect.value));
+  $("draw").addEventListener("click", startDrawing);
+  $("draw-finish").addEventListener("click", finishDrawing);
+  $("draw-cancel").addEventListener("click", cancelDrawing);
+  $("selection-clear").addEventListener("click", clearSelection);
+  $("panel-toggle").addEventListener("click", () => {
+    const open = $("panel-toggle").getAttribute("aria-expanded") !== "true";
+    $("panel-toggle").setAttribute("aria-expanded", String(open));
+    $("panel-body").hidden = !open;
+  });
+  document.addEventListener("keydown", (e) => {
+    if (!state.drawing) return;
+    if (e.key === "Escape") cancelDrawing();
+    else if (e.key === "Enter" && e.target === crimemap.map.getContainer()) {
+      e.preventDefault();
+      addCorner(crimemap.map.getCenter());
+    }
   });
 
   async function start() {
     const leaflet = typeof window.L === "object" && typeof window.L.map === "function";
-    if (leaflet) createMap();
+    if (leaflet) {
+      createMap();
+      updateNotices();
+      loadOutlines();
+    }
+    if (window.matchMedia && window.matchMedia("(max-width: 720px)").matches) {
+      $("panel-toggle").setAttribute("aria-expanded", "false");
+      $("panel-body").hidden = true;
+    }
     try {
       await loadMonths();
       await loadCategories();
@@ -410,6 +913,7 @@
       setStatus("error");
       return;
     }
+    loadDatasets();
     updateLinks();
     if (!leaflet) {
       count.textContent = "No map";

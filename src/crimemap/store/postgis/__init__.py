@@ -52,6 +52,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stats as stat_reads
 from crimemap.store.postgis.dialect import POSTGIS, PgColumn, area_sql, text
 from crimemap.store.postgis.schema import ensure_schema
@@ -311,22 +312,26 @@ class PostGISStore(Store):
         columns = {c.name: _feature_column(i, c) for i, c in enumerate(info.columns)}
         return _quote_ident(row[-1]), columns, "gx_id", info
 
-    def _select(self, table_id: str, columns: tuple[str, ...] | None) -> tuple[str, str, dict[str, PgColumn], str]:
+    def _select(
+        self, table_id: str, columns: tuple[str, ...] | None
+    ) -> tuple[str, str, dict[str, PgColumn], str, bool]:
         found = self._table_sql(table_id)
         if found is None:
             raise StoreError(f"no table {table_id!r}")
         source, pg_columns, key, info = found
         names = columns if columns is not None else tuple(c.name for c in info.columns)
-        select = ", ".join([key, "lng", "lat", *(pg_columns[n].expr for n in names)])
-        return select, source, pg_columns, key
+        shape = shape_tables.select_shape(info.shapes)
+        select = ", ".join([key, "lng", "lat", *(pg_columns[n].expr for n in names), *shape])
+        return select, source, pg_columns, key, info.shapes
 
     def features(self, query: FeatureQuery) -> Iterator[Feature]:
         for attempt in (1, 2):
-            select, source, columns, key = self._select(query.table, query.columns)
+            select, source, columns, key, shapes = self._select(query.table, query.columns)
             params: list[Any] = []
             where = ["TRUE"]
             if query.where is not None:
-                where.append(compile_predicate(query.where, columns, params, POSTGIS, _GEOMETRY))
+                geometry = shape_tables.SHAPE_GEOMETRY if shapes else _GEOMETRY
+                where.append(compile_predicate(query.where, columns, params, POSTGIS, geometry))
             if query.after is not None:
                 where.append(keyset_condition(query.order_by, columns, key, query.after, params, POSTGIS))
             sql = (
@@ -340,7 +345,7 @@ class PostGISStore(Store):
             try:
                 for row in self._stream(sql, params):
                     started = True
-                    yield Feature(row[0], row[1], row[2], row[3:])
+                    yield shape_tables.feature(row, shapes)
                 return
             except psycopg.errors.UndefinedTable:
                 # The table was replaced between looking it up and reading it: look again.
@@ -350,9 +355,9 @@ class PostGISStore(Store):
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         if self.table(table_id) is None:
             return None
-        select, source, _, key = self._select(table_id, columns)
+        select, source, _, key, shapes = self._select(table_id, columns)
         row = self._one(f"SELECT {select} FROM {source} WHERE {key} = %s", (gx_id,))
-        return Feature(row[0], row[1], row[2], row[3:]) if row else None
+        return shape_tables.feature(row, shapes) if row else None
 
 
 _GEOMETRY = Geometry(geom="geom")
@@ -403,7 +408,9 @@ def _quote_ident(name: str) -> str:
 
 # -- feature tables --------------------------------------------------------------------
 
-_TABLE_FIELDS = "id, name, description, columns, feature_count, bbox, created, modified"
+_TABLE_FIELDS = (
+    f"id, name, description, columns, feature_count, bbox, created, modified, {shape_tables.SHAPES_FLAG_SQL}"
+)
 _PG_TYPES = {
     "integer": "bigint",
     "double": "double precision",
@@ -415,7 +422,7 @@ _COPY_TYPES = {"integer": "int8", "double": "float8", "string": "text", "boolean
 
 
 def _table_info(row: tuple[Any, ...]) -> TableInfo:
-    tid, name, desc, cols, count, bbox, created, modified = row
+    tid, name, desc, cols, count, bbox, created, modified, shapes = row
     return TableInfo(
         id=tid,
         name=name,
@@ -425,6 +432,7 @@ def _table_info(row: tuple[Any, ...]) -> TableInfo:
         bbox=tuple(bbox) if bbox else None,
         created=dt.datetime.fromisoformat(created),
         modified=dt.datetime.fromisoformat(modified),
+        shapes=bool(shapes),
     )
 
 
@@ -681,17 +689,20 @@ class _PostGISWriter(StoreWriter):
         conn.execute(
             f"CREATE TABLE {physical} (gx_id bigint NOT NULL, lng double precision, lat double precision"
             f"{cols}, geom geometry(Point, 4326) GENERATED ALWAYS AS (CASE WHEN lng IS NULL OR lat IS NULL"
-            " THEN NULL ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED)"
+            f" THEN NULL ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED{shape_tables.columns_sql(info)})"
         )
-        names = ", ".join(["gx_id", "lng", "lat", *(f"c{i}" for i in range(len(info.columns)))])
+        shape_names, shape_types = shape_tables.copy_columns(info)
+        names = ", ".join(["gx_id", "lng", "lat", *(f"c{i}" for i in range(len(info.columns))), *shape_names])
         convert = [_copy_value(c) for c in info.columns]
         count = 0
         try:
             with conn.cursor().copy(f"COPY {physical} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "float8", "float8", *(_COPY_TYPES[c.type] for c in info.columns)])
+                copy.set_types(
+                    ["int8", "float8", "float8", *(_COPY_TYPES[c.type] for c in info.columns), *shape_types]
+                )
                 for feat in features:
                     props = [conv(v) for conv, v in zip(convert, feat.properties, strict=True)]
-                    copy.write_row((feat.gx_id, feat.lng, feat.lat, *props))
+                    copy.write_row((feat.gx_id, feat.lng, feat.lat, *props, *shape_tables.copy_values(info, feat)))
                     count += 1
         except (ValueError, TypeError, psycopg.DataError) as e:
             raise StoreError(f"table {info.id!r}: feature {count + 1} does not fit the schema ({e})") from None
@@ -699,6 +710,7 @@ class _PostGISWriter(StoreWriter):
         conn.execute(f"CREATE INDEX {physical}_geom ON {physical} USING gist (geom)")
         bounds = conn.execute(f"SELECT min(lng), min(lat), max(lng), max(lat) FROM {physical}").fetchone()
         bbox = list(bounds) if bounds and bounds[0] is not None else None
+        bbox = shape_tables.finish_table(conn, info, physical, old[0] if old is not None else None) or bbox
         if old is not None:
             conn.execute("INSERT INTO retired_tables VALUES (%s) ON CONFLICT DO NOTHING", (old[0],))
         conn.execute(

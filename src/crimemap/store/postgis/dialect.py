@@ -24,7 +24,7 @@ import shapely
 
 from crimemap import geo
 from crimemap.query import NUMBER_TEXT, Area, Circle
-from crimemap.store import areas
+from crimemap.store import areas, shapes
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
 
 DISTANCE_FUNCTION = f"""
@@ -61,6 +61,13 @@ def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
 
 def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
     """The GiST-indexed bounding-box test on ``geom``, then the exact one."""
+    if geometry.shape is not None:  # polygons (crimemap.store.shapes): GEOS decides, as shapely does
+        shape = shapes.area_geometry(area)
+        params.extend([*shape.bounds, shapes.area_wkb(area)])
+        return (
+            f"({geometry.shape} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+            f" AND ST_Intersects({geometry.shape}, ST_SetSRID(ST_GeomFromWKB(%s), 4326)))"
+        )
     geom = geometry.geom or "geom"
     if isinstance(area, Circle):
         lng, lat = float(area.center[0]), float(area.center[1])

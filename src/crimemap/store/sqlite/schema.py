@@ -156,6 +156,8 @@ CREATE TABLE IF NOT EXISTS feature_tables (
     created TEXT NOT NULL,
     modified TEXT NOT NULL
 );
+-- Physical feature tables whose features are shapes (polygons), not only points (crimemap.store.shapes).
+CREATE TABLE IF NOT EXISTS feature_geometry (physical TEXT PRIMARY KEY, kind TEXT NOT NULL);
 """
 
 

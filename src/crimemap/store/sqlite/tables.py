@@ -74,6 +74,8 @@ CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
 
 CRIME_GEOMETRY = Geometry()
 FEATURE_GEOMETRY = Geometry()
+SHAPE_GEOMETRY = Geometry(shape="shape")
+"""A table of shapes (:mod:`crimemap.store.sqlite.boundaries`): area tests ask whether each shape intersects."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,16 @@ class Source:
     @property
     def clustered(self) -> bool:
         return self.info.id == CRIMES_TABLE
+
+    def select(self, names: tuple[str, ...]) -> str:
+        """The key, the point, the columns ``names`` and, for a table of shapes, the shape."""
+        shape = ["shape"] if self.info.shapes else []
+        return ", ".join([self.key, "lng", "lat", *(self.columns[n].expr for n in names), *shape])
+
+    def feature(self, row: tuple[Any, ...]) -> Feature:
+        if self.info.shapes:
+            return Feature(row[0], row[1], row[2], row[3:-1], row[-1])
+        return Feature(row[0], row[1], row[2], row[3:])
 
 
 def crimes_table_info(db: Reader) -> TableInfo:
@@ -109,7 +121,10 @@ def crimes_table_info(db: Reader) -> TableInfo:
     )
 
 
-_TABLE_FIELDS = "id, name, description, columns, feature_count, bbox, created, modified, physical"
+_TABLE_FIELDS = (
+    "id, name, description, columns, feature_count, bbox, created, modified, physical,"
+    " (SELECT kind FROM feature_geometry WHERE feature_geometry.physical = feature_tables.physical)"
+)
 
 
 def _table_info(row: tuple[Any, ...]) -> TableInfo:
@@ -123,6 +138,7 @@ def _table_info(row: tuple[Any, ...]) -> TableInfo:
         bbox=tuple(orjson.loads(bbox)) if bbox else None,
         created=dt.datetime.fromisoformat(created),
         modified=dt.datetime.fromisoformat(modified),
+        shapes=len(row) > 9 and row[9] is not None,
     )
 
 
@@ -145,7 +161,7 @@ def resolve(db: Reader, table_id: str) -> Source | None:
         return None
     info = _table_info(row)
     columns = {c.name: SqlColumn(f"c{i}") for i, c in enumerate(info.columns)}
-    return Source(info, row[8], columns, "gx_id", FEATURE_GEOMETRY)
+    return Source(info, row[8], columns, "gx_id", SHAPE_GEOMETRY if info.shapes else FEATURE_GEOMETRY)
 
 
 def _column(source: Source, name: str) -> SqlColumn:
@@ -162,7 +178,7 @@ def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Featur
     names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
     for name in (*names, *(k.column for k in query.order_by)):
         _column(source, name)
-    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
+    select = source.select(names)
     params: list[Any] = []
     where = ["1"]
     if query.where is not None:
@@ -187,7 +203,7 @@ def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Featur
         sql += " LIMIT ?"
         params.append(query.limit)
     for row in db.rows(sql, params):
-        yield Feature(row[0], row[1], row[2], row[3:])
+        yield source.feature(row)
 
 
 def _changed(source: Source, e: KeyError) -> TableChanged:
@@ -208,11 +224,12 @@ def _clustered_key(db: Reader, after: tuple[Any, ...]) -> tuple[int, int, int]:
 
 def feature(db: Reader, source: Source, gx_id: int, columns: tuple[str, ...] | None) -> Feature | None:
     names = columns if columns is not None else tuple(c.name for c in source.info.columns)
-    select = ", ".join([source.key, "lng", "lat", *(_column(source, n).expr for n in names)])
+    for name in names:
+        _column(source, name)
     if not -(1 << 63) <= gx_id < 1 << 63:
         return None
-    row = db.one(f"SELECT {select} FROM {source.sql} WHERE {source.key} = ?", (gx_id,))
-    return Feature(row[0], row[1], row[2], row[3:]) if row else None
+    row = db.one(f"SELECT {source.select(names)} FROM {source.sql} WHERE {source.key} = ?", (gx_id,))
+    return source.feature(row) if row else None
 
 
 def require(db: Reader, table_id: str) -> Source:
