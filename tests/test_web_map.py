@@ -93,10 +93,10 @@ def test_the_national_view_shows_counts_per_area_that_add_up_to_the_stats(tab: T
     tab.open(NATIONAL)
     assert tab.js("document.body.dataset.mode") == "cells"
     query = tab.query()
-    assert query.startswith("/stats/crimes?group=cell&zoom=6&months=2024-06&poly=")
+    assert query.startswith("/stats/crimes?group=cell&zoom=5&months=2024-06&poly=")
     poly = _poly(query)
     cells = tab.js("crimemap.cellRows")
-    assert cells == _stats(tab.server, group="cell", zoom="6", months="2024-06", poly=poly)
+    assert cells == _stats(tab.server, group="cell", zoom="5", months="2024-06", poly=poly)
     (total,) = _stats(tab.server, months="2024-06", poly=poly)
     assert sum(c["count"] for c in cells) == total["count"] > 19_000
     assert tab.js("crimemap.cells.getLayers().length") == len(cells)

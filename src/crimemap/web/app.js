@@ -14,6 +14,8 @@
 
 (function () {
   const MAX_MARKERS = 5000;
+  // Counts are asked for one zoom out: cells of about 48 pixels, room for a circle and its number.
+  const CELL_ZOOM_OFFSET = -1;
   const MOVE_DEBOUNCE_MS = 300;
   const DEFAULT_VIEW = { lat: 53.4, lng: -2.2, zoom: 6 };
   const ALL_CRIME = "all-crime";
@@ -388,7 +390,7 @@
         drawCrimes(crimes);
         crimemap.mode = "crimes";
       } else {
-        query = `/stats/crimes?group=cell&zoom=${map.getZoom()}&${view}`;
+        query = `/stats/crimes?group=cell&zoom=${Math.max(0, map.getZoom() + CELL_ZOOM_OFFSET)}&${view}`;
         updateLinks(query);
         document.body.dataset.query = query;
         const cells = await getJSON(query, controller.signal);
@@ -445,8 +447,9 @@
     hideMessage();
     const largest = Math.max(...cells.map((c) => c.count));
     for (const cell of cells) {
-      const size = Math.round(22 + 26 * Math.sqrt(cell.count / largest));
-      const label = cell.count >= 10000 ? `${Math.round(cell.count / 1000)}k` : number(cell.count);
+      const size = Math.round(24 + 16 * Math.sqrt(cell.count / largest));
+      const label = cell.count >= 10000 ? `${Math.round(cell.count / 1000)}k`
+        : cell.count >= 1000 ? `${(cell.count / 1000).toFixed(1)}k` : String(cell.count);
       const icon = L.divIcon({
         html: `<span class="cell-count">${label}</span>`,
         className: "cell",
