@@ -264,3 +264,25 @@ def test_a_file_made_before_the_counts_gets_them_on_its_first_writable_open(
 
 def test_months_are_named_as_the_api_names_them() -> None:
     assert format_month(parse_month("2024-06")) == "2024-06"
+
+
+def test_a_postgis_store_made_before_the_counts_gets_them_when_opened(file_rows: list[Crow]) -> None:
+    import psycopg
+
+    from crimemap.store.postgis import PostGISStore
+    from pg_server import fresh_store_url
+
+    url = fresh_store_url()
+    with PostGISStore(url) as st:
+        load_policeuk(st, [POLICEUK])
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in ("stats_totals", "stats_outcomes", "stats_cells"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM meta WHERE key = 'stats_built'")
+    real = [r for r in file_rows if r.month < "2024"]
+    query = parse_stats(group="month,category", bbox=LONDON_BOX)
+    with PostGISStore(url) as st:
+        assert st.stats(query) == expected(real, query)
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT sum(crimes) FROM stats_totals").fetchone()
+        assert row is not None and row[0] == len(real)
