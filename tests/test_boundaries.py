@@ -184,3 +184,14 @@ def test_a_harvest_without_a_force_or_boundaries_says_to_load_them(
 ) -> None:
     with pytest.raises(HarvestError, match="load the force boundaries first"):
         run("http://127.0.0.1:9", make_store(), tmp_path / "state", PoliceUKHarvest(BBox(0, 51, 1, 52), ("2017-01",)))
+
+
+def test_shapes_are_tested_from_many_threads_at_once(store: Store) -> None:
+    """GEOS's prepared geometries are not safe to share between threads: each thread prepares its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    load_boundaries(store, [FORCES])
+    where = "ST_INTERSECTS(geometry, ST_GEOMFROMTEXT('POLYGON((-0.2 51.4, 0.1 51.4, 0.1 51.6, -0.2 51.6, -0.2 51.4))'))"
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: _intersecting(store, FORCE_BOUNDARIES, where), range(64)))
+    assert all(a == ["city-of-london", "metropolitan"] for a in answers)

@@ -15,7 +15,8 @@ polygon for both stores.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import shapely
@@ -37,26 +38,47 @@ def destination(lng: float, lat: float, distance_m: float, bearing_deg: float) -
     return math.degrees(lam2), math.degrees(phi2)
 
 
-@lru_cache(maxsize=256)
-def _area_geometry(area: Area) -> Any:
-    if isinstance(area, Circle):
-        lng, lat = area.center
-        ring = [destination(lng, lat, area.radius_m, 360.0 * i / CIRCLE_POINTS) for i in range(CIRCLE_POINTS)]
-        return shapely.Polygon(ring)
-    return areas.polygon_of(area.ring)
+_PER_THREAD = threading.local()
+_CACHED = 64
+
+
+def _per_thread(kind: str, key: Any, make: Any) -> Any:
+    """A geometry made once per thread and key: GEOS's prepared geometries are not safe to share
+    between threads (as :func:`crimemap.store.areas.polygon_of` found), so each thread keeps its own few."""
+    cache: OrderedDict[Any, Any] | None = getattr(_PER_THREAD, kind, None)
+    if cache is None:
+        cache = OrderedDict()
+        setattr(_PER_THREAD, kind, cache)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = make(key)
+        if len(cache) > _CACHED:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return found
+
+
+def _circle(circle: Circle) -> Any:
+    lng, lat = circle.center
+    ring = [destination(lng, lat, circle.radius_m, 360.0 * i / CIRCLE_POINTS) for i in range(CIRCLE_POINTS)]
+    shape = shapely.Polygon(ring)
+    shapely.prepare(shape)
+    return shape
 
 
 def area_geometry(area: Area) -> Any:
     """The shapely polygon a shape is tested against for ``area`` (see the module docstring)."""
-    return _area_geometry(area)
+    if isinstance(area, Circle):
+        return _per_thread("circles", area, _circle)
+    return areas.polygon_of(area.ring)
 
 
 def area_wkb(area: Area) -> bytes:
     return bytes(shapely.to_wkb(area_geometry(area)))
 
 
-@lru_cache(maxsize=64)
-def _prepared_wkb(wkb: bytes) -> Any:
+def _from_wkb(wkb: bytes) -> Any:
     geometry = shapely.from_wkb(wkb)
     shapely.prepare(geometry)
     return geometry
@@ -66,7 +88,9 @@ def intersects(shape: bytes | None, area: bytes | None) -> int | None:
     """Whether two WKB geometries intersect (SQLite's ``cm_intersects``); NULL in, NULL out."""
     if shape is None or area is None:
         return None
-    return int(shapely.intersects(_prepared_wkb(bytes(area)), _prepared_wkb(bytes(shape))))
+    return int(
+        shapely.intersects(_per_thread("wkb", bytes(area), _from_wkb), _per_thread("wkb", bytes(shape), _from_wkb))
+    )
 
 
 def shape_fields(geometry: Any) -> tuple[float, float, bytes, tuple[float, float, float, float]]:
