@@ -181,6 +181,8 @@ QUERIES: list[dict[str, str]] = [
     {"group": "outcome", "poly": CITY_POLY},
     {"months": "2016-03", "force": "cumbria"},
     {"group": "month", "months": "1999-01..1999-12"},
+    {"force": "northern-ireland"},  # a total of nothing is 0 (SQL's sum of no rows is NULL)
+    {"group": "cell", "zoom": "4", "force": "northern-ireland", "bbox": NATIONAL_BOX},
 ]
 
 
@@ -194,8 +196,8 @@ def test_counts_equal_an_independent_count_of_the_loaded_files(
     got = stats_store.stats(query)
     want = expected(file_rows, query)
     assert got == want
-    if params.get("bbox") or params.get("poly") or "cell" in query.group:
-        assert sum(r[-1] for r in got) > 0
+    if (params.get("bbox") or params.get("poly") or "cell" in query.group) and query.forces != ("northern-ireland",):
+        assert sum(r[-1] for r in got) > 0  # the areas hold crimes: their edges and insides were counted
 
 
 def test_counts_cover_every_crime_stored(stats_store: Store, file_rows: list[Crow]) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import LiveServer, _unavailable
+from conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, _unavailable  # noqa: F401  (the docs page tests import them from here)
 from crimemap.api import web
 from crimemap.api.app import Settings
 from crimemap.store.base import Store

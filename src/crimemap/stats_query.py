@@ -179,6 +179,10 @@ def parse_poly(text: str) -> Polygon:
         raise StatsError("poly", f"poly: {e}") from None
     if len(ring) > MAX_POLY_POINTS + 1:
         raise StatsError("poly", f"poly has {len(ring) - 1:,} points; at most {MAX_POLY_POINTS:,} are accepted")
+    from crimemap.store import areas  # the store's polygon, made valid (the store package imports this module)
+
+    if not areas.polygon_of(ring).area > 0:
+        raise StatsError("poly", "poly encloses no area: give at least three points that are not on one line")
     return Polygon(ring)
 
 

@@ -11,18 +11,29 @@ full shapes stay downloadable as ``/download/policeuk-force-boundaries.geojson``
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import shapely
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 
+from crimemap.api.access import require_policeuk_access
 from crimemap.api.cache import ResponseCache
 from crimemap.api.errors import bad_request
+from crimemap.api.stats import ERRORS
 from crimemap.store.base import Store
 
-router = APIRouter(prefix="/boundaries", tags=["statistics"])
+router = APIRouter(
+    prefix="/boundaries", tags=["statistics"], dependencies=[Depends(require_policeuk_access)], responses=ERRORS
+)
+
+_OUTLINES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A GeoJSON FeatureCollection: one feature per force, properties `force` and `name`.",
+        "content": {"application/geo+json": {"schema": {"type": "object", "required": ["type", "features"]}}},
+    }
+}
 
 DEFAULT_ZOOM = 6
 MAX_ZOOM = 22
@@ -53,6 +64,8 @@ def outlines(store: Store, zoom: int) -> bytes:
 
 @router.get(
     "/forces.geojson",
+    response_class=Response,
+    responses=_OUTLINES,
     summary="Police force outlines",
     description="The stored police force boundaries, simplified to about a pixel at `zoom`, as GeoJSON"
     " (properties `force`, `name`); an empty FeatureCollection when none are loaded (`crimemap load` their KML).",
@@ -60,6 +73,7 @@ def outlines(store: Store, zoom: int) -> bytes:
 def forces(
     request: Request,
     zoom: Annotated[str | None, Query(description="The web map zoom to simplify for, 0-22 (default 6).")] = None,
+    key: Annotated[str | None, Query(description="An API key, where the server has them.")] = None,
 ) -> Response:
     try:
         z = DEFAULT_ZOOM if zoom is None else int(zoom)

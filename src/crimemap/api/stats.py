@@ -17,21 +17,50 @@ once. Long ``poly`` values can be sent as a form-encoded POST.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
+from crimemap.api import policeuk_schema as schema
+from crimemap.api.access import require_policeuk_access
 from crimemap.api.cache import ResponseCache
 from crimemap.api.errors import PoliceUKError, bad_request
 from crimemap.stats_output import csv_text, json_bytes
 from crimemap.stats_query import GROUPS, StatsError, StatsQuery, parse_stats
 from crimemap.store.base import ReadTimeout, Store, StoreError
 
-PARAMETERS = ("group", "months", "category", "force", "bbox", "poly", "zoom", "format")
+PARAMETERS = ("group", "months", "category", "force", "bbox", "poly", "zoom", "format", "key")
+"""What ``/stats/crimes`` reads (``key`` is the access model's, :mod:`crimemap.api.access`)."""
 FORMATS = ("json", "csv")
 
-router = APIRouter(prefix="/stats", tags=["statistics"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schema.Error, "description": "A bad or unknown parameter, named in the message."},
+    401: {"model": schema.Error, "description": "No key or bearer token, where the server has API keys."},
+    403: {"model": schema.Error, "description": "A key or bearer token the server does not accept."},
+    413: {"model": schema.Error, "description": "A request body over 1 MiB."},
+    503: {"model": schema.Error, "description": "The count took longer than the store's time budget."},
+}
+"""Counts are police.uk data: the same access and the same error body as the police.uk API."""
+
+_COUNTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The rows: JSON objects of the group values and `count`, or the same as CSV.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}},
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+router = APIRouter(
+    prefix="/stats", tags=["statistics"], dependencies=[Depends(require_policeuk_access)], responses=ERRORS
+)
 
 _GROUP = f"Fields to group by, comma-separated: any of {', '.join(GROUPS)}. None: one row, the total."
 _MONTHS = "One month YYYY-MM, or YYYY-MM..YYYY-MM (inclusive). Default: every stored month."
@@ -87,7 +116,7 @@ def _render(store: Store, query: StatsQuery, fmt: str) -> bytes:
     return csv_text(query, rows).encode() if fmt == "csv" else json_bytes(query, rows)
 
 
-@router.get("/crimes", summary="Crime counts", description=_DOC, response_model=list[dict[str, object]])
+@router.get("/crimes", summary="Crime counts", description=_DOC, response_class=Response, responses=_COUNTED)
 def stats_crimes(
     request: Request,
     group: Annotated[str | None, Query(description=_GROUP, examples=["month,category"])] = None,
@@ -98,12 +127,19 @@ def stats_crimes(
     poly: Annotated[str | None, Query(description=_POLY)] = None,
     zoom: Annotated[str | None, Query(description=_ZOOM, examples=["6"])] = None,
     format: Annotated[str | None, Query(description=_FORMAT)] = None,
+    key: Annotated[str | None, Query(description="An API key, where the server has them.")] = None,
 ) -> Response:
     values = dict(group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom)
     return _answer(request, {**values, "format": format})
 
 
-@router.post("/crimes", summary="Crime counts (parameters in a form-encoded body)", description=_DOC)
+@router.post(
+    "/crimes",
+    summary="Crime counts (parameters in a form-encoded body)",
+    description=_DOC,
+    response_class=Response,
+    responses=_COUNTED,
+)
 def stats_crimes_by_post(
     request: Request,
     group: Annotated[str | None, Form(description=_GROUP)] = None,

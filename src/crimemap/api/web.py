@@ -68,7 +68,13 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 }
 """The npm packages the page uses and the files of their ``dist/`` it loads, in order."""
 
-ASSET_FOLDERS: dict[str, str] = {"leaflet": "dist", "leaflet.markercluster": "dist", "swagger-ui-dist": ""}
+ASSET_FOLDERS: dict[str, str] = {
+    "leaflet": "dist",
+    "leaflet.markercluster": "dist",
+    "chart.js": "dist",
+    "protomaps-leaflet": "dist",
+    "swagger-ui-dist": "",
+}
 """Every npm package served under ``/static/lib/<package>/``, and the folder of it that is served."""
 
 _LIBS_MARK = "<!-- crimemap:libraries -->"

@@ -82,7 +82,7 @@ class Tally:
         counts = self.counts
         for row in rows:
             key = tuple(row[:-1])
-            counts[key] = counts.get(key, 0) + int(row[-1])
+            counts[key] = counts.get(key, 0) + int(row[-1] or 0)  # sum() of no rows is NULL
 
 
 def plan(query: StatsQuery) -> Plan:
