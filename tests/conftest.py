@@ -4,7 +4,8 @@
 checkout, or ``$CRIMEMAP_SHARED_DATA``. Tests that need it skip with the reason when it is missing,
 except under ``CI=true``, where they fail: CI must test on the real data.
 ``make_store`` opens an empty store of each kind the suite runs against;
-``live_server`` serves a store with uvicorn on a free loopback port.
+``live_server`` serves a store with uvicorn on a free loopback port; ``browser``
+is headless Chromium for the web map's tests.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -25,6 +27,9 @@ from crimemap.load.policeuk import load_policeuk
 from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
 from pg_server import fresh_store_url
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 SHARED_DATA = Path(os.environ.get("CRIMEMAP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 POLICEUK = SHARED_DATA / "policeuk"
@@ -57,6 +62,34 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 STORE_KINDS = ["sqlite", "postgis"]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, or fail under CI=true, where scripts/setup --test must have installed everything."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI runs scripts/setup --test, which installs it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium from Debian, driven by Playwright (skips without it, except under CI=true)."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is missing: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 def _open_empty(kind: str, tmp_path: Path) -> Store:

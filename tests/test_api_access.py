@@ -78,6 +78,10 @@ def samples(gx_id: int, street_id: int = 1) -> list[Sample]:
         Sample("names", "GET", "/mapsengine/v1/tables/policeuk-crimes/", "/mapsengine/v1/tables/{table_id}/"),
         Sample("nothing", "GET", "/mapsengine", "/mapsengine"),
         Sample("nothing", "GET", "/mapsengine/v2/whatever", "/mapsengine/{path:path}"),
+        Sample("policeuk", "GET", "/stats/crimes?group=month", "/stats/crimes"),
+        Sample("policeuk", "POST", "/stats/crimes", "/stats/crimes", (("group", "force"),)),
+        Sample("policeuk", "GET", "/boundaries/forces.geojson", "/boundaries/forces.geojson"),
+        Sample("nothing", "GET", "/basemap.pmtiles", "/basemap.pmtiles"),  # none configured; no data either way
         Sample("open", "GET", "/", "/"),
         Sample("open", "GET", "/static/app.js", "/static/{path:path}"),
         Sample("open", "GET", "/docs", "/docs"),

@@ -46,7 +46,9 @@ def fingerprint(path: Path) -> str:
         if table == "meta":
             continue
         columns = "month, force, kind, rows" if table == "loads" else "*"  # not when it was loaded
-        for row in conn.execute(f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3"):
+        width = len(conn.execute(f"SELECT {columns} FROM {table} LIMIT 0").description)
+        order = ", ".join(str(i + 1) for i in range(min(3, width)))
+        for row in conn.execute(f"SELECT {columns} FROM {table} ORDER BY {order}"):
             digest.update(repr(row).encode())
     conn.close()
     return digest.hexdigest()

@@ -231,7 +231,7 @@ def test_features_without_or_with_bad_geometry_are_stored_and_reported(store: St
     assert loaded == 7
     assert loaded.notes == (
         "2 features have no geometry (#2, #7); stored without geometry.",
-        "1 feature has a geometry that is not a Point (#5); stored without geometry.",
+        "1 feature has a geometry that is not a Point, Polygon or MultiPolygon (#5); stored without geometry.",
         "3 features have a Point with bad coordinates (#3, #4, #6); stored without geometry.",
     )
     stored = all_features(store, "broken")
@@ -365,7 +365,7 @@ def test_csv_coordinate_columns_can_be_named(store: Store, tmp_path: Path) -> No
     path = tmp_path / "named.csv"
     path.write_text("easting,northing,v\n-0.1,51.5,1\n")
     load_table(store, path, lng_column="easting", lat_column="northing")
-    assert all_features(store, "named")[0][1:] == (-0.1, 51.5, (1,))
+    assert all_features(store, "named")[0][1:4] == (-0.1, 51.5, (1,))
 
 
 def test_a_ragged_csv_row_names_its_line(store: Store, tmp_path: Path) -> None:

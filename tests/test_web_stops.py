@@ -13,7 +13,7 @@ from crimemap.load.policeuk import load_policeuk
 from crimemap.store.sqlite import SQLiteStore
 from stops_truth import STOPS, rows_of
 from test_api_policeuk import inside
-from test_web import Tab, _leaflet, _poly, browser  # noqa: F401 - the browser fixture
+from test_web import Tab, _leaflet, _poly
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -32,7 +32,7 @@ def stops_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
 
 
 @pytest.fixture
-def tab(browser: Browser, stops_site: LiveServer) -> Iterator[Tab]:  # noqa: F811
+def tab(browser: Browser, stops_site: LiveServer) -> Iterator[Tab]:
     _leaflet()
     with Tab(browser, stops_site) as t:
         yield t
@@ -89,11 +89,11 @@ def test_clicking_a_stop_opens_its_fields(tab: Tab) -> None:
 def test_the_picker_switches_between_crimes_and_stops(tab: Tab) -> None:
     tab.open("/?lat=51.515&lng=-0.09&zoom=15&month=2017-06")
     assert tab.query().startswith("/api/crimes-street/all-crime?")
-    tab.page.select_option("#data", "stops")
+    tab.page.select_option("#dataset", "policeuk-stops")
     assert tab.settle("/api/stops-street?") == "ready"
     assert tab.page.input_value("#month") == "2020-01"  # June 2017 has crimes but no stops
     assert "data=stops" in tab.page.url
-    tab.page.select_option("#data", "crimes")
+    tab.page.select_option("#dataset", "policeuk-crimes")
     assert tab.settle("/api/crimes-street/") == "ready"
     assert tab.page.is_visible("#category-label")
     assert tab.errors == []

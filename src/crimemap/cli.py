@@ -1,4 +1,4 @@
-"""The ``crimemap`` command line: load, generate, info, serve, demo, export.
+"""The ``crimemap`` command line: load, generate, info, stats, serve, demo, export.
 
 Long work shows a progress bar on a terminal and stays quiet in scripts
 (``--quiet`` silences the summary too).
@@ -148,6 +148,54 @@ def info(store: StoreOption = None) -> None:
 
 
 @app.command()
+def stats(
+    group: Annotated[
+        str | None, typer.Option(help="Group by any of month,category,force,outcome,lsoa,cell (comma-separated).")
+    ] = None,
+    months: Annotated[str | None, typer.Option(help="YYYY-MM or YYYY-MM..YYYY-MM (default: all).")] = None,
+    category: Annotated[str | None, typer.Option(help="Category slugs, comma-separated.")] = None,
+    force: Annotated[str | None, typer.Option(help="Force ids, comma-separated.")] = None,
+    bbox: Annotated[str | None, typer.Option(help="Only crimes in minlng,minlat,maxlng,maxlat.")] = None,
+    poly: Annotated[str | None, typer.Option(help="Only crimes in a polygon: lat,lng:lat,lng:...")] = None,
+    zoom: Annotated[str | None, typer.Option(help="With --group cell: the web map zoom of the grid.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="table, csv or json (default: table on a terminal, else csv).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Count crimes, grouped and filtered as GET /stats/crimes does: a table on a terminal, CSV in a pipe."""
+    from crimemap.stats_output import csv_columns, csv_rows, csv_text, json_bytes
+    from crimemap.stats_query import StatsError, parse_stats
+
+    try:
+        query = parse_stats(group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom)
+    except StatsError as e:
+        raise fail(f"--{e.parameter}: {e.message}", 2) from None
+    kind = fmt or ("table" if sys.stdout.isatty() else "csv")
+    if kind not in ("table", "csv", "json"):
+        raise fail(f"--format is table, csv or json, not {kind!r}", 2)
+    location = store or default_store_location()
+    try:
+        with open_store(location, readonly=not location.startswith("postgres")) as st:
+            rows = st.stats(query)
+    except StoreError as e:
+        raise fail(str(e)) from None
+    if kind == "csv":
+        sys.stdout.write(csv_text(query, rows))
+    elif kind == "json":
+        sys.stdout.write(json_bytes(query, rows).decode() + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table(*csv_columns(query), box=None, header_style="bold")
+        for column in table.columns[-1:]:
+            column.justify = "right"
+        for fields in csv_rows(query, rows):
+            table.add_row(*(f"{v:,}" if i == len(fields) - 1 else str(v) for i, v in enumerate(fields)))
+        out.print(table)
+
+
+@app.command()
 def serve(
     store: StoreOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -168,6 +216,13 @@ def serve(
         list[str] | None,
         typer.Option(help="Address of a proxy whose X-Forwarded-For is trusted (repeatable; default: none)."),
     ] = None,
+    basemap: Annotated[
+        str,
+        typer.Option(
+            help="The map's base map: osm (OpenStreetMap's tiles), none, a tile URL template .../{z}/{x}/{y}.png,"
+            " or a local .pmtiles file (served by crimemap, for offline sites)."
+        ),
+    ] = "osm",
 ) -> None:
     """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
     import shutil
@@ -175,7 +230,12 @@ def serve(
     import uvicorn
 
     from crimemap.api.protocols import HTTP_PROTOCOL
+    from crimemap.api.web import basemap as check_basemap
 
+    try:
+        check_basemap(basemap)
+    except ValueError as e:
+        raise fail(str(e), 2) from None
     location = store or default_store_location()
     try:
         open_store(location).close()  # create or check it before workers start
@@ -190,6 +250,7 @@ def serve(
     os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
     os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
     os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
+    os.environ["CRIMEMAP_BASEMAP"] = str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap
     os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
     err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
     try:
@@ -220,6 +281,7 @@ def demo(
     crimes_per_month: Annotated[int, typer.Option(help="Synthetic crimes per month.")] = 50_000,
     months: Annotated[int, typer.Option(help="Synthetic months.")] = 3,
     force: Annotated[bool, typer.Option("--force", help="Replace the file at --store if there is one.")] = False,
+    basemap: Annotated[str, typer.Option(help="The map's base map, as for serve.")] = "osm",
 ) -> None:
     """Generate a sample archive into a fresh store and serve it (try /api/crimes-street/all-crime?...).
 
@@ -243,12 +305,13 @@ def demo(
             generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
             load([Path(archive)], store=str(location), quiet=False)
         _load_nyc_tables(str(location))
+        _load_boundaries(str(location))
         lng, lat = DENSEST_CENTRE
         err.print(
             f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
             highlight=False,
         )
-        serve(store=str(location), host=host, port=port)
+        serve(store=str(location), host=host, port=port, basemap=basemap)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -298,6 +361,16 @@ def _load_nyc_tables(location: str) -> None:
     if files:
         try:
             load(files, store=location, quiet=False)
+        except typer.Exit:
+            pass
+
+
+def _load_boundaries(location: str) -> None:
+    """Load the police force boundaries into the demo when the shared data sit beside the checkout."""
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "boundaries" / "forces"
+    if folder.is_dir():
+        try:
+            load([folder], store=location, quiet=False)
         except typer.Exit:
             pass
 

@@ -4,7 +4,9 @@
 methods in :mod:`crimemap.api.policeuk_stops`),
 ``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
 ``/ogc/...`` OGC API - Features over every table (:mod:`crimemap.api.ogc`),
-``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`).
+``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`),
+``/stats/...`` crime counts (:mod:`crimemap.api.stats`), ``/boundaries/...`` force
+outlines for maps (:mod:`crimemap.api.boundaries`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import FastAPI, Request
 
 from crimemap import __version__
 from crimemap.api import (
+    boundaries,
     compression,
     docs,
     downloads,
@@ -22,6 +25,7 @@ from crimemap.api import (
     openapi,
     policeuk,
     policeuk_stops,
+    stats,
     web,
 )
 from crimemap.api.access import credentials_configured, has_credential
@@ -63,7 +67,19 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
         }
 
-    for module in (policeuk, policeuk_stops, mapsengine, ogc, downloads, web, docs, envelopes, openapi):
+    for module in (
+        policeuk,
+        policeuk_stops,
+        mapsengine,
+        ogc,
+        downloads,
+        stats,
+        boundaries,
+        web,
+        docs,
+        envelopes,
+        openapi,
+    ):
         module.install(app)
     compression.install(app)  # last: the outermost layer, so every answer can be compressed
     return app

@@ -19,9 +19,10 @@ So gzip is made by ISA-L (``isal``, Intel's igzip) when it is installed, else by
 zlib. When a client accepts several encodings equally, zstd is preferred, then
 brotli, then gzip. Streamed answers (downloads) are compressed as they stream.
 
-Answers the police.uk API keeps in its response cache are compressed before
-they are cached (:func:`compress`), one entry per encoding; everything else is
-compressed on its way out by :class:`CompressionMiddleware`.
+Answers kept in the response cache (``crimes-street``, the crime counts, the
+force outlines: :func:`cached_answer`) are compressed before they are cached
+(:func:`compress`), one entry per encoding; everything else is compressed on
+its way out by :class:`CompressionMiddleware`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crimemap.api.cache import Body, ResponseCache
 
 MIN_BYTES = 1024
 """Answers smaller than this are sent as they are: compressing them saves nothing worth the time."""
@@ -102,6 +107,27 @@ def compress(body: bytes, encoding: str | None) -> bytes:
         return body
     compressor = streaming(encoding)
     return compressor(body, True)
+
+
+def cached_answer(request: Request, key: tuple[Any, ...], render: Callable[[], bytes], media_type: str) -> Response:
+    """The answer ``render()`` makes, kept in the app's response cache as it is sent: compressed for
+    the client's ``Accept-Encoding`` (``key`` plus the encoding is the entry's key), so a repeated
+    request costs a lookup, neither rendering nor compressing. ``key`` must name the store's generation.
+    """
+    cache: ResponseCache = request.app.state.cache
+    encoding = negotiate(request.headers.get("accept-encoding"))
+
+    def render_body() -> Body:
+        body = render()
+        if encoding is None or len(body) < MIN_BYTES:
+            return Body(body)
+        return Body(compress(body, encoding), encoding)
+
+    found = cache.get_or_render((*key, encoding), render_body)
+    headers = {"Vary": "Accept-Encoding"}
+    if found.encoding is not None:
+        headers["Content-Encoding"] = found.encoding
+    return Response(found.data, media_type=media_type, headers=headers)
 
 
 Compressor = Callable[[bytes, bool], bytes]

@@ -177,7 +177,7 @@ def schema_resource(table: TableInfo) -> dict[str, object]:
     """The table's ``schema`` as Maps Engine described it: geometry column first, then the columns."""
     return {
         "columns": [
-            {"name": GEOMETRY, "type": "points"},
+            {"name": GEOMETRY, "type": "polygons" if table.shapes else "points"},
             *({"name": c.name, "type": c.type} for c in table.columns),
         ],
         "primaryGeometry": GEOMETRY,

@@ -43,16 +43,19 @@ VersionQ = Annotated[str | None, _q("published or draft (a table has one version
 KeyQ = Annotated[str | None, _q("An API key, needed when the server has keys configured.")]
 
 
-class Point(BaseModel):
-    type: str = Field(description='"Point"')
-    coordinates: list[float] = Field(description="[longitude, latitude]")
+class Geometry(BaseModel):
+    type: str = Field(description='"Point"; in a table of shapes, "Polygon" or "MultiPolygon" (or "Point")')
+    coordinates: list[Any] = Field(
+        description="[longitude, latitude] for a Point; its rings of such positions for a Polygon, its polygons"
+        " for a MultiPolygon"
+    )
 
 
 class Feature(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(description='"Feature"')
-    geometry: Point | None = Field(
+    geometry: Geometry | None = Field(
         default=None, description="Present when geometry is selected (or select is absent); null without a location."
     )
     properties: dict[str, Any] = Field(description="The selected columns, in select order; gx_id as a string.")
@@ -60,7 +63,7 @@ class Feature(BaseModel):
 
 class Column(BaseModel):
     name: str
-    type: str = Field(description="points, integer, double, string, boolean or datetime")
+    type: str = Field(description="points (polygons: a table of shapes), integer, double, string, boolean or datetime")
 
 
 class TableSchema(BaseModel):

@@ -112,9 +112,12 @@ def collection(table: TableInfo, extent: Extent, base: str) -> dict[str, Any]:
 
 def queryables(table: TableInfo, base: str) -> dict[str, Any]:
     """A JSON Schema of what ``filter``, ``sortby`` and ``properties`` may name."""
-    props: dict[str, Any] = {
-        GEOMETRY: {"title": "the feature's location", "format": "geometry-point", "x-ogc-role": "primary-geometry"}
-    }
+    geometry = (
+        {"title": "the feature's area", "format": "geometry-any"}  # a table of shapes: polygons, maybe points
+        if table.shapes
+        else {"title": "the feature's location", "format": "geometry-point"}
+    )
+    props: dict[str, Any] = {GEOMETRY: {**geometry, "x-ogc-role": "primary-geometry"}}
     when = temporal_column(table)
     for c in table.columns:
         entry: dict[str, Any] = {"title": c.name, **_JSON_TYPES[c.type]}

@@ -51,7 +51,6 @@ from crimemap.api import compression, errors, ratelimit
 from crimemap.api import policeuk_params as params
 from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
-from crimemap.api.cache import Body, ResponseCache
 from crimemap.api.errors import bad_request, not_found, too_many_crimes
 from crimemap.echo import echo
 from crimemap.policeuk_json import outcomes_for_crime_json
@@ -189,26 +188,15 @@ def _crimes_street(
     request: Request, category: str, lat: str | None, lng: str | None, poly: str | None, date: str | None
 ) -> Response:
     store: Store = request.app.state.store
-    cache: ResponseCache = request.app.state.cache
     slug = params.category(category)
     area = params.area(lat, lng, poly)
     month = params.month(store, date)
     if month is None:
         return _json(b"[]")
     query = CrimeQuery(month=month, area=area, category=slug)
-    encoding = compression.negotiate(request.headers.get("accept-encoding"))
-
-    def render() -> Body:
-        body = crimes_within_cap(store, query)
-        if encoding is None or len(body) < compression.MIN_BYTES:
-            return Body(body)
-        return Body(compression.compress(body, encoding), encoding)
-
-    found = cache.get_or_render((store.generation(), query, encoding), render)
-    headers = {"Vary": "Accept-Encoding"}
-    if found.encoding is not None:
-        headers["Content-Encoding"] = found.encoding
-    return Response(found.data, media_type="application/json", headers=headers)
+    return compression.cached_answer(
+        request, (store.generation(), query), lambda: crimes_within_cap(store, query), "application/json"
+    )
 
 
 _STREET_DOC = (

@@ -28,6 +28,7 @@ def settings_from_environment() -> Settings:
         bearer_tokens=_split("CRIMEMAP_BEARER_TOKENS"),
         cache_mb=int(os.environ.get("CRIMEMAP_CACHE_MB", "64")),
         public_policeuk=os.environ.get("CRIMEMAP_PUBLIC_POLICEUK", "0") == "1",
+        basemap=os.environ.get("CRIMEMAP_BASEMAP") or None,
     )
 
 

@@ -19,3 +19,5 @@ class Settings:
     cache_mb: int = 64
     public_policeuk: bool = False
     """Keep the police.uk API open when keys or tokens are configured (``--public-policeuk``)."""
+    basemap: str | None = None
+    """The web map's base map: ``osm``, ``none``, a tile URL template or a ``.pmtiles`` file (see api/web.py)."""

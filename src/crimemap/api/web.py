@@ -18,10 +18,20 @@ root's, else the working directory's. It is looked up at every request, so
 ``npm ci`` while the server runs is enough. Without Leaflet the page still
 loads, and says to run ``npm ci``.
 
-The map draws no background tiles unless ``$CRIMEMAP_TILE_URL`` names a tile
-server (``https://tile.openstreetmap.org/{z}/{x}/{y}.png``, say, with
-``$CRIMEMAP_TILE_ATTRIBUTION``): by default the page makes no request to any
-other host.
+The base map is a setting (``crimemap serve --basemap``, :class:`Settings.basemap`):
+
+- ``osm``: OpenStreetMap's raster tiles, with their attribution (what ``crimemap
+  serve`` uses unless told otherwise);
+- a tile URL template (``https://tiles.example.org/{z}/{x}/{y}.png``), credited
+  with ``$CRIMEMAP_TILE_ATTRIBUTION``;
+- a local ``.pmtiles`` file (a Protomaps vector base map, for sites without the
+  internet): served by crimemap itself at ``/basemap.pmtiles`` (with HTTP range
+  requests) and drawn by ``protomaps-leaflet``;
+- ``none``: no base map; the force boundaries are drawn alone, and the map says so.
+
+Without the setting (an app made in a test, say), ``$CRIMEMAP_TILE_URL`` names a
+tile server if set; otherwise there is no base map and the page makes no request
+to any other host.
 """
 
 from __future__ import annotations
@@ -45,13 +55,26 @@ NODE_MODULES_ENV = "CRIMEMAP_NODE_MODULES"
 TILE_URL_ENV = "CRIMEMAP_TILE_URL"
 TILE_ATTRIBUTION_ENV = "CRIMEMAP_TILE_ATTRIBUTION"
 
+BASEMAP_ENV = "CRIMEMAP_BASEMAP"
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+PMTILES_PATH = "/basemap.pmtiles"
+
 LIBRARIES: dict[str, tuple[str, ...]] = {
     "leaflet": ("leaflet.css", "leaflet.js"),
     "leaflet.markercluster": ("MarkerCluster.css", "leaflet.markercluster.js"),
+    "chart.js": ("chart.umd.js",),
+    "protomaps-leaflet": ("protomaps-leaflet.js",),
 }
 """The npm packages the page uses and the files of their ``dist/`` it loads, in order."""
 
-ASSET_FOLDERS: dict[str, str] = {"leaflet": "dist", "leaflet.markercluster": "dist", "swagger-ui-dist": ""}
+ASSET_FOLDERS: dict[str, str] = {
+    "leaflet": "dist",
+    "leaflet.markercluster": "dist",
+    "chart.js": "dist",
+    "protomaps-leaflet": "dist",
+    "swagger-ui-dist": "",
+}
 """Every npm package served under ``/static/lib/<package>/``, and the folder of it that is served."""
 
 _LIBS_MARK = "<!-- crimemap:libraries -->"
@@ -63,14 +86,50 @@ def install(app: FastAPI) -> None:
     """Mount the page on ``app`` (called by :func:`crimemap.api.app.create_app`)."""
     app.add_api_route("/", page, methods=["GET", "HEAD"], include_in_schema=False, response_class=HTMLResponse)
     app.add_api_route("/static/{path:path}", asset, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route(PMTILES_PATH, pmtiles, methods=["GET", "HEAD"], include_in_schema=False)
 
 
-def page() -> HTMLResponse:
+def page(request: Request) -> HTMLResponse:
     """``index.html`` with the libraries that are installed and the page's settings filled in."""
     html = (WEB_DIR / "index.html").read_text(encoding="utf-8")
     html = html.replace(_LIBS_MARK, _library_tags(node_modules()))
-    html = html.replace(_CONFIG_MARK, _config_tag())
+    html = html.replace(_CONFIG_MARK, _config_tag(basemap(request.app.state.settings.basemap)))
     return HTMLResponse(html, headers=_NO_CACHE)
+
+
+def basemap(setting: str | None) -> dict[str, str | None]:
+    """What the page draws under the crimes: ``{"kind": "tiles"|"pmtiles"|"none", "url", "attribution"}``.
+
+    Raises ``ValueError`` for a setting that is none of ``osm``, ``none``, a URL
+    template with ``{z}``, ``{x}`` and ``{y}``, or an existing ``.pmtiles`` file.
+    """
+    credit = os.environ.get(TILE_ATTRIBUTION_ENV) or None
+    if setting is None:
+        url = os.environ.get(TILE_URL_ENV) or None
+        return {"kind": "tiles" if url else "none", "url": url, "attribution": credit}
+    value = setting.strip()
+    if value.lower() == "none":
+        return {"kind": "none", "url": None, "attribution": None}
+    if value.lower() == "osm":
+        return {"kind": "tiles", "url": OSM_TILES, "attribution": OSM_ATTRIBUTION}
+    if value.lower().endswith(".pmtiles") and "://" not in value:
+        if not Path(value).is_file():
+            raise ValueError(f"--basemap {value}: no such PMTiles file")
+        return {"kind": "pmtiles", "url": PMTILES_PATH, "attribution": credit or OSM_ATTRIBUTION}
+    if all(part in value for part in ("{z}", "{x}", "{y}")):
+        return {"kind": "tiles", "url": value, "attribution": credit}
+    raise ValueError(
+        f"--basemap {value!r}: give osm, none, a tile URL template with {{z}}, {{x}} and {{y}}, or a .pmtiles file"
+    )
+
+
+def pmtiles(request: Request) -> Response:
+    """The configured PMTiles base map, with HTTP range requests (how PMTiles readers read it)."""
+    setting = request.app.state.settings.basemap
+    if not setting or not setting.strip().lower().endswith(".pmtiles") or not Path(setting.strip()).is_file():
+        return error_response(404, "no PMTiles base map is configured", "crimemap serve --basemap FILE.pmtiles")
+    file = Path(setting.strip())
+    return FileResponse(file, media_type="application/vnd.pmtiles", stat_result=file.stat())
 
 
 def asset(path: str, request: Request) -> Response:
@@ -136,11 +195,12 @@ def _library_tags(folder: Path | None) -> str:
     return "\n  ".join(tags)
 
 
-def _config_tag() -> str:
+def _config_tag(base: dict[str, str | None]) -> str:
     """The page's settings as JSON in a ``<script type="application/json">`` (``<`` escaped)."""
     config = {
-        "tileUrl": os.environ.get(TILE_URL_ENV) or None,
-        "tileAttribution": os.environ.get(TILE_ATTRIBUTION_ENV) or None,
+        "tileUrl": base["url"] if base["kind"] == "tiles" else None,
+        "tileAttribution": base["attribution"] if base["kind"] == "tiles" else None,
+        "basemap": base,
     }
     body = orjson.dumps(config).decode().replace("<", "\\u003c")
     return f'<script id="crimemap-config" type="application/json">{body}</script>'

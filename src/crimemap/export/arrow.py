@@ -5,7 +5,9 @@ becomes one ``pyarrow.RecordBatch``: ``gx_id`` (int64), the columns with their
 types (``integer`` int64, ``double`` float64, ``string`` string, ``boolean``
 bool, ``datetime`` a UTC timestamp), and ``geometry``, the point as ISO WKB
 (21 bytes, written with numpy rather than one shapely object per feature;
-null without a location). Nothing is collected: memory holds one batch.
+null without a location). A table of shapes (:mod:`crimemap.store.shapes`)
+writes each feature's shape, its Polygon or MultiPolygon, as the store keeps
+it (WKB). Nothing is collected: memory holds one batch.
 
 pyarrow (and pyogrio, for the GDAL formats) are the optional ``gis`` extra;
 :func:`require` says how to install them when they are missing.
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crimemap.export import Export, ExportError, Progress, feature_batches
-from crimemap.store.base import ColumnType, FeatureColumns, Store
+from crimemap.store.base import ColumnType, FeatureColumns, Store, TableInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,6 +56,17 @@ def _arrow_type(kind: ColumnType) -> pa.DataType:
     }[kind]
 
 
+def geometry_types(table: TableInfo) -> list[str]:
+    """The geometry types a table's features may have: ``["Point"]``, or, for a table of shapes, ``[]`` (any).
+
+    A table of shapes holds Polygons and MultiPolygons, and may hold Points
+    too (see :mod:`crimemap.load.tables`); which of them is only known once
+    every feature has been read, so the writers declare any geometry (GeoParquet's
+    empty list, GDAL's ``Unknown`` layer type).
+    """
+    return [] if table.shapes else ["Point"]
+
+
 def arrow_schema(export: Export, metadata: dict[bytes, bytes] | None = None) -> pa.Schema:
     """``gx_id``, the exported columns, and ``geometry`` (WKB)."""
     import pyarrow as pa
@@ -79,8 +92,19 @@ def record_batches(
             if kind == "datetime":
                 values = [_timestamp(v) for v in values]
             columns.append(pa.array(values, schema.field(i + 1).type))
-        columns.append(wkb_points(features))
+        columns.append(wkb_geometries(features))
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def wkb_geometries(features: FeatureColumns) -> pa.Array:
+    """The features' geometries as WKB: each shape where the table keeps one, else the point."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    points = wkb_points(features)
+    if features.shape is None:
+        return points
+    return pc.coalesce(pa.array(features.shape, pa.binary()), points)
 
 
 def wkb_points(features: FeatureColumns) -> pa.Array:

@@ -7,7 +7,8 @@ the store's keyset batches: memory holds one batch), and a download then
 streams the finished file.
 
 - GeoPackage: layer named after the table, feature ids are the ``gx_id``s,
-  points in EPSG:4326 with GeoPackage's R-tree spatial index. QGIS's own format.
+  points (a table of shapes: its polygons, in a layer of any geometry type) in
+  EPSG:4326 with GeoPackage's R-tree spatial index. QGIS's own format.
 - FlatGeobuf: written without its packed spatial index, which GDAL builds in
   memory (about 40 bytes a feature); readers scan it instead.
 """
@@ -42,7 +43,7 @@ def write_file(store: Store, export: Export, fmt: str, path: Path, progress: Pro
         layer=export.table.id,
         driver=DRIVERS[fmt],
         geometry_name=GEOMETRY,
-        geometry_type="Point",
+        geometry_type="Unknown" if export.table.shapes else "Point",  # see arrow.geometry_types
         crs="EPSG:4326",
         layer_options=_LAYER_OPTIONS[fmt],
     )

@@ -1,7 +1,8 @@
 """A table as one RFC 7946 GeoJSON FeatureCollection, written as a stream of chunks.
 
 One feature per line, each with its ``gx_id`` as the feature ``id`` (so
-loading the file again keeps the ids), a ``Point`` geometry or ``null``, and
+loading the file again keeps the ids), a ``Point`` geometry (a table of shapes:
+its ``Polygon`` or ``MultiPolygon``) or ``null``, and
 the properties in column order::
 
     {"type":"FeatureCollection","features":[
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 
 from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.store import shapes
 from crimemap.store.base import Feature, FeatureColumns, Store
 
 HEAD = b'{"type":"FeatureCollection","features":[\n'
@@ -54,7 +56,10 @@ def column_bytes(
         properties = repeat({}, len(cols))
     if not with_geometry:
         return [b'{"type":"Feature","properties":%b}' % dumps(p) for p in properties]
-    geometries = map(_point, cols.lng, cols.lat)
+    if cols.shape is None:
+        geometries = map(_point, cols.lng, cols.lat)
+    else:
+        geometries = map(_shape_or_point, cols.shape, cols.lng, cols.lat)
     if with_id:
         template = b'{"type":"Feature","id":%d,"geometry":%b,"properties":%b}'
         return [template % (g, p, dumps(q)) for g, p, q in zip(cols.gx_id, geometries, properties, strict=True)]
@@ -64,6 +69,10 @@ def column_bytes(
 
 def _point(lng: float | None, lat: float | None) -> bytes:
     return b'{"type":"Point","coordinates":[%b]}' % orjson.dumps([lng, lat])[1:-1] if lng is not None else b"null"
+
+
+def _shape_or_point(shape: bytes | None, lng: float | None, lat: float | None) -> bytes:
+    return shapes.geojson(shape) if shape is not None else _point(lng, lat)
 
 
 def geojson_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:

@@ -3,9 +3,9 @@
 Written with pyarrow's ``ParquetWriter`` into a sink that hands each written
 row group on as a chunk, so the file goes out (to a socket or a file) while
 it is being made, and memory holds at most :data:`ROW_GROUP_ROWS` features.
-The geometry is the ``geometry`` column (WKB points, CRS84 as GeoParquet
-assumes when no ``crs`` is given), described in the ``geo`` metadata; the
-feature id is ``gx_id``. Values are typed (see :mod:`crimemap.export.arrow`).
+The geometry is the ``geometry`` column (WKB points, or a table's shapes;
+CRS84, as GeoParquet assumes when no ``crs`` is given), described in the
+``geo`` metadata; the feature id is ``gx_id``. Values are typed (see :mod:`crimemap.export.arrow`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import orjson
 
 from crimemap import __version__
 from crimemap.export import Export, Progress
-from crimemap.export.arrow import GEOMETRY, arrow_schema, record_batches, require
+from crimemap.export.arrow import GEOMETRY, arrow_schema, geometry_types, record_batches, require
 from crimemap.store.base import Store
 
 MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -24,13 +24,13 @@ ROW_GROUP_ROWS = 20_000
 """Features gathered into one row group before it is written (about 10 MB of Arrow data)."""
 
 
-def geo_metadata() -> bytes:
-    """The GeoParquet ``geo`` file metadata."""
+def geo_metadata(types: list[str]) -> bytes:
+    """The GeoParquet ``geo`` file metadata; ``types`` as :func:`~crimemap.export.arrow.geometry_types` says."""
     return orjson.dumps(
         {
             "version": "1.1.0",
             "primary_column": GEOMETRY,
-            "columns": {GEOMETRY: {"encoding": "WKB", "geometry_types": ["Point"]}},
+            "columns": {GEOMETRY: {"encoding": "WKB", "geometry_types": types}},
             "creator": {"library": "crimemap", "version": __version__},
         }
     )
@@ -70,7 +70,7 @@ def parquet_chunks(store: Store, export: Export, progress: Progress | None = Non
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = arrow_schema(export, {b"geo": geo_metadata()})
+    schema = arrow_schema(export, {b"geo": geo_metadata(geometry_types(export.table))})
     sink = _Chunks()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     pending: list[pa.RecordBatch] = []

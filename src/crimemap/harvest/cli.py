@@ -87,13 +87,13 @@ def harvest_policeuk(
         str, typer.Option(help="Months: 2017-01..2017-06 (inclusive), 2017-01,2017-03 or 2017-01.", show_default=False)
     ],
     force: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="The force the crimes are stored under, e.g. city-of-london: police.uk's street-level"
-            " crimes do not say which force recorded them.",
+            help="Store every crime under this force, e.g. city-of-london (police.uk's crimes do not say"
+            " which force recorded them). Default: the force whose stored boundary holds each crime.",
             show_default=False,
         ),
-    ],
+    ] = None,
     category: Annotated[str, typer.Option(help="A crime category slug, or all-crime.")] = "all-crime",
     store: StoreOption = None,
     state: StateOption = None,
@@ -119,6 +119,12 @@ def harvest_policeuk(
     if data not in ("crimes", "stops", "all"):
         raise fail(f"--data takes crimes, stops or all; got {data!r}", 2)
     if data in ("stops", "all"):
+        if force is None:
+            raise fail(
+                f"--data {data} needs --force: stops and searches are harvested one force at a time"
+                " (they are not placed by the stored boundaries, as crimes are)",
+                2,
+            )
         _harvest_stops(base_url, bbox, months, force, store, state, restart, rate, tile_size, min_tile_size,
                        no_location, quiet)  # fmt: skip
         if data == "stops":
@@ -134,7 +140,7 @@ def harvest_policeuk(
     base = policeuk.api_root(base_url)
 
     def work(st: Any, client: HarvestClient, saved: HarvestState) -> policeuk.PoliceUKSummary:
-        total = len(what.months) * policeuk.units_per_month(what)
+        total = len(what.months) * policeuk.units_per_month(what, st)
         with progress_bar(total, f"harvesting {base}", quiet) as advance:
             return policeuk.harvest_policeuk(st, client, what, saved, advance)
 

@@ -12,13 +12,14 @@ outside the box are dropped, so the result is exactly the box, edges included.
 Decisions:
 
 - **Force.** The street-level response has no force (police.uk has no method
-  saying which force a crime belongs to, short of neighbourhood boundaries),
-  while the store keeps crimes by month *and force*. So ``force`` is given by
-  the user and harvested crimes are stored under it (``falls_within`` its
-  name), except those the response places at a ``BTP`` location: British
-  Transport Police recorded those, and they are stored under ``btp``. Choose a
-  box inside one force's area; crimes near its edge that a neighbouring force
-  recorded would otherwise be stored under this one.
+  saying which force a crime belongs to), while the store keeps crimes by
+  month *and force*. When the store holds the police force boundaries
+  (``crimemap load .../boundaries/forces/``), each crime is stored under the
+  force whose area holds its map point (:mod:`crimemap.boundaries`), and
+  ``crimes-no-location`` is asked of every force whose area meets the box.
+  Without boundaries, ``force`` is given by the user and crimes are stored
+  under it. Either way a crime the response places at a ``BTP`` location was
+  recorded by British Transport Police and is stored under ``btp``.
 - **Ids** are the remote's: ``id``, ``persistent_id`` and the street ``id``
   are stored as given, so a harvested crime has the same URLs here as there.
 - **What the API does not say** is stored empty: LSOA code and name. A crime
@@ -43,10 +44,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 import orjson
 
 from crimemap import vocab
 from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
+from crimemap.boundaries import ForceLocator
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
 from crimemap.harvest.state import HarvestState
 from crimemap.months import format_month, parse_month
@@ -177,14 +180,15 @@ class PoliceUKHarvest:
 
     bbox: BBox
     months: tuple[str, ...]
-    force: str
+    force: str | None = None
+    """Store every crime under this force; ``None``: under the force whose boundary holds it."""
     category: str = vocab.ALL_CRIME
     tile_size: float = DEFAULT_TILE_SIZE
     min_tile_size: float = MIN_TILE_SIZE
     no_location: bool = True
 
     def __post_init__(self) -> None:
-        if self.force not in vocab.FORCE_BY_ID:
+        if self.force is not None and self.force not in vocab.FORCE_BY_ID:
             raise ValueError(f"unknown force {self.force!r}; forces: {', '.join(vocab.FORCE_BY_ID)}")
         if self.category != vocab.ALL_CRIME and self.category not in vocab.CATEGORY_BY_SLUG:
             raise ValueError(
@@ -198,16 +202,16 @@ class PoliceUKHarvest:
     def job(self, base_url: str) -> dict[str, Any]:
         return {"api": "police.uk", "url": base_url, **asdict(self)}
 
-    def in_scope(self, crime: Crime) -> bool:
+    def in_scope(self, crime: Crime, asked: Iterable[str] = ()) -> bool:
         """Whether this harvest answers for a stored crime (else it is kept as it is).
 
         The area's answer holds every force's crimes; crimes without a location
-        are asked for of ``force`` only.
+        are asked for of the forces in ``asked`` only.
         """
         if self.category != vocab.ALL_CRIME and crime.category != self.category:
             return False
         if crime.lng is None or crime.lat is None:
-            return self.no_location and crime.force == self.force
+            return self.no_location and crime.force in asked
         return self.bbox.contains(crime.lng, crime.lat)
 
 
@@ -216,7 +220,7 @@ class PoliceUKSummary:
     """What a harvest did, for the command line's report."""
 
     url: str
-    force: str
+    force: str | None
     crimes: dict[str, int] = field(default_factory=dict)
     """Crimes harvested, by month written."""
     btp: int = 0
@@ -228,12 +232,17 @@ class PoliceUKSummary:
     resumed: int = 0
     """Units found done in the state file (not fetched again)."""
     http: HttpStats = field(default_factory=HttpStats)
+    forces: dict[str, int] = field(default_factory=dict)
+    """Crimes stored under each force, when boundaries decided."""
+    outside: int = 0
+    """Crimes in no force's area, given to the nearest."""
 
     def describe(self, elapsed: float) -> str:
         months = sorted(self.crimes)
         span = f"{months[0]}..{months[-1]}" if len(months) > 1 else "".join(months) or "no month"
+        whose = self.force or f"{len(self.forces)} forces (by their boundaries)"
         lines = [
-            f"harvested {sum(self.crimes.values()):,} crimes of {self.force} in {len(months)} months ({span})"
+            f"harvested {sum(self.crimes.values()):,} crimes of {whose} in {len(months)} months ({span})"
             f" from {self.url} in {elapsed:.1f} s",
             f"  {self.http.requests:,} requests, {self.splits} tiles split at the {MAX_CRIMES:,}-crime limit,"
             f" {self.http.throttled} answered 429, {self.http.retries} retried,"
@@ -241,6 +250,10 @@ class PoliceUKSummary:
         ]
         if self.btp and self.force != vocab.BTP.id:
             lines.append(f"  {self.btp:,} of them at British Transport Police locations, stored under btp")
+        if self.forces:
+            lines.append("  by force: " + ", ".join(f"{f} {n:,}" for f, n in sorted(self.forces.items())))
+        if self.outside:
+            lines.append(f"  {self.outside:,} crimes lay in no force's area and were given to the nearest")
         if self.kept:
             lines.append(f"  kept {self.kept:,} crimes already stored outside the harvested area")
         if self.resumed:
@@ -317,10 +330,12 @@ class _Run:
         self.what = what
         self.progress = progress
         self.summary = PoliceUKSummary(client.base_url, what.force, http=client.stats)
+        self.locator = locator_for(store, what)
+        self.no_location_forces = no_location_forces(what, self.locator)
 
     def run(self) -> PoliceUKSummary:
         top = tiles(self.what.bbox, self.what.tile_size)
-        per_month = len(top) + (1 if self.what.no_location else 0)
+        per_month = len(top) + len(self.no_location_forces)
         for month in self.what.months:
             if self.state.status(f"{month}/written"):
                 self.summary.resumed += per_month
@@ -333,9 +348,9 @@ class _Run:
             for n, tile in enumerate(top, 1):
                 self._tile(month, tile)
                 self.progress(1, f"{month} tile {n}/{len(top)}")
-            if self.what.no_location:
-                self._no_location(month)
-                self.progress(1, f"{month} no location")
+            for force in self.no_location_forces:
+                self._no_location(month, force)
+                self.progress(1, f"{month} no location ({force})")
             self._write(month)
         return self.summary
 
@@ -397,17 +412,17 @@ class _Run:
             )
         return self._crimes(response, month)
 
-    def _no_location(self, month: str) -> None:
-        unit = f"{month}/no-location"
+    def _no_location(self, month: str, force: str) -> None:
+        unit = f"{month}/no-location" if self.what.force is not None else f"{month}/no-location/{force}"
         if self.state.status(unit):
             self.summary.resumed += 1
             return
-        params = {"category": self.what.category, "force": self.what.force, "date": month}
+        params = {"category": self.what.category, "force": force, "date": month}
         response = self.client.request("GET", "/crimes-no-location", params=params, retry=POLICEUK_RETRY)
-        crimes = [c for c in self._crimes(response, month) if c.lng is None or c.lat is None]
+        crimes = [c for c in self._crimes(response, month, force) if c.lng is None or c.lat is None]
         self.state.commit(unit, group=month, records=_records(crimes))
 
-    def _crimes(self, response: httpx.Response, month: str) -> list[Crime]:
+    def _crimes(self, response: httpx.Response, month: str, force: str | None = None) -> list[Crime]:
         if response.status_code != 200:
             raise HarvestError(f"{response.request.method} {response.request.url}: {error_message(response)}")
         try:
@@ -416,11 +431,28 @@ class _Run:
             raise HarvestError(f"{response.request.url}: the answer is not JSON: {response.text[:200]!r}") from None
         if not isinstance(body, list):
             raise HarvestError(f"{response.request.url}: expected a list of crimes, got {response.text[:200]!r}")
-        crimes = [crime_from_json(obj, self.what.force) for obj in body]
+        owner = force or self.what.force or vocab.FORCES[0].id  # located crimes are placed below
+        crimes = [crime_from_json(obj, owner) for obj in body]
+        if force is None and self.locator is not None:
+            crimes = self._placed(crimes)
         for c in crimes:
             if c.month != month:
                 raise HarvestError(f"{response.request.url}: asked for {month}, got a crime of {c.month} (id {c.id})")
         return crimes
+
+    def _placed(self, crimes: list[Crime]) -> list[Crime]:
+        """Located crimes (but BTP's) under the force whose boundary holds them (see the module docstring)."""
+        assert self.locator is not None
+        at = [i for i, c in enumerate(crimes) if c.lng is not None and c.lat is not None and c.force != vocab.BTP.id]
+        if not at:
+            return crimes
+        lngs = np.array([crimes[i].lng for i in at], dtype=np.float64)
+        lats = np.array([crimes[i].lat for i in at], dtype=np.float64)
+        placed = list(crimes)
+        for i, force in zip(at, self.locator.forces_at(lngs, lats), strict=True):
+            placed[i] = placed[i]._replace(force=force, falls_within=vocab.FORCE_BY_ID[force].name)
+        self.summary.outside += self.locator.last_outside
+        return placed
 
     def _stored(self, month: str, force: str) -> Iterator[Crime]:
         yield from self.store.crimes(CrimeQuery(month=month, force=force))
@@ -429,13 +461,17 @@ class _Run:
     def _write(self, month: str) -> None:
         """Write the month's harvest (and the stored crimes it does not answer for), all or nothing."""
         harvested = {c.id: c for c in (Crime(*orjson.loads(p)) for p in self.state.records(month))}
-        by_force: dict[str, list[Crime]] = {self.what.force: []}
+        by_force: dict[str, list[Crime]] = {f: [] for f in self.no_location_forces}
+        if self.what.force is not None:
+            by_force.setdefault(self.what.force, [])
         for c in harvested.values():
             by_force.setdefault(c.force, []).append(c)
         with self.store.writer() as writer:
             for force, crimes in by_force.items():
                 stored = list(self._stored(month, force))
-                kept = [c for c in stored if not self.what.in_scope(c) and c.id not in harvested]
+                kept = [
+                    c for c in stored if not self.what.in_scope(c, self.no_location_forces) and c.id not in harvested
+                ]
                 if crimes or stored:
                     writer.replace_crimes(month, force, [*kept, *crimes])
                 self.summary.kept += len(kept)
@@ -443,6 +479,10 @@ class _Run:
         self.summary.crimes[month] = len(harvested)
         if self.what.force != vocab.BTP.id:
             self.summary.btp += len(by_force.get(vocab.BTP.id, ()))
+        if self.what.force is None:
+            for force, crimes in by_force.items():
+                if crimes:
+                    self.summary.forces[force] = self.summary.forces.get(force, 0) + len(crimes)
 
 
 def _records(crimes: Iterable[Crime]) -> Iterator[tuple[str, bytes]]:
@@ -477,9 +517,33 @@ def api_root(url: str) -> str:
     return url if url.endswith("/api") else url + "/api"
 
 
-def units_per_month(what: PoliceUKHarvest) -> int:
-    """Progress steps of one month: its top-level tiles and the no-location call."""
-    return len(tiles(what.bbox, what.tile_size)) + (1 if what.no_location else 0)
+def locator_for(store: Store, what: PoliceUKHarvest) -> ForceLocator | None:
+    """The stored boundaries, when they decide the forces (no ``force`` given); an error without them."""
+    if what.force is not None:
+        return None
+    locator = ForceLocator.from_store(store)
+    if locator is None:
+        raise HarvestError(
+            "police.uk's crimes do not say which force recorded them: load the force boundaries first"
+            " (crimemap load path/to/boundaries/forces/, or the zip data.police.uk publishes) or give --force"
+        )
+    return locator
+
+
+def no_location_forces(what: PoliceUKHarvest, locator: ForceLocator | None) -> list[str]:
+    """The forces whose crimes without a location are asked for: ``force``, or those whose areas meet the box."""
+    if not what.no_location:
+        return []
+    if what.force is not None or locator is None:
+        return [what.force] if what.force is not None else []
+    box = what.bbox
+    return locator.forces_in_box(box.min_lng, box.min_lat, box.max_lng, box.max_lat)
+
+
+def units_per_month(what: PoliceUKHarvest, store: Store | None = None) -> int:
+    """Progress steps of one month: its top-level tiles and the no-location calls."""
+    forces = no_location_forces(what, locator_for(store, what) if store is not None else None)
+    return len(tiles(what.bbox, what.tile_size)) + (len(forces) if what.force is None else int(what.no_location))
 
 
 __all__ = [

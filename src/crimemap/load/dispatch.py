@@ -2,7 +2,8 @@
 
 police.uk archives (zips, folders, ``YYYY-MM-<force>-<kind>.csv``) go to
 :mod:`crimemap.load.policeuk`; GeoJSON files and other CSV files are feature
-tables (:mod:`crimemap.load.tables`).
+tables (:mod:`crimemap.load.tables`); police force boundaries (``.kml`` files,
+folders and zips of them) go to :mod:`crimemap.load.boundaries`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TABLE_SUFFIXES = (".geojson", ".json", ".csv")
 class Summary:
     policeuk: policeuk.LoadSummary | None = None
     tables: list[tuple[str, int]] = field(default_factory=list)
+    boundaries: int = 0
 
     def describe(self, elapsed: float) -> str:
         lines = []
@@ -37,6 +39,8 @@ class Summary:
                 f" ({len(s.months)} months, {named}) in {elapsed:.1f} s ({rate:,.0f} rows/s)"
             )
             lines.extend(s.skipped)
+        if self.boundaries:
+            lines.append(f"loaded {self.boundaries} police force boundaries")
         for tid, n in self.tables:
             lines.append(f"loaded table {tid}: {n:,} features")
             lines.extend(f"  {note}" for note in getattr(n, "notes", ()))
@@ -59,12 +63,17 @@ def load_paths(
     quiet: bool = True,
 ) -> Summary:
     """Load police.uk files and feature tables; each kind of load is all or nothing."""
+    from crimemap.load import boundaries
+
     paths = list(paths)
+    areas = [p for p in paths if boundaries.is_boundary_path(p)]
     tables = [p for p in paths if is_table_file(p)]
-    archives = [p for p in paths if p not in tables]
+    archives = [p for p in paths if p not in tables and p not in areas]
     if table is not None and len(tables) != 1:
         raise LoadError("--table names one table: give exactly one GeoJSON or CSV file with it")
     summary = Summary()
+    if areas:
+        summary.boundaries = boundaries.load_boundaries(store, areas)
     if archives:
         sources = policeuk.find_sources(archives)
         if progress is None:

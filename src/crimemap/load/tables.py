@@ -24,10 +24,14 @@ Decisions:
   make a ``datetime`` column, stored normalised (``2015-03-01T12:00:00Z``);
   ``true``/``false`` make a ``boolean`` column. Anything else, or a mix, is
   ``string``; in GeoJSON, nested objects and arrays are kept as JSON text.
-- **Geometry.** Only ``Point`` geometries are stored (the store holds points).
-  A feature without geometry, with a geometry of another type, or with bad
-  coordinates is *stored without geometry* and reported in the load's notes
-  (count and the first feature numbers), never silently dropped.
+- **Geometry.** ``Point`` geometries are stored as points. ``Polygon`` and
+  ``MultiPolygon`` geometries (Maps Engine tables had them; police force
+  boundaries are them) make the table a table of *shapes*
+  (:mod:`crimemap.store.shapes`): each feature keeps its geometry, and a point
+  on its surface as its coordinates. A feature without geometry, with a
+  geometry of another type, or with bad coordinates is *stored without
+  geometry* and reported in the load's notes (count and the first feature
+  numbers), never silently dropped.
 - **Feature ids** (``gx_id``): a GeoJSON feature's ``id`` when every feature
   has a distinct integer one; else a ``gx_id`` property/CSV column of distinct
   integers (used as the id, not stored as a column); else the feature's
@@ -55,11 +59,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
+import shapely.errors
 
 from crimemap.load.geojson import iter_feature_collection
 from crimemap.load.policeuk import LoadError
 from crimemap.query import Scalar
 from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Column, ColumnType, Feature, Store, TableInfo
+from crimemap.store.shapes import polygonal, shape_fields
 
 GEOJSON_SUFFIXES = (".geojson", ".json")
 LNG_COLUMNS = ("gx_longitude", "longitude", "lng", "lon", "long")
@@ -129,10 +136,11 @@ def load_table(
         name=name or path.stem,
         columns=columns,
         description=" ".join([f"Loaded from {path.name}.", *notes]),
+        shapes=survey.shapes,
     )
     converters = [_CONVERTERS[c.type] for c in columns]
     with store.writer() as writer:
-        count = writer.replace_table(info, source.features(columns, converters, survey.id_source))
+        count = writer.replace_table(info, source.features(columns, converters, survey.id_source, survey.shapes))
     if count != survey.count:
         raise LoadError(f"{path}: the file changed while it was being loaded; load it again")
     return TableLoad(count, notes)
@@ -190,7 +198,8 @@ class _Survey:
         self.columns: dict[str, _ColumnStats] = {}
         self.count = 0
         self.no_geometry = _Problems("no geometry")
-        self.not_point = _Problems("a geometry that is not a Point")
+        self.not_point = _Problems("a geometry that is not a Point, Polygon or MultiPolygon")
+        self.shapes = False
         self.bad_point = _Problems("a Point with bad coordinates")
         self.id_source = "position"
         self.extra_notes: list[str] = []
@@ -362,6 +371,24 @@ _CONVERTERS: dict[ColumnType, Callable[[Any], Scalar]] = {
 }
 
 
+SHAPE_TYPES = ("Polygon", "MultiPolygon")
+
+
+def _shape(geometry: dict[str, Any]) -> Any:
+    """A GeoJSON Polygon or MultiPolygon as a valid shapely geometry, or None if its coordinates are bad."""
+    try:
+        shape = shapely.from_geojson(json.dumps(geometry))
+    except (shapely.errors.GEOSException, ValueError, TypeError):
+        return None
+    if shape.is_empty:
+        return None
+    west, south, east, north = shape.bounds
+    if not (-180.0 <= west <= east <= 180.0 and -90.0 <= south <= north <= 90.0):
+        return None
+    shape = polygonal(shape)
+    return None if shape.is_empty else shape
+
+
 def _point(lng: Any, lat: Any) -> tuple[float, float] | None:
     """``(lng, lat)`` if both are finite numbers in range, else ``None``."""
     if type(lng) not in (int, float) or type(lat) not in (int, float):
@@ -379,7 +406,11 @@ class _Source:
         raise NotImplementedError
 
     def features(
-        self, columns: tuple[Column, ...], converters: list[Callable[[Any], Scalar]], id_source: str
+        self,
+        columns: tuple[Column, ...],
+        converters: list[Callable[[Any], Scalar]],
+        id_source: str,
+        shapes_table: bool = False,
     ) -> Iterator[Feature]:
         raise NotImplementedError
 
@@ -401,6 +432,8 @@ class _GeoJSONSource(_Source):
         geometry = feature.get("geometry")
         if geometry is None:
             return "none", None
+        if isinstance(geometry, dict) and geometry.get("type") in SHAPE_TYPES:
+            return ("shape", None) if _shape(geometry) is not None else ("bad", None)
         if not isinstance(geometry, dict) or geometry.get("type") != "Point":
             return "not_point", None
         coords = geometry.get("coordinates")
@@ -421,7 +454,9 @@ class _GeoJSONSource(_Source):
             for key, value in props.items():
                 column(key).kinds.add(_kind(value))
             status, _ = self._geometry(feature)
-            if status == "none":
+            if status == "shape":
+                survey.shapes = True
+            elif status == "none":
                 survey.no_geometry.add(number)
             elif status == "not_point":
                 survey.not_point.add(number)
@@ -440,7 +475,11 @@ class _GeoJSONSource(_Source):
         return survey
 
     def features(
-        self, columns: tuple[Column, ...], converters: list[Callable[[Any], Scalar]], id_source: str
+        self,
+        columns: tuple[Column, ...],
+        converters: list[Callable[[Any], Scalar]],
+        id_source: str,
+        shapes_table: bool = False,
     ) -> Iterator[Feature]:
         names = [c.name for c in columns]
         pairs = list(zip(names, converters, strict=True))
@@ -452,9 +491,15 @@ class _GeoJSONSource(_Source):
                 gx_id = int(props[ID_COLUMN])
             else:
                 gx_id = number
-            _, point = self._geometry(feature)
+            status, point = self._geometry(feature)
             values = tuple(convert(props.get(name)) for name, convert in pairs)
-            yield Feature(gx_id, point[0] if point else None, point[1] if point else None, values)
+            if status == "shape":
+                lng, lat, wkb, _ = shape_fields(_shape(feature["geometry"]))
+                yield Feature(gx_id, lng, lat, values, wkb)
+            elif shapes_table and point is not None:
+                yield Feature(gx_id, point[0], point[1], values, shape_fields(shapely.Point(point))[2])
+            else:
+                yield Feature(gx_id, point[0] if point else None, point[1] if point else None, values)
 
 
 class _CSVSource(_Source):
@@ -540,7 +585,11 @@ class _CSVSource(_Source):
         return survey
 
     def features(
-        self, columns: tuple[Column, ...], converters: list[Callable[[Any], Scalar]], id_source: str
+        self,
+        columns: tuple[Column, ...],
+        converters: list[Callable[[Any], Scalar]],
+        id_source: str,
+        shapes_table: bool = False,
     ) -> Iterator[Feature]:
         rows = self._rows()
         _, header = next(rows)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from crimemap.query import CrimeQuery, FeatureQuery, Scalar, StopQuery
+from crimemap.stats_query import StatsQuery
 
 ColumnType: TypeAlias = Literal["integer", "double", "string", "boolean", "datetime"]
 
@@ -28,6 +29,9 @@ CRIMES_TABLE = "policeuk-crimes"
 
 STOPS_TABLE = "policeuk-stops"
 """The id under which stored stops and searches are readable as a feature table (once any are stored)."""
+
+FORCE_BOUNDARIES = "policeuk-force-boundaries"
+"""The table of police force areas: ``force``, ``name``, a MultiPolygon each (:mod:`crimemap.load.boundaries`)."""
 
 
 class Crime(NamedTuple):
@@ -119,12 +123,16 @@ class Feature(NamedTuple):
 
     ``properties`` holds the values of the query's columns (or every column),
     in that order; ``lng``/``lat`` are ``None`` for a feature without geometry.
+    ``shape`` is the WKB of a geometry that is not only a point (a Polygon or
+    MultiPolygon, such as a police force's boundary); its feature's
+    ``lng``/``lat`` are then a point on its surface.
     """
 
     gx_id: int
     lng: float | None
     lat: float | None
     properties: tuple[Scalar, ...]
+    shape: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -133,29 +141,35 @@ class FeatureColumns:
 
     ``values`` holds one sequence per column asked for, in that order, with
     typed values (booleans as ``bool``). Pages, downloads and exports read
-    features this way (:meth:`Store.feature_columns`).
+    features this way (:meth:`Store.feature_columns`). ``shape`` is the WKB of
+    each feature's shape (see :attr:`Feature.shape`) when the table is a table
+    of shapes (:attr:`TableInfo.shapes`), and ``None`` for a table of points,
+    whose geometry is its ``lng``/``lat``.
     """
 
     gx_id: Sequence[int]
     lng: Sequence[float | None]
     lat: Sequence[float | None]
     values: tuple[Sequence[Scalar], ...]
+    shape: Sequence[bytes | None] | None = None
 
     def __len__(self) -> int:
         return len(self.gx_id)
 
     def with_values(self, values: tuple[Sequence[Scalar], ...]) -> FeatureColumns:
         """The same features with other property columns."""
-        return FeatureColumns(self.gx_id, self.lng, self.lat, values)
+        return FeatureColumns(self.gx_id, self.lng, self.lat, values, self.shape)
 
     def head(self, n: int) -> FeatureColumns:
         """The first ``n`` features."""
         if n >= len(self.gx_id):
             return self
-        return FeatureColumns(self.gx_id[:n], self.lng[:n], self.lat[:n], tuple(v[:n] for v in self.values))
+        shape = self.shape[:n] if self.shape is not None else None
+        return FeatureColumns(self.gx_id[:n], self.lng[:n], self.lat[:n], tuple(v[:n] for v in self.values), shape)
 
     def row(self, i: int) -> Feature:
-        return Feature(self.gx_id[i], self.lng[i], self.lat[i], tuple(v[i] for v in self.values))
+        shape = self.shape[i] if self.shape is not None else None
+        return Feature(self.gx_id[i], self.lng[i], self.lat[i], tuple(v[i] for v in self.values), shape)
 
     def features(self) -> Iterator[Feature]:
         for i in range(len(self.gx_id)):
@@ -163,12 +177,12 @@ class FeatureColumns:
 
     @classmethod
     def from_features(cls, features: Sequence[Feature], width: int) -> FeatureColumns:
-        """Columns of a list of features with ``width`` properties each."""
+        """Columns of a list of features with ``width`` properties each (with ``shape`` if any has one)."""
         if not features:
             return cls((), (), (), tuple(() for _ in range(width)))
-        gx, lng, lat, props = zip(*features, strict=True)
+        gx, lng, lat, props, shapes = zip(*features, strict=True)
         values = tuple(zip(*props, strict=True)) if width else ()
-        return cls(gx, lng, lat, values)
+        return cls(gx, lng, lat, values, shapes if any(s is not None for s in shapes) else None)
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,8 @@ class TableInfo:
     created: dt.datetime | None = None
     modified: dt.datetime | None = None
     tags: tuple[str, ...] = field(default=())
+    shapes: bool = False
+    """Whether features carry a ``shape`` (polygons) rather than points only."""
 
     @property
     def schema(self) -> dict[str, ColumnType]:
@@ -427,6 +443,19 @@ class Store(ABC):
         """Changes whenever a load commits: what response caches key on."""
         return str(self.last_updated())
 
+    @abstractmethod
+    def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
+        """Counts of crimes: one row per group, its values in ``query.group`` order then the count.
+
+        Values are ``YYYY-MM`` months, category slugs, force ids, outcome slugs
+        (``None``: no outcome), LSOA codes (``""``: none given) and cells as
+        ``(row, col)`` at ``query.level`` (:mod:`crimemap.stats_query`). Rows
+        are in order of their values, ``None`` first; a group with no crimes
+        has no row, except that a query without groups always answers one
+        row, the total. Both stores answer every query identically
+        (:mod:`crimemap.store.stats_plan`).
+        """
+
     # -- feature tables --------------------------------------------------------------
     @abstractmethod
     def tables(self) -> list[TableInfo]: ...
@@ -458,6 +487,16 @@ class Store(ABC):
 
     @abstractmethod
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...
+
+    def force_boundaries(self) -> dict[str, tuple[str, bytes]]:
+        """Force id -> (name, WKB of its area) for each stored force boundary; empty when none are loaded."""
+        if self.table(FORCE_BOUNDARIES) is None:
+            return {}
+        found = {}
+        for f in self.features(FeatureQuery(FORCE_BOUNDARIES, columns=("force", "name"))):
+            if f.shape is not None:
+                found[str(f.properties[0])] = (str(f.properties[1]), f.shape)
+        return found
 
 
 CRIME_COLUMNS: tuple[Column, ...] = (

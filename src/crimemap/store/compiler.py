@@ -69,13 +69,16 @@ class Geometry:
     """The columns a source keeps its points in, for area tests.
 
     ``unit``: the unit-vector columns ``(x, y, z)`` when the source keeps them
-    (the crimes); ``geom``: a PostGIS point column with a spatial index.
+    (the crimes); ``geom``: a PostGIS point column with a spatial index;
+    ``shape``: the column of a geometry that is not only a point (polygons,
+    :mod:`crimemap.store.shapes`): area tests then ask whether it intersects.
     """
 
     lng: str = "lng"
     lat: str = "lat"
     unit: tuple[str, str, str] | None = None
     geom: str | None = None
+    shape: str | None = None
 
     def qualified(self, alias: str) -> Geometry:
         p = f"{alias}." if alias else ""
@@ -84,6 +87,7 @@ class Geometry:
             p + self.lat,
             tuple(p + u for u in self.unit) if self.unit else None,  # type: ignore[arg-type]
             p + self.geom if self.geom else None,
+            p + self.shape if self.shape else None,
         )
 
 

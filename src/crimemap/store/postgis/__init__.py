@@ -31,8 +31,10 @@ from typing import Any
 
 import orjson
 
+from crimemap import vocab
 from crimemap.policeuk_json import outcome_category
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
+from crimemap.stats_query import StatsQuery
 from crimemap.store.base import (
     Crime,
     Feature,
@@ -47,6 +49,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.postgis import crimes as crime_reads
+from crimemap.store.postgis import stats as stat_reads
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis import tables as table_reads
 from crimemap.store.postgis.connection import (
@@ -80,6 +83,7 @@ class PostGISStore(Store):
         self.statement_timeout_s = self._db.statement_timeout_s
         with self._db.connect() as conn:
             ensure_schema(conn, upgrade_from_1)
+            stat_reads.ensure_built(conn)
         self._db.open_pool()
         self._outcome_names: dict[int, str] = {}
         self._outcome_jsons: dict[int, bytes] = {}
@@ -182,6 +186,13 @@ class PostGISStore(Store):
     def last_updated(self) -> dt.datetime | None:
         row = self._db.one("SELECT value FROM meta WHERE key = 'last_updated'")
         return dt.datetime.fromisoformat(row[0]) if row else None
+
+    def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
+        return stat_reads.stats(self._db.all, query, self._outcome_slug)
+
+    def _outcome_slug(self, code: int) -> str | None:
+        name = self._outcome_name(code)
+        return vocab.outcome_by_name(name).slug if name else None
 
     # -- feature tables -----------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:

@@ -27,7 +27,7 @@ import shapely
 
 from crimemap import geo
 from crimemap.query import NUMBER_TEXT, Area, Circle, Polygon
-from crimemap.store import areas
+from crimemap.store import areas, shapes
 from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
 
@@ -84,8 +84,16 @@ def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
 
     With a ``geom`` column (feature tables, map points) the box is a GiST-indexed
     ``&&``; without one (the crimes) it is ``BETWEEN`` on ``lng``/``lat``, as the
-    embedded store writes it.
+    embedded store writes it. A table of shapes (polygons, :mod:`crimemap.store.shapes`)
+    asks GEOS whether each shape intersects the area, as shapely does.
     """
+    if geometry.shape is not None:
+        shape = shapes.area_geometry(area)
+        params.extend([*shape.bounds, shapes.area_wkb(area)])
+        return (
+            f"({geometry.shape} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+            f" AND ST_Intersects({geometry.shape}, ST_SetSRID(ST_GeomFromWKB(%s), 4326)))"
+        )
     if isinstance(area, Circle):
         min_lng, min_lat, max_lng, max_lat = geo.circle_bbox(area.center[0], area.center[1], area.radius_m)
     else:

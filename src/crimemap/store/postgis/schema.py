@@ -216,7 +216,34 @@ CREATE INDEX IF NOT EXISTS stops_unnamed ON stops (id) WHERE NOT named;
 """
 """Stops and searches (:mod:`crimemap.store.postgis.stops`); the columns hold what the embedded store's do."""
 
-ADDED_TABLES = {"stops": STOPS_SCHEMA}
+STATS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stats_totals (
+    month integer NOT NULL, force smallint NOT NULL, category smallint NOT NULL, crimes bigint NOT NULL,
+    PRIMARY KEY (month, force, category)
+);
+CREATE TABLE IF NOT EXISTS stats_outcomes (
+    month integer NOT NULL, force smallint NOT NULL, category smallint NOT NULL, outcome integer NOT NULL,
+    crimes bigint NOT NULL,
+    PRIMARY KEY (month, force, category, outcome)
+);
+CREATE TABLE IF NOT EXISTS stats_cells (
+    level smallint NOT NULL, month integer NOT NULL, row integer NOT NULL, col integer NOT NULL,
+    force smallint NOT NULL, category smallint NOT NULL, crimes bigint NOT NULL,
+    PRIMARY KEY (level, month, row, col, force, category)
+);
+"""
+"""Crime counts kept up to date by every load (:mod:`crimemap.store.stats_plan`, its PostGIS reads)."""
+
+FEATURE_GEOMETRY_SCHEMA = "CREATE TABLE IF NOT EXISTS feature_geometry (physical text PRIMARY KEY, kind text NOT NULL)"
+"""Feature tables whose geometries are not all points: where their shapes are kept."""
+
+ADDED_TABLES = {
+    "stops": STOPS_SCHEMA,
+    "stats_totals": STATS_SCHEMA,
+    "stats_outcomes": STATS_SCHEMA,
+    "stats_cells": STATS_SCHEMA,
+    "feature_geometry": FEATURE_GEOMETRY_SCHEMA,
+}
 """Tables added since schema 1, created when a store lacks them (every statement is IF NOT EXISTS)."""
 
 

@@ -38,6 +38,7 @@ from crimemap.store.base import (
     TableInfo,
 )
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.connection import Database
 from crimemap.store.postgis.dialect import POSTGIS, PgColumn, text
@@ -145,7 +146,9 @@ def crimes_table_info(db: Database) -> TableInfo:
     )
 
 
-_TABLE_FIELDS = "id, name, description, columns, feature_count, bbox, created, modified, physical"
+_TABLE_FIELDS = (
+    f"id, name, description, columns, feature_count, bbox, created, modified, physical, {shape_tables.SHAPES_FLAG_SQL}"
+)
 
 
 def _table_info(row: tuple[Any, ...]) -> TableInfo:
@@ -159,6 +162,7 @@ def _table_info(row: tuple[Any, ...]) -> TableInfo:
         bbox=tuple(bbox) if bbox else None,
         created=dt.datetime.fromisoformat(created),
         modified=dt.datetime.fromisoformat(modified),
+        shapes=bool(row[9]),
     )
 
 
@@ -201,7 +205,8 @@ def resolve(db: Database, table_id: str) -> Source | None:
         return None
     info = _table_info(row)
     columns = {c.name: _feature_column(i, c) for i, c in enumerate(info.columns)}
-    return Source(info, quote_ident(row[8]), columns, "gx_id", FEATURE_GEOMETRY)
+    geometry = shape_tables.SHAPE_GEOMETRY if info.shapes else FEATURE_GEOMETRY
+    return Source(info, quote_ident(row[8]), columns, "gx_id", geometry)
 
 
 def require(db: Database, table_id: str) -> Source:
@@ -225,7 +230,10 @@ def features(db: Database, source: Source, query: FeatureQuery) -> Iterator[Feat
     names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
     for name in (*names, *(k.column for k in query.order_by)):
         _column(source, name)
-    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
+    shapes = source.info.shapes
+    select = ", ".join(
+        [source.key, "lng", "lat", *(source.columns[n].expr for n in names), *shape_tables.select_shape(shapes)]
+    )
     params: list[Any] = []
     where = ["TRUE"]
     if query.where is not None:
@@ -255,7 +263,7 @@ def features(db: Database, source: Source, query: FeatureQuery) -> Iterator[Feat
     try:
         for row in db.stream(sql, params):
             started = True
-            yield Feature(row[0], row[1], row[2], row[3:])
+            yield shape_tables.feature(row, shapes)
     except psycopg.errors.UndefinedTable:
         # The table was replaced (and its old rows dropped) between looking it up and reading it.
         if started:
@@ -277,11 +285,14 @@ def _clustered_key(db: Database, after: tuple[Any, ...]) -> tuple[int, int, int]
 
 def feature(db: Database, source: Source, gx_id: int, columns: tuple[str, ...] | None) -> Feature | None:
     names = columns if columns is not None else tuple(c.name for c in source.info.columns)
-    select = ", ".join([source.key, "lng", "lat", *(_column(source, n).expr for n in names)])
+    shapes = source.info.shapes
+    select = ", ".join(
+        [source.key, "lng", "lat", *(_column(source, n).expr for n in names), *shape_tables.select_shape(shapes)]
+    )
     if not -(1 << 63) <= gx_id < 1 << 63:
         return None
     row = db.one(f"SELECT {select} FROM {source.sql} WHERE {source.key} = %s", (gx_id,))
-    return Feature(row[0], row[1], row[2], row[3:]) if row else None
+    return shape_tables.feature(row, shapes) if row else None
 
 
 def pg_type(column: Column) -> str:

@@ -41,6 +41,8 @@ from crimemap import vocab
 from crimemap.months import parse_month
 from crimemap.store.base import CRIMES_TABLE, Column, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.postgis import boundaries as shape_tables
+from crimemap.store.postgis import stats
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
 from crimemap.store.postgis.schema import (
@@ -414,17 +416,18 @@ class PostGISWriter(StoreWriter):
         conn.execute(
             f"CREATE TABLE {physical} (gx_id bigint NOT NULL, lng double precision, lat double precision"
             f"{cols}, geom geometry(Point, 4326) GENERATED ALWAYS AS (CASE WHEN lng IS NULL OR lat IS NULL"
-            " THEN NULL ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED)"
+            f" THEN NULL ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED{shape_tables.columns_sql(info)})"
         )
-        names = ", ".join(["gx_id", "lng", "lat", *(f"c{i}" for i in range(len(info.columns)))])
+        shape_names, shape_types = shape_tables.copy_columns(info)
+        names = ", ".join(["gx_id", "lng", "lat", *(f"c{i}" for i in range(len(info.columns))), *shape_names])
         convert = [_copy_value(c) for c in info.columns]
         count = 0
         try:
             with conn.cursor().copy(f"COPY {physical} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "float8", "float8", *(COPY_TYPES[c.type] for c in info.columns)])
+                copy.set_types(["int8", "float8", "float8", *(COPY_TYPES[c.type] for c in info.columns), *shape_types])
                 for feat in features:
                     props = [conv(v) for conv, v in zip(convert, feat.properties, strict=True)]
-                    copy.write_row((feat.gx_id, feat.lng, feat.lat, *props))
+                    copy.write_row((feat.gx_id, feat.lng, feat.lat, *props, *shape_tables.copy_values(info, feat)))
                     count += 1
         except (ValueError, TypeError, psycopg.DataError) as e:
             raise StoreError(f"table {info.id!r}: feature {count + 1} does not fit the schema ({e})") from None
@@ -432,6 +435,7 @@ class PostGISWriter(StoreWriter):
         conn.execute(f"CREATE INDEX {physical}_geom ON {physical} USING gist (geom)")
         bounds = conn.execute(f"SELECT min(lng), min(lat), max(lng), max(lat) FROM {physical}").fetchone()
         bbox = list(bounds) if bounds and bounds[0] is not None else None
+        bbox = shape_tables.finish_table(conn, info, physical, old[0] if old is not None else None) or bbox
         if old is not None:
             conn.execute("INSERT INTO retired_tables VALUES (%s) ON CONFLICT DO NOTHING", (old[0],))
         conn.execute(
@@ -462,6 +466,7 @@ class PostGISWriter(StoreWriter):
             analyze(conn, self.crimes, self.outcomes)
             if self.loaded["street"]:
                 stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
+                stats.refresh(conn, self.loaded["street"], self.crimes)  # the counts of the sets it replaced
         if self.stops_loaded:
             conn.execute("ANALYZE stops")
         conn.execute(

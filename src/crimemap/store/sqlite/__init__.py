@@ -27,9 +27,12 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from crimemap import vocab
 from crimemap.months import format_month
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
+from crimemap.stats_query import StatsQuery
 from crimemap.store.base import (
     Crime,
     Feature,
@@ -47,6 +50,7 @@ from crimemap.store.base import (
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
+from crimemap.store.sqlite import stats as stat_reads
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite import tables as table_reads
 from crimemap.store.sqlite.connection import Connections, connect
@@ -77,6 +81,7 @@ class SQLiteStore(Store):
             else:
                 with self._db.writing() as conn:
                     ensure_schema(conn, lambda c: upgrade_from_1(c, on_upgrade))
+                    stat_reads.ensure_built(conn)
         except SchemaError as e:
             self._db.close()
             raise StoreError(str(e)) from None
@@ -202,6 +207,13 @@ class SQLiteStore(Store):
     def last_updated(self) -> dt.datetime | None:
         row = self._db.reader().one("SELECT value FROM meta WHERE key = 'last_updated'")
         return dt.datetime.fromisoformat(row[0]) if row else None
+
+    def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
+        return stat_reads.stats(self._db.reader(), query, self._outcome_slug)
+
+    def _outcome_slug(self, code: int) -> str | None:
+        name = self._outcome_name(code)
+        return vocab.outcome_by_name(name).slug if name is not None else None
 
     # -- feature tables -----------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:

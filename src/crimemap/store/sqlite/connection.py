@@ -27,7 +27,7 @@ from typing import Any
 import shapely
 
 from crimemap.query import NUMBER_TEXT
-from crimemap.store import areas
+from crimemap.store import areas, shapes
 from crimemap.store.base import ReadTimeout, StoreError
 
 TIME_BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
@@ -171,7 +171,8 @@ def _number(text: Any) -> float | None:
 def register_functions(conn: sqlite3.Connection) -> None:
     """The functions crimemap's SQL calls beyond SQLite's own.
 
-    ``cm_in_polygon`` tests a point against a polygon (by its key); ``cm_lower``
+    ``cm_in_polygon`` tests a point against a polygon (by its key); ``cm_intersects``
+    two WKB geometries (:mod:`crimemap.store.shapes`); ``cm_lower``
     lower-cases all of Unicode, as Python does (SQLite's ``lower`` knows ASCII
     only). The math functions (``sin``, ``cos``, ``radians``) are SQLite's own
     where it was built with them, else the same C library's through Python, so
@@ -180,6 +181,7 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("cm_in_polygon", 3, _in_polygon, deterministic=True)
     conn.create_function("cm_lower", 1, _lower, deterministic=True)
     conn.create_function("cm_number", 1, _number, deterministic=True)
+    conn.create_function("cm_intersects", 2, shapes.intersects, deterministic=True)
     try:
         conn.execute("SELECT sin(0.5), cos(0.5), radians(1.0)").fetchone()
     except sqlite3.OperationalError:

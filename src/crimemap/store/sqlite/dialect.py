@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crimemap.query import Area, Circle
-from crimemap.store import areas
+from crimemap.store import areas, shapes
 from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry
 
@@ -33,8 +33,21 @@ def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
     return f"({x} * ? + {y} * ? + {z} * ? >= ?)"
 
 
+def shape_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
+    """Whether a stored shape intersects the area: its box first, then GEOS (:mod:`crimemap.store.shapes`)."""
+    shape = geometry.shape
+    west, south, east, north = shapes.area_geometry(area).bounds
+    params.extend([west, east, south, north, shapes.area_wkb(area)])
+    return (
+        f"({shape}_east >= ? AND {shape}_west <= ? AND {shape}_north >= ? AND {shape}_south <= ?"
+        f" AND cm_intersects({shape}, ?))"
+    )
+
+
 def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
     """A bounding-box test, then the exact one (see :mod:`crimemap.store.areas`)."""
+    if geometry.shape is not None:
+        return shape_sql(area, geometry, params)
     lng, lat = geometry.lng, geometry.lat
     if isinstance(area, Circle):
         from crimemap import geo

@@ -165,6 +165,23 @@ CREATE TABLE IF NOT EXISTS loads (
     PRIMARY KEY (month, force, kind)
 );
 
+-- Crime counts kept up to date by every load (crimemap.store.stats_plan, crimemap.store.sqlite.stats).
+-- outcome: -1 for none; row, col: grid row and column >> level.
+CREATE TABLE IF NOT EXISTS stats_totals (
+    month INTEGER NOT NULL, force INTEGER NOT NULL, category INTEGER NOT NULL, crimes INTEGER NOT NULL,
+    PRIMARY KEY (month, force, category)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats_outcomes (
+    month INTEGER NOT NULL, force INTEGER NOT NULL, category INTEGER NOT NULL, outcome INTEGER NOT NULL,
+    crimes INTEGER NOT NULL,
+    PRIMARY KEY (month, force, category, outcome)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats_cells (
+    level INTEGER NOT NULL, month INTEGER NOT NULL, row INTEGER NOT NULL, col INTEGER NOT NULL,
+    force INTEGER NOT NULL, category INTEGER NOT NULL, crimes INTEGER NOT NULL,
+    PRIMARY KEY (level, month, row, col, force, category)
+) WITHOUT ROWID;
+
 -- Feature tables loaded from GeoJSON/CSV; each lives in its own ft_<n> table.
 CREATE TABLE IF NOT EXISTS feature_tables (
     id TEXT PRIMARY KEY,
@@ -177,6 +194,8 @@ CREATE TABLE IF NOT EXISTS feature_tables (
     created TEXT NOT NULL,
     modified TEXT NOT NULL
 );
+-- Physical feature tables whose features are shapes (polygons), not only points (crimemap.store.shapes).
+CREATE TABLE IF NOT EXISTS feature_geometry (physical TEXT PRIMARY KEY, kind TEXT NOT NULL);
 """
 
 

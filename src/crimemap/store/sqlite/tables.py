@@ -79,6 +79,8 @@ CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
 
 CRIME_GEOMETRY = Geometry(lng="crimes.lng", lat="crimes.lat")
 FEATURE_GEOMETRY = Geometry()
+SHAPE_GEOMETRY = Geometry(shape="shape")
+"""A table of shapes (:mod:`crimemap.store.sqlite.boundaries`): area tests ask whether each shape intersects."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,16 @@ class Source:
     @property
     def clustered(self) -> bool:
         return self.info.id == CRIMES_TABLE
+
+    def select(self, names: tuple[str, ...]) -> str:
+        """The key, the point, the columns ``names`` and, for a table of shapes, the shape."""
+        shape = ["shape"] if self.info.shapes else []
+        return ", ".join([self.key, "lng", "lat", *(self.columns[n].expr for n in names), *shape])
+
+    def feature(self, row: tuple[Any, ...]) -> Feature:
+        if self.info.shapes:
+            return Feature(row[0], row[1], row[2], row[3:-1], row[-1])
+        return Feature(row[0], row[1], row[2], row[3:])
 
 
 def crimes_table_info(db: Reader) -> TableInfo:
@@ -114,7 +126,10 @@ def crimes_table_info(db: Reader) -> TableInfo:
     )
 
 
-_TABLE_FIELDS = "id, name, description, columns, feature_count, bbox, created, modified, physical"
+_TABLE_FIELDS = (
+    "id, name, description, columns, feature_count, bbox, created, modified, physical,"
+    " (SELECT kind FROM feature_geometry WHERE feature_geometry.physical = feature_tables.physical)"
+)
 
 
 def _table_info(row: tuple[Any, ...]) -> TableInfo:
@@ -128,6 +143,7 @@ def _table_info(row: tuple[Any, ...]) -> TableInfo:
         bbox=tuple(orjson.loads(bbox)) if bbox else None,
         created=dt.datetime.fromisoformat(created),
         modified=dt.datetime.fromisoformat(modified),
+        shapes=len(row) > 9 and row[9] is not None,
     )
 
 
@@ -154,7 +170,7 @@ def resolve(db: Reader, table_id: str) -> Source | None:
         return None
     info = _table_info(row)
     columns = {c.name: SqlColumn(f"c{i}") for i, c in enumerate(info.columns)}
-    return Source(info, row[8], columns, "gx_id", FEATURE_GEOMETRY)
+    return Source(info, row[8], columns, "gx_id", SHAPE_GEOMETRY if info.shapes else FEATURE_GEOMETRY)
 
 
 def _column(source: Source, name: str) -> SqlColumn:
@@ -196,13 +212,15 @@ def feature_columns(db: Reader, source: Source, query: FeatureQuery, decoders: c
         sql = f"SELECT {select} FROM {crime_table.SOURCE} WHERE {' AND '.join(where)} {order}{limit}"
         rows = db.execute(sql, (*params, *([query.limit] if limit else []))).fetchall()
         return crime_table.columns(rows, places, decoders)
-    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
-    sql = f"SELECT {select} FROM {source.sql} WHERE {' AND '.join(where)} {order}{limit}"
+    sql = f"SELECT {source.select(names)} FROM {source.sql} WHERE {' AND '.join(where)} {order}{limit}"
     rows = db.execute(sql, (*params, *([query.limit] if limit else []))).fetchall()
     if not rows:
-        return FeatureColumns((), (), (), tuple(() for _ in names))
+        return FeatureColumns((), (), (), tuple(() for _ in names), () if source.info.shapes else None)
     stored = list(zip(*rows, strict=True))
-    cols = FeatureColumns(stored[0], stored[1], stored[2], tuple(stored[3:]))
+    if source.info.shapes:
+        cols = FeatureColumns(stored[0], stored[1], stored[2], tuple(stored[3:-1]), stored[-1])
+    else:
+        cols = FeatureColumns(stored[0], stored[1], stored[2], tuple(stored[3:]))
     booleans = [i for i, n in enumerate(names) if source.info.schema[n] == "boolean"]
     if booleans and len(cols):
         values = list(cols.values)
@@ -226,14 +244,13 @@ def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Featur
             raise _changed(source, e) from None
     if query.after is not None:
         where.append(keyset_condition(query.order_by, source.columns, source.key, query.after, params, SQLITE))
-    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
     order = order_clause(query.order_by, source.columns, source.key, SQLITE)
-    sql = f"SELECT {select} FROM {source.sql} WHERE {' AND '.join(where)} {order}"
+    sql = f"SELECT {source.select(names)} FROM {source.sql} WHERE {' AND '.join(where)} {order}"
     if query.limit is not None:
         sql += " LIMIT ?"
         params.append(query.limit)
     for row in db.rows(sql, params):
-        yield Feature(row[0], row[1], row[2], row[3:])
+        yield source.feature(row)
 
 
 def _changed(source: Source, e: KeyError) -> TableChanged:
@@ -257,9 +274,8 @@ def feature(
         rows = db.execute(f"SELECT {select} FROM {crime_table.SOURCE} WHERE crimes.id = ?", (gx_id,)).fetchall()
         found = crime_table.columns(rows, places, decoders)
         return found.row(0) if len(found) else None
-    select = ", ".join([source.key, "lng", "lat", *(source.columns[n].expr for n in names)])
-    row = db.one(f"SELECT {select} FROM {source.sql} WHERE {source.key} = ?", (gx_id,))
-    return Feature(row[0], row[1], row[2], row[3:]) if row else None
+    row = db.one(f"SELECT {source.select(names)} FROM {source.sql} WHERE {source.key} = ?", (gx_id,))
+    return source.feature(row) if row else None
 
 
 def require(db: Reader, table_id: str) -> Source:

@@ -28,6 +28,8 @@ from crimemap.months import parse_month
 from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
 from crimemap.store.records import FORCE_IDS
+from crimemap.store.sqlite import boundaries as shape_tables
+from crimemap.store.sqlite import stats
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
 from crimemap.store.stop_rows import prepare_stops
@@ -352,9 +354,11 @@ class SQLiteWriter(StoreWriter):
         conn.execute(
             f"CREATE TABLE {physical} (gx_id INTEGER PRIMARY KEY, lng REAL, lat REAL, cell INTEGER"
             + (", " + cols if cols else "")
+            + shape_tables.columns_sql(info)
             + ")"
         )
-        insert = f"INSERT INTO {physical} VALUES ({','.join('?' * (4 + len(info.columns)))})"
+        shaped = shape_tables.SHAPE_COLUMNS if info.shapes else 0
+        insert = f"INSERT INTO {physical} VALUES ({','.join('?' * (4 + len(info.columns) + shaped))})"
         count = 0
         bbox = [math.inf, math.inf, -math.inf, -math.inf]
         batch: list[tuple[Any, ...]] = []
@@ -365,6 +369,12 @@ class SQLiteWriter(StoreWriter):
             else:
                 cell = None
             props = tuple(int(v) if isinstance(v, bool) else v for v in feat.properties)
+            if shaped:
+                shape = shape_tables.shape_values(feat)
+                props = (*props, *shape)
+                if shape[0] is not None:
+                    w, s, e, n = shape[1:]
+                    bbox = [min(bbox[0], w), min(bbox[1], s), max(bbox[2], e), max(bbox[3], n)]
             batch.append((feat.gx_id, feat.lng, feat.lat, cell, *props))
             count += 1
             if len(batch) >= 10_000:
@@ -372,6 +382,7 @@ class SQLiteWriter(StoreWriter):
                 batch.clear()
         conn.executemany(insert, batch)
         conn.execute(f"CREATE INDEX {physical}_cell ON {physical} (cell)")
+        shape_tables.record(conn, info, physical, old[0] if old is not None else None)
         conn.execute(
             "INSERT INTO feature_tables VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -389,7 +400,7 @@ class SQLiteWriter(StoreWriter):
         return count
 
     def finish(self) -> None:
-        """Rebuild deferred indexes, complete the outcome dates, stamp the load."""
+        """Rebuild deferred indexes, complete the outcome dates, name stops, refresh the counts, stamp the load."""
         conn = self.conn
         for sql in self.deferred_indexes:
             try:
@@ -400,6 +411,7 @@ class SQLiteWriter(StoreWriter):
         self._date_outcomes()
         if self.loaded["street"]:
             stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
+        stats.refresh(conn, self.loaded["street"])
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
