@@ -34,6 +34,8 @@ from crimemap.store.sqlite import SQLiteStore
 
 Report = Callable[[str, float, float | None], None]
 BENCH_DATA = Path(__file__).resolve().parents[1] / "bench-data"
+SHARED_DATA = Path(os.environ.get("CRIMEMAP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+REAL_POLICEUK = SHARED_DATA / "policeuk"
 
 
 def archive(months: int, crimes_per_month: int, seed: int = 1) -> Path:
@@ -46,7 +48,7 @@ def archive(months: int, crimes_per_month: int, seed: int = 1) -> Path:
     return out
 
 
-def floor_rows_per_second(folder: Path) -> tuple[int, float]:
+def floor_rows_per_second(paths: list[Path]) -> tuple[int, float]:
     """Bare ``csv`` + ``executemany`` of every row into one unindexed table: the floor."""
     with tempfile.TemporaryDirectory(dir=BENCH_DATA) as tmp:
         conn = sqlite3.connect(Path(tmp) / "floor.sqlite", isolation_level=None)
@@ -57,7 +59,7 @@ def floor_rows_per_second(folder: Path) -> tuple[int, float]:
         rows = 0
         started = time.perf_counter()
         conn.execute("BEGIN")
-        for source in find_sources([folder]):
+        for source in find_sources(paths):
             with (
                 source.open() as raw,
                 open(raw.fileno(), encoding="utf-8", newline="", closefd=False) as text,
@@ -112,7 +114,7 @@ def run(report: Report, months: int = 12, crimes_per_month: int = 500_000, keep:
     folder = archive(months, crimes_per_month)
     report(f"archive ready ({months} x {crimes_per_month:,} crimes): s", time.perf_counter() - started, None)
 
-    floor_rows, floor_rate = floor_rows_per_second(folder)
+    floor_rows, floor_rate = floor_rows_per_second([folder])
     store_path = keep or BENCH_DATA / "bench.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{store_path}{suffix}").unlink(missing_ok=True)
@@ -129,7 +131,7 @@ def run(report: Report, months: int = 12, crimes_per_month: int = 500_000, keep:
     store.close()
     size = sum(os.path.getsize(f"{store_path}{s}") for s in ("", "-wal") if os.path.exists(f"{store_path}{s}"))
     report("store size on disk: MB", size / 1e6, None)
-    report("store size per crime: bytes", size / summary.crimes, None)
+    report("store size per crime: bytes", size / summary.crimes, 650.0)
 
     store = SQLiteStore(store_path, readonly=True)
     month = store.latest_month()
@@ -141,7 +143,29 @@ def run(report: Report, months: int = 12, crimes_per_month: int = 500_000, keep:
     report(f"1-mile query in process, random places (mean {count:,.0f} crimes): p50 ms", p50, 2.0)
     report("1-mile query in process, random places: p99 ms", p99, None)
     store.close()
+    small_files(report)
     return store_path
+
+
+def small_files(report: Report) -> None:
+    """The real City of London files (street and outcomes, 18 months: 36 small files) beside the floor."""
+    files = sorted(REAL_POLICEUK.glob("*/*-city-of-london-*.csv"))
+    if not files:
+        report(f"small real files: none in {REAL_POLICEUK}, skipped", 0, None)
+        return
+    floor_rows, floor_rate = floor_rows_per_second(files)
+    rates = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(dir=BENCH_DATA) as tmp:
+            store = SQLiteStore(Path(tmp) / "small.sqlite")
+            started = time.perf_counter()
+            summary = load_policeuk(store, files)
+            rates.append((summary.crimes + summary.outcomes) / (time.perf_counter() - started))
+            store.close()
+    rate = statistics.median(rates)
+    report(f"load {len(files)} small real files ({floor_rows:,} rows): rows/s, median of 3", rate, None)
+    report("small files floor: bare csv + executemany, no index: rows/s", floor_rate, None)
+    report("small files: load / floor", rate / floor_rate, 0.5)
 
 
 def print_report(name: str, value: float, target: float | None) -> None:
@@ -149,7 +173,7 @@ def print_report(name: str, value: float, target: float | None) -> None:
     shown = f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
     goal = ""
     if target is not None:
-        lower_is_better = any(unit in name for unit in ("ms", "MB", ": s"))
+        lower_is_better = any(unit in name for unit in ("ms", "MB", ": s", "bytes"))
         met = value <= target if lower_is_better else value >= target
         goal = f"  (target {'<=' if lower_is_better else '>='} {target:,g}: {'met' if met else 'NOT met'})"
     print(f"{name:<72} {shown:>14}{goal}", flush=True)

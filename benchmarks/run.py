@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                       # 12 months x 500,000 crimes (about 15 minutes)
     python benchmarks/run.py --crimes-per-month 100000 --months 3   # a quick look
-    python benchmarks/run.py --skip stores         # leave out a part: foundation, policeuk, mapsengine, stores
+    python benchmarks/run.py --skip stores         # leave out a part (foundation, policeuk, mapsengine, ...)
 
 1. foundation (``bench_foundation``): generate the archive, load it (beside a bare
    ``executemany`` floor), store size, in-process 1-mile queries;
@@ -13,7 +13,8 @@
 4. stores (``bench_stores``): the embedded and PostGIS stores side by side on a
    smaller archive (needs PostgreSQL with PostGIS, as the tests do);
 5. stops (``bench_stops``): the load rate of stop-and-search files, and ``stops-street``
-   beside ``crimes-street`` on the densest mile, on an archive of 3 months.
+   beside ``crimes-street`` on the densest mile, on an archive of 3 months;
+6. ogc (``bench_ogc``): OGC API - Features items, paging and concurrency on both stores.
 
 Every figure is printed with its target where the issues set one; the output
 is the table quoted in the README.
@@ -22,6 +23,7 @@ is the table quoted in the README.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import subprocess
 import sys
 import time
@@ -37,12 +39,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--crimes-per-month", type=int, default=500_000)
-    parser.add_argument("--stores-crimes", type=int, default=200_000, help="crimes per month for the store comparison")
+    parser.add_argument("--stores-crimes", type=int, default=500_000, help="crimes per month for the store comparison")
     parser.add_argument(
-        "--skip", action="append", default=[], help="foundation, policeuk, mapsengine, stores or stops"
+        "--skip", action="append", default=[], help="foundation, policeuk, mapsengine, stores, stops or ogc"
     )
     args = parser.parse_args()
-    report = bench_foundation.print_report
+    targets: list[tuple[str, float, float]] = []
+
+    def report(name: str, value: float, target: float | None) -> None:
+        bench_foundation.print_report(name, value, target)
+        if target is not None:
+            targets.append((name, value, target))
+
     started = time.perf_counter()
     print(f"# crimemap benchmarks: {args.months} months x {args.crimes_per_month:,} crimes", flush=True)
     store_path = bench_foundation.BENCH_DATA / "bench.sqlite"
@@ -68,6 +76,19 @@ def main() -> None:
     if "stops" not in args.skip:
         print("\n## stop and search", flush=True)
         subprocess.run([sys.executable, str(HERE / "bench_stops.py")], check=True)
+    if "ogc" not in args.skip:
+        print("\n## OGC API - Features", flush=True)
+        if importlib.util.find_spec("pygeoapi") is None:
+            print("pygeoapi is not installed (pip install -e '.[bench]'): skipped", flush=True)
+        else:
+            subprocess.run(
+                [sys.executable, str(HERE / "bench_ogc.py"), "--crimes-per-month", str(args.stores_crimes)],
+                check=True,
+            )
+    if targets:
+        print("\n## every figure with a target, once more (the stores and stops parts print their own)", flush=True)
+        for name, value, target in targets:
+            bench_foundation.print_report(name, value, target)
     print(f"\n# all benchmarks: {time.perf_counter() - started:,.0f} s", flush=True)
 
 

@@ -215,7 +215,7 @@ class SQLiteWriter(StoreWriter):
             name.lower(): code for code, name in conn.execute("SELECT code, name FROM outcome_kinds")
         }
         self.outcome_names: dict[int, str] = {code: name for name, code in self.outcome_codes.items()}
-        self.loaded: dict[str, list[tuple[int, int]]] = {"street": [], "outcomes": []}
+        self.loaded: dict[str, list[tuple[int, int]]] = {"street": [], "outcomes": [], "dated": []}
         self.deferred_indexes: list[str] = []
 
     prepare = staticmethod(prepare)
@@ -277,10 +277,22 @@ class SQLiteWriter(StoreWriter):
     """Street files come a month at a time, every force together, sorted: inserts append to full pages."""
 
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
-        return self.replace_group(kind, month, (force,), batches).get(force, 0)
+        """Replace one force's ``kind`` of ``month``; its crimes' outcome dates are completed at the end."""
+        return self._replace(kind, month, (force,), batches, dated=False).get(force, 0)
 
     def replace_group(self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any]) -> dict[str, int]:
-        """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force."""
+        """Replace ``kind`` of ``month`` for each of ``forces`` by the prepared chunks; rows stored per force.
+
+        The loader's way in (:mod:`crimemap.load.pipeline`): it reads a load's
+        outcomes files before its street files and dates each crime by the
+        newest of them, so the end of the load need not date these crimes by
+        this load's outcomes again (see :meth:`_date_outcomes`).
+        """
+        return self._replace(kind, month, forces, batches, dated=True)
+
+    def _replace(
+        self, kind: str, month: str, forces: tuple[str, ...], batches: Iterable[Any], dated: bool
+    ) -> dict[str, int]:
         if kind == "stops":  # one file at a time: crimemap.store.sqlite.stops
             (force,) = forces
             return {force: stop_store.replace_stops(self.conn, month, force_code(force), batches, self._record_load)}
@@ -301,6 +313,8 @@ class SQLiteWriter(StoreWriter):
         for code, n in counts.items():
             self._record_load(m, code, kind, n)
             self.loaded[kind].append((m, code))
+            if dated and kind == "street":
+                self.loaded["dated"].append((m, code))
         return {FORCE_IDS[code]: n for code, n in counts.items()}
 
     def _insert_crimes(self, chunk: PreparedCrimes, month: str) -> None:
@@ -437,7 +451,11 @@ class SQLiteWriter(StoreWriter):
             [(kind, m, f) for kind, sets in self.loaded.items() for m, f in sets],
         )
         this_load = "(month, force) IN (SELECT month, force FROM temp.loaded_sets WHERE kind = ?)"
-        if self.loaded["outcomes"]:
+        undated = conn.execute(
+            f"SELECT 1 FROM loads WHERE kind = 'street' AND rows > 0 AND NOT {this_load} LIMIT 1", ("dated",)
+        ).fetchone()
+        if self.loaded["outcomes"] and undated:
+            # Crimes the parsing process did not date (stored before, or brought as records) need this.
             # Set-based: the newest month of every persistent id this load's outcomes name,
             # over all stored outcomes, then one join that rewrites only the crimes it changes.
             conn.execute("DROP TABLE IF EXISTS temp.newest_outcomes")
