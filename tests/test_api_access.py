@@ -87,14 +87,56 @@ def samples(gx_id: int, street_id: int = 1) -> list[Sample]:
         Sample("open", "GET", "/docs", "/docs"),
         Sample("open", "GET", "/docs/oauth2-redirect", "/docs/oauth2-redirect"),
         Sample("open", "GET", "/openapi.json", "/openapi.json"),
+        Sample("open", "GET", "/ogc", "/ogc"),
+        Sample("open", "GET", "/ogc/", "/ogc/"),
+        Sample("open", "GET", "/ogc/conformance", "/ogc/conformance"),
+        Sample("open", "GET", "/ogc/api", "/ogc/api"),
+        Sample("ogc", "GET", "/ogc/collections", "/ogc/collections"),
+        Sample("ogc", "GET", "/ogc/collections/policeuk-crimes", "/ogc/collections/{collection_id}"),
+        Sample(
+            "ogc", "GET", "/ogc/collections/policeuk-crimes/queryables", "/ogc/collections/{collection_id}/queryables"
+        ),
+        Sample(
+            "ogc", "GET", "/ogc/collections/policeuk-crimes/items?limit=1", "/ogc/collections/{collection_id}/items"
+        ),
+        Sample(
+            "ogc",
+            "GET",
+            f"/ogc/collections/policeuk-crimes/items/{gx_id}",
+            "/ogc/collections/{collection_id}/items/{feature_id}",
+        ),
+        Sample("nothing", "GET", "/ogc/nothing-here", "/ogc/{path:path}"),
     ]
+
+
+def served_routes(app: Any) -> set[tuple[str, str]]:
+    """Every (method, path) the app routes, including those of included routers.
+
+    FastAPI before 0.16x copies an included router's routes into ``app.routes``;
+    later versions keep the router and list its routes as "effective candidates".
+    """
+    found: set[tuple[str, str]] = set()
+
+    def visit(routes: Any) -> None:
+        for route in routes:
+            inner = getattr(route, "effective_candidates", None)
+            if callable(inner):
+                visit(inner())
+                continue
+            for method in getattr(route, "methods", None) or ():
+                if method != "HEAD":
+                    found.add((method, route.path))
+
+    visit(app.routes)
+    return found
 
 
 def test_every_route_is_classified(policeuk_store: Store) -> None:
     app = create_app(policeuk_store)
-    served = {(m, r.path) for r in app.routes for m in getattr(r, "methods", None) or () if m != "HEAD"}
-    served -= {(m, "/mapsengine") for m in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
-    served -= {(m, "/mapsengine/{path:path}") for m in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+    served = served_routes(app)
+    assert ("GET", "/api/crimes-street/{category}") in served and ("GET", "/ogc/collections") in served
+    for catch_all in ("/mapsengine", "/mapsengine/{path:path}", "/ogc/{path:path}"):
+        served -= {(m, catch_all) for m in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
     classified = {(s.method, s.route) for s in samples(1)}
     assert served - classified == set()
 
@@ -127,6 +169,17 @@ CREDENTIALS: dict[str, tuple[dict[str, str], dict[str, str]]] = {  # (query, hea
 VALID: dict[str, set[str]] = {"open": set(), "keys": {"key", "bearer"}, "keys, public police.uk": {"key"}}
 VALID["tokens only"] = {"bearer"}
 """The credentials each configuration accepts."""
+
+OGC: dict[tuple[str, str], int] = {
+    (config, credential): 200
+    if config == "open" or credential in VALID[config]
+    else 401
+    if credential == "none"
+    else 403
+    for config in CONFIGS
+    for credential in CREDENTIALS
+}
+"""OGC API collections and items: any accepted credential once one is configured (401 without, 403 another)."""
 
 # The expected status of each kind of route, per server configuration and credential sent.
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
@@ -192,7 +245,10 @@ def test_every_route_answers_as_the_access_model_says(
             if response.status_code != 200 or _full_health(body) == locked or body.get("status") != "ok":
                 wrong.append(f"{sample.path}: {response.status_code} {body}")
             continue
-        want = {"open": 200, "nothing": 404}.get(sample.kind) or expected[sample.kind]
+        if sample.kind == "ogc":
+            want = OGC[(config, credential)]
+        else:
+            want = {"open": 200, "nothing": 404}.get(sample.kind) or expected[sample.kind]
         if response.status_code != want:
             wrong.append(f"{sample.method} {sample.path}: {response.status_code}, expected {want}")
         elif want != 200 and not response.headers["content-type"].startswith("application/json"):

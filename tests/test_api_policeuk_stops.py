@@ -292,3 +292,30 @@ def test_more_than_10000_stops_in_an_area_is_503(
             assert len(response.json()) == n
         everything = server.client.get("/api/stops-force", params={"force": CITY})
         assert everything.status_code == 200 and len(everything.json()) == n  # a force's stops have no cap
+
+
+# -- the stop-and-search table through OGC API - Features ------------------------------------------------------
+
+
+def test_the_ogc_stops_collection_has_the_extent_of_the_located_stops(stops_server: LiveServer) -> None:
+    located = [r.fields for r in stop_rows() if r.fields["Latitude"] and r.fields["Longitude"]]
+    lngs, lats = [float(r["Longitude"]) for r in located], [float(r["Latitude"]) for r in located]
+    response = stops_server.client.get("/ogc/collections/policeuk-stops")
+    assert response.status_code == 200, response.text
+    extent = response.json()["extent"]
+    assert extent["spatial"]["bbox"] == [[min(lngs), min(lats), max(lngs), max(lats)]]
+    assert extent["temporal"]["interval"][0][0].startswith(min(r.month for r in stop_rows()))
+
+
+def test_the_ogc_stops_items_are_every_located_stop_of_a_month(stops_server: LiveServer) -> None:
+    month, force = files()[0]
+    expected = [r for r in rows_of(month) if r.fields["Latitude"] and r.fields["Longitude"]]
+    response = stops_server.client.get(
+        "/ogc/collections/policeuk-stops/items", params={"datetime": month, "limit": 10_000}
+    )
+    assert response.status_code == 200, response.text
+    features = [f for f in response.json()["features"] if f["geometry"] is not None]
+    assert len(features) == len(expected)
+    assert sorted(f["geometry"]["coordinates"][1] for f in features) == sorted(
+        float(r.fields["Latitude"]) for r in expected
+    )

@@ -48,6 +48,7 @@ from crimemap.store.base import (
     OutcomeRecord,
     Store,
     StoreError,
+    TableChanged,
     TableInfo,
 )
 
@@ -401,6 +402,19 @@ def parks(store: Store) -> Store:
     with store.writer() as w:
         assert w.replace_table(PARKS, PARK_ROWS) == 5
     return store
+
+
+def test_a_table_replaced_between_parse_and_read_is_a_clear_table_changed(parks: Store) -> None:
+    """A request parsed against the old columns, read after a reload dropped them: ask again, not a crash."""
+    parsed = FeatureQuery("parks", where=Compare("visitors", ">", 1), columns=("name", "visitors"))
+    renamed = TableInfo("parks", "Parks", (Column("title", "string"),))
+    with parks.writer() as w:
+        w.replace_table(renamed, [Feature(1, 0.0, 51.5, ("Hyde",))])
+    with pytest.raises(TableChanged, match="parks.*ask again"):
+        list(parks.features(parsed))
+    with pytest.raises(TableChanged, match="ask again"):
+        parks.feature_columns(parsed)
+    assert [f.properties for f in parks.features(FeatureQuery("parks"))] == [("Hyde",)]
 
 
 def test_a_feature_table_keeps_every_type_and_null(parks: Store) -> None:

@@ -12,6 +12,10 @@ laptop. A *credential* is ``key=K`` with a configured API key, or
   ``tables/{id}`` always need a bearer token (401), as Maps Engine's did; ``/health`` tells anyone
   its status and version, and what is stored (months, forces, tables) only to a credential once
   keys or tokens are configured.
+- **OGC API - Features** answers with table names and rows alike, so once any key or token is
+  configured its collections, queryables and items need a credential (401 without, 403 for one
+  this server does not accept, as OGC exceptions); its landing page, conformance and API definition
+  stay open. QGIS, GDAL and OWSLib send either: ``key=K`` in the URL, or the ``Authorization`` header.
 - ``/``, ``/static/...``, ``/docs`` and ``/openapi.json`` hold no data and stay open.
 
 Keys are compared in constant time.
@@ -106,3 +110,17 @@ async def require_policeuk_access(request: Request) -> None:
     if bearer(request) is None and not request.query_params.getlist("key"):
         raise PoliceUKError(401, "this server needs an API key or a bearer token", hint, {"WWW-Authenticate": "Bearer"})
     raise PoliceUKError(403, "the API key or bearer token is not one this server accepts", hint)
+
+
+def require_ogc_access(request: Request) -> None:
+    """OGC API collections and items: a credential once any key or token is configured."""
+    settings = settings_of(request)
+    if not credentials_configured(settings) or has_credential(request):
+        return
+    from crimemap.api.ogc_errors import OGCError
+
+    hint = "add key=YOUR_KEY to the URL, or send the header Authorization: Bearer YOUR_TOKEN"
+    if bearer(request) is None and not request.query_params.getlist("key"):
+        raise OGCError(401, "Unauthorized", f"this server needs an API key or a bearer token: {hint}",
+                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
+    raise OGCError(403, "Forbidden", f"the API key or bearer token is not one this server accepts: {hint}")

@@ -7,7 +7,8 @@ before a route runs would otherwise reach the client as FastAPI's
 
 - no route (404) and a wrong method (405, with ``Allow``);
 - a form the parser refuses (a field over 1 MiB, more than :data:`MAX_FORM_FIELDS` fields: 400);
-- a request body over :data:`MAX_BODY_BYTES` (413), refused by :class:`BodyLimit` before it is parsed.
+- a request body over :data:`MAX_BODY_BYTES` (413), refused by :class:`BodyLimit` before it is parsed;
+- a read the store stopped at its time budget, or a table reloaded while it was read (503).
 
 Paths under ``/mapsengine`` and ``/download`` answer in Google's envelope, every
 other path in the police.uk one (``{"status", "error", "message", "hint"}``).
@@ -25,8 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crimemap.api.errors import error_response
 from crimemap.api.mapsengine_errors import MapsEngineError
+from crimemap.api.ogc_errors import unavailable as ogc_unavailable
 from crimemap.api.policeuk_params import MAX_POLY_POINTS
 from crimemap.echo import cut
+from crimemap.store.base import ReadTimeout, TableChanged
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -69,6 +72,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         message, hint = f"the request could not be read: {exc.detail}", ""
     return error_for_path(path, exc.status_code, message, hint, headers)
+
+
+async def _store_busy(request: Request, exc: Exception) -> Response:
+    """503 in the path's envelope: a read past the store's time budget, or a table reloaded mid-read."""
+    assert isinstance(exc, ReadTimeout | TableChanged)
+    if isinstance(exc, TableChanged):
+        message, hint, headers = str(exc), "the data was reloaded while it was read; ask again", {"Retry-After": "1"}
+    else:
+        message, hint, headers = str(exc), "", None
+    if request.url.path.startswith("/ogc"):
+        return ogc_unavailable(message)
+    return error_for_path(request.url.path, 503, message, hint, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -137,4 +152,6 @@ def install(app: FastAPI) -> None:
     """Answer routing, form and body errors in the envelopes, and limit request bodies."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ReadTimeout, _store_busy)
+    app.add_exception_handler(TableChanged, _store_busy)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

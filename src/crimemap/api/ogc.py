@@ -28,10 +28,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
 from crimemap.api import ogc_metadata as meta
+from crimemap.api.access import require_ogc_access
 from crimemap.api.mapsengine_tokens import PageTokens, secret_from_environment
 from crimemap.api.ogc_errors import OGCError, OGCRoute, not_found
 from crimemap.api.ogc_openapi import document
@@ -113,7 +114,7 @@ def api_definition(request: Request) -> Response:
     return _json(document(_base(request)), meta.OPENAPI)
 
 
-@router.get(PREFIX + "/collections")
+@router.get(PREFIX + "/collections", dependencies=[Depends(require_ogc_access)])
 def collections(request: Request) -> Response:
     """Every stored table as a collection."""
     _metadata_request(request)
@@ -127,7 +128,7 @@ def collections(request: Request) -> Response:
     )
 
 
-@router.get(PREFIX + "/collections/{collection_id}")
+@router.get(PREFIX + "/collections/{collection_id}", dependencies=[Depends(require_ogc_access)])
 def collection(request: Request, collection_id: str) -> Response:
     """One collection: title, extent, links."""
     _metadata_request(request)
@@ -135,7 +136,7 @@ def collection(request: Request, collection_id: str) -> Response:
     return _json(meta.collection(table, request.app.state.ogc_extents.of(_store(request), table), _base(request)))
 
 
-@router.get(PREFIX + "/collections/{collection_id}/queryables")
+@router.get(PREFIX + "/collections/{collection_id}/queryables", dependencies=[Depends(require_ogc_access)])
 def queryables(request: Request, collection_id: str) -> Response:
     """The columns a filter, sortby or properties may name, as JSON Schema.
 
@@ -151,7 +152,7 @@ def queryables(request: Request, collection_id: str) -> Response:
 # -- features -----------------------------------------------------------------------------------------------
 
 
-@router.get(PREFIX + "/collections/{collection_id}/items")
+@router.get(PREFIX + "/collections/{collection_id}/items", dependencies=[Depends(require_ogc_access)])
 def items(request: Request, collection_id: str) -> Response:
     """A page of features: ``bbox``, ``datetime``, ``limit``, ``properties``, ``sortby``, ``filter``, ``cursor``."""
     store = _store(request)
@@ -192,7 +193,7 @@ def _with_cursor(request: Request, token: str) -> str:
     return str(request.url.replace(query=urlencode(params)))
 
 
-@router.get(PREFIX + "/collections/{collection_id}/items/{feature_id}")
+@router.get(PREFIX + "/collections/{collection_id}/items/{feature_id}", dependencies=[Depends(require_ogc_access)])
 def item(request: Request, collection_id: str, feature_id: str) -> Response:
     """One feature by its id (``properties`` may choose the columns)."""
     check_known(request.query_params, FEATURE_PARAMETERS)

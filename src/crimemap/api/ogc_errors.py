@@ -5,7 +5,10 @@ Every error under ``/ogc/`` is answered as JSON, e.g.::
     400 {"code": "InvalidParameterValue", "description": "bbox: takes four numbers ..."}
 
 - 400 ``InvalidParameterValue``: a malformed or unknown query parameter, named first in the description;
+- 401 ``Unauthorized`` / 403 ``Forbidden``: no credential, or one this server does not accept,
+  where the server has API keys or bearer tokens (see :mod:`crimemap.api.access`);
 - 404 ``NotFound``: an unknown collection, feature or path;
+- 503 ``ServiceUnavailable``: a read the store stopped at its time budget, or a table reloaded mid-read;
 - 500 ``ServerError``: anything that went wrong inside crimemap (logged).
 """
 
@@ -20,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
+from crimemap.store.base import ReadTimeout, TableChanged
 
 log = logging.getLogger("crimemap.api.ogc")
 
@@ -27,14 +31,17 @@ log = logging.getLogger("crimemap.api.ogc")
 class OGCError(Exception):
     """An error answered with an OGC exception body (see the module docstring)."""
 
-    def __init__(self, status: int, code: str, description: str) -> None:
+    def __init__(self, status: int, code: str, description: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.code = code
         self.description = description
+        self.headers = headers or {}
 
     def response(self) -> Response:
-        return JSONResponse({"code": self.code, "description": self.description}, status_code=self.status)
+        return JSONResponse(
+            {"code": self.code, "description": self.description}, status_code=self.status, headers=self.headers
+        )
 
 
 def invalid(parameter: str, message: str) -> OGCError:
@@ -44,6 +51,13 @@ def invalid(parameter: str, message: str) -> OGCError:
 
 def not_found(message: str) -> OGCError:
     return OGCError(404, "NotFound", message)
+
+
+def unavailable(message: str) -> Response:
+    """503: the store stopped a read at its time budget, or the table was reloaded while it was read."""
+    response = OGCError(503, "ServiceUnavailable", message).response()
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 class OGCRoute(APIRoute):
@@ -57,6 +71,8 @@ class OGCRoute(APIRoute):
                 response = await handler(request)
             except OGCError as e:
                 response = e.response()
+            except (ReadTimeout, TableChanged) as e:
+                response = unavailable(str(e))
             except Exception:
                 log.exception("%s %s failed", request.method, request.url.path)
                 response = OGCError(500, "ServerError", "the server failed to answer; see its log").response()

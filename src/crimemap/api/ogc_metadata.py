@@ -15,7 +15,7 @@ from typing import Any
 from crimemap import __version__
 from crimemap.api.ogc_params import CRS84, MAX_LIMIT, temporal_column
 from crimemap.query import FeatureQuery, IsNull, Not, OrderKey
-from crimemap.store.base import CRIMES_TABLE, ColumnType, Store, TableInfo
+from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, ColumnType, Store, TableInfo
 from crimemap.where import GEOMETRY
 
 GEOJSON = "application/geo+json"
@@ -140,9 +140,10 @@ def queryables(table: TableInfo, base: str) -> dict[str, Any]:
 class Extents:
     """Collection extents, computed once per table and store generation (a load changes them).
 
-    Feature tables carry their bounding box; the crimes table's is read from
-    the store as the smallest and largest longitude and latitude (four short
-    ordered reads), and its time interval is the stored months.
+    Feature tables carry their bounding box; the crimes table's is its map
+    points' (one read of a small table), the stop-and-search table's its
+    smallest and largest longitude and latitude (four ordered reads); the
+    crimes' time interval is the stored months.
     """
 
     def __init__(self) -> None:
@@ -164,8 +165,11 @@ class Extents:
 
 
 def _bbox(store: Store, table: TableInfo) -> tuple[float, float, float, float] | None:
-    if table.id != CRIMES_TABLE:
+    """The police.uk tables' extent (feature tables carry theirs): the crimes' from their map points."""
+    if table.id not in (CRIMES_TABLE, STOPS_TABLE):
         return None
+    if table.id == CRIMES_TABLE and (points := store.map_points_bbox()) is not None:
+        return points
     ends = []
     for column in ("longitude", "latitude"):
         for descending in (False, True):

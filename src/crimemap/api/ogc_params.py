@@ -45,10 +45,11 @@ FORMATS = ("json", "geojson")
 
 ITEMS_PARAMETERS = frozenset(
     {"f", "bbox", "bbox-crs", "datetime", "limit", "properties", "sortby", "filter", "filter-lang", "filter-crs",
-     "crs", "cursor"}
+     "crs", "cursor", "key"}
 )  # fmt: skip
-FEATURE_PARAMETERS = frozenset({"f", "properties", "crs"})
-METADATA_PARAMETERS = frozenset({"f"})
+FEATURE_PARAMETERS = frozenset({"f", "properties", "crs", "key"})
+METADATA_PARAMETERS = frozenset({"f", "key"})
+"""``key`` is the API key of a server that has them (see :mod:`crimemap.api.access`)."""
 
 _INTEGER = re.compile(r"\+?[0-9]{1,12}")
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")

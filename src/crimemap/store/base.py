@@ -346,6 +346,14 @@ class Store(ABC):
         months = self.months()
         return months[0].month if months else None
 
+    def map_points_bbox(self) -> tuple[float, float, float, float] | None:
+        """``(west, south, east, north)`` of the stored map points, which every located crime is at.
+
+        A cheap extent of the crimes table (the map points are thousands where
+        the crimes are millions); ``None`` when this store cannot say cheaply.
+        """
+        return None
+
     @abstractmethod
     def crimes(self, query: CrimeQuery) -> Iterator[Crime]:
         """Crimes matching ``query``, in no particular order, stopping at ``query.limit``."""

@@ -128,6 +128,10 @@ class PostGISStore(Store):
         self._refresh_outcome_names()
 
     # -- police.uk ----------------------------------------------------------------------------
+    def map_points_bbox(self) -> tuple[float, float, float, float] | None:
+        rows = self._db.all("SELECT min(lng), min(lat), max(lng), max(lat) FROM streets")
+        return None if not rows or rows[0][0] is None else (rows[0][0], rows[0][1], rows[0][2], rows[0][3])
+
     def months(self) -> list[MonthSummary]:
         return crime_reads.months(self._db)
 

@@ -132,6 +132,10 @@ class SQLiteStore(Store):
         self._refresh_outcome_names()
 
     # -- police.uk ----------------------------------------------------------------------------
+    def map_points_bbox(self) -> tuple[float, float, float, float] | None:
+        row = self._db.reader().one("SELECT min(lng), min(lat), max(lng), max(lat) FROM streets")
+        return None if row is None or row[0] is None else (row[0], row[1], row[2], row[3])
+
     def months(self) -> list[MonthSummary]:
         rows = self._db.reader().execute(
             "SELECT month, group_concat(force), sum(rows) FROM ("

@@ -110,7 +110,6 @@ class Connections:
     def __init__(self, path: Path, *, readonly: bool) -> None:
         self.path = path
         self.readonly = readonly
-        self.budget_s = time_budget_s()
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -120,7 +119,7 @@ class Connections:
         reader: Reader | None = getattr(self._local, "reader", None)
         if reader is None:
             conn = connect(self.path, readonly=self.readonly)
-            reader = Reader(conn, self.budget_s)
+            reader = Reader(conn, time_budget_s())  # read per connection, so a process can change it
             self._local.reader = reader
             with self._lock:
                 self._opened.append(conn)

