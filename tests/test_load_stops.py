@@ -205,6 +205,37 @@ def test_a_stop_load_killed_halfway_leaves_the_store_as_it_was(tmp_path: Path) -
     reopened.close()
 
 
+def test_a_stop_load_killed_halfway_leaves_the_postgis_store_as_it_was(tmp_path: Path) -> None:
+    """kill -9 of a load writing to PostgreSQL: the server rolls its transaction back; a new load goes ahead."""
+    from crimemap.store.postgis import PostGISStore
+    from pg_server import fresh_store_url
+
+    url = fresh_store_url()
+    store = PostGISStore(url)
+    load_policeuk(store, [STOPS / "2019-12"])
+    before = list(store.stops(StopQuery(month="2019-12", force="city-of-london")))
+    big = tmp_path / "big" / "2020-01" / "2020-01-essex-stop-and-search.csv"  # 1,820 rows copied 150 times
+    big.parent.mkdir(parents=True)
+    lines = (STOPS / "2020-01" / big.name).read_text().splitlines()
+    big.write_text("\n".join([lines[0], *lines[1:] * 150]) + "\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crimemap", "load", "--store", url, "--quiet", str(big.parent.parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(3)  # 273,000 stops take the load well over ten seconds here
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else "the load ended before it was killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
+    assert [m.month for m in store.stop_months()] == ["2019-12"]
+    assert list(store.stops(StopQuery(month="2019-12", force="city-of-london"))) == before != []
+    load_policeuk(store, [STOPS / "2020-01"])  # the killed load holds no lock
+    assert [m.month for m in store.stop_months()] == ["2020-01", "2019-12"]
+    store.close()
+
+
 # -- map points ---------------------------------------------------------------------------------------------------
 
 
