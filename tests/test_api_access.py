@@ -80,6 +80,8 @@ def samples(gx_id: int, street_id: int = 1) -> list[Sample]:
         Sample("nothing", "GET", "/mapsengine/v2/whatever", "/mapsengine/{path:path}"),
         Sample("policeuk", "GET", "/stats/crimes?group=month", "/stats/crimes"),
         Sample("policeuk", "POST", "/stats/crimes", "/stats/crimes", (("group", "force"),)),
+        Sample("policeuk", "GET", "/stats/stops?group=month", "/stats/stops"),
+        Sample("policeuk", "POST", "/stats/stops", "/stats/stops", (("group", "force"),)),
         Sample("policeuk", "GET", "/boundaries/forces.geojson", "/boundaries/forces.geojson"),
         Sample("nothing", "GET", "/basemap.pmtiles", "/basemap.pmtiles"),  # none configured; no data either way
         Sample("open", "GET", "/", "/"),

@@ -150,25 +150,43 @@ def info(store: StoreOption = None) -> None:
 @app.command()
 def stats(
     group: Annotated[
-        str | None, typer.Option(help="Group by any of month,category,force,outcome,lsoa,cell (comma-separated).")
+        str | None,
+        typer.Option(
+            help="Group by any of month,category,force,outcome,lsoa,cell (crimes) or month,force,type,outcome,"
+            "object,cell (stops), comma-separated."
+        ),
     ] = None,
     months: Annotated[str | None, typer.Option(help="YYYY-MM or YYYY-MM..YYYY-MM (default: all).")] = None,
-    category: Annotated[str | None, typer.Option(help="Category slugs, comma-separated.")] = None,
+    category: Annotated[str | None, typer.Option(help="Category slugs, comma-separated (crimes only).")] = None,
     force: Annotated[str | None, typer.Option(help="Force ids, comma-separated.")] = None,
-    bbox: Annotated[str | None, typer.Option(help="Only crimes in minlng,minlat,maxlng,maxlat.")] = None,
-    poly: Annotated[str | None, typer.Option(help="Only crimes in a polygon: lat,lng:lat,lng:...")] = None,
+    bbox: Annotated[str | None, typer.Option(help="Only crimes or stops in minlng,minlat,maxlng,maxlat.")] = None,
+    poly: Annotated[str | None, typer.Option(help="Only crimes or stops in a polygon: lat,lng:lat,lng:...")] = None,
     zoom: Annotated[str | None, typer.Option(help="With --group cell: the web map zoom of the grid.")] = None,
+    data: Annotated[
+        str, typer.Option(help="crimes (as GET /stats/crimes) or stops (stops and searches, as GET /stats/stops).")
+    ] = "crimes",
     fmt: Annotated[
         str | None, typer.Option("--format", help="table, csv or json (default: table on a terminal, else csv).")
     ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Count crimes, grouped and filtered as GET /stats/crimes does: a table on a terminal, CSV in a pipe."""
-    from crimemap.stats_output import csv_columns, csv_rows, csv_text, json_bytes
+    """Count crimes or stops, grouped and filtered as GET /stats/crimes and /stats/stops do: a table or CSV."""
+    from crimemap.stats_output import GroupedQuery, csv_columns, csv_rows, csv_text, json_bytes
     from crimemap.stats_query import StatsError, parse_stats
+    from crimemap.stats_stops_query import StopStatsQuery, parse_stop_stats
 
+    if data not in ("crimes", "stops"):
+        raise fail(f"--data is crimes or stops, not {data!r}", 2)
+    if data == "stops" and category:
+        raise fail("--category: stops and searches have no category (--data stops)", 2)
+    query: GroupedQuery
     try:
-        query = parse_stats(group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom)
+        if data == "stops":
+            query = parse_stop_stats(group=group, months=months, force=force, bbox=bbox, poly=poly, zoom=zoom)
+        else:
+            query = parse_stats(
+                group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom
+            )
     except StatsError as e:
         raise fail(f"--{e.parameter}: {e.message}", 2) from None
     kind = fmt or ("table" if sys.stdout.isatty() else "csv")
@@ -177,7 +195,7 @@ def stats(
     location = store or default_store_location()
     try:
         with open_store(location, readonly=not location.startswith("postgres")) as st:
-            rows = st.stats(query)
+            rows = st.stop_stats(query) if isinstance(query, StopStatsQuery) else st.stats(query)
     except StoreError as e:
         raise fail(str(e)) from None
     if kind == "csv":

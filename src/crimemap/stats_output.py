@@ -1,6 +1,6 @@
 """Crime counts written out: JSON rows, CSV and the command line's table share one set of columns.
 
-A row of :meth:`crimemap.store.base.Store.stats` holds its group values then
+A row of :meth:`crimemap.store.base.Store.stats` (or ``stop_stats``) holds its group values then
 its count; here each becomes named columns. A cell becomes five more: its
 name ``level/row/col``, its centre (``lng``, ``lat``) and, in JSON, its
 ``bounds`` ``[west, south, east, north]`` (in CSV, four columns)::
@@ -19,11 +19,15 @@ from typing import Any
 import orjson
 
 from crimemap.stats_query import StatsQuery, cell_bounds, cell_name
+from crimemap.stats_stops_query import StopStatsQuery
+
+GroupedQuery = StatsQuery | StopStatsQuery
+"""A count of crimes or of stops: what the rows' columns are read from (``group``, ``level``)."""
 
 CELL_CSV_COLUMNS = ("cell", "lng", "lat", "west", "south", "east", "north")
 
 
-def csv_columns(query: StatsQuery) -> list[str]:
+def csv_columns(query: GroupedQuery) -> list[str]:
     """The CSV header: the group names in order (a cell as seven columns), then ``count``."""
     columns: list[str] = []
     for name in query.group:
@@ -31,7 +35,7 @@ def csv_columns(query: StatsQuery) -> list[str]:
     return [*columns, "count"]
 
 
-def _cell_fields(query: StatsQuery, value: tuple[int, int]) -> dict[str, Any]:
+def _cell_fields(query: GroupedQuery, value: tuple[int, int]) -> dict[str, Any]:
     west, south, east, north = cell_bounds(query.level, *value)
     return {
         "cell": cell_name(query.level, *value),
@@ -41,7 +45,7 @@ def _cell_fields(query: StatsQuery, value: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def row_dicts(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def row_dicts(query: GroupedQuery, rows: Iterable[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Rows as JSON objects, keys in group order then ``count``."""
     found = []
     for row in rows:
@@ -56,11 +60,11 @@ def row_dicts(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> list[dict[s
     return found
 
 
-def json_bytes(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> bytes:
+def json_bytes(query: GroupedQuery, rows: Iterable[tuple[Any, ...]]) -> bytes:
     return orjson.dumps(row_dicts(query, rows))
 
 
-def csv_rows(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+def csv_rows(query: GroupedQuery, rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
     """Rows as CSV fields (``None`` as an empty field), in :func:`csv_columns` order."""
     found = []
     for item in row_dicts(query, rows):
@@ -74,7 +78,7 @@ def csv_rows(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> list[list[An
     return found
 
 
-def csv_text(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> str:
+def csv_text(query: GroupedQuery, rows: Iterable[tuple[Any, ...]]) -> str:
     """The counts as CSV (RFC 4180, CRLF line ends) with a header."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

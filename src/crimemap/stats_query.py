@@ -113,11 +113,11 @@ def _split(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
 
-def parse_group(text: str | None) -> tuple[str, ...]:
+def parse_group(text: str | None, groups: tuple[str, ...] = GROUPS) -> tuple[str, ...]:
     names = _split(text)
     for name in names:
-        if name not in GROUPS:
-            raise StatsError("group", f"cannot group by {name!r}; group by any of {', '.join(GROUPS)}")
+        if name not in groups:
+            raise StatsError("group", f"cannot group by {name!r}; group by any of {', '.join(groups)}")
     if len(set(names)) != len(names):
         raise StatsError("group", f"group names a field twice: {text!r}")
     return tuple(names)
@@ -202,6 +202,17 @@ def parse_zoom(text: str | None, group: tuple[str, ...]) -> int:
     return level_for_zoom(zoom)
 
 
+def parse_area(bbox: str | None, poly: str | None) -> Polygon | None:
+    """The area of ``bbox`` or ``poly`` (not both), or None for everywhere."""
+    if bbox is not None and bbox.strip() and poly is not None and poly.strip():
+        raise StatsError("bbox", "give bbox or poly, not both")
+    if bbox is not None and bbox.strip():
+        return parse_bbox(bbox)
+    if poly is not None and poly.strip():
+        return parse_poly(poly)
+    return None
+
+
 def parse_stats(
     *,
     group: str | None = None,
@@ -214,13 +225,7 @@ def parse_stats(
 ) -> StatsQuery:
     """A :class:`StatsQuery` from request text; :class:`StatsError` names the first bad parameter."""
     groups = parse_group(group)
-    area: Polygon | None = None
-    if bbox is not None and bbox.strip() and poly is not None and poly.strip():
-        raise StatsError("bbox", "give bbox or poly, not both")
-    if bbox is not None and bbox.strip():
-        area = parse_bbox(bbox)
-    elif poly is not None and poly.strip():
-        area = parse_poly(poly)
+    area = parse_area(bbox, poly)
     return StatsQuery(
         group=groups,
         months=parse_months(months),

@@ -1,10 +1,11 @@
-"""Crime counts over HTTP: ``GET /stats/crimes`` (crimemap's own API, documented at ``/docs``).
+"""Crime and stop-and-search counts over HTTP: ``GET /stats/crimes`` and ``GET /stats/stops``.
 
 What police.uk's street-level API never answered, and every resident, reporter
-and analyst asks first: how many, and is it rising. Counts are grouped by any
-of month, category, force, outcome, LSOA and grid cell (at a web map's zoom),
-after filters on months, categories, forces and an area (``bbox`` or
-police.uk's ``poly``), answered as JSON rows or CSV::
+and analyst asks first: how many, and is it rising. Crimes are counted grouped
+by any of month, category, force, outcome, LSOA and grid cell (at a web map's
+zoom), stops and searches by month, force, type, outcome, object of search and
+grid cell, after filters on months, forces, categories (crimes) and an area
+(``bbox`` or police.uk's ``poly``), answered as JSON rows or CSV::
 
     GET /stats/crimes?group=month,category&months=2024-01..2024-06&bbox=-0.2,51.4,0.1,51.6
     [{"month": "2024-01", "category": "anti-social-behaviour", "count": 412}, ...]
@@ -17,6 +18,8 @@ once. Long ``poly`` values can be sent as a form-encoded POST.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -26,12 +29,15 @@ from crimemap.api import compression
 from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.errors import PoliceUKError, bad_request
-from crimemap.stats_output import csv_text, json_bytes
-from crimemap.stats_query import GROUPS, StatsError, StatsQuery, parse_stats
+from crimemap.stats_output import GroupedQuery, csv_text, json_bytes
+from crimemap.stats_query import GROUPS, StatsError, parse_stats
+from crimemap.stats_stops_query import STOP_GROUPS, parse_stop_stats
 from crimemap.store.base import ReadTimeout, Store, StoreError
 
 PARAMETERS = ("group", "months", "category", "force", "bbox", "poly", "zoom", "format", "key")
 """What ``/stats/crimes`` reads (``key`` is the access model's, :mod:`crimemap.api.access`)."""
+STOP_PARAMETERS = tuple(p for p in PARAMETERS if p != "category")
+"""What ``/stats/stops`` reads: stops have no category."""
 FORMATS = ("json", "csv")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -87,30 +93,44 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _answer(request: Request, values: dict[str, str | None]) -> Response:
-    unknown = sorted(set(request.query_params) - set(PARAMETERS))
+@dataclass(frozen=True)
+class Counted:
+    """What one statistics path counts: its parameters, its parser and the store's count."""
+
+    path: str
+    parameters: tuple[str, ...]
+    parse: Callable[..., GroupedQuery]
+    count: Callable[[Store, Any], list[tuple[Any, ...]]]
+
+
+CRIMES = Counted("/stats/crimes", PARAMETERS, parse_stats, lambda store, query: store.stats(query))
+STOPS = Counted("/stats/stops", STOP_PARAMETERS, parse_stop_stats, lambda store, query: store.stop_stats(query))
+
+
+def _answer(request: Request, values: dict[str, str | None], counted: Counted = CRIMES) -> Response:
+    unknown = sorted(set(request.query_params) - set(counted.parameters))
     if unknown:
-        raise bad_request(f"unknown parameter {unknown[0]!r}", f"the parameters are {', '.join(PARAMETERS)}")
+        raise bad_request(f"unknown parameter {unknown[0]!r}", f"the parameters are {', '.join(counted.parameters)}")
     fmt = (values.pop("format") or "json").strip().lower()
     if fmt not in FORMATS:
         raise bad_request(f"format must be json or csv, got {fmt!r}", "format=csv gives the rows as CSV")
     try:
-        query = parse_stats(**values)
+        query = counted.parse(**values)
     except StatsError as e:
-        raise bad_request(e.message, f"see /docs for the parameters of /stats/crimes ({e.parameter})") from None
+        raise bad_request(e.message, f"see /docs for the parameters of {counted.path} ({e.parameter})") from None
     store: Store = request.app.state.store
     media_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     try:
-        key = (store.generation(), "stats", fmt, query)
-        return compression.cached_answer(request, key, lambda: _render(store, query, fmt), media_type)
+        key = (store.generation(), counted.path, fmt, query)
+        return compression.cached_answer(request, key, lambda: _render(store, counted, query, fmt), media_type)
     except ReadTimeout as e:
         raise PoliceUKError(503, str(e), "ask for fewer months, a smaller area or coarser groups") from None
     except StoreError as e:
         raise PoliceUKError(503, str(e)) from None
 
 
-def _render(store: Store, query: StatsQuery, fmt: str) -> bytes:
-    rows = store.stats(query)
+def _render(store: Store, counted: Counted, query: GroupedQuery, fmt: str) -> bytes:
+    rows = counted.count(store, query)
     return csv_text(query, rows).encode() if fmt == "csv" else json_bytes(query, rows)
 
 
@@ -151,3 +171,59 @@ def stats_crimes_by_post(
 ) -> Response:
     values = dict(group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom)
     return _answer(request, {**values, "format": format})
+
+
+_STOP_GROUP = f"Fields to group by, comma-separated: any of {', '.join(STOP_GROUPS)}. None: one row, the total."
+_STOP_FORCE = "Force ids, comma-separated (see /api/forces): the force that made the stop."
+_STOP_BBOX = "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included)."
+_STOP_POLY = "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included)."
+
+_STOP_DOC = (
+    "Counts of police.uk stops and searches, grouped and filtered as /stats/crimes counts crimes. JSON is a"
+    ' list of rows, e.g. `[{"month": "2024-06", "type": "Person search", "count": 12}]`. `type`,'
+    " `outcome` and `object` are the stop's `type`, `outcome` and `object_of_search` as its police.uk"
+    ' JSON gives them (`type` and `object` `null` where the file gave none, `outcome` `""`); the outcome is'
+    " the file's wording, so older files' names (`Suspect arrested`) are rows of their own. Cells are those"
+    " of /stats/crimes (level = 13 - zoom); an area holds the stops /api/stops-street answers for it. Stops"
+    " without a location count in every total but in no area and no cell. Rows are in order of their values."
+    " A bad or unknown parameter is 400, naming it."
+)
+
+
+@router.get(
+    "/stops", summary="Stop-and-search counts", description=_STOP_DOC, response_class=Response, responses=_COUNTED
+)
+def stats_stops(
+    request: Request,
+    group: Annotated[str | None, Query(description=_STOP_GROUP, examples=["month,type"])] = None,
+    months: Annotated[str | None, Query(description=_MONTHS, examples=["2020-01..2020-03"])] = None,
+    force: Annotated[str | None, Query(description=_STOP_FORCE, examples=["city-of-london"])] = None,
+    bbox: Annotated[str | None, Query(description=_STOP_BBOX, examples=["-0.2,51.4,0.1,51.6"])] = None,
+    poly: Annotated[str | None, Query(description=_STOP_POLY)] = None,
+    zoom: Annotated[str | None, Query(description=_ZOOM, examples=["6"])] = None,
+    format: Annotated[str | None, Query(description=_FORMAT)] = None,
+    key: Annotated[str | None, Query(description="An API key, where the server has them.")] = None,
+) -> Response:
+    values = dict(group=group, months=months, force=force, bbox=bbox, poly=poly, zoom=zoom)
+    return _answer(request, {**values, "format": format}, STOPS)
+
+
+@router.post(
+    "/stops",
+    summary="Stop-and-search counts (parameters in a form-encoded body)",
+    description=_STOP_DOC,
+    response_class=Response,
+    responses=_COUNTED,
+)
+def stats_stops_by_post(
+    request: Request,
+    group: Annotated[str | None, Form(description=_STOP_GROUP)] = None,
+    months: Annotated[str | None, Form(description=_MONTHS)] = None,
+    force: Annotated[str | None, Form(description=_STOP_FORCE)] = None,
+    bbox: Annotated[str | None, Form(description=_STOP_BBOX)] = None,
+    poly: Annotated[str | None, Form(description=_STOP_POLY)] = None,
+    zoom: Annotated[str | None, Form(description=_ZOOM)] = None,
+    format: Annotated[str | None, Form(description=_FORMAT)] = None,
+) -> Response:
+    values = dict(group=group, months=months, force=force, bbox=bbox, poly=poly, zoom=zoom)
+    return _answer(request, {**values, "format": format}, STOPS)

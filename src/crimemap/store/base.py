@@ -21,6 +21,7 @@ from typing import Any, Literal, NamedTuple, TypeAlias
 
 from crimemap.query import CrimeQuery, FeatureQuery, Scalar, StopQuery
 from crimemap.stats_query import StatsQuery
+from crimemap.stats_stops_query import StopStatsQuery
 
 ColumnType: TypeAlias = Literal["integer", "double", "string", "boolean", "datetime"]
 
@@ -462,6 +463,17 @@ class Store(ABC):
         has no row, except that a query without groups always answers one
         row, the total. Both stores answer every query identically
         (:mod:`crimemap.store.stats_plan`).
+        """
+
+    @abstractmethod
+    def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
+        """Counts of stops and searches, answered as :meth:`stats` answers crimes.
+
+        Values are ``YYYY-MM`` months, force ids, the stop's ``type`` and
+        ``object_of_search`` (``None``: none given), its ``outcome`` as its
+        JSON gives it (``""``: none given) and cells as ``(row, col)``. An area
+        holds the stops ``stops-street`` answers for it. Counted from the stops
+        themselves (:mod:`crimemap.store.stats_stops`), alike in both stores.
         """
 
     # -- feature tables --------------------------------------------------------------

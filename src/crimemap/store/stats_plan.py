@@ -37,6 +37,7 @@ from crimemap import geo, vocab
 from crimemap.months import format_month
 from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
+from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store import areas
 
 LEVELS = (3, 6)
@@ -241,7 +242,7 @@ def edge_ranges(area: Polygon, level: int, edges: Iterable[tuple[int, int]]) -> 
     return ranges
 
 
-def months_between(stored: Iterable[int], query: StatsQuery) -> list[int]:
+def months_between(stored: Iterable[int], query: StatsQuery | StopStatsQuery) -> list[int]:
     """The stored months (numbers) the query asks for, oldest first."""
     wanted = query.month_numbers
     months = sorted(set(stored))

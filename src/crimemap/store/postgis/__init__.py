@@ -35,6 +35,7 @@ from crimemap import vocab
 from crimemap.policeuk_json import outcome_category
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.stats_query import StatsQuery
+from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.base import (
     Crime,
     Feature,
@@ -50,6 +51,7 @@ from crimemap.store.base import (
 )
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
+from crimemap.store.postgis import stats_stops as stop_stat_reads
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis import tables as table_reads
 from crimemap.store.postgis.connection import (
@@ -197,6 +199,9 @@ class PostGISStore(Store):
     def _outcome_slug(self, code: int) -> str | None:
         name = self._outcome_name(code)
         return vocab.outcome_by_name(name).slug if name else None
+
+    def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
+        return stop_stat_reads.stop_stats(self._db.all, query)
 
     # -- feature tables -----------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:

@@ -33,6 +33,7 @@ from crimemap import vocab
 from crimemap.months import format_month
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.stats_query import StatsQuery
+from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.base import (
     Crime,
     Feature,
@@ -51,12 +52,14 @@ from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
 from crimemap.store.sqlite import stats as stat_reads
+from crimemap.store.sqlite import stats_stops as stop_stat_reads
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite import tables as table_reads
 from crimemap.store.sqlite.connection import Connections, connect
 from crimemap.store.sqlite.schema import SchemaError, check_readable, ensure_schema
 from crimemap.store.sqlite.upgrade import upgrade_from_1
 from crimemap.store.sqlite.writer import SQLiteWriter
+from crimemap.store.stats_stops import no_stops
 
 __all__ = ["SQLiteStore"]
 
@@ -218,6 +221,11 @@ class SQLiteStore(Store):
     def _outcome_slug(self, code: int) -> str | None:
         name = self._outcome_name(code)
         return vocab.outcome_by_name(name).slug if name is not None else None
+
+    def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
+        if not self._has_stops():
+            return no_stops(query)
+        return stop_stat_reads.stop_stats(self._db.reader(), query)
 
     # -- feature tables -----------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:
