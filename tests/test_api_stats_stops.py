@@ -116,6 +116,8 @@ QUERIES: list[dict[str, str]] = [
     {"group": "object", "months": "2019-12..2020-01"},
     {"group": "month,force,type", "months": "2019-12..2020-01"},
     {"group": "force,outcome", "force": "merseyside,essex"},
+    {"group": "month,outcome", "force": "merseyside", "months": "2020-01"},  # the README's examples
+    {"group": "cell", "zoom": "13", "months": "2020-01", "bbox": CITY_BOX},
     {"group": "cell", "zoom": "6"},
     {"group": "cell", "zoom": "11", "months": "2020-01"},
     {"group": "cell,type", "zoom": "15", "force": "city-of-london", "months": "2019-12..2020-01"},
