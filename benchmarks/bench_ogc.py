@@ -354,6 +354,24 @@ def main() -> None:
             stop()
         shutil.rmtree(folder, ignore_errors=True)
     report(results, args.crimes_per_month)
+    print(f"HTTP floor, same client: a bare uvicorn app, 1 worker, a ready {FLOOR_BYTES:,}-byte body (a page of ten),"
+          f" {CONCURRENCY} clients: {bare_app_requests_per_second(args.seconds):,.0f} requests/s")  # fmt: skip
+
+
+FLOOR_BYTES = 6_000
+
+
+def bare_app_requests_per_second(seconds: float) -> float:
+    """What this client gets from a uvicorn app that does nothing but answer: the floor of the concurrency figures."""
+    from bench_api_policeuk import BareApp
+
+    bare = BareApp(FLOOR_BYTES, workers=1)
+    try:
+        url = f"http://127.0.0.1:{bare.port}/"
+        requests_per_second(url, 1.0)
+        return requests_per_second(url, seconds)
+    finally:
+        bare.stop()
 
 
 TARGETS = {
