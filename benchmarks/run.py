@@ -10,11 +10,12 @@
    beside the in-process floor of the same query;
 3. mapsengine (``bench_mapsengine``): Maps Engine pages, paging by token, GeoJSON
    export, beside in-process floors;
-4. stores (``bench_stores``): the embedded and PostGIS stores side by side on a
+4. stats (``bench_stats``): crime counts at national scale, in process and over HTTP, on the same store;
+5. stores (``bench_stores``): the embedded and PostGIS stores side by side on a
    smaller archive (needs PostgreSQL with PostGIS, as the tests do);
-5. stops (``bench_stops``): the load rate of stop-and-search files, and ``stops-street``
+6. stops (``bench_stops``): the load rate of stop-and-search files, and ``stops-street``
    beside ``crimes-street`` on the densest mile, on an archive of 3 months;
-6. ogc (``bench_ogc``): OGC API - Features items, paging and concurrency on both stores.
+7. ogc (``bench_ogc``): OGC API - Features items, paging and concurrency on both stores.
 
 Every figure is printed with its target where the issues set one; the output
 is the table quoted in the README.
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--crimes-per-month", type=int, default=500_000)
     parser.add_argument("--stores-crimes", type=int, default=500_000, help="crimes per month for the store comparison")
     parser.add_argument(
-        "--skip", action="append", default=[], help="foundation, policeuk, mapsengine, stores, stops or ogc"
+        "--skip", action="append", default=[], help="foundation, policeuk, mapsengine, stats, stores, stops or ogc"
     )
     args = parser.parse_args()
     targets: list[tuple[str, float, float]] = []
@@ -67,6 +68,11 @@ def main() -> None:
 
         print("\n## Maps Engine API and exports", flush=True)
         bench_mapsengine.run(str(store_path), report)
+    if "stats" not in args.skip:
+        import bench_stats
+
+        print("\n## crime counts (/stats/crimes)", flush=True)
+        bench_stats.run(report, args.months, args.crimes_per_month)
     if "stores" not in args.skip:
         print("\n## SQLite and PostGIS side by side", flush=True)
         subprocess.run(
