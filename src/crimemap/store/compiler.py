@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from crimemap.query import (
     And,
     Area,
+    Circle,
     Compare,
     CompareNumber,
     Contains,
@@ -42,6 +43,7 @@ from crimemap.query import (
     Scalar,
     Within,
 )
+from crimemap.store import areas
 
 _OPS = {"=": "=", "<>": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
@@ -256,3 +258,30 @@ def keyset_condition(
             terms.append(f"{expr} > {p}")
         alternatives.append("(" + " AND ".join(terms) + ")")
     return "(" + " OR ".join(alternatives) + ")" if alternatives else dialect.false
+
+
+def unit_sql(geometry: Geometry) -> tuple[str, str, str]:
+    """The unit vector of a point in SQL: stored columns when the source has them, else computed.
+
+    Computed, it is the arithmetic of :func:`crimemap.store.areas.unit_vector`,
+    in the same order, with the same C library functions in both engines, so
+    both stores and Python give the same bits.
+    """
+    if geometry.unit is not None:
+        return geometry.unit
+    lng, lat = geometry.lng, geometry.lat
+    return (
+        f"cos(radians({lat})) * cos(radians({lng}))",
+        f"cos(radians({lat})) * sin(radians({lng}))",
+        f"sin(radians({lat}))",
+    )
+
+
+def circle_sql(circle: Circle, geometry: Geometry, params: list[Any], mark: str) -> str:
+    """The exact circle test: the unit vectors' dot product against the cosine of the angular radius.
+
+    ``mark`` is the engine's placeholder; the parameters are appended to ``params``.
+    """
+    x, y, z = unit_sql(geometry)
+    params.extend(areas.circle_test(circle))
+    return f"({x} * {mark} + {y} * {mark} + {z} * {mark} >= {mark})"

@@ -82,3 +82,17 @@ def encode_pid(value: Any) -> bytes:
     if len(raw) != 32:
         raise ValueError(value)
     return raw
+
+
+def pid_key(pid: bytes) -> int:
+    """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
+    return int.from_bytes(pid[:8], "big") >> 1
+
+
+def pid_bytes(persistent_id: str) -> bytes | None:
+    """The 32 bytes of a 64-hex persistent id, or None for anything else."""
+    try:
+        pid = bytes.fromhex(persistent_id)
+    except ValueError:
+        return None
+    return pid if len(pid) == 32 else None

@@ -290,3 +290,48 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# -- the SQL both stores group by ----------------------------------------------------------------------------
+
+_SPAN = geo.ROW_SPAN
+_COL_MASK = geo.ROW_SPAN - 1
+_ROW_SHIFT = _SPAN.bit_length() - 1
+
+
+def cube_groups(query: StatsQuery, alias: str, level: int, wide: str = "") -> list[str]:
+    """SQL of ``query``'s groups over the kept counts of ``level`` (``alias``), in the query's order.
+
+    ``wide`` is a cast that keeps a cell number from overflowing a stored
+    integer row (PostgreSQL's ``::bigint``; SQLite's integers are 64-bit already).
+    """
+    shift = query.level - level
+    exprs = {
+        "month": f"{alias}.month",
+        "category": f"{alias}.category",
+        "force": f"{alias}.force",
+        "outcome": f"{alias}.outcome",
+        "cell": f"(({alias}.row >> {shift}){wide} * {_SPAN} + ({alias}.col >> {shift}))",
+    }
+    return [exprs[g] for g in query.group]
+
+
+def crime_groups(query: StatsQuery, lsoa: str) -> list[str]:
+    """SQL of ``query``'s groups over the crimes (``c``); ``lsoa`` is how this store reads a crime's LSOA."""
+    k = query.level
+    exprs = {
+        "month": "c.month",
+        "category": "c.category",
+        "force": "c.force",
+        "outcome": "coalesce(c.outcome, -1)",
+        "lsoa": lsoa,
+        "cell": f"(((c.cell >> {_ROW_SHIFT}) >> {k}) * {_SPAN} + ((c.cell & {_COL_MASK}) >> {k}))",
+    }
+    return [exprs[g] for g in query.group]
+
+
+def grouped(select: list[str], count: str, source: str, where: str) -> str:
+    """``SELECT select..., count FROM source WHERE where GROUP BY`` the selected columns."""
+    columns = ", ".join([*select, count])
+    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(select)))}" if select else ""
+    return f"SELECT {columns} FROM {source} WHERE {where}{group}"

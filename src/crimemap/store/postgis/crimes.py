@@ -33,7 +33,7 @@ from crimemap.store.base import Crime, JsonList, MonthSummary, OutcomeEvent, Str
 from crimemap.store.compiler import Geometry
 from crimemap.store.postgis.connection import Cursor, Database
 from crimemap.store.postgis.dialect import exact_sql
-from crimemap.store.records import FORCE_IDS, crime_from_row
+from crimemap.store.records import FORCE_IDS, crime_from_row, pid_bytes, pid_key
 
 CRIME_SELECT = (
     "c.id, c.month, c.force, c.falls_within, c.lng, c.lat, c.street_id, c.street_name, c.lsoa_code, c.lsoa_name,"
@@ -46,20 +46,6 @@ OUTCOME_GEOMETRY = Geometry(lng="o.lng", lat="o.lat")
 
 RANGES_PER_STATEMENT = 256
 """Cell ranges joined in one statement: every range of a mile, a polygon a band or two at a time."""
-
-
-def pid_key(pid: bytes) -> int:
-    """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
-    return int.from_bytes(pid[:8], "big") >> 1
-
-
-def pid_bytes(persistent_id: str) -> bytes | None:
-    """The 32 bytes of a 64-hex persistent id, or None for anything else."""
-    try:
-        pid = bytes.fromhex(persistent_id)
-    except ValueError:
-        return None
-    return pid if len(pid) == 32 else None
 
 
 # -- how a query walks the grid ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ It must answer every query as the embedded store does:
   angular radius (:mod:`crimemap.store.areas`): on the stored ``x, y, z`` where
   a table keeps them (the crimes), else computed from ``lng``/``lat`` with the
   same C library functions in the same order as
-  :func:`crimemap.store.sqlite.dialect.circle_sql`. PostGIS's own sphere has
+  :func:`crimemap.store.compiler.circle_sql`. PostGIS's own sphere has
   another radius, so ``ST_DWithin`` would disagree at the edge;
 - a rectangle is two ``BETWEEN``\\ s; any other polygon is the same shapely
   polygon (made valid when it crosses itself), sent as WKB to ``ST_Intersects``
@@ -30,6 +30,7 @@ from crimemap.query import NUMBER_TEXT, Area, Circle, Polygon
 from crimemap.store import areas, shapes
 from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
+from crimemap.store.compiler import circle_sql as compiler_circle_sql
 
 
 def text(expr: str) -> str:
@@ -37,27 +38,9 @@ def text(expr: str) -> str:
     return f'({expr} COLLATE "C")'
 
 
-def unit_sql(geometry: Geometry) -> tuple[str, str, str]:
-    """The unit vector of a point in SQL: stored columns when the source has them, else computed.
-
-    Computed, it is the arithmetic of :func:`crimemap.store.areas.unit_vector`
-    in the same order, as the embedded store computes it.
-    """
-    if geometry.unit is not None:
-        return geometry.unit
-    lng, lat = geometry.lng, geometry.lat
-    return (
-        f"cos(radians({lat})) * cos(radians({lng}))",
-        f"cos(radians({lat})) * sin(radians({lng}))",
-        f"sin(radians({lat}))",
-    )
-
-
 def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
-    """The exact circle test: the unit vectors' dot product against the cosine of the angular radius."""
-    x, y, z = unit_sql(geometry)
-    params.extend(areas.circle_test(circle))
-    return f"({x} * %s + {y} * %s + {z} * %s >= %s)"
+    """The exact circle test (:func:`crimemap.store.compiler.circle_sql`) with this engine's placeholder."""
+    return compiler_circle_sql(circle, geometry, params, "%s")
 
 
 def polygon_sql(polygon: Polygon, geometry: Geometry, params: list[Any]) -> str:

@@ -28,7 +28,18 @@ from crimemap.stats_query import StatsQuery
 from crimemap.store import areas
 from crimemap.store.postgis.crimes import CRIME_GEOMETRY
 from crimemap.store.postgis.dialect import exact_sql, text
-from crimemap.store.stats_plan import LEVELS, Plan, Tally, decode, edge_ranges, months_between, plan
+from crimemap.store.stats_plan import (
+    LEVELS,
+    Plan,
+    Tally,
+    crime_groups,
+    cube_groups,
+    decode,
+    edge_ranges,
+    grouped,
+    months_between,
+    plan,
+)
 
 BUILT_KEY = "stats_built"
 """The ``meta`` key present once the counts cover every stored crime."""
@@ -36,6 +47,10 @@ BUILT_KEY = "stats_built"
 _SPAN = geo.ROW_SPAN
 _COL_MASK = geo.ROW_SPAN - 1
 _ROW_SHIFT = _SPAN.bit_length() - 1
+WIDE = "::bigint"
+"""A kept row number made wide enough to be multiplied into a cell number."""
+LSOA = text("c.lsoa_code")
+"""A crime's LSOA code, compared and sorted byte-wise as the embedded store does."""
 
 Conn = psycopg.Connection[Any]
 
@@ -133,37 +148,6 @@ class _Terms:
         return " AND ".join([*self.sql, *extra])
 
 
-def _cube_groups(query: StatsQuery, alias: str, level: int) -> list[str]:
-    shift = query.level - level
-    exprs = {
-        "month": f"{alias}.month",
-        "category": f"{alias}.category",
-        "force": f"{alias}.force",
-        "outcome": f"{alias}.outcome",
-        "cell": f"(({alias}.row >> {shift})::bigint * {_SPAN} + ({alias}.col >> {shift}))",
-    }
-    return [exprs[g] for g in query.group]
-
-
-def _crime_groups(query: StatsQuery) -> list[str]:
-    k = query.level
-    exprs = {
-        "month": "c.month",
-        "category": "c.category",
-        "force": "c.force",
-        "outcome": "coalesce(c.outcome, -1)",
-        "lsoa": text("c.lsoa_code"),
-        "cell": f"(((c.cell >> {_ROW_SHIFT}) >> {k}) * {_SPAN} + ((c.cell & {_COL_MASK}) >> {k}))",
-    }
-    return [exprs[g] for g in query.group]
-
-
-def _grouped(select: list[str], count: str, source: str, where: str) -> str:
-    columns = ", ".join([*select, count])
-    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(select)))}" if select else ""
-    return f"SELECT {columns} FROM {source} WHERE {where}{group}"
-
-
 Rows = Callable[[str, list[Any]], list[tuple[Any, ...]]]
 
 
@@ -178,7 +162,9 @@ def stats(rows: Rows, query: StatsQuery, outcome_slug: Callable[[int], str | Non
     if months:
         if p.source in ("totals", "outcomes"):
             terms = _Terms("s", months, p)
-            sql = _grouped(_cube_groups(query, "s", 0), "sum(s.crimes)::bigint", f"stats_{p.source} s", terms.where())
+            sql = grouped(
+                cube_groups(query, "s", 0, WIDE), "sum(s.crimes)::bigint", f"stats_{p.source} s", terms.where()
+            )
             tally.add(rows(sql, terms.params))
         elif p.source == "cells":
             _cells(rows, query, p, months, tally)
@@ -189,14 +175,14 @@ def stats(rows: Rows, query: StatsQuery, outcome_slug: Callable[[int], str | Non
 
 def _cells(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     terms = _Terms("s", months, p)
-    groups = _cube_groups(query, "s", p.level)
+    groups = cube_groups(query, "s", p.level, WIDE)
     if p.inside is None:
-        sql = _grouped(groups, "sum(s.crimes)::bigint", "stats_cells s", terms.where(f"s.level = {p.level}"))
+        sql = grouped(groups, "sum(s.crimes)::bigint", "stats_cells s", terms.where(f"s.level = {p.level}"))
         tally.add(rows(sql, terms.params))
         return
     if p.inside:
         blocks = list(zip(*p.inside, strict=True))
-        sql = _grouped(
+        sql = grouped(
             groups,
             "sum(s.crimes)::bigint",
             "unnest(%s::integer[], %s::integer[], %s::integer[], %s::integer[]) AS b(r0, c0, r1, c1)"
@@ -220,7 +206,7 @@ def _crimes(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Ta
     if query.area is None:
         terms = _Terms("c", months, p)
         located = ["c.cell >= 0"] if "cell" in query.group else []
-        tally.add(rows(_grouped(_crime_groups(query), "count(*)", "crimes c", terms.where(*located)), terms.params))
+        tally.add(rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params))
         return
     inside: list[tuple[int, int]] = []
     edge: list[tuple[int, int]] = []
@@ -251,4 +237,4 @@ def _crimes_in_ranges(
     columns = "c.month, c.category, c.force, c.outcome, c.lsoa_code, c.cell"
     inner = f"SELECT {columns} FROM crimes c WHERE {terms.where(*extra)} OFFSET 0"
     source = f"unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL ({inner}) AS c"
-    tally.add(rows(_grouped(_crime_groups(query), "count(*)", source, "TRUE"), params))
+    tally.add(rows(grouped(crime_groups(query, LSOA), "count(*)", source, "TRUE"), params))

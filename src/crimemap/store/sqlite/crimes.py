@@ -26,7 +26,7 @@ from crimemap.store import areas
 from crimemap.store.areas import rectangle
 from crimemap.store.base import Crime, JsonList, OutcomeEvent, Street
 from crimemap.store.compiler import Geometry
-from crimemap.store.records import crime_from_row
+from crimemap.store.records import crime_from_row, pid_bytes, pid_key
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
 from crimemap.store.sqlite.schema import pid_text, street_name
@@ -49,20 +49,6 @@ ALL_CELLS = areas.CellRange(0, 1 << 62)
 
 SAME_POINT_M = 1.0
 """Map points closer than this are one point (coordinates have six decimals: 0.1 m)."""
-
-
-def pid_key(pid: bytes) -> int:
-    """The non-negative 63-bit integer that indexes a persistent id (see the schema)."""
-    return int.from_bytes(pid[:8], "big") >> 1
-
-
-def pid_bytes(persistent_id: str) -> bytes | None:
-    """The 32 bytes of a 64-hex persistent id, or None for anything else."""
-    try:
-        pid = bytes.fromhex(persistent_id)
-    except ValueError:
-        return None
-    return pid if len(pid) == 32 else None
 
 
 # -- what a query filters on, besides the area ------------------------------------------------------
@@ -331,10 +317,7 @@ def outcomes(db: Reader, query: CrimeQuery, outcome_name: Callable[[int], str | 
     limit = query.limit if query.limit is not None else -1
     plan = _Plan(db, CrimeQuery(month=query.month, area=query.area), OUTCOME_GEOMETRY)
     select = f"SELECT o.outcome, o.month, o.lng, o.lat, {CRIME_SELECT}"
-    source = (
-        f"{select} FROM outcomes o LEFT JOIN crimes c ON {SAME_CRIME}"
-        " WHERE o.month = ? AND o.cell BETWEEN ? AND ?"
-    )
+    source = f"{select} FROM outcomes o LEFT JOIN crimes c ON {SAME_CRIME} WHERE o.month = ? AND o.cell BETWEEN ? AND ?"
     found = 0
     for cells in plan.ranges:
         test, extra = ("", ()) if cells.inside else (plan.edge_sql, tuple(plan.edge_params))

@@ -8,29 +8,12 @@ from crimemap.query import Area, Circle
 from crimemap.store import areas, shapes
 from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry
-
-
-def unit_sql(geometry: Geometry) -> tuple[str, str, str]:
-    """The unit vector of a point in SQL: stored columns when the source has them, else computed.
-
-    Computed, it is the same arithmetic, in the same order, as
-    :func:`crimemap.store.areas.unit_vector`, so both give the same bits.
-    """
-    if geometry.unit is not None:
-        return geometry.unit
-    lng, lat = geometry.lng, geometry.lat
-    return (
-        f"cos(radians({lat})) * cos(radians({lng}))",
-        f"cos(radians({lat})) * sin(radians({lng}))",
-        f"sin(radians({lat}))",
-    )
+from crimemap.store.compiler import circle_sql as compiler_circle_sql
 
 
 def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
-    """The exact circle test: the unit vectors' dot product against the cosine of the angular radius."""
-    x, y, z = unit_sql(geometry)
-    params.extend(areas.circle_test(circle))
-    return f"({x} * ? + {y} * ? + {z} * ? >= ?)"
+    """The exact circle test (:func:`crimemap.store.compiler.circle_sql`) with this engine's placeholder."""
+    return compiler_circle_sql(circle, geometry, params, "?")
 
 
 def shape_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:

@@ -30,7 +30,18 @@ from crimemap.store import areas
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.crimes import CRIME_GEOMETRY
 from crimemap.store.sqlite.dialect import area_sql
-from crimemap.store.stats_plan import LEVELS, Plan, Tally, decode, edge_ranges, months_between, plan
+from crimemap.store.stats_plan import (
+    LEVELS,
+    Plan,
+    Tally,
+    crime_groups,
+    cube_groups,
+    decode,
+    edge_ranges,
+    grouped,
+    months_between,
+    plan,
+)
 
 BUILT_KEY = "stats_built"
 """The ``meta`` key present once the counts cover every stored crime."""
@@ -38,6 +49,8 @@ BUILT_KEY = "stats_built"
 _SPAN = geo.ROW_SPAN
 _COL_MASK = geo.ROW_SPAN - 1
 _ROW_SHIFT = _SPAN.bit_length() - 1
+LSOA = "c.lsoa"
+"""A crime's LSOA, as its code into ``lsoas`` (decoded with the answer)."""
 
 
 # -- keeping the counts ------------------------------------------------------------------------------
@@ -145,37 +158,6 @@ class _Terms:
         return " AND ".join([*self.sql, *extra])
 
 
-def _cube_groups(query: StatsQuery, alias: str, level: int) -> list[str]:
-    shift = query.level - level
-    exprs = {
-        "month": f"{alias}.month",
-        "category": f"{alias}.category",
-        "force": f"{alias}.force",
-        "outcome": f"{alias}.outcome",
-        "cell": f"(({alias}.row >> {shift}) * {_SPAN} + ({alias}.col >> {shift}))",
-    }
-    return [exprs[g] for g in query.group]
-
-
-def _crime_groups(query: StatsQuery) -> list[str]:
-    k = query.level
-    exprs = {
-        "month": "c.month",
-        "category": "c.category",
-        "force": "c.force",
-        "outcome": "coalesce(c.outcome, -1)",
-        "lsoa": "c.lsoa",
-        "cell": f"(((c.cell >> {_ROW_SHIFT}) >> {k}) * {_SPAN} + ((c.cell & {_COL_MASK}) >> {k}))",
-    }
-    return [exprs[g] for g in query.group]
-
-
-def _grouped(select: list[str], count: str, source: str, where: str) -> str:
-    columns = ", ".join([*select, count])
-    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(select)))}" if select else ""
-    return f"SELECT {columns} FROM {source} WHERE {where}{group}"
-
-
 def stats(db: Reader, query: StatsQuery, outcome_slug: Callable[[int], str | None]) -> list[tuple[Any, ...]]:
     """The counts of ``query`` (see :meth:`crimemap.store.base.Store.stats`)."""
     stored = [m for (m,) in db.execute("SELECT DISTINCT month FROM loads WHERE kind = 'street'")]
@@ -187,7 +169,7 @@ def stats(db: Reader, query: StatsQuery, outcome_slug: Callable[[int], str | Non
     if months:
         if p.source in ("totals", "outcomes"):
             terms = _Terms("s", months, p)
-            sql = _grouped(_cube_groups(query, "s", 0), "sum(s.crimes)", f"stats_{p.source} s", terms.where())
+            sql = grouped(cube_groups(query, "s", 0), "sum(s.crimes)", f"stats_{p.source} s", terms.where())
             tally.add(db.rows(sql, terms.params))
         elif p.source == "cells":
             _cells(db, query, p, months, tally)
@@ -198,13 +180,13 @@ def stats(db: Reader, query: StatsQuery, outcome_slug: Callable[[int], str | Non
 
 def _cells(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     terms = _Terms("s", months, p)
-    groups = _cube_groups(query, "s", p.level)
+    groups = cube_groups(query, "s", p.level)
     if p.inside is None:
-        sql = _grouped(groups, "sum(s.crimes)", "stats_cells s", terms.where(f"s.level = {p.level}"))
+        sql = grouped(groups, "sum(s.crimes)", "stats_cells s", terms.where(f"s.level = {p.level}"))
         tally.add(db.rows(sql, terms.params))
         return
     if p.inside:
-        sql = _grouped(
+        sql = grouped(
             groups,
             "sum(s.crimes)",
             "json_each(?) AS b CROSS JOIN stats_cells AS s",
@@ -230,7 +212,9 @@ def _crimes(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Ta
     if query.area is None:
         terms = _Terms("c", months, p)
         located = ["c.cell >= 0"] if "cell" in query.group else []
-        tally.add(db.rows(_grouped(_crime_groups(query), "count(*)", "crimes c", terms.where(*located)), terms.params))
+        tally.add(
+            db.rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params)
+        )
         return
     inside: list[tuple[int, int]] = []
     edge: list[tuple[int, int]] = []
@@ -257,7 +241,9 @@ def _crimes_in_ranges(
     params: list[Any] = [orjson.dumps(ranges).decode(), *terms.params]
     if test is not None:
         extra.append(area_sql(test, CRIME_GEOMETRY, params))
-    sql = _grouped(_crime_groups(query), "count(*)", "json_each(?) AS r CROSS JOIN crimes AS c", terms.where(*extra))
+    sql = grouped(
+        crime_groups(query, LSOA), "count(*)", "json_each(?) AS r CROSS JOIN crimes AS c", terms.where(*extra)
+    )
     tally.add(db.rows(sql, params))
 
 
