@@ -197,6 +197,20 @@ def test_datetime_selects_the_crimes_of_the_months_it_overlaps(
     assert sorted(got) == months
 
 
+@pytest.mark.parametrize(
+    "when", ["9999-12", "9999-12-31", "9999-12-31T23:30:00-01:00", "0001-01-01T00:00:00+01:00", "0001-01", "9999-12/.."]
+)
+def test_datetime_at_the_ends_of_the_calendar_is_an_empty_page(policeuk_server: LiveServer, when: str) -> None:
+    body = get(policeuk_server, ITEMS, datetime=when)
+    assert body["features"] == [] and body["numberReturned"] == 0
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00/9999-12-31", "0001-01/9999-12", "../9999-12-31T23:59:59Z"])
+def test_datetime_over_the_whole_calendar_selects_every_crime(policeuk_server: LiveServer, when: str) -> None:
+    everything = get(policeuk_server, ITEMS, limit=1_000, properties="month")["features"]
+    assert get(policeuk_server, ITEMS, datetime=when, limit=1_000, properties="month")["features"] == everything
+
+
 def test_limit_defaults_to_ten_and_is_served_as_at_most_ten_thousand(policeuk_server: LiveServer) -> None:
     assert len(get(policeuk_server, ITEMS)["features"]) == 10
     assert len(get(policeuk_server, ITEMS, limit=50_000)["features"]) == 10_000
