@@ -7,12 +7,20 @@ The police.uk envelope is ``{"status", "error", "message", "hint"}``; under
 from __future__ import annotations
 
 import http.client
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import POLICEUK, LiveServer
+from crimemap.api.settings import Settings
+from crimemap.load.policeuk import load_policeuk
+from crimemap.store.base import Store
 from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS
+from crimemap.store.base import CRIMES_TABLE
 from crimemap.store.sqlite import SQLiteStore
 from serve_process import serving
 from test_api_policeuk import assert_error
@@ -37,6 +45,44 @@ def test_a_wrong_method_is_a_json_405_saying_which_are_allowed(policeuk_server: 
     assert_error(response, 405, "DELETE is not allowed on /api/forces", "GET")
     assert response.headers["allow"] == "GET"
     google_error(policeuk_server.client.post("/download/policeuk-crimes.csv"), 405, "httpMethodNotAllowed", "POST")
+
+
+POST_TOO = ["/stats/crimes", "/stats/stops", "/api/crimes-street/all-crime", "/api/stops-street", "/api/outcomes-at-location"]
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", POST_TOO)
+def test_a_wrong_method_on_a_path_that_takes_post_too_allows_both(
+    policeuk_server: LiveServer, path: str, method: str
+) -> None:
+    response = policeuk_server.client.request(method, path)
+    assert_error(response, 405, f"{method} is not allowed on {path}; use GET, POST")
+    assert response.headers["allow"] == "GET, POST"
+    assert policeuk_server.client.post(path).status_code != 405  # what Allow says is true
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "DELETE", "POST"])
+@pytest.mark.parametrize("path", ["/mapsengine/v1/tables", f"/mapsengine/v1/tables/{CRIMES_TABLE}/features"])
+def test_a_wrong_method_on_a_maps_engine_path_is_a_405_in_googles_envelope(
+    policeuk_server: LiveServer, path: str, method: str
+) -> None:
+    response = policeuk_server.client.request(method, path)
+    google_error(response, 405, "httpMethodNotAllowed", f"{method} is not allowed on {path}; use GET")
+    assert response.headers["allow"] == "GET"
+    google_error(policeuk_server.client.request(method, "/mapsengine/v1/nothing"), 404, "notFound")
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "DELETE", "POST"])
+@pytest.mark.parametrize("path", ["/ogc/", "/ogc/collections", f"/ogc/collections/{CRIMES_TABLE}/items"])
+def test_a_wrong_method_on_an_ogc_path_is_a_405_in_the_ogc_envelope(
+    policeuk_server: LiveServer, path: str, method: str
+) -> None:
+    response = policeuk_server.client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.json() == {"code": "MethodNotAllowed", "description": f"{method} is not allowed on {path}; use GET"}
+    assert response.headers["allow"] == "GET"
+    unknown = policeuk_server.client.request(method, "/ogc/nothing")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "NotFound"
 
 
 def test_a_form_with_too_many_fields_is_a_json_400(policeuk_server: LiveServer) -> None:
@@ -107,3 +153,32 @@ def test_a_request_line_over_64_kib_is_a_json_400_from_crimemap_serve(tmp_path: 
         assert "POST" in response.json()["hint"]
         ok = httpx.get(f"{url}/api/forces?pad={'a' * 60_000}")  # parsed, then refused by the API itself
         assert_error(ok, 400, "longer than 4094 characters")
+
+
+def _lose_the_crimes_table(store: Store) -> None:
+    """An operator's mistake under a running server: its crimes table renamed behind its back."""
+    if isinstance(store, SQLiteStore):
+        with closing(sqlite3.connect(store.path)) as db:
+            db.execute("ALTER TABLE crimes RENAME TO crimes_gone")
+            db.commit()
+        return
+    import psycopg
+
+    with psycopg.connect(store.url, autocommit=True) as db:
+        db.execute("ALTER TABLE crimes RENAME TO crimes_gone")
+
+
+def test_a_failure_inside_any_route_is_a_500_in_its_apis_envelope_never_plain_text(
+    store: Store, live_server: Callable[..., LiveServer]
+) -> None:
+    load_policeuk(store, [POLICEUK / "2016-03"])
+    server = live_server(store, Settings(cache_mb=0))
+    _lose_the_crimes_table(store)
+    client = server.client
+    street = client.get("/api/crimes-street/all-crime", params={"lat": "51.5155", "lng": "-0.0922", "date": "2016-03"})
+    assert_error(street, 500, "the server failed to answer; see its log")
+    no_location = {"category": "all-crime", "force": "cumbria", "date": "2016-03"}
+    assert_error(client.get("/api/crimes-no-location", params=no_location), 500, "see its log")
+    ogc = client.get(f"/ogc/collections/{CRIMES_TABLE}/items")
+    assert (ogc.status_code, ogc.json()["code"]) in ((500, "ServerError"), (503, "ServiceUnavailable")), ogc.text
+    google_error(client.get(f"/mapsengine/v1/tables/{CRIMES_TABLE}/features"), 503, "backendError")
