@@ -182,3 +182,39 @@ def test_a_failure_inside_any_route_is_a_500_in_its_apis_envelope_never_plain_te
     ogc = client.get(f"/ogc/collections/{CRIMES_TABLE}/items")
     assert (ogc.status_code, ogc.json()["code"]) in ((500, "ServerError"), (503, "ServiceUnavailable")), ogc.text
     google_error(client.get(f"/mapsengine/v1/tables/{CRIMES_TABLE}/features"), 503, "backendError")
+
+
+LONG = "7" * 3_000
+"""A value of 3,000 characters: an error may quote 100 of them."""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        *(f"/stats/crimes?{name}={LONG}" for name in ("months", "group", "category", "force", "bbox", "zoom", "format")),
+        f"/stats/crimes?{LONG}=1",
+        f"/stats/stops?months=2016-01..{LONG}",
+        f"/api/crimes-street/all-crime?lat=51.5&lng=0&date={LONG}",
+        f"/api/crimes-street/{LONG}?lat=51.5&lng=0",
+        f"/boundaries/forces.geojson?zoom={LONG}",
+        f"/boundaries/{LONG}",
+        f"/static/{LONG}",
+        *(f"/ogc/collections/{CRIMES_TABLE}/items?{name}={LONG}" for name in ("f", "bbox-crs", "properties", "sortby")),
+        f"/ogc/collections/{CRIMES_TABLE}/items?{LONG}=1",
+        f"/ogc/collections/{CRIMES_TABLE}/items?filter=month={LONG}",
+        f"/ogc/collections/{LONG}",
+        f"/ogc/collections/{CRIMES_TABLE}/items/{LONG}",
+        f"/ogc/{LONG}",
+        *(f"/mapsengine/v1/tables/{CRIMES_TABLE}/features?{name}={LONG}" for name in ("where", "version")),
+        f"/mapsengine/v1/tables/{CRIMES_TABLE}/features?where=month%3D%27{LONG}",
+        f"/mapsengine/v1/{LONG}",
+        f"/download/{LONG}",
+    ],
+)
+def test_an_error_quotes_at_most_100_characters_of_a_value(policeuk_server: LiveServer, url: str) -> None:
+    response = policeuk_server.client.get(url)
+    assert 400 <= response.status_code < 500, response.text[:300]
+    body = response.json()
+    text = body.get("message") or body.get("description") or body["error"]["message"]
+    assert "7" * 101 not in response.text, text
+    assert "7" * 10 not in text or "..." in text, text  # a quote says it was cut

@@ -87,11 +87,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     path, method = request.url.path, request.method
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        message, hint = f"no such method: {method} {cut(path, 200)}", "the methods are documented at /docs"
+        message, hint = f"no such method: {method} {cut(path)}", "the methods are documented at /docs"
     elif exc.status_code == 405:
         allowed = allowed_methods(request) or headers.get("allow", headers.get("Allow", ""))
         headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": allowed}
-        message = f"{method} is not allowed on {cut(path, 200)}" + (f"; use {allowed}" if allowed else "")
+        message = f"{method} is not allowed on {cut(path)}" + (f"; use {allowed}" if allowed else "")
         hint = "the methods are documented at /docs"
     else:
         message, hint = f"the request could not be read: {exc.detail}", ""

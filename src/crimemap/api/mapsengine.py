@@ -305,7 +305,7 @@ def unknown(request: Request, path: str = "") -> Response:
         raise MapsEngineError(
             405,
             "httpMethodNotAllowed",
-            f"{request.method} is not allowed on {cut(request.url.path, 200)}; use {allowed}",
+            f"{request.method} is not allowed on {cut(request.url.path)}; use {allowed}",
             headers={"Allow": allowed},
         )
     raise MapsEngineError(

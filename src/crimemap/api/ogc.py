@@ -232,7 +232,7 @@ def unknown(request: Request, path: str) -> Response:
         raise OGCError(
             405,
             "MethodNotAllowed",
-            f"{request.method} is not allowed on {cut(request.url.path, 200)}; use {allowed}",
+            f"{request.method} is not allowed on {cut(request.url.path)}; use {allowed}",
             headers={"Allow": allowed},
         )
     if request.method == "GET" and path.endswith("/") and path.strip("/"):
