@@ -19,7 +19,7 @@ from conftest import POLICEUK, LiveServer
 from crimemap.api.settings import Settings
 from crimemap.load.policeuk import load_policeuk
 from crimemap.store.base import Store
-from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS
+from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS, MAX_HEADER_BYTES
 from crimemap.store.base import CRIMES_TABLE
 from crimemap.store.sqlite import SQLiteStore
 from serve_process import serving
@@ -218,3 +218,56 @@ def test_an_error_quotes_at_most_100_characters_of_a_value(policeuk_server: Live
     text = body.get("message") or body.get("description") or body["error"]["message"]
     assert "7" * 101 not in response.text, text
     assert "7" * 10 not in text or "..." in text, text  # a quote says it was cut
+
+
+def _get_with_header(url: str, path: str, size: int) -> httpx.Response:
+    """GET ``path`` with one header field of ``size`` bytes, by http.client (httpx holds such a header whole too)."""
+    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
+    try:
+        connection.putrequest("GET", path)
+        connection.putheader("X-Padding", "a" * size)
+        connection.endheaders()
+        raw = connection.getresponse()
+        return httpx.Response(raw.status, headers=raw.getheaders(), content=raw.read())
+    finally:
+        connection.close()
+
+
+def test_header_fields_over_64_kib_are_a_431_in_each_apis_envelope(policeuk_server: LiveServer) -> None:
+    url = policeuk_server.url
+    assert _get_with_header(url, "/api/forces", MAX_HEADER_BYTES - 1_000).status_code == 200
+    assert_error(_get_with_header(url, "/api/forces", MAX_HEADER_BYTES), 431, "longer than 65,536 bytes")
+    google_error(_get_with_header(url, "/mapsengine/v1/tables", 100_000), 431, "requestHeaderTooLarge", "65,536")
+    ogc = _get_with_header(url, "/ogc/collections", 100_000)
+    assert (ogc.status_code, ogc.json()["code"]) == (431, "RequestHeaderFieldsTooLarge"), ogc.text
+
+
+def _peak_memory_kib(port: int) -> int:
+    """The peak resident memory of the ``crimemap serve`` process listening on ``port`` (Linux's VmHWM)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in args and str(port).encode() in args:
+            status = (cmdline.parent / "status").read_text()
+            return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    raise AssertionError(f"no crimemap serve on port {port}")
+
+
+@pytest.mark.parametrize(("path", "size"), [("/api/forces", 50_000_000), ("/ogc/collections", 5_000_000)])
+def test_a_huge_header_is_refused_by_crimemap_serve_without_reading_it_whole(
+    tmp_path: Path, path: str, size: int
+) -> None:
+    """It used to be read whole (memory grew by twice its size) and answered 200, after 3.2 s for 50 MB."""
+    store = tmp_path / "s.sqlite"
+    SQLiteStore(store).close()
+    with serving(store) as url:
+        port = int(url.rsplit(":", 1)[1])
+        before = _peak_memory_kib(port)
+        response = _get_with_header(url, path, size)
+        assert response.status_code == 431, response.text[:300]
+        assert response.headers["connection"] == "close"
+        assert "longer than 65,536 bytes" in response.text
+        assert _peak_memory_kib(port) - before < 20_000  # KiB: a few reads, not the header
+        assert httpx.get(f"{url}/api/forces", headers={"X-Padding": "a" * 1_000}).status_code == 200

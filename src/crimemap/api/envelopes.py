@@ -8,6 +8,8 @@ before a route runs would otherwise reach the client as FastAPI's
 - no route (404) and a wrong method (405, with ``Allow`` naming every method the path takes);
 - a form the parser refuses (a field over 1 MiB, more than :data:`MAX_FORM_FIELDS` fields: 400);
 - a request body over :data:`MAX_BODY_BYTES` (413), refused by :class:`BodyLimit` before it is parsed;
+- header fields over :data:`MAX_HEADER_BYTES` (431), refused by :class:`HeaderLimit` before anything reads them
+  (``crimemap serve`` stops reading a far longer head sooner: :mod:`crimemap.api.protocols`);
 - a read the store stopped at its time budget, or a table reloaded while it was read (503);
 - anything else a route or a middleware raised (500, logged), so that no failure reaches the client as
   Starlette's plain "Internal Server Error".
@@ -43,6 +45,10 @@ if TYPE_CHECKING:
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body accepted (1 MiB): a ``poly`` of the most points accepted fits in a quarter of it."""
+
+MAX_HEADER_BYTES = 64 << 10
+"""The most bytes of header fields a request may have (64 KiB): each field's name and value, plus 4 for ``: `` and
+the line end. Browsers send a few KiB; nginx's default is 32 KiB."""
 
 MAX_FORM_FIELDS = 1_000
 """The most fields a form-encoded body may have (starlette's own limit, named here to be documented)."""
@@ -205,6 +211,39 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
+    """The size of header fields as they were sent: ``name: value`` and a line end each."""
+    return sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+def headers_too_large(path: str, size: int | None = None) -> Response:
+    """431 in the path's envelope; the connection is closed after it."""
+    got = f" ({size:,} bytes)" if size is not None else ""
+    return error_for_path(
+        path,
+        431,
+        f"the request's header fields are longer than {MAX_HEADER_BYTES:,} bytes{got}",
+        "send long parameters (a poly) as a form-encoded POST body; keep cookies and custom headers short",
+        {"Connection": "close"},
+    )
+
+
+class HeaderLimit:
+    """Refuse (431) a request whose header fields are over :data:`MAX_HEADER_BYTES`, before anything reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_HEADER_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = header_bytes(scope["headers"])
+            if size > self.max_bytes:
+                await headers_too_large(scope["path"], size)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _replay(messages: list[Message], receive: Receive) -> Receive:
     async def replayed() -> Message:
         return messages.pop(0) if messages else await receive()
@@ -213,7 +252,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 
 def install(app: FastAPI) -> None:
-    """Answer routing, form and body errors in the envelopes, and limit request bodies."""
+    """Answer routing, form, body and server errors in the envelopes, and limit request bodies and headers."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ReadTimeout, _store_busy)
@@ -221,3 +260,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _server_error)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(ServerErrors)
+    app.add_middleware(HeaderLimit, max_bytes=MAX_HEADER_BYTES)
