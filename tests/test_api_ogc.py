@@ -121,6 +121,26 @@ def test_the_api_document_is_openapi_3_with_the_items_parameters(policeuk_server
     assert {"bbox", "datetime", "filter", "filter-lang", "sortby", "properties", "cursor"} <= set(params)
 
 
+@pytest.mark.parametrize("name", ["f", "bbox-crs", "filter-crs"])
+def test_an_enumerated_parameter_takes_the_documented_values_and_an_empty_one_is_400(
+    policeuk_server: LiveServer, name: str
+) -> None:
+    doc = get(policeuk_server, "/ogc/api")
+    items = doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    documented = next(p for p in items if p["name"] == name)["schema"]["enum"]
+    assert "" not in documented
+    for value in documented:
+        get(policeuk_server, ITEMS, **{name: value})
+    assert error(policeuk_server, ITEMS, **{name: ""}).startswith(f"{name}: ")
+    if name == "f":
+        assert error(policeuk_server, "/ogc/collections", f="").startswith("f: ")
+
+
+def test_the_api_document_says_the_force_boundaries_are_polygons(policeuk_server: LiveServer) -> None:
+    description = get(policeuk_server, "/ogc/api")["info"]["description"]
+    assert "point features" not in description and "boundaries as polygons" in description
+
+
 def test_each_table_is_a_collection_with_its_extent(policeuk_server: LiveServer, policeuk_store: Store) -> None:
     body = get(policeuk_server, "/ogc/collections")
     crimes = next(c for c in body["collections"] if c["id"] == CRIMES_TABLE)

@@ -88,7 +88,7 @@ def check_known(params: QueryParams, known: frozenset[str]) -> None:
 
 def check_format(params: QueryParams) -> None:
     f = single(params, "f")
-    if f not in (None, "", *FORMATS):
+    if f is not None and f not in FORMATS:
         raise invalid("f", f"this API answers JSON only: f=json (or geojson for features), not {f!r}")
 
 
@@ -123,7 +123,7 @@ def items_request(params: QueryParams, table: TableInfo) -> ItemsRequest:
 
 def _check_crs(params: QueryParams, name: str) -> None:
     value = single(params, name)
-    if value not in (None, "") and value.strip("<> ") not in CRS84_NAMES:
+    if value is not None and value.strip("<> ") not in CRS84_NAMES:
         raise invalid(name, f"only {CRS84} (longitude, latitude in WGS 84) is supported, not {value!r}")
 
 
