@@ -64,6 +64,6 @@ def capped(message: str, limit: int = MAX_ECHO) -> str:
         if len(text.removesuffix("...")) <= limit:
             return text
         run = text.rstrip(";:,")
-        return f"{run[:limit]}... ({len(run):,} characters){text[len(run):]}"
+        return f"{run[:limit]}... ({len(run):,} characters){text[len(run) :]}"
 
     return bounded(_VALUE.sub(cut_value, message))

@@ -20,6 +20,7 @@ REQUIRED = "(required)"
 
 OGC_DOCUMENT = "/ogc/api"
 
+
 def install(app: FastAPI) -> None:
     """Serve the document FastAPI builds, less its 422 responses and their schemas."""
     build = app.openapi

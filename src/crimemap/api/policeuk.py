@@ -201,8 +201,9 @@ def _crimes_street(
 
 _STREET_DOC = (
     "Street-level crimes within 1 mile of a point (`lat`, `lng`) or within a custom area (`poly`), in one"
-    " month: give `lat` and `lng` together, or `poly`, not both. `category` is a slug from crime-categories, or `all-crime`. More than {MAX_CRIMES:,} crimes"
-    f" is 503; a GET longer than {MAX_GET_LENGTH:,} characters is 400: POST the parameters instead."
+    " month: give `lat` and `lng` together, or `poly`, not both. `category` is a slug from crime-categories, or"
+    f" `all-crime`. More than {MAX_CRIMES:,} crimes is 503; a GET longer than {MAX_GET_LENGTH:,} characters is"
+    " 400: POST the parameters instead."
 )
 
 

@@ -103,7 +103,7 @@ else:
             content = [STATUS_LINE[response.status_code]]
             for name, value in (*self.server_state.default_headers, *response.raw_headers):
                 content.extend([name, b": ", value, b"\r\n"])
-            content.extend([b"\r\n", response.body])
+            content.extend([b"\r\n", bytes(response.body)])
             self.transport.write(b"".join(content))
             self.loop.call_later(LINGER_S, self.transport.close)
 

@@ -179,7 +179,9 @@ def stats_crimes_by_post(
 _STOP_GROUP = f"Fields to group by, comma-separated: any of {', '.join(STOP_GROUPS)}. None: one row, the total."
 _STOP_FORCE = "Force ids, comma-separated (see /api/forces): the force that made the stop."
 _STOP_BBOX = "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly`."
-_STOP_POLY = "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox`."
+_STOP_POLY = (
+    "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox`."
+)
 
 _STOP_DOC = (
     "Counts of police.uk stops and searches, grouped and filtered as /stats/crimes counts crimes. JSON is a"
