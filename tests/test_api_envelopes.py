@@ -7,21 +7,26 @@ The police.uk envelope is ``{"status", "error", "message", "hint"}``; under
 from __future__ import annotations
 
 import http.client
+import socket
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from conftest import POLICEUK, LiveServer
+from crimemap.api.app import create_app
 from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS, MAX_HEADER_BYTES
 from crimemap.api.settings import Settings
 from crimemap.load.policeuk import load_policeuk
 from crimemap.store.base import CRIMES_TABLE, Store
 from crimemap.store.sqlite import SQLiteStore
-from serve_process import serving
+from serve_process import free_port, serving
 from test_api_policeuk import assert_error
 
 
@@ -272,3 +277,40 @@ def test_a_huge_header_is_refused_by_crimemap_serve_without_reading_it_whole(
         assert "longer than 65,536 bytes" in response.text
         assert _peak_memory_kib(port) - before < 20_000  # KiB: a few reads, not the header
         assert httpx.get(f"{url}/api/forces", headers={"X-Padding": "a" * 1_000}).status_code == 200
+
+
+def _get_slowly_with_header(port: int, size: int) -> tuple[int, bytes]:
+    """GET /api/forces with one header field of ``size`` bytes, sent 4 KiB at a time as a slow link sends it."""
+    head = f"GET /api/forces HTTP/1.1\r\nHost: x\r\nX-Padding: {'a' * size}\r\nConnection: close\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        for start in range(0, len(head), 4096):
+            sock.sendall(head[start : start + 4096])
+            time.sleep(0.002)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer.partition(b"\r\n\r\n")[2]
+
+
+def test_with_h11_header_fields_up_to_64_kib_are_read_and_more_are_a_431(tmp_path: Path) -> None:
+    """h11 alone refused a head that arrived in pieces once 16 KiB of it were waiting (400)."""
+    from crimemap.api.protocols import JSONErrorsH11Protocol
+
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(store), host="127.0.0.1", port=port, http=JSONErrorsH11Protocol, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        assert _get_slowly_with_header(port, 40_000)[0] == 200
+        status, body = _get_slowly_with_header(port, 100_000)
+        assert status == 431 and b"longer than 65,536 bytes" in body, body
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()

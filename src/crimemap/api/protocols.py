@@ -41,7 +41,16 @@ def _body() -> bytes:
 
 
 class JSONErrorsH11Protocol(H11Protocol):
-    """h11, with its own 400 answered as JSON."""
+    """h11, with its own 400 answered as JSON, reading heads of up to :data:`MAX_HEAD_READ` bytes.
+
+    h11's own limit is 16 KiB, under the 64 KiB the app allows header fields
+    (:class:`~crimemap.api.envelopes.HeaderLimit` refuses more with a 431).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.h11_max_incomplete_event_size is None:
+            self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_READ)
 
     def send_400_response(self, msg: str) -> None:
         body = _body()
