@@ -178,8 +178,8 @@ def test_every_error_under_mapsengine_uses_the_envelope(locked: LiveServer) -> N
         ("GET", "/mapsengine/v1/layers", key, 404, "notFound"),
         ("GET", "/mapsengine", key, 404, "notFound"),
         ("GET", "/mapsengine/v2/tables", key, 404, "notFound"),
-        ("POST", f"{BASE}/{TABLE}/features/batchInsert", key, 404, "notFound"),
-        ("DELETE", f"{BASE}/{TABLE}", key, 404, "notFound"),
+        ("POST", f"{BASE}/{TABLE}/features/batchInsert", key, 405, "httpMethodNotAllowed"),  # the path of a feature
+        ("DELETE", f"{BASE}/{TABLE}", key, 405, "httpMethodNotAllowed"),
         ("GET", f"{BASE}/{TABLE}/features", {}, 403, "dailyLimitExceededUnreg"),
         ("GET", f"{BASE}/{TABLE}", key, 401, "required"),
     ]

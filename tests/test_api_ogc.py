@@ -121,6 +121,26 @@ def test_the_api_document_is_openapi_3_with_the_items_parameters(policeuk_server
     assert {"bbox", "datetime", "filter", "filter-lang", "sortby", "properties", "cursor"} <= set(params)
 
 
+@pytest.mark.parametrize("name", ["f", "bbox-crs", "filter-crs"])
+def test_an_enumerated_parameter_takes_the_documented_values_and_an_empty_one_is_400(
+    policeuk_server: LiveServer, name: str
+) -> None:
+    doc = get(policeuk_server, "/ogc/api")
+    items = doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    documented = next(p for p in items if p["name"] == name)["schema"]["enum"]
+    assert "" not in documented
+    for value in documented:
+        get(policeuk_server, ITEMS, **{name: value})
+    assert error(policeuk_server, ITEMS, **{name: ""}).startswith(f"{name}: ")
+    if name == "f":
+        assert error(policeuk_server, "/ogc/collections", f="").startswith("f: ")
+
+
+def test_the_api_document_says_the_force_boundaries_are_polygons(policeuk_server: LiveServer) -> None:
+    description = get(policeuk_server, "/ogc/api")["info"]["description"]
+    assert "point features" not in description and "boundaries as polygons" in description
+
+
 def test_each_table_is_a_collection_with_its_extent(policeuk_server: LiveServer, policeuk_store: Store) -> None:
     body = get(policeuk_server, "/ogc/collections")
     crimes = next(c for c in body["collections"] if c["id"] == CRIMES_TABLE)
@@ -195,6 +215,20 @@ def test_datetime_selects_the_crimes_of_the_months_it_overlaps(
     got = {f["properties"]["month"] for page in page_all(policeuk_server, ITEMS, datetime=when, limit=10_000,
                                                              properties="month") for f in page}  # fmt: skip
     assert sorted(got) == months
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12", "9999-12-31", "9999-12-31T23:30:00-01:00", "0001-01-01T00:00:00+01:00", "0001-01", "9999-12/.."]
+)
+def test_datetime_at_the_ends_of_the_calendar_is_an_empty_page(policeuk_server: LiveServer, when: str) -> None:
+    body = get(policeuk_server, ITEMS, datetime=when)
+    assert body["features"] == [] and body["numberReturned"] == 0
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00/9999-12-31", "0001-01/9999-12", "../9999-12-31T23:59:59Z"])
+def test_datetime_over_the_whole_calendar_selects_every_crime(policeuk_server: LiveServer, when: str) -> None:
+    everything = get(policeuk_server, ITEMS, limit=1_000, properties="month")["features"]
+    assert get(policeuk_server, ITEMS, datetime=when, limit=1_000, properties="month")["features"] == everything
 
 
 def test_limit_defaults_to_ten_and_is_served_as_at_most_ten_thousand(policeuk_server: LiveServer) -> None:

@@ -62,3 +62,60 @@ def test_the_document_lists_the_parameters_and_errors_the_api_has(policeuk_serve
             assert path == "/health" or codes & {"400", "401", "404"}, (method, path)
             ok = operation["responses"]["200"].get("content", {}).get("application/json", {}).get("schema")
             assert ok != {"type": "string"}, (method, path)  # a real shape, not "a string"
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in document["paths"].items() for method, op in ops.items()]
+
+
+def test_a_parameter_a_method_needs_is_required_in_the_document_and_its_absence_is_400(
+    policeuk_server: LiveServer,
+) -> None:
+    document = policeuk_server.client.get("/openapi.json").json()
+    required = {
+        (path, p["name"])
+        for path, method, op in _operations(document)
+        for p in op.get("parameters", [])
+        if p["in"] == "query" and p.get("required")
+    }
+    assert required >= {
+        ("/api/crimes-no-location", "force"),
+        ("/api/stops-no-location", "force"),
+        ("/api/stops-force", "force"),
+        ("/api/stops-at-location", "location_id"),
+    }
+    for path, _ in required:
+        response = policeuk_server.client.get(path)
+        assert response.status_code == 400 and "is required" in response.json()["message"], (path, response.text)
+
+
+def test_the_document_says_which_parameters_go_together(policeuk_server: LiveServer) -> None:
+    document = policeuk_server.client.get("/openapi.json").json()
+
+    def described(path: str, name: str) -> str:
+        parameters = document["paths"][path]["get"]["parameters"]
+        return str(next(p for p in parameters if p["name"] == name)["description"])
+
+    for path in ("/api/crimes-street/{category}", "/api/stops-street", "/api/outcomes-at-location"):
+        assert "given with `lng`" in described(path, "lat") and "given with `lat`" in described(path, "lng")
+        assert "Instead of `lat` and `lng`" in described(path, "poly")
+        assert "`lat` and `lng` together" in document["paths"][path]["get"]["description"], path
+    assert "Instead of `lat` and `lng`" in described("/api/crimes-at-location", "location_id")
+    for path in ("/stats/crimes", "/stats/stops"):
+        assert "Not with `poly`" in described(path, "bbox") and "Not with `bbox`" in described(path, "poly")
+        assert described(path, "zoom").startswith("Required with group=cell")
+    # and what they say is what the API does
+    both = {"lat": "51.5", "lng": "-0.09", "poly": "51.5,-0.1:51.6,-0.1:51.6,0"}
+    assert policeuk_server.client.get("/api/crimes-street/all-crime", params=both).status_code == 400
+    assert policeuk_server.client.get("/api/crimes-street/all-crime", params={"lat": "51.5"}).status_code == 400
+    assert policeuk_server.client.get("/stats/crimes", params={"group": "cell"}).status_code == 400
+    boxed = {"bbox": "-0.2,51.4,0.1,51.6", "poly": both["poly"]}
+    assert policeuk_server.client.get("/stats/crimes", params=boxed).status_code == 400
+
+
+def test_the_document_links_to_the_ogc_document(policeuk_server: LiveServer) -> None:
+    document = policeuk_server.client.get("/openapi.json").json()
+    assert document["externalDocs"]["url"] == "/ogc/api"
+    assert "[/ogc/api](/ogc/api)" in document["info"]["description"]
+    ogc = policeuk_server.client.get(document["externalDocs"]["url"])
+    assert ogc.status_code == 200 and ogc.json()["openapi"].startswith("3.0")

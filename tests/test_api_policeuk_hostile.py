@@ -116,3 +116,17 @@ def test_heavy_polygons_do_not_hold_other_requests(policeuk_server: LiveServer) 
     # the event loop, the GET waited for all of them.
     bound = max(1.0, 0.35 * min(took))
     assert max(waits) < bound, f"a trivial GET waited {max(waits):.2f} s while polygons took {took}"
+
+
+@pytest.mark.parametrize("month", ["٢٠١٧-٠١", "２０１７-０１", "2017-٠١", "۲۰۱۷-۰۱"])
+def test_a_month_in_another_scripts_digits_is_400_as_police_uk_answers(policeuk_server: LiveServer, month: str) -> None:
+    client = policeuk_server.client
+    street = {"lat": "51.5155", "lng": "-0.0922", "date": month}
+    assert_error(client.get("/api/crimes-street/all-crime", params=street), 400, "date must be YYYY-MM")
+    assert_error(client.post("/api/crimes-street/all-crime", data=street), 400, "date must be YYYY-MM")
+    no_location = {"category": "all-crime", "force": "city-of-london", "date": month}
+    assert_error(client.get("/api/crimes-no-location", params=no_location), 400, "date must be YYYY-MM")
+    assert_error(client.get("/stats/crimes", params={"months": month}), 400, "months")
+    assert_error(client.get("/stats/crimes", params={"months": f"2016-01..{month}"}), 400, "months")
+    ogc = client.get("/ogc/collections/policeuk-crimes/items", params={"datetime": month})
+    assert ogc.status_code == 400 and ogc.json()["code"] == "InvalidParameterValue", ogc.text

@@ -319,3 +319,19 @@ def test_the_ogc_stops_items_are_every_located_stop_of_a_month(stops_server: Liv
     assert sorted(f["geometry"]["coordinates"][1] for f in features) == sorted(
         float(r.fields["Latitude"]) for r in expected
     )
+
+
+@pytest.mark.parametrize("when", ["9999-12", "9999-12-31", "9999-12-31T23:30:00-01:00", "0001-01-01T00:00:00+01:00"])
+def test_ogc_stops_at_the_ends_of_the_calendar_are_an_empty_page(stops_server: LiveServer, when: str) -> None:
+    response = stops_server.client.get("/ogc/collections/policeuk-stops/items", params={"datetime": when})
+    assert response.status_code == 200, response.text
+    assert response.json()["features"] == []
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00/9999-12-31", "0001-01/9999-12", "../9999-12-31"])
+def test_ogc_stops_over_the_whole_calendar_are_every_stop(stops_server: LiveServer, when: str) -> None:
+    items = "/ogc/collections/policeuk-stops/items"
+    everything = stops_server.client.get(items, params={"limit": 1_000}).json()["features"]
+    response = stops_server.client.get(items, params={"datetime": when, "limit": 1_000})
+    assert response.status_code == 200, response.text
+    assert response.json()["features"] == everything

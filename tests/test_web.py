@@ -131,6 +131,25 @@ def test_the_page_and_its_files_are_served(policeuk_server: LiveServer) -> None:
 
 
 @sqlite_only
+@pytest.mark.parametrize("wanted", ["pages=0-10", "bytes=10-2", "bytes", "bytes=x-y"])
+def test_a_range_that_cannot_be_read_is_a_json_400(policeuk_server: LiveServer, wanted: str) -> None:
+    response = policeuk_server.client.get("/static/app.js", headers={"Range": wanted})
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith(f"the Range {wanted!r} cannot be read")
+
+
+@sqlite_only
+def test_a_range_past_the_end_of_a_file_is_a_json_416_with_its_length(policeuk_server: LiveServer) -> None:
+    size = (web.WEB_DIR / "app.js").stat().st_size
+    response = policeuk_server.client.get("/static/app.js", headers={"Range": f"bytes={size}-"})
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{size}"
+    assert f"past the end of the file ({size:,} bytes)" in response.json()["message"]
+    part = policeuk_server.client.get("/static/app.js", headers={"Range": f"bytes={size - 10}-"})
+    assert (part.status_code, part.content) == (206, (web.WEB_DIR / "app.js").read_bytes()[-10:])
+
+
+@sqlite_only
 def test_files_are_revalidated_and_unchanged_files_are_304(policeuk_server: LiveServer) -> None:
     first = policeuk_server.client.get("/static/app.js")
     assert first.headers["cache-control"] == "no-cache"

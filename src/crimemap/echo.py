@@ -12,6 +12,8 @@ says how long the whole was.
 
 from __future__ import annotations
 
+import re
+
 MAX_ECHO = 100
 """The most characters of a client's text that an error message repeats (ids and names fit whole)."""
 
@@ -36,3 +38,32 @@ def cut(text: str, limit: int = MAX_ECHO) -> str:
 def bounded(message: str, limit: int = MAX_MESSAGE) -> str:
     """``message`` if it is at most ``limit`` characters, else its start and ``...``: a last safeguard."""
     return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+_VALUE = re.compile(r"""(?<!\w)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|[^\s'"]+""")
+"""A quoted value as ``repr`` writes it (an apostrophe inside a word opens none), or an unbroken run of text."""
+
+
+def capped(message: str, limit: int = MAX_ECHO) -> str:
+    """``message`` with every quoted value and unbroken run over ``limit`` characters cut as :func:`echo` cuts it.
+
+    Every error envelope passes its message through here, so a value quoted without
+    :func:`echo` (a parser's message, a path) is cut all the same; then :func:`bounded`.
+
+    >>> capped("zoom must be a whole number, got '" + "9" * 300 + "'", limit=10)
+    "zoom must be a whole number, got '9999999999'... (300 characters)"
+    >>> capped("unknown parameter " + "p" * 300 + "; the parameters are ...", limit=10)
+    'unknown parameter pppppppppp... (300 characters); the parameters are ...'
+    """
+
+    def cut_value(match: re.Match[str]) -> str:
+        text = match[0]
+        if match[1] is not None:
+            inner = text[1:-1]
+            return text if len(inner) <= limit else f"{text[0]}{inner[:limit]}{text[0]}... ({len(inner):,} characters)"
+        if len(text.removesuffix("...")) <= limit:
+            return text
+        run = text.rstrip(";:,")
+        return f"{run[:limit]}... ({len(run):,} characters){text[len(run) :]}"
+
+    return bounded(_VALUE.sub(cut_value, message))

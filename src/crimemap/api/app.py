@@ -42,7 +42,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="crimemap",
         version=__version__,
-        description="Police-recorded crime data through the police.uk, Maps Engine and OGC API - Features APIs.",
+        description="Police-recorded crime data through the police.uk, Maps Engine and OGC API - Features APIs."
+        " This document describes every API but OGC API - Features, which has its own, as the standard asks:"
+        " [/ogc/api](/ogc/api).",
         default_response_class=JSONResponse,
         docs_url=None,  # served by crimemap.api.docs from node_modules, not from a CDN
         redoc_url=None,

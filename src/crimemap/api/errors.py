@@ -22,7 +22,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from crimemap.echo import bounded
+from crimemap.echo import capped
 
 
 class PoliceUKError(Exception):
@@ -57,9 +57,9 @@ def error_body(status: int, message: str, hint: str = "") -> bytes:
     >>> error_body(404, "unknown force x")
     b'{"status":404,"error":"Not Found","message":"unknown force x"}'
     """
-    body: dict[str, object] = {"status": status, "error": HTTPStatus(status).phrase, "message": bounded(message)}
+    body: dict[str, object] = {"status": status, "error": HTTPStatus(status).phrase, "message": capped(message)}
     if hint:
-        body["hint"] = bounded(hint)
+        body["hint"] = capped(hint)
     return orjson.dumps(body)
 
 

@@ -76,8 +76,9 @@ from crimemap.api.mapsengine_schema import (
 )
 from crimemap.api.mapsengine_schema import Feature as FeatureModel
 from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environment
+from crimemap.api.methods import NO_SUCH_PATH, allowed_methods
 from crimemap.api.responses import JSONResponse
-from crimemap.echo import echo
+from crimemap.echo import cut, echo
 from crimemap.export import value_fixer
 from crimemap.export.geojson import column_bytes, feature_bytes
 from crimemap.query import FeatureQuery, Scalar
@@ -289,13 +290,24 @@ def _rfc3339(when: dt.datetime) -> str:
     "/mapsengine",
     methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     include_in_schema=False,
+    name=NO_SUCH_PATH,
 )
 @router.api_route(
     "/mapsengine/{path:path}",
     methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     include_in_schema=False,
+    name=NO_SUCH_PATH,
 )
 def unknown(request: Request, path: str = "") -> Response:
+    """404 for a path that is no method; 405 with ``Allow`` for a method a path does not take."""
+    allowed = allowed_methods(request)
+    if allowed:
+        raise MapsEngineError(
+            405,
+            "httpMethodNotAllowed",
+            f"{request.method} is not allowed on {cut(request.url.path)}; use {allowed}",
+            headers={"Allow": allowed},
+        )
     raise MapsEngineError(
         404,
         "notFound",

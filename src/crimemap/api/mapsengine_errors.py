@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
-from crimemap.echo import bounded
+from crimemap.echo import capped
 
 log = logging.getLogger("crimemap.api.mapsengine")
 
@@ -74,7 +74,7 @@ class MapsEngineError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        message = bounded(self.message)
+        message = capped(self.message)
         item: dict[str, Any] = {"domain": self.domain, "reason": self.reason, "message": message}
         if self.location is not None:
             item["locationType"] = self.location_type or "parameter"

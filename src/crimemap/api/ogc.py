@@ -34,6 +34,7 @@ from starlette.responses import RedirectResponse, Response
 from crimemap.api import ogc_metadata as meta
 from crimemap.api.access import require_ogc_access
 from crimemap.api.mapsengine_tokens import PageTokens, secret_from_environment
+from crimemap.api.methods import NO_SUCH_PATH, allowed_methods
 from crimemap.api.ogc_errors import OGCError, OGCRoute, not_found
 from crimemap.api.ogc_openapi import document
 from crimemap.api.ogc_pages import Cursors, Page, read_page, seek
@@ -46,6 +47,7 @@ from crimemap.api.ogc_params import (
     properties,
     single,
 )
+from crimemap.echo import cut
 from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
 from crimemap.store.base import Store, TableInfo
@@ -218,9 +220,21 @@ def item(request: Request, collection_id: str, feature_id: str) -> Response:
 
 
 @router.api_route(
-    PREFIX + "/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    PREFIX + "/{path:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+    name=NO_SUCH_PATH,
 )
 def unknown(request: Request, path: str) -> Response:
+    """404 for a path that is no resource; 405 with ``Allow`` for a method a resource does not take."""
+    allowed = allowed_methods(request)
+    if allowed:
+        raise OGCError(
+            405,
+            "MethodNotAllowed",
+            f"{request.method} is not allowed on {cut(request.url.path)}; use {allowed}",
+            headers={"Allow": allowed},
+        )
     if request.method == "GET" and path.endswith("/") and path.strip("/"):
         return RedirectResponse(f"{PREFIX}/{path.rstrip('/')}" + (f"?{request.url.query}" if request.url.query else ""))
     raise OGCError(404, "NotFound", f"{request.method} {PREFIX}/{path} is not part of this API; see {PREFIX}/api")

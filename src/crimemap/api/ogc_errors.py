@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
+from crimemap.echo import capped
 from crimemap.store.base import ReadTimeout, TableChanged
 
 log = logging.getLogger("crimemap.api.ogc")
@@ -40,7 +41,7 @@ class OGCError(Exception):
 
     def response(self) -> Response:
         return JSONResponse(
-            {"code": self.code, "description": self.description}, status_code=self.status, headers=self.headers
+            {"code": self.code, "description": capped(self.description)}, status_code=self.status, headers=self.headers
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from crimemap import __version__
-from crimemap.api.ogc_params import DEFAULT_LIMIT, MAX_LIMIT
+from crimemap.api.ogc_params import CRS84_NAMES, DEFAULT_LIMIT, MAX_LIMIT
 from crimemap.cql import FILTER_LANGS
 
 
@@ -30,6 +30,9 @@ _FEATURE_ID = _param("featureId", "a feature id (gx_id)", {"type": "integer"}, w
 _F = _param("f", "the format: json (every answer is JSON; features are GeoJSON)", {"type": "string",
             "enum": ["json", "geojson"]})  # fmt: skip
 
+_CRS84 = {"type": "string", "enum": sorted(CRS84_NAMES)}
+"""The names of CRS84 accepted: its URIs, ``OGC:CRS84`` and ``CRS84`` (an empty value is a 400, as for ``f``)."""
+
 _ITEMS_PARAMETERS = [
     _COLLECTION_ID,
     _param(
@@ -42,7 +45,7 @@ _ITEMS_PARAMETERS = [
         "west,south,east,north in CRS84",
         {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
     ),  # fmt: skip
-    _param("bbox-crs", "only CRS84", {"type": "string", "format": "uri"}),
+    _param("bbox-crs", "only CRS84", _CRS84),
     _param("datetime", "an RFC 3339 instant or interval (start/end, '..' for an open end)", {"type": "string"}),
     _param("properties", "the properties to return, comma-separated", {"type": "array", "items": {"type": "string"}}),
     _param("sortby", "[+|-]property,... to sort by", {"type": "array", "items": {"type": "string"}}),
@@ -50,7 +53,7 @@ _ITEMS_PARAMETERS = [
     _param(
         "filter-lang", "the language of filter", {"type": "string", "enum": list(FILTER_LANGS), "default": "cql2-text"}
     ),  # fmt: skip
-    _param("filter-crs", "only CRS84", {"type": "string", "format": "uri"}),
+    _param("filter-crs", "only CRS84", _CRS84),
     _param("cursor", "where a page starts: use the next and prev links", {"type": "string"}),
     _F,
 ]
@@ -84,8 +87,9 @@ def document(base: str) -> dict[str, Any]:
         "info": {
             "title": "crimemap: OGC API - Features",
             "version": __version__,
-            "description": "Every stored table (police.uk crimes, NYC Crime Map tables, loaded GeoJSON/CSV) as a "
-            "collection of point features, in CRS84.",
+            "description": "Every stored table as a collection of features in CRS84: police.uk crimes and stops"
+            " and NYC Crime Map tables as points, loaded GeoJSON/CSV tables as their geometries are, the force"
+            " boundaries as polygons.",
             "license": {"name": "MIT"},
         },
         "servers": [{"url": base}],

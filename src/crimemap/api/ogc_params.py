@@ -88,7 +88,7 @@ def check_known(params: QueryParams, known: frozenset[str]) -> None:
 
 def check_format(params: QueryParams) -> None:
     f = single(params, "f")
-    if f not in (None, "", *FORMATS):
+    if f is not None and f not in FORMATS:
         raise invalid("f", f"this API answers JSON only: f=json (or geojson for features), not {f!r}")
 
 
@@ -123,7 +123,7 @@ def items_request(params: QueryParams, table: TableInfo) -> ItemsRequest:
 
 def _check_crs(params: QueryParams, name: str) -> None:
     value = single(params, name)
-    if value not in (None, "") and value.strip("<> ") not in CRS84_NAMES:
+    if value is not None and value.strip("<> ") not in CRS84_NAMES:
         raise invalid(name, f"only {CRS84} (longitude, latitude in WGS 84) is supported, not {value!r}")
 
 
@@ -179,8 +179,8 @@ def datetime_predicates(text: str, table: TableInfo) -> list[Predicate]:
         raise invalid("datetime", f"the interval ends before it starts: {text!r}")
     parts: list[Predicate] = []
     if table.id == CRIMES_TABLE:  # month text YYYY-MM, compared on the stored month
-        first = start.first.strftime("%Y-%m") if start is not None else None
-        last = end.last.strftime("%Y-%m") if end is not None else None
+        first = _month_text(start.first) if start is not None else None
+        last = _month_text(end.last) if end is not None else None
         if first is not None and first == last:  # one month: equality keeps the (month, ...) indexes usable
             return [Compare(column, "=", first)]
         if first is not None:
@@ -191,7 +191,7 @@ def datetime_predicates(text: str, table: TableInfo) -> list[Predicate]:
     # Datetime columns hold ISO 8601 text (dates, or times in UTC as Z) that sorts as time does.
     if start is not None:
         parts.append(Compare(column, ">=", start.first.date().isoformat() if start.days else _utc_text(start.first)))
-    if end is not None:
+    if end is not None and end.last < dt.datetime.max:  # nothing stored is after the last instant there is
         if end.days:
             parts.append(Compare(column, "<", (end.last + dt.timedelta(microseconds=1)).date().isoformat()))
         else:
@@ -220,17 +220,38 @@ def _span(text: str, which: str) -> _Span | None:
     try:
         if _MONTH.fullmatch(text):  # a month, as police.uk names them: the whole month
             first = dt.datetime.strptime(text + "-01", "%Y-%m-%d")
-            following = (first + dt.timedelta(days=32)).replace(day=1)
-            return _Span(first, following - dt.timedelta(microseconds=1), True)
+            return _Span(first, _last_before(first, days=32, to_first_of_month=True), True)
         if len(text) == 10:
             day = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-            return _Span(day, day + dt.timedelta(days=1) - dt.timedelta(microseconds=1), True)
+            return _Span(day, _last_before(day, days=1), True)
         moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         raise invalid("datetime", usage) from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        moment = _in_utc(moment)
     return _Span(moment, moment, False)
+
+
+def _last_before(first: dt.datetime, days: int, to_first_of_month: bool = False) -> dt.datetime:
+    """The last instant of the days (or month) from ``first``; the last instant there is in December 9999."""
+    try:
+        following = first + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.datetime.max
+    return (following.replace(day=1) if to_first_of_month else following) - dt.timedelta(microseconds=1)
+
+
+def _in_utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` in UTC, naive; an offset that takes it out of years 1..9999 gives the first or last instant."""
+    try:
+        return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        return dt.datetime.min if moment.year == dt.MINYEAR else dt.datetime.max
+
+
+def _month_text(moment: dt.datetime) -> str:
+    """``YYYY-MM`` with the year in four digits (``strftime`` writes year 1 as ``1``)."""
+    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 def _utc_text(moment: dt.datetime) -> str:

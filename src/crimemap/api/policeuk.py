@@ -111,11 +111,11 @@ router = APIRouter(
 
 # -- parameters, as /docs shows them --------------------------------------------------------------
 
-_LAT = "Latitude of the point (WGS 84 decimal degrees)."
-_LNG = "Longitude of the point (WGS 84 decimal degrees)."
-_POLY = "A custom area: lat,lng pairs separated by colons; it is closed automatically."
+_LAT = "Latitude of the point (WGS 84 decimal degrees); given with `lng`."
+_LNG = "Longitude of the point (WGS 84 decimal degrees); given with `lat`."
+_POLY = "A custom area: lat,lng pairs separated by colons; it is closed automatically. Instead of `lat` and `lng`."
 _DATE = "The month, YYYY-MM. Default: the latest month stored."
-_LOCATION = "A map point's id (street.id in crime results)."
+_LOCATION = "A map point's id (street.id in crime results). Instead of `lat` and `lng`."
 
 LatQ = Annotated[str | None, Query(description=_LAT, examples=["51.513"])]
 LngQ = Annotated[str | None, Query(description=_LNG, examples=["-0.093"])]
@@ -201,8 +201,9 @@ def _crimes_street(
 
 _STREET_DOC = (
     "Street-level crimes within 1 mile of a point (`lat`, `lng`) or within a custom area (`poly`), in one"
-    f" month. `category` is a slug from crime-categories, or `all-crime`. More than {MAX_CRIMES:,} crimes"
-    f" is 503; a GET longer than {MAX_GET_LENGTH:,} characters is 400: POST the parameters instead."
+    " month: give `lat` and `lng` together, or `poly`, not both. `category` is a slug from crime-categories, or"
+    f" `all-crime`. More than {MAX_CRIMES:,} crimes is 503; a GET longer than {MAX_GET_LENGTH:,} characters is"
+    " 400: POST the parameters instead."
 )
 
 
@@ -248,7 +249,10 @@ async def crimes_street_by_post(
 async def crimes_at_location(
     store: StoreDep, location_id: LocationQ = None, lat: LatQ = None, lng: LngQ = None, date: DateQ = None
 ) -> Response:
-    """The crimes of one month at one map point: `location_id`, or the map point nearest to `lat`/`lng`."""
+    """The crimes of one month at one map point: `location_id`, or the map point nearest to `lat`/`lng`.
+
+    Give `location_id`, or `lat` and `lng` together, not both.
+    """
     street_id = params.street(store, location_id, lat, lng)
     month = params.month(store, date)
     if street_id is None or month is None:
@@ -363,7 +367,8 @@ def _outcomes_at_street(store: Store, street_id: int, month: str | None) -> Resp
 
 _OUTCOMES_DOC = (
     "Outcomes recorded in one month at a map point (`location_id`), within 1 mile of a point (`lat`, `lng`)"
-    " or within a custom area (`poly`), each with its crime. Outcomes of crimes that are not stored are"
+    " or within a custom area (`poly`), each with its crime: give one of `location_id`, `lat` and `lng` together,"
+    " or `poly`. Outcomes of crimes that are not stored are"
     f" left out. More than {MAX_CRIMES:,} outcomes is 503."
 )
 

@@ -61,7 +61,9 @@ _TOO_MANY: dict[int | str, dict[str, Any]] = {
 }
 _DATE_DOC = "The month, YYYY-MM. Default: the latest month with stop-and-search data."
 StopDateQ = Annotated[str | None, Query(description=_DATE_DOC, examples=["2019-12"])]
-LocationQ = Annotated[str | None, Query(description="A map point's id (location.street.id in stop results).")]
+LocationQ = Annotated[
+    str | None, Query(description="A map point's id (location.street.id in stop results) (required).")
+]
 ForceQ = Annotated[str | None, Query(description="The force id (required), e.g. city-of-london.")]
 
 
@@ -106,8 +108,8 @@ def _stops_street(request: Request, lat: str | None, lng: str | None, poly: str 
 
 _STREET_DOC = (
     "Stops and searches within 1 mile of a point (`lat`, `lng`) or within a custom area (`poly`), in one"
-    f" month. More than {MAX_STOPS:,} stops is 503; a GET longer than {MAX_GET_LENGTH:,} characters is 400:"
-    " POST the parameters instead."
+    f" month: give `lat` and `lng` together, or `poly`, not both. More than {MAX_STOPS:,} stops is 503; a GET"
+    f" longer than {MAX_GET_LENGTH:,} characters is 400: POST the parameters instead."
 )
 
 

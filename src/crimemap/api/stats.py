@@ -72,9 +72,12 @@ _GROUP = f"Fields to group by, comma-separated: any of {', '.join(GROUPS)}. None
 _MONTHS = "One month YYYY-MM, or YYYY-MM..YYYY-MM (inclusive). Default: every stored month."
 _CATEGORY = "Crime category slugs, comma-separated (see /api/crime-categories). Default: all-crime."
 _FORCE = "Force ids, comma-separated (see /api/forces): the force that reported the crime."
-_BBOX = "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included)."
-_POLY = "Only located crimes in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included)."
-_ZOOM = "With group=cell: the web map zoom whose grid to count in (cells about 24 pixels a side); 0-22."
+_BBOX = "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly`."
+_POLY = "Only located crimes in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox`."
+_ZOOM = (
+    "Required with group=cell, used only then: the web map zoom whose grid to count in (cells about 24 pixels"
+    " a side); 0-22."
+)
 _FORMAT = "json (default): a list of row objects; csv: the same rows as CSV with a header."
 
 _DOC = (
@@ -175,8 +178,10 @@ def stats_crimes_by_post(
 
 _STOP_GROUP = f"Fields to group by, comma-separated: any of {', '.join(STOP_GROUPS)}. None: one row, the total."
 _STOP_FORCE = "Force ids, comma-separated (see /api/forces): the force that made the stop."
-_STOP_BBOX = "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included)."
-_STOP_POLY = "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included)."
+_STOP_BBOX = "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly`."
+_STOP_POLY = (
+    "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox`."
+)
 
 _STOP_DOC = (
     "Counts of police.uk stops and searches, grouped and filtered as /stats/crimes counts crimes. JSON is a"

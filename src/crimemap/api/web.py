@@ -42,8 +42,10 @@ from pathlib import Path
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from crimemap.api.errors import error_response
+from crimemap.echo import echo
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 """The page and its own assets, shipped as package data."""
@@ -129,7 +131,7 @@ def pmtiles(request: Request) -> Response:
     if not setting or not setting.strip().lower().endswith(".pmtiles") or not Path(setting.strip()).is_file():
         return error_response(404, "no PMTiles base map is configured", "crimemap serve --basemap FILE.pmtiles")
     file = Path(setting.strip())
-    return FileResponse(file, media_type="application/vnd.pmtiles", stat_result=file.stat())
+    return _range_checked(FileResponse(file, media_type="application/vnd.pmtiles", stat_result=file.stat()), request)
 
 
 def asset(path: str, request: Request) -> Response:
@@ -145,6 +147,35 @@ def asset(path: str, request: Request) -> Response:
     etag = response.headers["etag"]
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": etag, **_NO_CACHE})
+    return _range_checked(response, request)
+
+
+def _range_checked(response: FileResponse, request: Request) -> Response:
+    """``response``, or the police.uk envelope's 400 or 416 for a ``Range`` it cannot serve.
+
+    Starlette's FileResponse answers those itself, in plain text (416 with no body);
+    its own parser decides here, so what is refused is exactly what it would refuse.
+    """
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if wanted is None or request.method not in ("GET", "HEAD") or response.stat_result is None:
+        return response
+    if if_range is not None and not response._should_use_range(if_range):
+        return response
+    size = response.stat_result.st_size
+    try:
+        FileResponse._parse_range_header(wanted, size)
+    except MalformedRangeHeader as e:
+        return error_response(
+            400, f"the Range {echo(wanted)} cannot be read: {e.content}", "ask for bytes=FIRST-LAST, e.g. bytes=0-1023"
+        )
+    except RangeNotSatisfiable:
+        return error_response(
+            416,
+            f"the range {echo(wanted)} starts past the end of the file ({size:,} bytes)",
+            "ask for bytes=FIRST-LAST within the file, or no Range for the whole file",
+            {"Content-Range": f"bytes */{size}"},
+        )
     return response
 
 
