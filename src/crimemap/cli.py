@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from crimemap.console import QuietOption, StoreOption, err, fail, out, progress_bar
+from crimemap.stopping import stops_cleanly
 from crimemap.store import StoreError, default_store_location, open_store
 
 app = typer.Typer(
@@ -259,33 +260,34 @@ def serve(
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
         raise fail(str(e)) from None
-    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    shared = Path(tempfile.mkdtemp(prefix=f"crimemap-serve-{os.getpid()}-", dir=shm))
-    os.environ["CRIMEMAP_STORE"] = location
-    os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
-    os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
-    os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
-    os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
-    os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
-    os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
-    os.environ["CRIMEMAP_BASEMAP"] = str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap
-    os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
-    err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
-    try:
-        uvicorn.run(
-            "crimemap.api.server:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            http=HTTP_PROTOCOL,
-            # X-Forwarded-For names the client only when it comes from a proxy the operator named.
-            proxy_headers=bool(trust_proxy),
-            forwarded_allow_ips=",".join(trust_proxy) if trust_proxy else "",
-        )
-    finally:
-        shutil.rmtree(shared, ignore_errors=True)
+    with stops_cleanly():  # SIGTERM too removes the shared folder
+        shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+        shared = Path(tempfile.mkdtemp(prefix=f"crimemap-serve-{os.getpid()}-", dir=shm))
+        os.environ["CRIMEMAP_STORE"] = location
+        os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
+        os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
+        os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
+        os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
+        os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
+        os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
+        os.environ["CRIMEMAP_BASEMAP"] = str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap
+        os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
+        err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+        try:
+            uvicorn.run(
+                "crimemap.api.server:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                http=HTTP_PROTOCOL,
+                # X-Forwarded-For names the client only when it comes from a proxy the operator named.
+                proxy_headers=bool(trust_proxy),
+                forwarded_allow_ips=",".join(trust_proxy) if trust_proxy else "",
+            )
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 @app.command()
@@ -314,24 +316,25 @@ def demo(
             f"{store} exists: the demo builds a fresh store there, replacing it; choose another --store,"
             " or add --force to replace it"
         )
-    workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
-    try:
-        location = store or workdir / "demo.sqlite"
-        for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
-            old.unlink(missing_ok=True)
-        with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
-            generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
-            load([Path(archive)], store=str(location), quiet=False)
-        _load_nyc_tables(str(location))
-        _load_boundaries(str(location))
-        lng, lat = DENSEST_CENTRE
-        err.print(
-            f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
-            highlight=False,
-        )
-        serve(store=str(location), host=host, port=port, basemap=basemap)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with stops_cleanly():  # SIGTERM too deletes the temporary store
+        workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
+        try:
+            location = store or workdir / "demo.sqlite"
+            for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
+                old.unlink(missing_ok=True)
+            with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
+                generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
+                load([Path(archive)], store=str(location), quiet=False)
+            _load_nyc_tables(str(location))
+            _load_boundaries(str(location))
+            lng, lat = DENSEST_CENTRE
+            err.print(
+                f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
+                highlight=False,
+            )
+            serve(store=str(location), host=host, port=port, basemap=basemap)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @app.command()
