@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from serve_process import demo, free_port
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TESTS = '''
+TESTS = """
 def test_passes(tmp_path):
     (tmp_path / "store.sqlite").write_bytes(b"x" * 1000)
 
 def test_fails(tmp_path):
     (tmp_path / "evidence.txt").write_text("what went wrong")
     assert {fail}
-'''
+"""
 
 
 def _run_pytest(folder: Path, fail: bool) -> list[str]:

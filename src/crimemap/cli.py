@@ -15,21 +15,42 @@ from typing import Annotated
 
 import typer
 
+from crimemap import __version__, cli_help
 from crimemap.console import QuietOption, StoreOption, err, fail, out, progress_bar
 from crimemap.stopping import stops_cleanly
 from crimemap.store import StoreError, default_store_location, open_store
 
-app = typer.Typer(
+app = cli_help.App(
     help="Police-recorded crime data: load it, store it, serve it through the APIs your tools speak.",
     no_args_is_help=True,
     add_completion=False,
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"crimemap {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print crimemap's version.")
+    ] = False,
+) -> None:
+    """Police-recorded crime data: load it, store it, serve it through the APIs your tools speak."""
+
+
 @app.command()
 def load(
     paths: Annotated[
-        list[Path], typer.Argument(help="police.uk CSV files, archive folders or zips; GeoJSON/CSV tables.")
+        list[Path],
+        typer.Argument(
+            help="police.uk CSV files (street, outcomes, stop-and-search), archive folders or zips;"
+            " force boundaries (KML); GeoJSON/CSV tables.",
+            metavar="PATH...",
+        ),
     ],
     store: StoreOption = None,
     table: Annotated[
@@ -37,7 +58,10 @@ def load(
     ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Load police.uk archives (street and outcomes files) or feature tables, all or nothing."""
+    """Load police.uk archives (street, outcomes and stop-and-search files), force boundaries or feature tables.
+
+    All or nothing: a file that fails leaves the store as it was.
+    """
     from crimemap.load import dispatch
 
     try:
@@ -243,7 +267,7 @@ def serve(
         ),
     ] = "osm",
 ) -> None:
-    """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
+    """Serve the store over HTTP: the police.uk API, the Maps Engine API, OGC API - Features, downloads and the map."""
     import shutil
 
     import uvicorn
