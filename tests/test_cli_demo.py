@@ -26,11 +26,11 @@ def _shm_dirs(pid: int) -> set[str]:
 
 
 # How each way of stopping ends the process: Ctrl-C as uvicorn ends it (status 0); SIGTERM (systemd, Docker,
-# kill) and SIGHUP (its terminal closed) by the signal itself, once the clean-up has run.
+# kill) by the signal itself, once the clean-up has run; SIGHUP (its terminal closed) as SIGTERM does.
 STOPPING = [
     pytest.param(signal.SIGINT, 0, id="SIGINT"),
     pytest.param(signal.SIGTERM, -signal.SIGTERM, id="SIGTERM"),
-    pytest.param(signal.SIGHUP, -signal.SIGHUP, id="SIGHUP"),
+    pytest.param(signal.SIGHUP, -signal.SIGTERM, id="SIGHUP"),
 ]
 
 

@@ -5,7 +5,8 @@ Python turns SIGINT into ``KeyboardInterrupt``, so ``finally`` blocks run; SIGTE
 and ``/dev/shm`` folders behind. uvicorn catches SIGTERM to shut down gracefully, then restores the
 handler it found and raises the signal again: with the handler below in place, that second delivery
 becomes an exception too, the clean-up runs, and the outermost ``stops_cleanly`` ends the process
-with the same signal, so a supervisor still sees "killed by SIGTERM".
+with the same signal, so a supervisor still sees "killed by SIGTERM". SIGHUP, which uvicorn leaves
+alone, is turned into SIGTERM, so a server shuts down gracefully on it too.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-
-CAUGHT = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Stopped(SystemExit):
@@ -30,15 +29,23 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
+def _as_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.raise_signal(signal.SIGTERM)  # to uvicorn's handler while it serves, else to _raise_stopped
+
+
+_HANDLERS = {signal.SIGTERM: _raise_stopped, signal.SIGHUP: _as_sigterm}
+
+
 @contextmanager
 def stops_cleanly() -> Iterator[None]:
-    """Within the block SIGTERM and SIGHUP raise ``Stopped``, so every ``finally`` inside it runs.
+    """Within the block SIGTERM (and SIGHUP, as SIGTERM) raise ``Stopped``, so every ``finally`` inside it runs.
 
     Nested blocks pass the exception on; the outermost one restores the default handler and raises
     the signal again once the clean-up is done, so the exit status is the signal's.
     """
     # A signal ignored on purpose (``nohup`` ignores SIGHUP) stays ignored.
-    previous = {sig: signal.signal(sig, _raise_stopped) for sig in CAUGHT if signal.getsignal(sig) != signal.SIG_IGN}
+    wanted = {sig: run for sig, run in _HANDLERS.items() if signal.getsignal(sig) != signal.SIG_IGN}
+    previous = {sig: signal.signal(sig, run) for sig, run in wanted.items()}
     try:
         yield
     except Stopped as stopped:
