@@ -19,7 +19,9 @@ import pyogrio
 import pytest
 from owslib.ogcapi.features import Features
 
-from conftest import LiveServer
+from conftest import STORE_KINDS, LiveServer, _open_empty
+from crimemap.load.generate import generate
+from crimemap.load.policeuk import load_policeuk
 from crimemap.query import FeatureQuery
 from crimemap.store.base import CRIMES_TABLE, Store
 
@@ -73,6 +75,45 @@ def police_uk_ids(server: str, month: str) -> set[int]:
 
 
 # -- GDAL ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def unlocated_first(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A generated month served, whose crimes with "No location" come first (as in the demo), and its URL."""
+    folder = tmp_path_factory.mktemp("unlocated-first")
+    generate(folder / "archive", months=["2024-06"], crimes_per_month=3000, seed=1)
+    store = _open_empty(request.param, folder)
+    load_policeuk(store, [folder / "archive"])
+    server = ServedProcess(store)
+    yield server.url
+    server.stop()
+    store.close()
+
+
+def test_gdal_types_the_crimes_as_the_queryables_do_when_the_first_page_has_no_locations(unlocated_first: str) -> None:
+    first = httpx.get(f"{unlocated_first}/ogc/collections/{CRIMES_TABLE}/items", params={"limit": 20}).json()
+    assert all(f["geometry"] is None for f in first["features"])  # what GDAL samples says nothing of the types
+    queryables = httpx.get(f"{unlocated_first}/ogc/collections/{CRIMES_TABLE}/queryables").json()["properties"]
+    info = pyogrio.read_info(f"OAPIF:{unlocated_first}/ogc", layer=CRIMES_TABLE)
+    types = dict(zip(info["fields"], info["ogr_types"], strict=True))
+    numbers = ("longitude", "latitude", "street_id")
+    assert [queryables[name]["type"] for name in numbers] == ["number", "number", "integer"]
+    assert [types[name] for name in numbers] == ["OFTReal"] * 3  # street ids pass 2**31: a double holds them
+    assert types["id"] == "OFTInteger64"  # and so do crime ids
+    frame = pyogrio.read_dataframe(f"OAPIF:{unlocated_first}/ogc", layer=CRIMES_TABLE, max_features=300)
+    assert [str(frame[name].dtype) for name in (*numbers, "id")] == ["float64"] * 3 + ["int64"]
+    served = {
+        f["id"]: f["properties"]
+        for f in httpx.get(f"{unlocated_first}/ogc/collections/{CRIMES_TABLE}/items", params={"limit": 300}).json()[
+            "features"
+        ]
+    }
+    located = frame[frame["street_id"].notna()]
+    assert len(located) > 0
+    for row in located.itertuples():
+        assert (row.longitude, row.latitude, int(row.street_id)) == (
+            served[row.id]["longitude"], served[row.id]["latitude"], served[row.id]["street_id"]
+        )  # fmt: skip
 
 
 def test_gdal_lists_every_table_as_a_point_layer(served: ServedProcess, policeuk_store: Store) -> None:

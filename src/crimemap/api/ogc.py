@@ -149,6 +149,15 @@ def queryables(request: Request, collection_id: str) -> Response:
     return _json(meta.queryables(_table(request, collection_id), _base(request)), media)
 
 
+@router.get(PREFIX + "/collections/{collection_id}/schema", dependencies=[Depends(require_ogc_access)])
+def schema(request: Request, collection_id: str) -> Response:
+    """The JSON Schema of the collection's features (its ``describedby`` link), as the queryables are served."""
+    _metadata_request(request)
+    accept = request.headers.get("accept", "")
+    media = meta.SCHEMA if meta.SCHEMA in accept or "application/json" not in accept else meta.JSON
+    return _json(meta.feature_schema(_table(request, collection_id), _base(request)), media)
+
+
 # -- features -----------------------------------------------------------------------------------------------
 
 

@@ -98,6 +98,7 @@ def collection(table: TableInfo, extent: Extent, base: str) -> dict[str, Any]:
             link(f"{here}/items", "items", GEOJSON, f"the features of {table.id}"),
             link(f"{here}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA, "queryables"),
             link(f"{here}/queryables", "queryables", SCHEMA, "queryables (the draft's rel, which GDAL looks for)"),
+            link(f"{here}/schema", "describedby", SCHEMA, "the JSON Schema of a feature (GDAL types fields by it)"),
         ],
     }
     described: dict[str, Any] = {}
@@ -134,6 +135,39 @@ def queryables(table: TableInfo, base: str) -> dict[str, Any]:
         # The draft standard's list, which GDAL's driver (3.12) still reads to decide which
         # filters to send to the server; JSON Schema ignores a keyword it does not know.
         "queryables": [{"id": c.name, "type": _JSON_TYPES[c.type]["type"]} for c in table.columns],
+    }
+
+
+def feature_schema(table: TableInfo, base: str) -> dict[str, Any]:
+    """A JSON Schema of one of the collection's GeoJSON features, which GDAL types the layer's fields by.
+
+    GDAL's OAPIF driver reads it through the collection's ``describedby`` link; without it GDAL guesses
+    from the first page, and a first page of crimes with "No location" (no coordinates, no street)
+    made ``longitude``, ``latitude`` and ``street_id`` strings. GDAL reads ``integer`` as a 32-bit
+    integer, which street ids and crime ids overflow, so integer columns are declared as ``number``
+    (true of every integer; GDAL reads a double, exact to 2**53). A column named ``id`` is left out:
+    GDAL takes that one from the features themselves (a 64-bit integer) and would repeat it.
+    """
+    columns = {
+        c.name: {"title": c.name, **(_JSON_TYPES["double"] if c.type == "integer" else _JSON_TYPES[c.type])}
+        for c in table.columns
+        if c.name != "id"
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{table.id}/schema",
+        "title": table.name,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "geometry": {
+                "title": "the feature's area" if table.shapes else "the feature's location",
+                "format": "geometry-any" if table.shapes else "geometry-point",
+                "x-ogc-role": "primary-geometry",
+            },
+            "properties": {"type": "object", "properties": columns},
+        },
     }
 
 
