@@ -12,6 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import NYC, needs_shared_data
+from crimemap.cli import NYC_TITLES, _load_nyc_tables
+from crimemap.store.sqlite import SQLiteStore
 from serve_process import demo, free_port
 
 
@@ -105,3 +108,23 @@ def test_the_demo_refuses_to_replace_an_existing_store(tmp_path: Path) -> None:
     with demo(scratch, "--store", str(store), "--force", "--crimes-per-month", "2000", "--months", "1") as (url, _):
         assert store.read_bytes().startswith(b"SQLite format 3")
     assert store.exists()  # a store the user named is kept after the demo
+
+
+def test_the_demo_titles_the_nyc_tables_rather_than_naming_them_by_their_ids(tmp_path: Path) -> None:
+    needs_shared_data()
+    store = tmp_path / "demo.sqlite"
+    _load_nyc_tables(str(store), NYC / "2015-05-08")
+    with SQLiteStore(store) as st:
+        titles = {t.id: t.name for t in st.tables() if t.id in NYC_TITLES}
+    assert titles == NYC_TITLES and all(not title[0].isdigit() for title in titles.values())
+
+
+def test_load_takes_a_tables_title(tmp_path: Path) -> None:
+    table = tmp_path / "places.geojson"
+    table.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"n": 1},'
+                     ' "geometry": {"type": "Point", "coordinates": [-0.1, 51.5]}}]}')  # fmt: skip
+    store = str(tmp_path / "s.sqlite")
+    crimemap = [sys.executable, "-m", "crimemap"]
+    subprocess.run([*crimemap, "load", str(table), "--title", "Places we like", "--store", store], check=True)
+    info = subprocess.run([*crimemap, "info", "--store", store], check=True, capture_output=True, text=True).stdout
+    assert "table places: 1 features (Places we like)" in info

@@ -56,6 +56,10 @@ def load(
     table: Annotated[
         str | None, typer.Option(help="Table id for a GeoJSON/CSV table (default: the file name).")
     ] = None,
+    title: Annotated[
+        str | None,
+        typer.Option(help="Title of a GeoJSON/CSV table, shown by the map and clients (default: the file name)."),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Load police.uk archives (street, outcomes and stop-and-search files), force boundaries or feature tables.
@@ -67,7 +71,7 @@ def load(
     try:
         with open_store(store) as st:
             started = time.perf_counter()
-            summary = dispatch.load_paths(st, paths, table=table, progress=progress_bar, quiet=quiet)
+            summary = dispatch.load_paths(st, paths, table=table, title=title, progress=progress_bar, quiet=quiet)
             elapsed = time.perf_counter() - started
     except (dispatch.LoadError, StoreError, ValueError) as e:
         raise fail(f"{e}\nnothing was loaded; the store is as it was") from None
@@ -399,13 +403,20 @@ def export(
         err.print(f"wrote {output} ({size:,} bytes, {kind}) in {elapsed:.1f} s", highlight=False)
 
 
-def _load_nyc_tables(location: str) -> None:
-    """Load the NYC Crime Map tables into the demo when the shared data sit beside the checkout."""
-    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "nyc-crime-map" / "2015-05-08"
+NYC_TITLES = {
+    "02378420399528461352-11853667273131550346": "NYC Crime Map: crimes per place and month",
+    "02378420399528461352-17772055697785505571": "NYC Crime Map: crimes per place, month and type",
+}
+"""Titles of the NYC Crime Map's two Maps Engine tables, which are named by their 40-digit ids."""
+
+
+def _load_nyc_tables(location: str, folder: Path | None = None) -> None:
+    """Load the NYC Crime Map tables into the demo, with titles, when the shared data sit beside the checkout."""
+    folder = folder or Path(__file__).resolve().parents[3] / "shared" / "data" / "nyc-crime-map" / "2015-05-08"
     files = sorted(folder.glob("*.geojson")) if folder.is_dir() else []
-    if files:
+    for file in files:
         try:
-            load(files, store=location, quiet=False)
+            load([file], store=location, title=NYC_TITLES.get(file.stem), quiet=False)
         except typer.Exit:
             pass
 
