@@ -8,6 +8,7 @@ Schema of its columns). Links are absolute, built on the URL the client used.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 SCHEMA = "application/schema+json"
+XML = "application/xml"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 
 CONFORMANCE = (
@@ -101,6 +103,8 @@ def collection(table: TableInfo, extent: Extent, base: str) -> dict[str, Any]:
             link(f"{here}/schema", "describedby", SCHEMA, "the JSON Schema of a feature (GDAL types fields by it)"),
         ],
     }
+    if feature_xsd(table) is not None:
+        doc["links"].append(link(f"{here}/schema.xsd", "describedby", XML, "the GML application schema of a feature"))
     described: dict[str, Any] = {}
     if extent.bbox is not None:
         described["spatial"] = {"bbox": [list(extent.bbox)], "crs": CRS84}
@@ -169,6 +173,51 @@ def feature_schema(table: TableInfo, base: str) -> dict[str, Any]:
             "properties": {"type": "object", "properties": columns},
         },
     }
+
+
+_XSD_TYPES: dict[ColumnType, str] = {
+    "integer": "xs:long",
+    "double": "xs:double",
+    "string": "xs:string",
+    "boolean": "xs:boolean",
+    "datetime": "xs:dateTime",
+}
+_NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def feature_xsd(table: TableInfo) -> str | None:
+    """A GML application schema of the collection's features, or None when a column's name is no XML name.
+
+    The second ``describedby`` link, which GDAL prefers to the JSON Schema: from it GDAL also takes the
+    geometry type (``Point`` for the crimes, though their first page may have no locations) and 64-bit
+    integers (``xs:long``). ``id`` is left to the features, as in :func:`feature_schema`.
+    """
+    columns = [c for c in table.columns if c.name != "id"]
+    if not all(_NCNAME.fullmatch(c.name) for c in columns):
+        return None
+    geometry = "gml:GeometryPropertyType" if table.shapes else "gml:PointPropertyType"
+    elements = [f'<xs:element name="geometry" type="{geometry}" minOccurs="0" nillable="true"/>']
+    elements += [
+        f'<xs:element name="{c.name}" type="{_XSD_TYPES[c.type]}" minOccurs="0" nillable="true"/>' for c in columns
+    ]
+    body = "\n".join("          " + e for e in elements)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:gml="http://www.opengis.net/gml/3.2"
+    xmlns:crimemap="urn:crimemap:features" targetNamespace="urn:crimemap:features"
+    elementFormDefault="qualified" version="1.0">
+  <xs:import namespace="http://www.opengis.net/gml/3.2" schemaLocation="http://schemas.opengis.net/gml/3.2.1/gml.xsd"/>
+  <xs:element name="Feature" type="crimemap:FeatureType" substitutionGroup="gml:AbstractFeature"/>
+  <xs:complexType name="FeatureType">
+    <xs:complexContent>
+      <xs:extension base="gml:AbstractFeatureType">
+        <xs:sequence>
+{body}
+        </xs:sequence>
+      </xs:extension>
+    </xs:complexContent>
+  </xs:complexType>
+</xs:schema>
+"""
 
 
 class Extents:
