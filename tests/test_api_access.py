@@ -98,6 +98,10 @@ def samples(gx_id: int, street_id: int = 1) -> list[Sample]:
         Sample(
             "ogc", "GET", "/ogc/collections/policeuk-crimes/queryables", "/ogc/collections/{collection_id}/queryables"
         ),
+        Sample("ogc", "GET", "/ogc/collections/policeuk-crimes/schema", "/ogc/collections/{collection_id}/schema"),
+        Sample(
+            "ogc", "GET", "/ogc/collections/policeuk-crimes/schema.xsd", "/ogc/collections/{collection_id}/schema.xsd"
+        ),
         Sample(
             "ogc", "GET", "/ogc/collections/policeuk-crimes/items?limit=1", "/ogc/collections/{collection_id}/items"
         ),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,9 +20,13 @@ import pyogrio
 import pytest
 from owslib.ogcapi.features import Features
 
-from conftest import LiveServer
+from conftest import STORE_KINDS, LiveServer, _open_empty
+from crimemap.load.generate import generate
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
 from crimemap.store.base import CRIMES_TABLE, Store
+from crimemap.store.sqlite import SQLiteStore
 
 CITY = (-0.1, 51.51, -0.09, 51.52)
 
@@ -73,6 +78,70 @@ def police_uk_ids(server: str, month: str) -> set[int]:
 
 
 # -- GDAL ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def unlocated_first(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A generated month served, whose crimes with "No location" come first (as in the demo), and its URL."""
+    folder = tmp_path_factory.mktemp("unlocated-first")
+    generate(folder / "archive", months=["2024-06"], crimes_per_month=3000, seed=1)
+    store = _open_empty(request.param, folder)
+    load_policeuk(store, [folder / "archive"])
+    server = ServedProcess(store)
+    yield server.url
+    server.stop()
+    store.close()
+
+
+def test_gdal_types_the_crimes_layer_by_its_schema_when_the_first_page_has_no_locations(unlocated_first: str) -> None:
+    first = httpx.get(f"{unlocated_first}/ogc/collections/{CRIMES_TABLE}/items", params={"limit": 20}).json()
+    assert all(f["geometry"] is None for f in first["features"])  # what GDAL samples says nothing of the types
+    queryables = httpx.get(f"{unlocated_first}/ogc/collections/{CRIMES_TABLE}/queryables").json()["properties"]
+    numbers = ("longitude", "latitude", "street_id")
+    assert [queryables[name]["type"] for name in numbers] == ["number", "number", "integer"]
+    info = pyogrio.read_info(f"OAPIF:{unlocated_first}/ogc", layer=CRIMES_TABLE)
+    assert info["geometry_type"] == "Point"
+    types = dict(zip(info["fields"], info["ogr_types"], strict=True))
+    assert [types[name] for name in (*numbers, "id")] == ["OFTReal", "OFTReal", "OFTInteger64", "OFTInteger64"]
+    frame = pyogrio.read_dataframe(f"OAPIF:{unlocated_first}/ogc", layer=CRIMES_TABLE, max_features=300)
+    assert [str(frame[name].dtype) for name in (*numbers, "id")] == ["float64"] * 3 + ["int64"]  # NaN: no street
+    served = {
+        f["id"]: f["properties"]
+        for f in httpx.get(f"{unlocated_first}/ogc/collections/{CRIMES_TABLE}/items", params={"limit": 300}).json()[
+            "features"
+        ]
+    }
+    located = frame[frame["street_id"].notna()]
+    assert len(located) > 0
+    for row in located.itertuples():
+        assert (row.longitude, row.latitude, int(row.street_id)) == (
+            served[row.id]["longitude"], served[row.id]["latitude"], served[row.id]["street_id"]
+        )  # fmt: skip
+        assert (row.geometry.x, row.geometry.y) == (row.longitude, row.latitude)
+
+
+def test_gdal_types_fields_by_the_json_schema_where_names_are_no_xml_names(tmp_path: Path) -> None:
+    table = tmp_path / "places.geojson"
+    table.write_text(
+        '{"type": "FeatureCollection", "features": ['
+        '{"type": "Feature", "properties": {"street id": null, "a b": null}, "geometry": null},'
+        '{"type": "Feature", "properties": {"street id": 3000000000, "a b": 1.5},'
+        ' "geometry": {"type": "Point", "coordinates": [-0.1, 51.5]}}]}'
+    )
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    load_table(store, table, table_id="places")
+    server = ServedProcess(store)
+    try:
+        links = httpx.get(f"{server.url}/ogc/collections/places").json()["links"]
+        assert [link["type"] for link in links if link["rel"] == "describedby"] == ["application/schema+json"]
+        info = pyogrio.read_info(f"OAPIF:{server.url}/ogc", layer="places")
+        types = dict(zip(info["fields"], info["ogr_types"], strict=True))
+        assert types == {"street id": "OFTReal", "a b": "OFTReal"}  # a double holds 3,000,000,000; no string
+        frame = pyogrio.read_dataframe(f"OAPIF:{server.url}/ogc", layer="places")
+        assert frame["street id"].dropna().tolist() == [3_000_000_000.0]
+    finally:
+        server.stop()
+        store.close()
 
 
 def test_gdal_lists_every_table_as_a_point_layer(served: ServedProcess, policeuk_store: Store) -> None:

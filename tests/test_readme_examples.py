@@ -98,3 +98,24 @@ def test_the_maps_engine_harvest_example_copies_the_table(demo_server: str, tmp_
     table = store.table("nyc-2015")
     store.close()
     assert table is not None and table.feature_count == 19_145
+
+
+def test_the_gdal_and_geopandas_examples_ask_for_a_month_the_demo_holds(demo_server: str) -> None:
+    import pyogrio
+
+    months = re.findall(r"month = '(\d{4}-\d{2})'", README)
+    box = re.search(r"bbox=\(([-\d., ]+)\)", README)
+    assert len(months) >= 2 and box, "the GDAL and geopandas examples are gone from the README"
+    bbox = tuple(float(v) for v in box.group(1).split(","))
+    for month in set(months):
+        frame = pyogrio.read_dataframe(
+            f"OAPIF:{demo_server}/ogc", layer="policeuk-crimes", bbox=bbox, where=f"month = '{month}'"
+        )
+        assert len(frame) > 0 and set(frame["month"]) == {month}
+
+
+def test_the_demo_stores_as_many_stops_as_the_readme_says(demo_server: str) -> None:
+    said = re.search(r"`crimemap demo` stores ([\d,]+) synthetic stops", README)
+    assert said, "the README no longer says how many stops the demo stores"
+    counts = httpx.get(f"{demo_server}/stats/stops", params={"group": "month"}, timeout=60).json()
+    assert sum(row["count"] for row in counts) == int(said.group(1).replace(",", ""))

@@ -260,6 +260,18 @@ def test_the_scotland_notice_shows_over_scotland_only(tab: Tab, view: str, shown
         assert "Only the British Transport Police provide data for Scotland" in tab.page.inner_text("#scotland")
 
 
+def test_picking_a_table_far_from_the_view_flies_to_its_extent_and_shows_it(tab: Tab) -> None:
+    tab.open(CHELMSFORD)
+    collection = tab.server.client.get(f"/ogc/collections/{NYC_TABLE}").json()
+    west, south, east, north = collection["extent"]["spatial"]["bbox"][0]
+    tab.page.select_option("#dataset", NYC_TABLE)
+    tab.page.wait_for_function(f"document.body.dataset.status === 'ready' && crimemap.query.includes('{NYC_TABLE}')")
+    centre = tab.js("crimemap.map.getCenter()")
+    assert west <= centre["lng"] <= east and south <= centre["lat"] <= north
+    assert tab.js("crimemap.tableFeatures") > 0
+    assert tab.page.is_hidden("#message")
+
+
 def test_another_data_set_can_be_picked_and_shows_its_features_in_view(tab: Tab) -> None:
     tab.open("/?lat=40.757&lng=-73.985&zoom=15&month=2024-06")
     options = tab.page.locator("#dataset option").evaluate_all("os => os.map(o => o.value)")
@@ -405,3 +417,26 @@ def test_on_a_phone_sized_screen_nothing_overflows_and_the_panel_folds(
             box = tab.page.locator(control).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, control
         assert tab.errors == []
+
+
+def test_on_a_phone_the_base_map_notice_leaves_the_zoom_buttons_free(browser: Browser, map_server: LiveServer) -> None:
+    _leaflet()
+    with Tab(browser, map_server) as tab:
+        tab.context.close()
+        tab.context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        tab.page = tab.context.new_page()
+        tab.open(CHELMSFORD)
+        assert tab.page.is_visible("#basemap-notice")  # this server has no base map
+        notice = tab.page.locator("#basemap-notice").bounding_box()
+        assert notice is not None and notice["x"] + notice["width"] <= 390
+        for button in (".leaflet-control-zoom-in", ".leaflet-control-zoom-out"):
+            box = tab.page.locator(button).bounding_box()
+            assert box is not None
+            overlap_x = min(box["x"] + box["width"], notice["x"] + notice["width"]) - max(box["x"], notice["x"])
+            overlap_y = min(box["y"] + box["height"], notice["y"] + notice["height"]) - max(box["y"], notice["y"])
+            assert overlap_x <= 0 or overlap_y <= 0, button
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            assert tab.js(f"document.elementFromPoint({x}, {y}).closest('{button}') !== null"), button
+        zoom = tab.js("crimemap.map.getZoom()")
+        tab.page.locator(".leaflet-control-zoom-in").tap()
+        tab.page.wait_for_function(f"crimemap.map.getZoom() === {zoom + 1}")

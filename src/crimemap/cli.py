@@ -15,34 +15,63 @@ from typing import Annotated
 
 import typer
 
+from crimemap import __version__, cli_help
 from crimemap.console import QuietOption, StoreOption, err, fail, out, progress_bar
+from crimemap.stopping import stops_cleanly
 from crimemap.store import StoreError, default_store_location, open_store
 
-app = typer.Typer(
+app = cli_help.App(
     help="Police-recorded crime data: load it, store it, serve it through the APIs your tools speak.",
     no_args_is_help=True,
     add_completion=False,
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"crimemap {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print crimemap's version.")
+    ] = False,
+) -> None:
+    """Police-recorded crime data: load it, store it, serve it through the APIs your tools speak."""
+
+
 @app.command()
 def load(
     paths: Annotated[
-        list[Path], typer.Argument(help="police.uk CSV files, archive folders or zips; GeoJSON/CSV tables.")
+        list[Path],
+        typer.Argument(
+            help="police.uk CSV files (street, outcomes, stop-and-search), archive folders or zips;"
+            " force boundaries (KML); GeoJSON/CSV tables.",
+            metavar="PATH...",
+        ),
     ],
     store: StoreOption = None,
     table: Annotated[
         str | None, typer.Option(help="Table id for a GeoJSON/CSV table (default: the file name).")
     ] = None,
+    title: Annotated[
+        str | None,
+        typer.Option(help="Title of a GeoJSON/CSV table, shown by the map and clients (default: the file name)."),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Load police.uk archives (street and outcomes files) or feature tables, all or nothing."""
+    """Load police.uk archives (street, outcomes and stop-and-search files), force boundaries or feature tables.
+
+    All or nothing: a file that fails leaves the store as it was.
+    """
     from crimemap.load import dispatch
 
     try:
         with open_store(store) as st:
             started = time.perf_counter()
-            summary = dispatch.load_paths(st, paths, table=table, progress=progress_bar, quiet=quiet)
+            summary = dispatch.load_paths(st, paths, table=table, title=title, progress=progress_bar, quiet=quiet)
             elapsed = time.perf_counter() - started
     except (dispatch.LoadError, StoreError, ValueError) as e:
         raise fail(f"{e}\nnothing was loaded; the store is as it was") from None
@@ -242,7 +271,7 @@ def serve(
         ),
     ] = "osm",
 ) -> None:
-    """Serve the store over HTTP: the police.uk API, the Maps Engine API, downloads and the map."""
+    """Serve the store over HTTP: the police.uk API, the Maps Engine API, OGC API - Features, downloads and the map."""
     import shutil
 
     import uvicorn
@@ -259,33 +288,34 @@ def serve(
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
         raise fail(str(e)) from None
-    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    shared = Path(tempfile.mkdtemp(prefix=f"crimemap-serve-{os.getpid()}-", dir=shm))
-    os.environ["CRIMEMAP_STORE"] = location
-    os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
-    os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
-    os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
-    os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
-    os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
-    os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
-    os.environ["CRIMEMAP_BASEMAP"] = str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap
-    os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
-    err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
-    try:
-        uvicorn.run(
-            "crimemap.api.server:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            http=HTTP_PROTOCOL,
-            # X-Forwarded-For names the client only when it comes from a proxy the operator named.
-            proxy_headers=bool(trust_proxy),
-            forwarded_allow_ips=",".join(trust_proxy) if trust_proxy else "",
-        )
-    finally:
-        shutil.rmtree(shared, ignore_errors=True)
+    with stops_cleanly():  # SIGTERM too removes the shared folder
+        shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+        shared = Path(tempfile.mkdtemp(prefix=f"crimemap-serve-{os.getpid()}-", dir=shm))
+        os.environ["CRIMEMAP_STORE"] = location
+        os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
+        os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
+        os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
+        os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
+        os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
+        os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
+        os.environ["CRIMEMAP_BASEMAP"] = str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap
+        os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
+        err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
+        try:
+            uvicorn.run(
+                "crimemap.api.server:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                http=HTTP_PROTOCOL,
+                # X-Forwarded-For names the client only when it comes from a proxy the operator named.
+                proxy_headers=bool(trust_proxy),
+                forwarded_allow_ips=",".join(trust_proxy) if trust_proxy else "",
+            )
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 @app.command()
@@ -314,24 +344,25 @@ def demo(
             f"{store} exists: the demo builds a fresh store there, replacing it; choose another --store,"
             " or add --force to replace it"
         )
-    workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
-    try:
-        location = store or workdir / "demo.sqlite"
-        for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
-            old.unlink(missing_ok=True)
-        with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
-            generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
-            load([Path(archive)], store=str(location), quiet=False)
-        _load_nyc_tables(str(location))
-        _load_boundaries(str(location))
-        lng, lat = DENSEST_CENTRE
-        err.print(
-            f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
-            highlight=False,
-        )
-        serve(store=str(location), host=host, port=port, basemap=basemap)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with stops_cleanly():  # SIGTERM too deletes the temporary store
+        workdir = Path(tempfile.mkdtemp(prefix="crimemap-demo-"))
+        try:
+            location = store or workdir / "demo.sqlite"
+            for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
+                old.unlink(missing_ok=True)
+            with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
+                generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
+                load([Path(archive)], store=str(location), quiet=False)
+            _load_nyc_tables(str(location))
+            _load_boundaries(str(location))
+            lng, lat = DENSEST_CENTRE
+            err.print(
+                f"try: curl 'http://{host}:{port}/api/crimes-street/all-crime?lat={lat:.6f}&lng={lng:.6f}'",
+                highlight=False,
+            )
+            serve(store=str(location), host=host, port=port, basemap=basemap)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @app.command()
@@ -372,13 +403,20 @@ def export(
         err.print(f"wrote {output} ({size:,} bytes, {kind}) in {elapsed:.1f} s", highlight=False)
 
 
-def _load_nyc_tables(location: str) -> None:
-    """Load the NYC Crime Map tables into the demo when the shared data sit beside the checkout."""
-    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "nyc-crime-map" / "2015-05-08"
+NYC_TITLES = {
+    "02378420399528461352-11853667273131550346": "NYC Crime Map: crimes per place and month",
+    "02378420399528461352-17772055697785505571": "NYC Crime Map: crimes per place, month and type",
+}
+"""Titles of the NYC Crime Map's two Maps Engine tables, which are named by their 40-digit ids."""
+
+
+def _load_nyc_tables(location: str, folder: Path | None = None) -> None:
+    """Load the NYC Crime Map tables into the demo, with titles, when the shared data sit beside the checkout."""
+    folder = folder or Path(__file__).resolve().parents[3] / "shared" / "data" / "nyc-crime-map" / "2015-05-08"
     files = sorted(folder.glob("*.geojson")) if folder.is_dir() else []
-    if files:
+    for file in files:
         try:
-            load(files, store=location, quiet=False)
+            load([file], store=location, title=NYC_TITLES.get(file.stem), quiet=False)
         except typer.Exit:
             pass
 

@@ -66,7 +66,11 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             "store": type(st).__name__,
             "latest_month": months[0].month if months else None,
             "months": [{"month": m.month, "forces": list(m.forces), "crimes": m.crimes} for m in months],
-            "tables": [{"id": t.id, "name": t.name, "features": t.feature_count} for t in st.tables()],
+            # bbox (west, south, east, north; null without one): where the web map flies when a table is picked
+            "tables": [
+                {"id": t.id, "name": t.name, "features": t.feature_count, "bbox": list(t.bbox) if t.bbox else None}
+                for t in st.tables()
+            ],
         }
 
     for module in (

@@ -151,6 +151,26 @@ def queryables(request: Request, collection_id: str) -> Response:
     return _json(meta.queryables(_table(request, collection_id), _base(request)), media)
 
 
+@router.get(PREFIX + "/collections/{collection_id}/schema", dependencies=[Depends(require_ogc_access)])
+def schema(request: Request, collection_id: str) -> Response:
+    """The JSON Schema of the collection's features (its ``describedby`` link), as the queryables are served."""
+    _metadata_request(request)
+    accept = request.headers.get("accept", "")
+    media = meta.SCHEMA if meta.SCHEMA in accept or "application/json" not in accept else meta.JSON
+    return _json(meta.feature_schema(_table(request, collection_id), _base(request)), media)
+
+
+@router.get(PREFIX + "/collections/{collection_id}/schema.xsd", dependencies=[Depends(require_ogc_access)])
+def schema_xsd(request: Request, collection_id: str) -> Response:
+    """The GML application schema of the collection's features (its XML ``describedby`` link)."""
+    _metadata_request(request)
+    table = _table(request, collection_id)
+    xsd = meta.feature_xsd(table)
+    if xsd is None:
+        raise not_found(f"collection {collection_id!r} has a column whose name is no XML name; see its schema")
+    return Response(xsd.encode(), media_type=meta.XML)
+
+
 # -- features -----------------------------------------------------------------------------------------------
 
 

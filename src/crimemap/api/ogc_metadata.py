@@ -8,6 +8,7 @@ Schema of its columns). Links are absolute, built on the URL the client used.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 SCHEMA = "application/schema+json"
+XML = "application/xml"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 
 CONFORMANCE = (
@@ -98,8 +100,11 @@ def collection(table: TableInfo, extent: Extent, base: str) -> dict[str, Any]:
             link(f"{here}/items", "items", GEOJSON, f"the features of {table.id}"),
             link(f"{here}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA, "queryables"),
             link(f"{here}/queryables", "queryables", SCHEMA, "queryables (the draft's rel, which GDAL looks for)"),
+            link(f"{here}/schema", "describedby", SCHEMA, "the JSON Schema of a feature (GDAL types fields by it)"),
         ],
     }
+    if feature_xsd(table) is not None:
+        doc["links"].append(link(f"{here}/schema.xsd", "describedby", XML, "the GML application schema of a feature"))
     described: dict[str, Any] = {}
     if extent.bbox is not None:
         described["spatial"] = {"bbox": [list(extent.bbox)], "crs": CRS84}
@@ -135,6 +140,84 @@ def queryables(table: TableInfo, base: str) -> dict[str, Any]:
         # filters to send to the server; JSON Schema ignores a keyword it does not know.
         "queryables": [{"id": c.name, "type": _JSON_TYPES[c.type]["type"]} for c in table.columns],
     }
+
+
+def feature_schema(table: TableInfo, base: str) -> dict[str, Any]:
+    """A JSON Schema of one of the collection's GeoJSON features, which GDAL types the layer's fields by.
+
+    GDAL's OAPIF driver reads it through the collection's ``describedby`` link; without it GDAL guesses
+    from the first page, and a first page of crimes with "No location" (no coordinates, no street)
+    made ``longitude``, ``latitude`` and ``street_id`` strings. GDAL reads ``integer`` as a 32-bit
+    integer, which street ids and crime ids overflow, so integer columns are declared as ``number``
+    (true of every integer; GDAL reads a double, exact to 2**53). A column named ``id`` is left out:
+    GDAL takes that one from the features themselves (a 64-bit integer) and would repeat it.
+    """
+    columns = {
+        c.name: {"title": c.name, **(_JSON_TYPES["double"] if c.type == "integer" else _JSON_TYPES[c.type])}
+        for c in table.columns
+        if c.name != "id"
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{table.id}/schema",
+        "title": table.name,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "geometry": {
+                "title": "the feature's area" if table.shapes else "the feature's location",
+                "format": "geometry-any" if table.shapes else "geometry-point",
+                "x-ogc-role": "primary-geometry",
+            },
+            "properties": {"type": "object", "properties": columns},
+        },
+    }
+
+
+_XSD_TYPES: dict[ColumnType, str] = {
+    "integer": "xs:long",
+    "double": "xs:double",
+    "string": "xs:string",
+    "boolean": "xs:boolean",
+    "datetime": "xs:dateTime",
+}
+_NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def feature_xsd(table: TableInfo) -> str | None:
+    """A GML application schema of the collection's features, or None when a column's name is no XML name.
+
+    The second ``describedby`` link, which GDAL prefers to the JSON Schema: from it GDAL also takes the
+    geometry type (``Point`` for the crimes, though their first page may have no locations) and 64-bit
+    integers (``xs:long``). ``id`` is left to the features, as in :func:`feature_schema`.
+    """
+    columns = [c for c in table.columns if c.name != "id"]
+    if not all(_NCNAME.fullmatch(c.name) for c in columns):
+        return None
+    geometry = "gml:GeometryPropertyType" if table.shapes else "gml:PointPropertyType"
+    elements = [f'<xs:element name="geometry" type="{geometry}" minOccurs="0" nillable="true"/>']
+    elements += [
+        f'<xs:element name="{c.name}" type="{_XSD_TYPES[c.type]}" minOccurs="0" nillable="true"/>' for c in columns
+    ]
+    body = "\n".join("          " + e for e in elements)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:gml="http://www.opengis.net/gml/3.2"
+    xmlns:crimemap="urn:crimemap:features" targetNamespace="urn:crimemap:features"
+    elementFormDefault="qualified" version="1.0">
+  <xs:import namespace="http://www.opengis.net/gml/3.2" schemaLocation="http://schemas.opengis.net/gml/3.2.1/gml.xsd"/>
+  <xs:element name="Feature" type="crimemap:FeatureType" substitutionGroup="gml:AbstractFeature"/>
+  <xs:complexType name="FeatureType">
+    <xs:complexContent>
+      <xs:extension base="gml:AbstractFeatureType">
+        <xs:sequence>
+{body}
+        </xs:sequence>
+      </xs:extension>
+    </xs:complexContent>
+  </xs:complexType>
+</xs:schema>
+"""
 
 
 class Extents:

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from crimemap import cli_help
 from crimemap.console import QuietOption, StoreOption, fail, out, progress_bar
 from crimemap.harvest import mapsengine, policeuk, policeuk_stops
 from crimemap.harvest.http import DEFAULT_RATE, HarvestClient, HarvestError
@@ -220,7 +221,7 @@ def harvest_mapsengine(
 
 def register(app: typer.Typer) -> None:
     """Add ``crimemap harvest policeuk`` and ``crimemap harvest mapsengine`` to ``app``."""
-    harvest = typer.Typer(
+    harvest = cli_help.App(
         help="Harvest a remote police.uk or Maps Engine API into the store, resumably.",
         no_args_is_help=True,
     )

@@ -59,10 +59,14 @@ def load_paths(
     paths: Iterable[Path],
     *,
     table: str | None = None,
+    title: str | None = None,
     progress: Callable[..., Any] | None = None,
     quiet: bool = True,
 ) -> Summary:
-    """Load police.uk files and feature tables; each kind of load is all or nothing."""
+    """Load police.uk files and feature tables; each kind of load is all or nothing.
+
+    ``table`` and ``title`` name the one GeoJSON/CSV table given: its id and the title clients show.
+    """
     from crimemap.load import boundaries
 
     paths = list(paths)
@@ -71,6 +75,8 @@ def load_paths(
     archives = [p for p in paths if p not in tables and p not in areas]
     if table is not None and len(tables) != 1:
         raise LoadError("--table names one table: give exactly one GeoJSON or CSV file with it")
+    if title is not None and len(tables) != 1:
+        raise LoadError("--title names one table: give exactly one GeoJSON or CSV file with it")
     summary = Summary()
     if areas:
         summary.boundaries = boundaries.load_boundaries(store, areas)
@@ -89,7 +95,7 @@ def load_paths(
         from crimemap.load import tables as table_loader
 
         table_id = table or path.stem
-        count = table_loader.load_table(store, path, table_id=table_id)
+        count = table_loader.load_table(store, path, table_id=table_id, name=title)
         summary.tables.append((table_id, count))
     return summary
 

@@ -999,7 +999,14 @@
     drawCrimes([]);
     legend.hidden = true;
     if (showingTable()) {
-      refreshTable();
+      // A table far from the view (the NYC tables from over the UK): fly to its extent, which shows it.
+      const table = state.tables.find((t) => t.id === id);
+      const extent = table && table.bbox ? L.latLngBounds([table.bbox[1], table.bbox[0]], [table.bbox[3], table.bbox[2]]) : null;
+      if (extent && extent.isValid() && !crimemap.map.getBounds().intersects(extent)) {
+        crimemap.map.flyToBounds(extent, { maxZoom: 14 }); // its moveend refreshes the table
+      } else {
+        refreshTable();
+      }
       return;
     }
     fillMonths();
