@@ -104,6 +104,18 @@ def document(base: str) -> dict[str, Any]:
             "/collections/{collectionId}/queryables": _get(
                 "what a filter may name", "getQueryables", "application/schema+json", [_COLLECTION_ID, _F]
             ),
+            "/collections/{collectionId}/schema": _get(
+                "the JSON Schema of the collection's features (its describedby link, which GDAL types fields by)",
+                "getSchema",
+                "application/schema+json",
+                [_COLLECTION_ID, _F],
+            ),
+            "/collections/{collectionId}/schema.xsd": _get(
+                "the GML application schema of the collection's features (GDAL's preferred describedby)",
+                "getSchemaXSD",
+                "application/xml",
+                [_COLLECTION_ID],
+            ),
             "/collections/{collectionId}/items": _get(
                 "the features of a collection, a page at a time",
                 "getFeatures",
