@@ -62,6 +62,7 @@ from crimemap.query import (
     Predicate,
     Within,
 )
+from crimemap.rings import RingError, check_ring
 from crimemap.where import GEOMETRY, MAX_CLAUSE_CHARS, MAX_IN_VALUES, ColumnType
 
 __all__ = ["FILTER_LANGS", "MAX_NESTING", "FilterError", "parse_filter", "translate"]
@@ -351,6 +352,10 @@ def _polygon(rings: Any) -> Polygon:
     ring = tuple(_lng_lat(p) for p in rings[0])
     if len(ring) < 4 or ring[0] != ring[-1]:
         raise FilterError("a POLYGON ring needs at least four positions, the last the same as the first")
+    try:
+        check_ring(ring)
+    except RingError as e:
+        raise FilterError(str(e)) from None
     return Polygon(ring)
 
 

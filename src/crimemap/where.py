@@ -68,6 +68,7 @@ from crimemap.query import (
     Predicate,
     Within,
 )
+from crimemap.rings import RingError, check_ring
 
 __all__ = [
     "GEOMETRY",
@@ -731,6 +732,10 @@ def _parse_polygon_wkt(wkt: str, base: int) -> Polygon:
         raise WhereError("a polygon needs at least 3 distinct points", position=close_at)
     if ring[0] != ring[-1]:
         ring.append(ring[0])
+    try:
+        check_ring(ring)
+    except RingError as e:
+        raise WhereError(str(e), position=close_at) from None
     return Polygon(tuple(ring))
 
 

@@ -32,6 +32,7 @@ from shapely.geometry import Polygon as ShapelyPolygon
 
 from crimemap import geo
 from crimemap.query import Area, Circle, Polygon
+from crimemap.rings import check_ring
 
 MAX_ROW = geo.grid_row(90.0 - 1e-9)
 MAX_COL = geo.grid_col(180.0 - 1e-9)
@@ -198,9 +199,10 @@ def _prepared(key: str) -> ShapelyPolygon:
 
 
 def _prepare(key: str) -> ShapelyPolygon:
-    ring = [tuple(float(v) for v in p.split(",")) for p in key.split(";")]
+    ring = [(float(x), float(y)) for x, y in (p.split(",") for p in key.split(";"))]
     poly = ShapelyPolygon(ring)
     if not poly.is_valid:
+        check_ring(ring)  # the APIs refuse such a ring; a caller of the store that did not gets a ValueError
         poly = shapely.make_valid(poly)
     shapely.prepare(poly)
     return poly
