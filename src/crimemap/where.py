@@ -52,6 +52,7 @@ from datetime import datetime
 from typing import Literal, NoReturn, TypeAlias, TypeVar
 
 from crimemap.query import (
+    MAX_LOGIC_DEPTH,
     And,
     Circle,
     Compare,
@@ -67,6 +68,7 @@ from crimemap.query import (
     Polygon,
     Predicate,
     Within,
+    logic_depth,
 )
 from crimemap.rings import RingError, check_ring
 
@@ -753,7 +755,14 @@ def parse_where(text: str, schema: Mapping[str, ColumnType]) -> Predicate:
     _check_length(text, "where")
     if not text.strip():
         raise WhereError("the where clause is empty")
-    return _Parser(text, schema).parse()
+    predicate = _Parser(text, schema).parse()
+    depth = logic_depth(predicate)
+    if depth > MAX_LOGIC_DEPTH:
+        raise WhereError(
+            f"the clause nests AND and OR {depth} levels deep; at most {MAX_LOGIC_DEPTH} are accepted"
+            " (a chain of ANDs, or of ORs, is one level)"
+        )
+    return predicate
 
 
 def _column_list(text: str, parameter: str) -> list[tuple[str, int, _Token | None]]:
