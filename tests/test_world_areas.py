@@ -60,7 +60,49 @@ def test_classifying_a_world_wide_polygon_tests_a_bounded_number_of_boxes(
 
     monkeypatch.setattr(shapely, "intersects", counted)
     list(areas.polygon_ranges(area))
-    assert 0 < sum(tested) <= 32 * areas.MAX_BLOCK_SIDES
+    assert 0 < sum(tested) <= areas.MAX_BOXES
+
+
+def comb(teeth: int) -> Polygon:
+    """A valid polygon whose edge runs through every cell of 4 by 2.5 degrees round London: ``teeth`` teeth
+    narrower than a cell. Classifying its million edge cells one by one took 132 s."""
+    width = 4.0 / teeth
+    ring: list[tuple[float, float]] = []
+    for i in range(teeth):
+        x = -2.0 + i * width
+        ring += [(x, 50.0), (x, 52.5), (x + width / 2, 52.5), (x + width / 2, 50.001)]
+    return Polygon((*ring, (2.0, 49.99), (-2.0, 49.99), ring[0]))
+
+
+def test_a_polygon_with_an_edge_everywhere_is_classified_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    tested = []
+    intersects = shapely.intersects
+
+    def counted(a: Any, b: Any, **kwargs: Any) -> Any:
+        tested.append(np.size(b))
+        return intersects(a, b, **kwargs)
+
+    monkeypatch.setattr(shapely, "intersects", counted)
+    ranges = list(areas.polygon_ranges(comb(2_499)))
+    assert 0 < sum(tested) <= areas.MAX_BOXES
+    rows = {row for r in ranges for row in range(r.lo // geo.ROW_SPAN, r.hi // geo.ROW_SPAN + 1)}
+    assert rows == set(range(geo.grid_row(49.99), geo.grid_row(52.5) + 1)), "every row of the comb is read"
+
+
+def test_a_comb_answers_exactly_the_crimes_inside_it(policeuk_server: LiveServer) -> None:
+    client = policeuk_server.client
+    area = comb(2_499)
+    box = [(52.6, -2.1), (52.6, 2.1), (49.9, 2.1), (49.9, -2.1)]
+    every = client.post("/api/crimes-street/all-crime", data={"poly": poly_param(box), "date": "2016-06"}).json()
+    inside = shapely.Polygon(area.ring)
+    lng = np.array([float(c["location"]["longitude"]) for c in every])
+    lat = np.array([float(c["location"]["latitude"]) for c in every])
+    expected = sorted(c["id"] for c, yes in zip(every, shapely.intersects_xy(inside, lng, lat), strict=True) if yes)
+    ring = poly_param([(lat, lng) for lng, lat in area.ring[:-1]])
+    got, took = _timed(lambda: client.post("/api/crimes-street/all-crime", data={"poly": ring, "date": "2016-06"}))
+    assert got.status_code == 200, got.text
+    assert took < WITHIN
+    assert sorted(c["id"] for c in got.json()) == expected and expected
 
 
 @pytest.mark.parametrize("area", [WORLD_BOX, WORLD_PENTAGON, HALF_EARTH], ids=repr)

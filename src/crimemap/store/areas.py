@@ -248,6 +248,28 @@ MAX_BLOCK_SIDES = 1_024
 many cells keeps blocks of several cells on its boundary (tested exactly) instead of single cells."""
 
 
+MAX_BOXES = 8_192
+"""The most blocks of cells tested against one polygon (under a second, even for one of 10,000 points).
+
+A valid polygon can have a boundary everywhere: a comb of 2,500 teeth across 1,000 by 1,000 cells had a
+million cells on its edge, and classifying them took 132 s. Past this many tests, the blocks still
+straddling the edge are kept whole, and their points tested exactly: the work follows the crimes."""
+
+
+class _Budget:
+    """What is left of :data:`MAX_BOXES` for one polygon."""
+
+    def __init__(self) -> None:
+        self.left = MAX_BOXES
+
+    def take(self, boxes: int) -> bool:
+        """Whether ``boxes`` more may be tested (and, if so, count them)."""
+        if boxes > self.left:
+            return False
+        self.left -= boxes
+        return True
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -274,15 +296,16 @@ def polygon_ranges(polygon: Polygon) -> Iterator[CellRange]:
     min_lng, min_lat, max_lng, max_lat = poly.bounds
     row0, row1 = max(0, geo.grid_row(min_lat)), min(MAX_ROW, geo.grid_row(max_lat))
     col0, col1 = max(0, geo.grid_col(min_lng)), min(MAX_COL, geo.grid_col(max_lng))
+    budget = _Budget()
     if row1 - row0 + 1 > MAX_RANGE_ROWS:
-        yield from _tall_polygon_ranges(poly, row0, col0, row1, col1)
+        yield from _tall_polygon_ranges(poly, row0, col0, row1, col1, budget)
         return
     least = _ceil_div(col1 - col0 + 1, MAX_BLOCK_SIDES)
     wide = _BLOCK * least
     for band in range(row0, row1 + 1, _BLOCK):
         band_end = min(band + _BLOCK - 1, row1)
         blocks = [(band, c, band_end, min(c + wide - 1, col1)) for c in range(col0, col1 + 1, wide)]
-        yield from _band_ranges(poly, blocks, band, band_end, least)
+        yield from _band_ranges(poly, blocks, band, band_end, budget, least)
 
 
 def _boxes(blocks: list[Block], rows: int = 1, cols: int = 1) -> np.ndarray:
@@ -295,7 +318,9 @@ def _boxes(blocks: list[Block], rows: int = 1, cols: int = 1) -> np.ndarray:
     return np.asarray(shapely.box(west, south, east, north))
 
 
-def _tall_polygon_ranges(poly: ShapelyPolygon, row0: int, col0: int, row1: int, col1: int) -> Iterator[CellRange]:
+def _tall_polygon_ranges(
+    poly: ShapelyPolygon, row0: int, col0: int, row1: int, col1: int, budget: _Budget
+) -> Iterator[CellRange]:
     """One range per band of rows of a polygon taller than :data:`MAX_RANGE_ROWS` rows, tested exactly.
 
     The box is classified on a coarse grid (bands of rows, by as many columns as keep it
@@ -309,9 +334,12 @@ def _tall_polygon_ranges(poly: ShapelyPolygon, row0: int, col0: int, row1: int, 
     east = np.full(last_band - first_band + 1, -1)
     blocks: list[Block] = [(first_band, col0 // cols, last_band, col1 // cols)]
     while blocks:
-        boxes = _boxes(blocks, rows, cols)
-        covered = shapely.covers(poly, boxes).tolist()
-        touching = shapely.intersects(poly, boxes).tolist()
+        if budget.take(len(blocks)):
+            boxes = _boxes(blocks, rows, cols)
+            covered = shapely.covers(poly, boxes).tolist()
+            touching = shapely.intersects(poly, boxes).tolist()
+        else:  # kept whole, untested: their points get the exact test
+            covered, touching = [True] * len(blocks), [True] * len(blocks)
         split: list[Block] = []
         for (r0, c0, r1, c1), whole, touch in zip(blocks, covered, touching, strict=True):
             if not touch:
@@ -340,20 +368,27 @@ def _quarters(r0: int, c0: int, r1: int, c1: int) -> Iterator[Block]:
                 yield a0, b0, a1, b1
 
 
-def _band_ranges(poly: ShapelyPolygon, blocks: list[Block], first: int, last: int, least: int = 1) -> list[CellRange]:
+def _band_ranges(
+    poly: ShapelyPolygon, blocks: list[Block], first: int, last: int, budget: _Budget, least: int = 1
+) -> list[CellRange]:
     """The ranges of rows ``first..last``, classifying ``blocks`` (row0, col0, row1, col1) as they straddle.
 
-    A straddling block of one row and at most ``least`` columns is kept whole for the exact test."""
+    A straddling block of one row and at most ``least`` columns is kept whole for the exact test, and so
+    is every block once the polygon's ``budget`` of tests is spent."""
     spans: list[list[tuple[int, int, bool]]] = [[] for _ in range(first, last + 1)]
     while blocks:
-        boxes = _boxes(blocks)
-        covered = shapely.covers(poly, boxes).tolist()
-        touching = shapely.intersects(poly, boxes).tolist()
+        tested = budget.take(len(blocks))
+        if tested:
+            boxes = _boxes(blocks)
+            covered = shapely.covers(poly, boxes).tolist()
+            touching = shapely.intersects(poly, boxes).tolist()
+        else:  # kept whole, untested: their points get the exact test
+            covered, touching = [False] * len(blocks), [True] * len(blocks)
         split: list[Block] = []
         for (r0, c0, r1, c1), whole, touch in zip(blocks, covered, touching, strict=True):
             if not touch:
                 continue
-            if whole or (r0 == r1 and c1 - c0 < least):
+            if whole or not tested or (r0 == r1 and c1 - c0 < least):
                 for r in range(r0, r1 + 1):
                     spans[r - first].append((c0, c1, bool(whole)))
                 continue
