@@ -226,7 +226,7 @@ def _flattened(pred: And | Or) -> list[Predicate]:
     while stack:
         operand = stack.pop()
         if type(operand) is kind:
-            stack.extend(reversed(operand.operands))  # type: ignore[union-attr]
+            stack.extend(reversed(operand.operands))
         else:
             found.append(operand)
     return found
