@@ -71,6 +71,12 @@ def test_rings_that_cross_themselves_a_little_or_not_at_all_are_accepted(ring: l
     check_ring(ring)
 
 
+def test_a_ring_traced_over_itself_crosses_nothing_and_is_accepted() -> None:
+    """Edges that run along each other or meet at their ends are cheap to repair: only crossings count."""
+    traced = star(180, 1)[:-1] * 30
+    check_ring([*traced, traced[0]])
+
+
 def test_the_bow_ties_repair_is_what_geos_makes_of_it() -> None:
     check_ring(BOW_TIE)
     assert shapely.make_valid(shapely.Polygon(BOW_TIE)).geom_type == "MultiPolygon"
