@@ -49,6 +49,7 @@ import cql2
 import orjson
 
 from crimemap.query import (
+    MAX_LOGIC_DEPTH,
     And,
     Circle,
     Compare,
@@ -61,7 +62,9 @@ from crimemap.query import (
     Polygon,
     Predicate,
     Within,
+    logic_depth,
 )
+from crimemap.rings import RingError, check_ring
 from crimemap.where import GEOMETRY, MAX_CLAUSE_CHARS, MAX_IN_VALUES, ColumnType
 
 __all__ = ["FILTER_LANGS", "MAX_NESTING", "FilterError", "parse_filter", "translate"]
@@ -109,13 +112,24 @@ def parse_filter(text: str, schema: Mapping[str, ColumnType], lang: str = "cql2-
         except orjson.JSONDecodeError as e:
             raise FilterError(f"the filter is not JSON: {e}") from None
         _check_json_depth(tree)
-        return translate(tree, schema)
+        return _shallow(translate(tree, schema))
     _check_text_nesting(text)  # cql2-text, or the draft's cql-text
     try:
         tree = cql2.parse_text(text).to_json()
     except (cql2.ParseError, ValueError) as e:
         raise FilterError(_describe_parse_error(text, str(e))) from None
-    return translate(tree, schema)
+    return _shallow(translate(tree, schema))
+
+
+def _shallow(predicate: Predicate) -> Predicate:
+    """``predicate``, unless it nests AND and OR deeper than the stores can compile (see :data:`MAX_LOGIC_DEPTH`)."""
+    depth = logic_depth(predicate)
+    if depth > MAX_LOGIC_DEPTH:
+        raise FilterError(
+            f"the filter nests AND and OR {depth} levels deep; at most {MAX_LOGIC_DEPTH} are accepted"
+            " (a chain of ANDs, or of ORs, is one level)"
+        )
+    return predicate
 
 
 def _check_text_nesting(text: str) -> None:
@@ -351,6 +365,10 @@ def _polygon(rings: Any) -> Polygon:
     ring = tuple(_lng_lat(p) for p in rings[0])
     if len(ring) < 4 or ring[0] != ring[-1]:
         raise FilterError("a POLYGON ring needs at least four positions, the last the same as the first")
+    try:
+        check_ring(ring)
+    except RingError as e:
+        raise FilterError(str(e)) from None
     return Polygon(ring)
 
 

@@ -130,6 +130,34 @@ class Or:
 
 Predicate: TypeAlias = Compare | CompareNumber | Contains | Like | In | IsNull | Within | Not | And | Or
 
+MAX_LOGIC_DEPTH = 12
+"""Most levels of AND and OR nested in one another that a filter may have.
+
+A store compiles a predicate to SQL, and SQLite's parser has a fixed stack: ``(a AND (b OR (c AND ...`` 32
+levels deep overflows it ("parser stack overflow"), and so does ``NOT (a AND NOT (b AND ...`` 25 deep. A
+chain of ANDs (or of ORs), however long, is one level, and NOTs count nothing (``NOT NOT x`` is ``x``)."""
+
+
+def logic_depth(pred: Predicate) -> int:
+    """Levels of AND and OR nested in one another in ``pred``, as :data:`MAX_LOGIC_DEPTH` counts them.
+
+    >>> a = Compare("a", "=", 1)
+    >>> logic_depth(Or((a, And((a, And((a, a)), Not(Or((a, a))))))))
+    3
+    """
+    deepest = 0
+    stack: list[tuple[Predicate, int, type | None]] = [(pred, 0, None)]
+    while stack:
+        node, depth, within = stack.pop()
+        if isinstance(node, Not):
+            stack.append((node.operand, depth, None))  # the store does not merge a chain through a NOT
+        elif isinstance(node, And | Or):
+            kind = type(node)
+            inner = depth if kind is within else depth + 1
+            deepest = max(deepest, inner)
+            stack.extend((o, inner, kind) for o in node.operands)
+    return deepest
+
 
 @dataclass(frozen=True)
 class OrderKey:

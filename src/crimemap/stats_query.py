@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from crimemap import geo, vocab
 from crimemap.months import format_month, parse_month
 from crimemap.query import Polygon
+from crimemap.rings import RingError, check_ring
 
 GROUPS = ("month", "category", "force", "outcome", "lsoa", "cell")
 """What counts can be grouped by, in the order rows and CSV columns list them."""
@@ -179,6 +180,10 @@ def parse_poly(text: str) -> Polygon:
         raise StatsError("poly", f"poly: {e}") from None
     if len(ring) > MAX_POLY_POINTS + 1:
         raise StatsError("poly", f"poly has {len(ring) - 1:,} points; at most {MAX_POLY_POINTS:,} are accepted")
+    try:
+        check_ring(ring)
+    except RingError as e:
+        raise StatsError("poly", f"poly: {e}") from None
     from crimemap.store import areas  # the store's polygon, made valid (the store package imports this module)
 
     if not areas.polygon_of(ring).area > 0:

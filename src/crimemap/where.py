@@ -52,6 +52,7 @@ from datetime import datetime
 from typing import Literal, NoReturn, TypeAlias, TypeVar
 
 from crimemap.query import (
+    MAX_LOGIC_DEPTH,
     And,
     Circle,
     Compare,
@@ -67,7 +68,9 @@ from crimemap.query import (
     Polygon,
     Predicate,
     Within,
+    logic_depth,
 )
+from crimemap.rings import RingError, check_ring
 
 __all__ = [
     "GEOMETRY",
@@ -731,6 +734,10 @@ def _parse_polygon_wkt(wkt: str, base: int) -> Polygon:
         raise WhereError("a polygon needs at least 3 distinct points", position=close_at)
     if ring[0] != ring[-1]:
         ring.append(ring[0])
+    try:
+        check_ring(ring)
+    except RingError as e:
+        raise WhereError(str(e), position=close_at) from None
     return Polygon(tuple(ring))
 
 
@@ -748,7 +755,14 @@ def parse_where(text: str, schema: Mapping[str, ColumnType]) -> Predicate:
     _check_length(text, "where")
     if not text.strip():
         raise WhereError("the where clause is empty")
-    return _Parser(text, schema).parse()
+    predicate = _Parser(text, schema).parse()
+    depth = logic_depth(predicate)
+    if depth > MAX_LOGIC_DEPTH:
+        raise WhereError(
+            f"the clause nests AND and OR {depth} levels deep; at most {MAX_LOGIC_DEPTH} are accepted"
+            " (a chain of ANDs, or of ORs, is one level)"
+        )
+    return predicate
 
 
 def _column_list(text: str, parameter: str) -> list[tuple[str, int, _Token | None]]:

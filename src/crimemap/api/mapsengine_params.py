@@ -19,6 +19,7 @@ from starlette.datastructures import QueryParams
 from crimemap.api.mapsengine_errors import invalid
 from crimemap.api.mapsengine_tokens import Page, PageTokens, TokenError
 from crimemap.query import And, Area, Circle, OrderKey, Polygon, Predicate, Within
+from crimemap.rings import RingError, check_ring
 from crimemap.store.base import TableInfo
 from crimemap.where import GEOMETRY, WhereError, parse_order_by, parse_select, parse_where
 
@@ -166,6 +167,10 @@ def intersects(text: str | None) -> Area | None:
     ring = tuple((float(x), float(y)) for x, y, *_ in geometry.exterior.coords)
     if not all(_in_range(x, y) for x, y in ring):
         raise invalid("intersects", "every point must be a longitude in -180..180 and a latitude in -90..90")
+    try:
+        check_ring(ring)
+    except RingError as e:
+        raise invalid("intersects", f"intersects: {e}") from None
     return Polygon(ring)
 
 

@@ -14,6 +14,7 @@ from crimemap.api.errors import PoliceUKError, bad_request, not_found
 from crimemap.echo import echo
 from crimemap.months import format_month, parse_month
 from crimemap.query import Area, Circle, Polygon
+from crimemap.rings import RingError, check_ring
 from crimemap.store.base import Store
 
 
@@ -83,9 +84,14 @@ def polygon(poly: str) -> Polygon:
             "simplify the area's outline, or split it into smaller areas",
         )
     try:
-        return Polygon(geo.parse_poly(poly))
+        ring = geo.parse_poly(poly)
     except ValueError as e:
         raise bad_request(f"poly: {e}", "poly is lat,lng pairs separated by colons: 52.2,0.5:52.7,0.2:...") from None
+    try:
+        check_ring(ring)
+    except RingError as e:
+        raise bad_request(f"poly: {e}", "draw the area without crossing its own outline") from None
+    return Polygon(ring)
 
 
 def area(lat: str | None, lng: str | None, poly: str | None) -> Area:

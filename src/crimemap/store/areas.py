@@ -32,6 +32,7 @@ from shapely.geometry import Polygon as ShapelyPolygon
 
 from crimemap import geo
 from crimemap.query import Area, Circle, Polygon
+from crimemap.rings import check_ring
 
 MAX_ROW = geo.grid_row(90.0 - 1e-9)
 MAX_COL = geo.grid_col(180.0 - 1e-9)
@@ -88,6 +89,10 @@ def circle_ranges(circle: Circle) -> list[CellRange]:
     half_width = (max_lng - min_lng) / 2
     ranges: list[CellRange] = []
     first, last = max(0, geo.grid_row(min_lat)), min(MAX_ROW, geo.grid_row(max_lat))
+    if last - first + 1 > MAX_RANGE_ROWS:
+        wraps = max_lng - min_lng >= 360.0 or min_lng < -180.0 or max_lng > 180.0
+        col0, col1 = (0, MAX_COL) if wraps else (max(0, geo.grid_col(min_lng)), min(MAX_COL, geo.grid_col(max_lng)))
+        return list(_bands(first, last, col0, col1))
     for row in range(first, last + 1):
         south = row * geo.GRID_LAT - 90.0
         nearest = min(max(lat, south), south + geo.GRID_LAT)
@@ -194,9 +199,10 @@ def _prepared(key: str) -> ShapelyPolygon:
 
 
 def _prepare(key: str) -> ShapelyPolygon:
-    ring = [tuple(float(v) for v in p.split(",")) for p in key.split(";")]
+    ring = [(float(x), float(y)) for x, y in (p.split(",") for p in key.split(";"))]
     poly = ShapelyPolygon(ring)
     if not poly.is_valid:
+        check_ring(ring)  # the APIs refuse such a ring; a caller of the store that did not gets a ValueError
         poly = shapely.make_valid(poly)
     shapely.prepare(poly)
     return poly
@@ -229,6 +235,45 @@ _BLOCK = 32
 """Cells on a side of the blocks a polygon's box is first cut into (a band of rows at a time)."""
 
 
+MAX_RANGE_ROWS = 1_024
+"""The most grid rows (2.6 degrees of latitude) an area's ranges keep apart; a taller area's are merged.
+
+Each range is a seek and a statement: the world's 72,000 rows, month by month, took seconds to read from
+a store of a few thousand crimes. Merged rows are read whole from the area's first column in the first
+row to its last in the last, and their points tested exactly, so the work follows the crimes those rows
+hold, not the area's size."""
+
+MAX_BLOCK_SIDES = 1_024
+"""A polygon's box is classified on a grid of at most this many blocks a side: a polygon wider than that
+many cells keeps blocks of several cells on its boundary (tested exactly) instead of single cells."""
+
+
+MAX_BOXES = 8_192
+"""The most blocks of cells tested against one polygon (under a second, even for one of 10,000 points).
+
+A valid polygon can have a boundary everywhere: a comb of 2,500 teeth across 1,000 by 1,000 cells had a
+million cells on its edge, and classifying them took 132 s. Past this many tests, the blocks still
+straddling the edge are kept whole, and their points tested exactly: the work follows the crimes."""
+
+
+class _Budget:
+    """What is left of :data:`MAX_BOXES` for one polygon."""
+
+    def __init__(self) -> None:
+        self.left = MAX_BOXES
+
+    def take(self, boxes: int) -> bool:
+        """Whether ``boxes`` more may be tested (and, if so, count them)."""
+        if boxes > self.left:
+            return False
+        self.left -= boxes
+        return True
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
 def polygon_ranges(polygon: Polygon) -> Iterator[CellRange]:
     """Cell ranges covering a polygon, each marked inside or not, in cell order.
 
@@ -238,7 +283,10 @@ def polygon_ranges(polygon: Polygon) -> Iterator[CellRange]:
     and single cells on the boundary are kept for the exact test. The work is
     proportional to the boundary's length in cells, not to the area, and it is
     done a band of rows at a time, so a reader that stops early (the
-    10,000-crime rule) never classifies the rest.
+    10,000-crime rule) never classifies the rest. A polygon more than
+    :data:`MAX_BLOCK_SIDES` cells wide keeps blocks that wide on its boundary,
+    and one more than :data:`MAX_RANGE_ROWS` rows tall is read in merged bands
+    of rows (:func:`_tall_polygon_ranges`).
     """
     box = rectangle(polygon.ring)
     if box is not None:
@@ -248,39 +296,103 @@ def polygon_ranges(polygon: Polygon) -> Iterator[CellRange]:
     min_lng, min_lat, max_lng, max_lat = poly.bounds
     row0, row1 = max(0, geo.grid_row(min_lat)), min(MAX_ROW, geo.grid_row(max_lat))
     col0, col1 = max(0, geo.grid_col(min_lng)), min(MAX_COL, geo.grid_col(max_lng))
+    budget = _Budget()
+    if row1 - row0 + 1 > MAX_RANGE_ROWS:
+        yield from _tall_polygon_ranges(poly, row0, col0, row1, col1, budget)
+        return
+    least = _ceil_div(col1 - col0 + 1, MAX_BLOCK_SIDES)
+    wide = _BLOCK * least
     for band in range(row0, row1 + 1, _BLOCK):
         band_end = min(band + _BLOCK - 1, row1)
-        blocks = [(band, c, band_end, min(c + _BLOCK - 1, col1)) for c in range(col0, col1 + 1, _BLOCK)]
-        yield from _band_ranges(poly, blocks, band, band_end)
+        blocks = [(band, c, band_end, min(c + wide - 1, col1)) for c in range(col0, col1 + 1, wide)]
+        yield from _band_ranges(poly, blocks, band, band_end, budget, least)
 
 
-def _band_ranges(
-    poly: ShapelyPolygon, blocks: list[tuple[int, int, int, int]], first: int, last: int
-) -> list[CellRange]:
-    """The ranges of rows ``first..last``, classifying ``blocks`` (row0, col0, row1, col1) as they straddle."""
-    spans: list[list[tuple[int, int, bool]]] = [[] for _ in range(first, last + 1)]
+def _boxes(blocks: list[Block], rows: int = 1, cols: int = 1) -> np.ndarray:
+    """The shapely boxes of ``blocks`` (in units of ``rows`` x ``cols`` cells), grown by :data:`_EPSILON`."""
+    arr = np.array(blocks, dtype=np.float64)
+    west = arr[:, 1] * cols * geo.GRID_LNG - 180.0 - _EPSILON
+    south = arr[:, 0] * rows * geo.GRID_LAT - 90.0 - _EPSILON
+    east = (arr[:, 3] + 1) * cols * geo.GRID_LNG - 180.0 + _EPSILON
+    north = (arr[:, 2] + 1) * rows * geo.GRID_LAT - 90.0 + _EPSILON
+    return np.asarray(shapely.box(west, south, east, north))
+
+
+def _tall_polygon_ranges(
+    poly: ShapelyPolygon, row0: int, col0: int, row1: int, col1: int, budget: _Budget
+) -> Iterator[CellRange]:
+    """One range per band of rows of a polygon taller than :data:`MAX_RANGE_ROWS` rows, tested exactly.
+
+    The box is classified on a coarse grid (bands of rows, by as many columns as keep it
+    :data:`MAX_BLOCK_SIDES` wide), and each band's range runs from the first coarse cell the polygon
+    touches in it to the last.
+    """
+    rows = _ceil_div(row1 - row0 + 1, MAX_RANGE_ROWS)
+    cols = _ceil_div(col1 - col0 + 1, MAX_BLOCK_SIDES)
+    first_band, last_band = row0 // rows, row1 // rows
+    west = np.full(last_band - first_band + 1, np.iinfo(np.int64).max)
+    east = np.full(last_band - first_band + 1, -1)
+    blocks: list[Block] = [(first_band, col0 // cols, last_band, col1 // cols)]
     while blocks:
-        arr = np.array(blocks, dtype=np.float64)
-        west = arr[:, 1] * geo.GRID_LNG - 180.0 - _EPSILON
-        south = arr[:, 0] * geo.GRID_LAT - 90.0 - _EPSILON
-        east = (arr[:, 3] + 1) * geo.GRID_LNG - 180.0 + _EPSILON
-        north = (arr[:, 2] + 1) * geo.GRID_LAT - 90.0 + _EPSILON
-        boxes = shapely.box(west, south, east, north)
-        covered = shapely.covers(poly, boxes).tolist()
-        touching = shapely.intersects(poly, boxes).tolist()
+        if budget.take(len(blocks)):
+            boxes = _boxes(blocks, rows, cols)
+            covered = shapely.covers(poly, boxes).tolist()
+            touching = shapely.intersects(poly, boxes).tolist()
+        else:  # kept whole, untested: their points get the exact test
+            covered, touching = [True] * len(blocks), [True] * len(blocks)
         split: list[Block] = []
         for (r0, c0, r1, c1), whole, touch in zip(blocks, covered, touching, strict=True):
             if not touch:
                 continue
             if whole or (r0 == r1 and c0 == c1):
+                touched = slice(r0 - first_band, r1 - first_band + 1)
+                west[touched] = np.minimum(west[touched], c0)
+                east[touched] = np.maximum(east[touched], c1)
+                continue
+            split.extend(_quarters(r0, c0, r1, c1))
+        blocks = split
+    for offset, (w, e) in enumerate(zip(west.tolist(), east.tolist(), strict=True)):
+        if e < 0:
+            continue
+        band = first_band + offset
+        first, last = max(row0, band * rows), min(row1, band * rows + rows - 1)
+        lo, hi = max(col0, w * cols), min(col1, e * cols + cols - 1)
+        yield CellRange(first * geo.ROW_SPAN + lo, last * geo.ROW_SPAN + hi, False)
+
+
+def _quarters(r0: int, c0: int, r1: int, c1: int) -> Iterator[Block]:
+    rm, cm = (r0 + r1) // 2, (c0 + c1) // 2
+    for a0, a1 in ((r0, rm), (rm + 1, r1)):
+        for b0, b1 in ((c0, cm), (cm + 1, c1)):
+            if a0 <= a1 and b0 <= b1:
+                yield a0, b0, a1, b1
+
+
+def _band_ranges(
+    poly: ShapelyPolygon, blocks: list[Block], first: int, last: int, budget: _Budget, least: int = 1
+) -> list[CellRange]:
+    """The ranges of rows ``first..last``, classifying ``blocks`` (row0, col0, row1, col1) as they straddle.
+
+    A straddling block of one row and at most ``least`` columns is kept whole for the exact test, and so
+    is every block once the polygon's ``budget`` of tests is spent."""
+    spans: list[list[tuple[int, int, bool]]] = [[] for _ in range(first, last + 1)]
+    while blocks:
+        tested = budget.take(len(blocks))
+        if tested:
+            boxes = _boxes(blocks)
+            covered = shapely.covers(poly, boxes).tolist()
+            touching = shapely.intersects(poly, boxes).tolist()
+        else:  # kept whole, untested: their points get the exact test
+            covered, touching = [False] * len(blocks), [True] * len(blocks)
+        split: list[Block] = []
+        for (r0, c0, r1, c1), whole, touch in zip(blocks, covered, touching, strict=True):
+            if not touch:
+                continue
+            if whole or not tested or (r0 == r1 and c1 - c0 < least):
                 for r in range(r0, r1 + 1):
                     spans[r - first].append((c0, c1, bool(whole)))
                 continue
-            rm, cm = (r0 + r1) // 2, (c0 + c1) // 2
-            for a0, a1 in ((r0, rm), (rm + 1, r1)):
-                for b0, b1 in ((c0, cm), (cm + 1, c1)):
-                    if a0 <= a1 and b0 <= b1:
-                        split.append((a0, b0, a1, b1))
+            split.extend(_quarters(r0, c0, r1, c1))
         blocks = split
     ranges: list[CellRange] = []
     for offset, row_spans in enumerate(spans):
@@ -317,6 +429,23 @@ def rectangle(ring: tuple[tuple[float, float], ...]) -> tuple[float, float, floa
 
 def rectangle_ranges(min_lng: float, min_lat: float, max_lng: float, max_lat: float) -> Iterator[CellRange]:
     """The cell ranges of a rectangle: per grid row, the whole cells inside it, and the cut ones at its sides."""
+    row0, row1 = max(0, geo.grid_row(min_lat)), min(MAX_ROW, geo.grid_row(max_lat))
+    if row1 - row0 + 1 > MAX_RANGE_ROWS:
+        yield from _bands(row0, row1, max(0, geo.grid_col(min_lng)), min(MAX_COL, geo.grid_col(max_lng)))
+        return
+    yield from _rectangle_rows(min_lng, min_lat, max_lng, max_lat)
+
+
+def _bands(row0: int, row1: int, col0: int, col1: int) -> Iterator[CellRange]:
+    """Columns ``col0..col1`` of rows ``row0..row1``, merged into at most :data:`MAX_RANGE_ROWS` ranges
+    (each holding the cells between, tested exactly)."""
+    per_band = -(-(row1 - row0 + 1) // MAX_RANGE_ROWS)
+    for first in range(row0, row1 + 1, per_band):
+        last = min(first + per_band - 1, row1)
+        yield CellRange(first * geo.ROW_SPAN + col0, last * geo.ROW_SPAN + col1, False)
+
+
+def _rectangle_rows(min_lng: float, min_lat: float, max_lng: float, max_lat: float) -> Iterator[CellRange]:
     row0, row1 = max(0, geo.grid_row(min_lat)), min(MAX_ROW, geo.grid_row(max_lat))
     col0, col1 = max(0, geo.grid_col(min_lng)), min(MAX_COL, geo.grid_col(max_lng))
     # Whole cells: those whose edges (grown by a hair) lie within the rectangle.

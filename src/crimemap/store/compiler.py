@@ -197,13 +197,46 @@ def compile_predicate(
     if isinstance(pred, IsNull):
         return f"{columns[pred.column].expr} IS NULL"
     if isinstance(pred, Not):
-        return f"NOT ({compile_predicate(pred.operand, columns, params, dialect, geometry)})"
+        operand = pred.operand
+        if isinstance(operand, Not):  # NOT NOT x is x: a chain of NOTs costs no depth
+            return compile_predicate(operand.operand, columns, params, dialect, geometry)
+        inner = compile_predicate(operand, columns, params, dialect, geometry)
+        return f"NOT {inner}" if isinstance(operand, And | Or) else f"NOT ({inner})"
     if isinstance(pred, And | Or):
-        joiner = " AND " if isinstance(pred, And) else " OR "
-        return "(" + joiner.join(compile_predicate(o, columns, params, dialect, geometry) for o in pred.operands) + ")"
+        terms = [compile_predicate(o, columns, params, dialect, geometry) for o in _flattened(pred)]
+        return _grouped(terms, " AND " if isinstance(pred, And) else " OR ")
     if isinstance(pred, Within):
         return dialect.area(pred.area, geometry, params)
     raise TypeError(f"not a predicate: {pred!r}")
+
+
+_GROUP = 64
+"""Terms of an AND or OR chain joined at one level; longer chains are grouped in parentheses of this many.
+
+SQLite parses ``a OR b OR c ...`` into a tree as deep as the chain is long and refuses one deeper than 1,000
+("Expression tree is too large"); grouped, 1,000 terms are a tree 80 deep, under one more parenthesis."""
+
+
+def _flattened(pred: And | Or) -> list[Predicate]:
+    """The operands of an AND (OR) chain, with those that are themselves ANDs (ORs) spliced in:
+    ``(a AND (b AND c))`` is ``a AND b AND c``, one level of parentheses where it was two."""
+    kind = type(pred)
+    found: list[Predicate] = []
+    stack = list(reversed(pred.operands))
+    while stack:
+        operand = stack.pop()
+        if type(operand) is kind:
+            stack.extend(reversed(operand.operands))
+        else:
+            found.append(operand)
+    return found
+
+
+def _grouped(terms: list[str], joiner: str) -> str:
+    """``terms`` joined in parentheses, in nested groups of at most :data:`_GROUP`."""
+    while len(terms) > _GROUP:
+        terms = ["(" + joiner.join(terms[i : i + _GROUP]) + ")" for i in range(0, len(terms), _GROUP)]
+    return "(" + joiner.join(terms) + ")"
 
 
 # -- order and keyset pages ---------------------------------------------------------------------
