@@ -66,7 +66,6 @@ def stored_neighbourhoods(store: Store) -> list[tuple[str, str, str, bytes]]:
     ]
 
 
-
 def stored_names(store: Store, force: str) -> dict[str, str]:
     """Neighbourhood id -> name, as the force's published list (else the details harvested) names them."""
     names: dict[str, str] = {}

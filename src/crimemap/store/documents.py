@@ -40,9 +40,7 @@ class Documents:
 
     def __init__(self, placeholder: str) -> None:
         p = placeholder
-        self.select_one = (
-            f"SELECT body FROM {DOCUMENTS_TABLE} WHERE force = {p} AND neighbourhood = {p} AND kind = {p}"
-        )
+        self.select_one = f"SELECT body FROM {DOCUMENTS_TABLE} WHERE force = {p} AND neighbourhood = {p} AND kind = {p}"
         self.select_kind = (
             f"SELECT force, neighbourhood, body FROM {DOCUMENTS_TABLE} WHERE kind = {p} ORDER BY force, neighbourhood"
         )
