@@ -139,3 +139,33 @@ def test_a_store_from_before_neighbourhoods_keeps_opening(tmp_path: Path) -> Non
     with SQLiteStore(path) as store:
         load_neighbourhoods(store, [leicestershire_zip(tmp_path / "n.zip")])
         assert len(store.documents(BOUNDARY)) == 2
+
+
+def _carrying(data: str) -> str:
+    return kml(square(52.62, -1.17), "Westcotes").replace("<Polygon>", f"<ExtendedData>{data}</ExtendedData><Polygon>")
+
+
+def test_documents_a_kml_file_carries_are_stored_beside_its_boundary(store: Store, tmp_path: Path) -> None:
+    team = '[{"name": "Jo", "rank": "PC", "bio": null, "contact_details": {}}]'
+    people = f'<Data name="people"><value>{team}</value></Data>'
+    other = '<Data name="colour"><value>blue</value></Data>'
+    load_neighbourhoods(store, [write_zip(tmp_path / "n.zip", {"leicestershire/NC08.kml": _carrying(people + other)})])
+    assert orjson.loads(store.document("leicestershire", "NC08", "people") or b"") == [
+        {"name": "Jo", "rank": "PC", "bio": None, "contact_details": {}}
+    ]
+    assert store.document("leicestershire", "NC08", "colour") is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ('<Data name="events"><value>[{"title": </value></Data>', "the events in ExtendedData is not JSON"),
+        ('<Data name="people"><value>{"name": "Jo"}</value></Data>', "the people in ExtendedData must be a JSON list"),
+        ('<Data name="details"><value>{"id": "NC04"}</value></Data>', "the details in ExtendedData are of 'NC04'"),
+    ],
+)
+def test_carried_documents_that_are_not_what_they_say_are_refused(
+    store: Store, tmp_path: Path, data: str, message: str
+) -> None:
+    _refused(store, tmp_path, {"leicestershire/NC08.kml": _carrying(data)}, rf"NC08.kml: {message}")
+    _nothing_stored(store)

@@ -61,6 +61,9 @@ def generate(
     stops_per_month: Annotated[
         int | None, typer.Option(help="Stops and searches in each month (default: a tenth of the crimes; 0: none).")
     ] = None,
+    neighbourhoods: Annotated[
+        int, typer.Option(help="Also write about this many police neighbourhoods, as neighbourhoods.zip (0: none).")
+    ] = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Write synthetic police.uk archives (street, outcomes and stop-and-search files) of any size."""
@@ -84,6 +87,12 @@ def generate(
             f" to {out_dir}",
             highlight=False,
         )
+    if neighbourhoods > 0:
+        from crimemap.load.generate_neighbourhoods import write_neighbourhoods
+
+        made = write_neighbourhoods(out_dir / "neighbourhoods.zip", neighbourhoods, seed)
+        if not quiet:
+            out.print(f"wrote {made:,} neighbourhoods to {out_dir / 'neighbourhoods.zip'}", highlight=False)
 
 
 @app.command()
@@ -308,6 +317,7 @@ def demo(
     import shutil
 
     from crimemap.load.generate import DENSEST_CENTRE
+    from crimemap.load.generate_neighbourhoods import DEFAULT_COUNT
 
     if store is not None and store.exists() and not force:
         raise fail(
@@ -320,7 +330,13 @@ def demo(
         for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
             old.unlink(missing_ok=True)
         with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
-            generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
+            generate(
+                Path(archive),
+                months=months,
+                crimes_per_month=crimes_per_month,
+                neighbourhoods=DEFAULT_COUNT,
+                quiet=False,
+            )
             load([Path(archive)], store=str(location), quiet=False)
         _load_nyc_tables(str(location))
         _load_boundaries(str(location))

@@ -38,7 +38,7 @@ import orjson
 import shapely
 
 from crimemap import vocab
-from crimemap.query import FeatureQuery
+from crimemap.query import And, Compare, FeatureQuery, Predicate
 from crimemap.store.base import NEIGHBOURHOODS_TABLE, Store
 
 LIST = "neighbourhoods"
@@ -54,11 +54,19 @@ NEIGHBOURHOOD_KINDS = (DETAILS, BOUNDARY, PEOPLE, EVENTS, PRIORITIES)
 """The documents of one neighbourhood."""
 
 
-def stored_neighbourhoods(store: Store) -> list[tuple[str, str, str, bytes]]:
-    """``(force, neighbourhood, name, WKB)`` of every stored neighbourhood shape."""
+def stored_neighbourhoods(
+    store: Store, force: str | None = None, nbhd: str | None = None
+) -> list[tuple[str, str, str, bytes]]:
+    """``(force, neighbourhood, name, WKB)`` of every stored neighbourhood shape (of ``force``, and ``nbhd``)."""
     if store.table(NEIGHBOURHOODS_TABLE) is None:
         return []
-    query = FeatureQuery(NEIGHBOURHOODS_TABLE, columns=("force", "neighbourhood", "name"))
+    where: list[Predicate] = [Compare("force", "=", force)] if force is not None else []
+    where += [Compare("neighbourhood", "=", nbhd)] if nbhd is not None else []
+    query = FeatureQuery(
+        NEIGHBOURHOODS_TABLE,
+        where=And(tuple(where)) if len(where) > 1 else (where[0] if where else None),
+        columns=("force", "neighbourhood", "name"),
+    )
     return [
         (str(f.properties[0]), str(f.properties[1]), str(f.properties[2]), f.shape)
         for f in store.features(query)
@@ -79,9 +87,9 @@ def stored_names(store: Store, force: str) -> dict[str, str]:
     return names
 
 
-def _shapes_of_force(store: Store, force: str) -> list[tuple[str, str, bytes]]:
-    """``(id, name, WKB)`` of the force's stored neighbourhood shapes, by id."""
-    return sorted((nbhd, name, wkb) for f, nbhd, name, wkb in stored_neighbourhoods(store) if f == force)
+def _shapes_of_force(store: Store, force: str, nbhd: str | None = None) -> list[tuple[str, str, bytes]]:
+    """``(id, name, WKB)`` of the force's stored neighbourhood shapes (or of one of them), by id."""
+    return sorted((n, name, wkb) for _, n, name, wkb in stored_neighbourhoods(store, force, nbhd))
 
 
 def list_json(store: Store, force: str) -> bytes:
@@ -117,15 +125,15 @@ def details_json(store: Store, force: str, nbhd: str) -> bytes | None:
         return found
     if store.document(force, nbhd, BOUNDARY) is None:
         return None
-    shape = next((wkb for n, _, wkb in _shapes_of_force(store, force) if n == nbhd), None)
+    stored = next(((name, wkb) for n, name, wkb in _shapes_of_force(store, force, nbhd)), None)
     centre = None
-    if shape is not None:
-        point = shapely.from_wkb(shape).representative_point()
+    if stored is not None:
+        point = shapely.from_wkb(stored[1]).representative_point()
         centre = {"latitude": _coordinate(point.y), "longitude": _coordinate(point.x)}
     return orjson.dumps(
         {
             "id": nbhd,
-            "name": stored_names(store, force).get(nbhd) or nbhd,
+            "name": stored_names(store, force).get(nbhd) or (stored[0] if stored is not None else nbhd),
             "url_force": None,
             "centre": centre,
             "population": "0",

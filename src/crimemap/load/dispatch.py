@@ -72,9 +72,12 @@ def load_paths(
 
     paths = list(paths)
     local = [p for p in paths if neighbourhoods.is_neighbourhood_path(p)]
+    zipped = {p: neighbourhoods.zips_in(p) for p in paths if p.is_dir() and p not in local}
+    local += [z for found in zipped.values() for z in found]
     areas = [p for p in paths if p not in local and boundaries.is_boundary_path(p)]
     tables = [p for p in paths if is_table_file(p)]
-    archives = [p for p in paths if p not in tables and p not in areas and p not in local]
+    only_neighbourhoods = [p for p, found in zipped.items() if found and not policeuk.find_sources([p])]
+    archives = [p for p in paths if p not in tables + areas + local + only_neighbourhoods]
     if table is not None and len(tables) != 1:
         raise LoadError("--table names one table: give exactly one GeoJSON or CSV file with it")
     summary = Summary()

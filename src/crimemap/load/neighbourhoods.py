@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -42,7 +42,7 @@ from lxml import etree
 
 from crimemap import vocab
 from crimemap.load.policeuk import LoadError
-from crimemap.neighbourhoods import BOUNDARY, stored_names, stored_neighbourhoods
+from crimemap.neighbourhoods import BOUNDARY, DETAILS, EVENTS, PEOPLE, PRIORITIES, stored_names, stored_neighbourhoods
 from crimemap.store.base import NEIGHBOURHOODS_TABLE, Column, Feature, Store, TableInfo
 from crimemap.store.shapes import polygonal, shape_fields
 
@@ -57,6 +57,11 @@ SLIVER = 1e-6
 police.uk's own rings have spikes of near-duplicate points that cross by a few
 square centimetres (Leicestershire's NC04 does); those are kept as published,
 and made valid for locating points. A bow tie changes its area by half or more."""
+
+CARRIED = {DETAILS: dict, PEOPLE: list, EVENTS: list, PRIORITIES: list}
+"""Documents a KML file may carry as ``<ExtendedData><Data name="people"><value>[...]</value></Data>``, and
+the JSON type each must be. data.police.uk's files carry none; the generator's carry all
+(:mod:`crimemap.load.generate_neighbourhoods`), so that a generated store answers every method."""
 
 _NEIGHBOURHOOD_ID = re.compile(r"^[^/\\\x00-\x1f]{1,100}$")
 
@@ -73,6 +78,8 @@ class Neighbourhood:
     """``(latitude, longitude)`` of every outer ring's points, as the file spells them, in its order."""
     shape: Any
     """A valid shapely (Multi)Polygon of the area."""
+    documents: dict[str, bytes] = field(default_factory=dict)
+    """API documents the file carries in its ``ExtendedData`` (see :data:`CARRIED`), kind -> JSON."""
 
     def boundary_json(self) -> bytes:
         """The ``/boundary`` answer: ``[{"latitude", "longitude"}]``, strings as published."""
@@ -93,6 +100,12 @@ def is_neighbourhood_path(path: Path) -> bool:
         with zipfile.ZipFile(path) as z:
             return any(_member_key(n) is not None for n in z.namelist())
     return False
+
+
+def zips_in(folder: Path) -> list[Path]:
+    """The neighbourhood zips in a folder of other files (``crimemap generate --neighbourhoods`` writes one
+    beside the crimes, so that loading the folder loads both)."""
+    return [z for z in sorted(folder.rglob("*.zip")) if is_neighbourhood_path(z)]
 
 
 def _member_key(name: str) -> tuple[str, str] | None:
@@ -226,7 +239,27 @@ def read_neighbourhood(data: bytes, force: str, nbhd: str, where: str) -> Neighb
     if not shapes:
         raise LoadError(f"{where}: no Polygon in this KML file")
     shape = shapes[0] if len(shapes) == 1 else polygonal(shapely.union_all(shapes))
-    return Neighbourhood(force, nbhd, name, tuple(points), shape)
+    return Neighbourhood(force, nbhd, name, tuple(points), shape, _carried(root, nbhd, where))
+
+
+def _carried(root: Any, nbhd: str, where: str) -> dict[str, bytes]:
+    """The documents in the file's ``ExtendedData`` (see :data:`CARRIED`), checked and made compact."""
+    found: dict[str, bytes] = {}
+    for data in root.iter("{*}Data"):
+        kind = data.get("name")
+        if kind not in CARRIED:
+            continue
+        value = data.find("{*}value")
+        try:
+            document = orjson.loads((value.text or "") if value is not None else "")
+        except orjson.JSONDecodeError as e:
+            raise LoadError(f"{where}: the {kind} in ExtendedData is not JSON ({e})") from None
+        if not isinstance(document, CARRIED[kind]):
+            raise LoadError(f"{where}: the {kind} in ExtendedData must be a JSON {CARRIED[kind].__name__}")
+        if kind == DETAILS and document.get("id") != nbhd:
+            raise LoadError(f"{where}: the details in ExtendedData are of {document.get('id')!r}, not {nbhd!r}")
+        found[kind] = orjson.dumps(document)
+    return found
 
 
 def read_neighbourhoods(paths: Iterable[Path]) -> list[Neighbourhood]:
@@ -276,4 +309,5 @@ def load_neighbourhoods(store: Store, paths: Iterable[Path]) -> int:
         for force in forces:
             writer.delete_documents(force, BOUNDARY)
         writer.put_documents((n.force, n.id, BOUNDARY, n.boundary_json()) for n in given)
+        writer.put_documents((n.force, n.id, kind, body) for n in given for kind, body in n.documents.items())
     return len(given)
