@@ -43,7 +43,7 @@ from lxml import etree
 from crimemap import vocab
 from crimemap.load.policeuk import LoadError
 from crimemap.neighbourhoods import BOUNDARY, DETAILS, EVENTS, PEOPLE, PRIORITIES, stored_names, stored_neighbourhoods
-from crimemap.store.base import NEIGHBOURHOODS_TABLE, Column, Feature, Store, TableInfo
+from crimemap.store.base import NEIGHBOURHOODS_TABLE, Column, Feature, Store, StoreWriter, TableInfo
 from crimemap.store.shapes import polygonal, shape_fields
 
 COLUMNS = (Column("force", "string"), Column("neighbourhood", "string"), Column("name", "string"))
@@ -311,3 +311,14 @@ def load_neighbourhoods(store: Store, paths: Iterable[Path]) -> int:
         writer.put_documents((n.force, n.id, BOUNDARY, n.boundary_json()) for n in given)
         writer.put_documents((n.force, n.id, kind, body) for n in given for kind, body in n.documents.items())
     return len(given)
+
+
+def rename_neighbourhoods(store: Store, writer: StoreWriter, force: str, names: dict[str, str]) -> None:
+    """Give the force's stored shapes the names of its published list (a harvest brings it), in ``writer``."""
+    rows = stored_neighbourhoods(store)
+    if not any(f == force and names.get(nbhd, name) != name for f, nbhd, name, _ in rows):
+        return
+    renamed = [
+        (f, nbhd, names.get(nbhd, name) if f == force else name, shapely.from_wkb(wkb)) for f, nbhd, name, wkb in rows
+    ]
+    writer.replace_table(TABLE_INFO, neighbourhood_features(renamed))
