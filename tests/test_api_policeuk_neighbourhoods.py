@@ -37,10 +37,10 @@ def server(store: Store, tmp_path: Path, live_server: Callable[..., LiveServer])
     return live_server(store)
 
 
-def _get(server: LiveServer, path: str, status: int = 200) -> Any:
+def _get(server: LiveServer, path: str, status: int = 200, kind: str = "application/json") -> Any:
     response = server.client.get(path)
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == kind
     return orjson.loads(response.content)
 
 
@@ -156,3 +156,14 @@ def test_the_fixed_police_uk_paths_are_not_taken_for_neighbourhoods(server: Live
 
 def test_a_get_over_4094_characters_is_400_here_too(server: LiveServer) -> None:
     assert _get(server, f"/api/locate-neighbourhood?q=52.6349,-1.1330&pad={'x' * 4100}", 400)["status"] == 400
+
+
+def test_the_neighbourhoods_table_is_served_by_ogc_and_downloads_too(server: LiveServer) -> None:
+    items = _get(server, "/ogc/collections/policeuk-neighbourhoods/items", kind="application/geo+json")
+    assert [(f["properties"]["neighbourhood"], f["properties"]["name"]) for f in items["features"]] == [
+        ("NC04", "City Centre"),  # named by the published list
+        ("NC08", "Westcotes"),
+    ]
+    assert {f["geometry"]["type"] for f in items["features"]} <= {"Polygon", "MultiPolygon"}
+    download = orjson.loads(server.client.get("/download/policeuk-neighbourhoods.geojson").content)
+    assert len(download["features"]) == 2

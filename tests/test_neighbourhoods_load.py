@@ -3,10 +3,12 @@ points kept as published; bad files refused with a message naming them."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 import shapely
 
@@ -15,8 +17,11 @@ from crimemap.load.neighbourhoods import load_neighbourhoods
 from crimemap.load.policeuk import LoadError
 from crimemap.neighbourhoods import BOUNDARY, NeighbourhoodLocator, stored_neighbourhoods
 from crimemap.store.base import NEIGHBOURHOODS_TABLE, Store
+from crimemap.store.postgis import PostGISStore
 from crimemap.store.sqlite import SQLiteStore
 from neighbourhood_data import INSIDE_NC04, NC04_BOUNDARY, kml, leicestershire_zip, nc04_points, square, write_zip
+from pg_server import fresh_store_url
+from wire_datasets import V1_STORE, postgis_v1_url
 
 
 def _nothing_stored(store: Store) -> None:
@@ -169,3 +174,23 @@ def test_carried_documents_that_are_not_what_they_say_are_refused(
 ) -> None:
     _refused(store, tmp_path, {"leicestershire/NC08.kml": _carrying(data)}, rf"NC08.kml: {message}")
     _nothing_stored(store)
+
+
+def test_a_postgis_store_from_before_neighbourhoods_keeps_opening_and_takes_them(tmp_path: Path) -> None:
+    url = fresh_store_url()
+    PostGISStore(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE policeuk_documents")
+    with PostGISStore(url) as store:
+        assert store.documents(BOUNDARY) == []
+        load_neighbourhoods(store, [leicestershire_zip(tmp_path / "n.zip")])
+        assert len(store.documents(BOUNDARY)) == 2
+
+
+def test_a_first_release_store_is_upgraded_and_takes_neighbourhoods(tmp_path: Path) -> None:
+    shutil.copyfile(V1_STORE, tmp_path / "v1.sqlite")
+    for store in (SQLiteStore(tmp_path / "v1.sqlite"), PostGISStore(postgis_v1_url())):
+        with store:
+            load_neighbourhoods(store, [leicestershire_zip(tmp_path / "n.zip")])
+            assert NeighbourhoodLocator.of(store).at(-1.165, 52.625) == ("leicestershire", "NC08")
+            assert store.table("places") is not None  # what it held is still there
