@@ -145,3 +145,29 @@ def test_the_command_line_harvests_neighbourhoods_and_forces(source: LiveServer,
     assert bad.exit_code == 2 and "unknown force 'atlantis'" in bad.output
     crimes = CliRunner().invoke(app, ["harvest", "policeuk", source.url, "--store", str(target)])
     assert crimes.exit_code == 2 and "--data crimes needs --bbox and --months" in crimes.output
+
+
+def test_a_neighbourhood_without_a_team_page_is_kept_with_none(make_store: Callable[[], Store], tmp_path: Path) -> None:
+    """A remote that answers 404 for a neighbourhood's people (police.uk's own answers vary) stands in here."""
+    pages = {
+        "/api/leicestershire/neighbourhoods": [{"id": "A1", "name": "Alpha"}],
+        "/api/leicestershire/A1": {"id": "A1", "name": "Alpha"},
+        "/api/leicestershire/A1/events": [],
+        "/api/leicestershire/A1/priorities": [],
+    }
+
+    def remote(request: httpx.Request) -> httpx.Response:
+        page = pages.get(request.url.path)
+        return httpx.Response(404) if page is None else httpx.Response(200, json=page)
+
+    target = make_store()
+    what = NeighbourhoodsHarvest("neighbourhoods", ("leicestershire",))
+    with (
+        HarvestClient("http://remote/api", rate=None, retry=RETRY, transport=httpx.MockTransport(remote)) as client,
+        HarvestState(tmp_path / "state", what.job(client.base_url)) as saved,
+    ):
+        summary = harvest_neighbourhoods(target, client, what, saved)
+    assert summary.neighbourhoods == 1 and summary.skipped == [
+        "leicestershire/A1: /leicestershire/A1/people is 404; stored as []"
+    ]
+    assert target.document("leicestershire", "A1", "people") == b"[]"

@@ -17,7 +17,8 @@ neighbourhood's four answers are one unit of the state file, and a force's
 documents are written to the store together, replacing that force's
 harvested documents (never its boundaries), once all its neighbourhoods are
 fetched. A force the remote API does not know (404) is skipped with a note; a
-listed neighbourhood it then does not know is left out, with a note.
+listed neighbourhood whose details it then answers 404 is left out, and a 404 for
+a team, events or priorities is stored as none (``[]``), each with a note.
 """
 
 from __future__ import annotations
@@ -201,10 +202,12 @@ class _Run:
         records: list[tuple[str, bytes]] = []
         for kind, suffix in NEIGHBOURHOOD_DOCUMENTS:
             answer = self._get(base + suffix)
-            if answer is None:
-                self.summary.skipped.append(f"{force}/{nbhd}: listed, but {base + suffix} is 404; left out")
-                records = []
+            if answer is None and kind == neighbourhoods.DETAILS:
+                self.summary.skipped.append(f"{force}/{nbhd}: listed, but {base} is 404; left out")
                 break
+            if answer is None:  # a team, events or priorities the remote has no page for: none
+                self.summary.skipped.append(f"{force}/{nbhd}: {base + suffix} is 404; stored as []")
+                answer = []
             expected = dict if kind == neighbourhoods.DETAILS else list
             records.append((f"{nbhd}\x00{kind}", orjson.dumps(self._expect(answer, expected, base + suffix))))
         self.state.commit(unit, group=force, records=records)
