@@ -16,9 +16,14 @@ from typing import Any
 
 import police_api
 import pytest
+import shapely
 
 from conftest import LiveServer
+from crimemap.load.generate import generate
+from crimemap.load.policeuk import load_policeuk
+from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
+from crimemap.store.shapes import polygonal
 from neighbourhood_data import (
     INSIDE_NC04,
     LEICESTERSHIRE_LIST,
@@ -97,3 +102,19 @@ def test_uk_police_api_reads_neighbourhoods_and_forces(uk_api: Any) -> None:
     assert uk_api.forces.people("leicestershire")[0].name == "Rob Nixon"
     with pytest.raises(uk_police_api.PoliceAPINotFoundError):
         uk_api.neighbourhoods.locate(51.5, -0.1)
+
+
+def test_police_api_client_reads_a_neighbourhood_s_crimes_by_its_boundary(
+    store: Store, tmp_path: Path, live_server: Callable[..., LiveServer]
+) -> None:
+    """The issue's app: locate the user's neighbourhood, then ask for the crimes inside its boundary."""
+    generate(tmp_path / "archive", months=["2024-06"], crimes_per_month=100_000)  # Leicester is one of its towns
+    load_policeuk(store, [tmp_path / "archive"])
+    store_leicestershire(store, tmp_path)
+    api = police_api.PoliceAPI(base_url=f"{live_server(store).url}/api/", timeout=30)
+    nbhd = api.locate_neighbourhood(*INSIDE_NC04)
+    area = polygonal(shapely.Polygon([(lng, lat) for lat, lng in nbhd.boundary]))
+    inside = sorted(
+        c.id for c in store.crimes(CrimeQuery(month="2024-06")) if area.covers(shapely.Point(c.lng, c.lat))
+    )
+    assert len(inside) > 10 and sorted(c.id for c in nbhd.crimes) == inside
