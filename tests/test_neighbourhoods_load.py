@@ -131,6 +131,8 @@ def test_a_zip_with_an_unexpected_member_is_refused_naming_it(store: Store, tmp_
     _refused(store, tmp_path, files, r"bad.zip: unexpected member 'leicestershire/readme.txt'")
     files = {"leicestershire/NC04.kml": kml(nc04_points()), "../../etc/NC08.kml": kml(square(52.62, -1.17))}
     _refused(store, tmp_path, files, r"unexpected member '../../etc/NC08.kml'")
+    files = {"leicestershire/NC04.kml": kml(nc04_points()), "__MACOSX/leicestershire/._NC04.kml": "\x00\x05"}
+    _refused(store, tmp_path, files, r"NC04.kml: not a KML file")  # a force folder's member is read as KML
     _nothing_stored(store)
 
 
@@ -194,3 +196,10 @@ def test_a_first_release_store_is_upgraded_and_takes_neighbourhoods(tmp_path: Pa
             load_neighbourhoods(store, [leicestershire_zip(tmp_path / "n.zip")])
             assert NeighbourhoodLocator.of(store).at(-1.165, 52.625) == ("leicestershire", "NC08")
             assert store.table("places") is not None  # what it held is still there
+
+
+def test_force_folders_may_lie_deeper_in_the_zip(store: Store, tmp_path: Path) -> None:
+    deep = "2024-01/neighbourhoods/leicestershire/NC08.kml"
+    archive = write_zip(tmp_path / "n.zip", {deep: kml(square(52.62, -1.17))})
+    assert dispatch.load_paths(store, [archive]).neighbourhoods == 1
+    assert [(f, n) for f, n, _, _ in stored_neighbourhoods(store)] == [("leicestershire", "NC08")]

@@ -7,7 +7,7 @@ per neighbourhood, named by the neighbourhood's id::
     leicestershire/NC08.kml
     metropolitan/E05000138.kml
 
-(all of it possibly inside one top folder). Each file holds a ``Placemark``
+(all of it possibly inside other folders). Each file holds a ``Placemark``
 with one or more ``Polygon`` elements of ``longitude,latitude[,altitude]``
 coordinates. The load keeps two things per neighbourhood, in one transaction:
 
@@ -109,9 +109,9 @@ def zips_in(folder: Path) -> list[Path]:
 
 
 def _member_key(name: str) -> tuple[str, str] | None:
-    """``(force, neighbourhood)`` of a zip member ``[top/]force/id.kml``, else None."""
+    """``(force, neighbourhood)`` of a zip member ``[folders/]force/id.kml``, else None."""
     parts = PurePosixPath(name).parts
-    if not 2 <= len(parts) <= 3 or not parts[-1].lower().endswith(".kml") or _force_of(parts[-2]) is None:
+    if len(parts) < 2 or not parts[-1].lower().endswith(".kml") or _force_of(parts[-2]) is None:
         return None
     return parts[-2], parts[-1][: -len(".kml")]
 
