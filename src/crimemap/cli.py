@@ -170,6 +170,10 @@ def stats(
     force: Annotated[str | None, typer.Option(help="Force ids, comma-separated.")] = None,
     bbox: Annotated[str | None, typer.Option(help="Only crimes or stops in minlng,minlat,maxlng,maxlat.")] = None,
     poly: Annotated[str | None, typer.Option(help="Only crimes or stops in a polygon: lat,lng:lat,lng:...")] = None,
+    neighbourhood: Annotated[
+        str | None,
+        typer.Option(help="Only crimes or stops in a stored neighbourhood: force/id, e.g. leicestershire/NC04."),
+    ] = None,
     zoom: Annotated[str | None, typer.Option(help="With --group cell: the web map zoom of the grid.")] = None,
     data: Annotated[
         str, typer.Option(help="crimes (as GET /stats/crimes) or stops (stops and searches, as GET /stats/stops).")
@@ -204,7 +208,13 @@ def stats(
     location = store or default_store_location()
     try:
         with open_store(location, readonly=not location.startswith("postgres")) as st:
+            if neighbourhood:
+                from crimemap.neighbourhoods import in_neighbourhood
+
+                query = in_neighbourhood(st, query, neighbourhood)
             rows = st.stop_stats(query) if isinstance(query, StopStatsQuery) else st.stats(query)
+    except StatsError as e:
+        raise fail(f"--{e.parameter}: {e.message}", 2) from None
     except StoreError as e:
         raise fail(str(e)) from None
     if kind == "csv":

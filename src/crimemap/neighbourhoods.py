@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,9 @@ import orjson
 import shapely
 
 from crimemap import vocab
-from crimemap.query import And, Compare, FeatureQuery, Predicate
+from crimemap.query import And, Compare, FeatureQuery, Polygon, Predicate
+from crimemap.stats_query import StatsError, StatsQuery
+from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.base import NEIGHBOURHOODS_TABLE, Store
 
 LIST = "neighbourhoods"
@@ -175,6 +178,31 @@ def force_json(store: Store, force: str) -> bytes:
 def force_people_json(store: Store, force: str) -> bytes:
     """``/api/forces/{force}/people``: the senior officers as harvested, else ``[]``."""
     return store.document(force, "", FORCE_PEOPLE) or b"[]"
+
+
+def counted_area(store: Store, text: str) -> Polygon:
+    """The area of ``neighbourhood=force/id`` in the counts (``/stats``, ``crimemap stats``): its boundary.
+
+    The ring is the published points, so that a neighbourhood's counts hold the
+    crimes ``crimes-street`` answers with that boundary as its ``poly``.
+    """
+    force, _, nbhd = text.strip().partition("/")
+    if force not in vocab.FORCE_BY_ID or not nbhd:
+        raise StatsError("neighbourhood", f"neighbourhood is force/id, e.g. leicestershire/NC04; got {text[:100]!r}")
+    boundary = store.document(force, nbhd, BOUNDARY)
+    points = orjson.loads(boundary) if boundary is not None else []
+    if len(points) < 3:
+        raise StatsError("neighbourhood", f"no boundary is stored for {text[:100]!r}")
+    return Polygon(tuple((float(p["longitude"]), float(p["latitude"])) for p in points))
+
+
+def in_neighbourhood(
+    store: Store, query: StatsQuery | StopStatsQuery, text: str
+) -> StatsQuery | StopStatsQuery:
+    """``query`` counting only inside the neighbourhood ``force/id`` (see :func:`counted_area`)."""
+    if query.area is not None:
+        raise StatsError("neighbourhood", "give one area: bbox, poly or neighbourhood")
+    return replace(query, area=counted_area(store, text))
 
 
 class NeighbourhoodLocator:
