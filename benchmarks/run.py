@@ -15,7 +15,9 @@
    smaller archive (needs PostgreSQL with PostGIS, as the tests do);
 6. stops (``bench_stops``): the load rate of stop-and-search files, and ``stops-street``
    beside ``crimes-street`` on the densest mile, on an archive of 3 months;
-7. ogc (``bench_ogc``): OGC API - Features items, paging and concurrency on both stores.
+7. ogc (``bench_ogc``): OGC API - Features items, paging and concurrency on both stores;
+8. neighbourhoods (``bench_neighbourhoods``): ``locate-neighbourhood`` over 4,600 neighbourhoods, and a
+   neighbourhood's crimes by its boundary.
 
 Every figure is printed with its target where the issues set one; the output
 is the table quoted in the README.
@@ -42,7 +44,10 @@ def main() -> None:
     parser.add_argument("--crimes-per-month", type=int, default=500_000)
     parser.add_argument("--stores-crimes", type=int, default=500_000, help="crimes per month for the store comparison")
     parser.add_argument(
-        "--skip", action="append", default=[], help="foundation, policeuk, mapsengine, stats, stores, stops or ogc"
+        "--skip",
+        action="append",
+        default=[],
+        help="foundation, policeuk, mapsengine, stats, stores, stops, ogc or neighbourhoods",
     )
     args = parser.parse_args()
     targets: list[tuple[str, float, float]] = []
@@ -91,6 +96,9 @@ def main() -> None:
                 [sys.executable, str(HERE / "bench_ogc.py"), "--crimes-per-month", str(args.stores_crimes)],
                 check=True,
             )
+    if "neighbourhoods" not in args.skip:
+        print("\n## neighbourhoods", flush=True)
+        subprocess.run([sys.executable, str(HERE / "bench_neighbourhoods.py")], check=True)
     if targets:
         print("\n## every figure with a target, once more (the stores and stops parts print their own)", flush=True)
         for name, value, target in targets:

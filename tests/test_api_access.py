@@ -26,7 +26,7 @@ POINT = {"lat": "51.5155", "lng": "-0.0922", "date": "2017-01"}
 class Sample:
     """One request to a route, and which kind of data it returns."""
 
-    kind: str  # rows | policeuk | names | health | open | nothing
+    kind: str  # rows | policeuk | policeuk-missing (404 once let in) | names | health | open | nothing
     method: str
     path: str
     route: str
@@ -67,6 +67,14 @@ def samples(gx_id: int, street_id: int = 1) -> list[Sample]:
         Sample("policeuk", "GET", "/api/stops-force?force=city-of-london&date=2017-01", "/api/stops-force"),
         Sample("policeuk", "GET", "/api/forces", "/api/forces"),
         Sample("policeuk", "GET", "/api/forces/city-of-london", "/api/forces/{force_id}"),
+        Sample("policeuk", "GET", "/api/forces/city-of-london/people", "/api/forces/{force_id}/people"),
+        Sample("policeuk", "GET", "/api/city-of-london/neighbourhoods", "/api/{force}/neighbourhoods"),
+        Sample("policeuk-missing", "GET", "/api/locate-neighbourhood?q=51.5155,-0.0922", "/api/locate-neighbourhood"),
+        Sample("policeuk-missing", "GET", "/api/city-of-london/E01", "/api/{force}/{neighbourhood}"),
+        *(
+            Sample("policeuk-missing", "GET", f"/api/city-of-london/E01/{kind}", "/api/{force}/{neighbourhood}/" + kind)
+            for kind in ("boundary", "people", "events", "priorities")
+        ),
         Sample("rows", "GET", f"{features}?maxResults=1", "/mapsengine/v1/tables/{table_id}/features"),
         Sample("rows", "GET", f"{features}/?maxResults=1", "/mapsengine/v1/tables/{table_id}/features/"),
         Sample("rows", "GET", f"{features}/{gx_id}", "/mapsengine/v1/tables/{table_id}/features/{feature_id}"),
@@ -253,6 +261,8 @@ def test_every_route_answers_as_the_access_model_says(
             continue
         if sample.kind == "ogc":
             want = OGC[(config, credential)]
+        elif sample.kind == "policeuk-missing":  # no neighbourhoods are stored
+            want = 404 if expected["policeuk"] == 200 else expected["policeuk"]
         else:
             want = {"open": 200, "nothing": 404}.get(sample.kind) or expected[sample.kind]
         if response.status_code != want:

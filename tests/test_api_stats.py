@@ -107,7 +107,7 @@ def test_the_statistics_api_is_documented(policeuk_server: LiveServer) -> None:
     spec = policeuk_server.client.get("/openapi.json").json()
     operation = spec["paths"]["/stats/crimes"]["get"]
     names = {p["name"] for p in operation["parameters"]}
-    assert names == {"group", "months", "category", "force", "bbox", "poly", "zoom", "format", "key"}
+    assert names == {"group", "months", "category", "force", "bbox", "poly", "neighbourhood", "zoom", "format", "key"}
     assert set(operation["responses"]) >= {"200", "400", "401", "403", "503"}
     assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
     assert "level = 13 - zoom" in operation["description"]

@@ -226,7 +226,7 @@ def test_the_stop_statistics_are_documented(server: LiveServer) -> None:
         assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
         assert "object_of_search" in operation["description"]
     names = {p["name"] for p in spec["paths"]["/stats/stops"]["get"]["parameters"]}
-    assert names == {"group", "months", "force", "bbox", "poly", "zoom", "format", "key"}
+    assert names == {"group", "months", "force", "bbox", "poly", "neighbourhood", "zoom", "format", "key"}
 
 
 def test_the_command_line_prints_the_same_counts(stops_store: Store, server: LiveServer) -> None:

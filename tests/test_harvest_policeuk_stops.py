@@ -124,4 +124,4 @@ def test_the_command_line_harvests_stops_with_data_stops(
         assert harvested.stop_months()[0].month == "2020-01" and harvested.months() == []
     bad = CliRunner().invoke(app, ["harvest", "policeuk", server.url, "--bbox", "0,0,1,1", "--months", "2020-01",
                                    "--force", CITY, "--data", "nonsense", "--store", str(target)])  # fmt: skip
-    assert bad.exit_code == 2 and "--data takes crimes, stops or all" in bad.output
+    assert bad.exit_code == 2 and "--data takes crimes, stops, all, neighbourhoods or forces" in bad.output

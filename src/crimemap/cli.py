@@ -90,6 +90,9 @@ def generate(
     stops_per_month: Annotated[
         int | None, typer.Option(help="Stops and searches in each month (default: a tenth of the crimes; 0: none).")
     ] = None,
+    neighbourhoods: Annotated[
+        int, typer.Option(help="Also write about this many police neighbourhoods, as neighbourhoods.zip (0: none).")
+    ] = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Write synthetic police.uk archives (street, outcomes and stop-and-search files) of any size."""
@@ -113,6 +116,12 @@ def generate(
             f" to {out_dir}",
             highlight=False,
         )
+    if neighbourhoods > 0:
+        from crimemap.load.generate_neighbourhoods import write_neighbourhoods
+
+        made = write_neighbourhoods(out_dir / "neighbourhoods.zip", neighbourhoods, seed)
+        if not quiet:
+            out.print(f"wrote {made:,} neighbourhoods to {out_dir / 'neighbourhoods.zip'}", highlight=False)
 
 
 @app.command()
@@ -190,6 +199,10 @@ def stats(
     force: Annotated[str | None, typer.Option(help="Force ids, comma-separated.")] = None,
     bbox: Annotated[str | None, typer.Option(help="Only crimes or stops in minlng,minlat,maxlng,maxlat.")] = None,
     poly: Annotated[str | None, typer.Option(help="Only crimes or stops in a polygon: lat,lng:lat,lng:...")] = None,
+    neighbourhood: Annotated[
+        str | None,
+        typer.Option(help="Only crimes or stops in a stored neighbourhood: force/id, e.g. leicestershire/NC04."),
+    ] = None,
     zoom: Annotated[str | None, typer.Option(help="With --group cell: the web map zoom of the grid.")] = None,
     data: Annotated[
         str, typer.Option(help="crimes (as GET /stats/crimes) or stops (stops and searches, as GET /stats/stops).")
@@ -224,7 +237,13 @@ def stats(
     location = store or default_store_location()
     try:
         with open_store(location, readonly=not location.startswith("postgres")) as st:
+            if neighbourhood:
+                from crimemap.neighbourhoods import in_neighbourhood
+
+                query = in_neighbourhood(st, query, neighbourhood)
             rows = st.stop_stats(query) if isinstance(query, StopStatsQuery) else st.stats(query)
+    except StatsError as e:
+        raise fail(f"--{e.parameter}: {e.message}", 2) from None
     except StoreError as e:
         raise fail(str(e)) from None
     if kind == "csv":
@@ -338,6 +357,7 @@ def demo(
     import shutil
 
     from crimemap.load.generate import DENSEST_CENTRE
+    from crimemap.load.generate_neighbourhoods import DEFAULT_COUNT
 
     if store is not None and store.exists() and not force:
         raise fail(
@@ -351,7 +371,13 @@ def demo(
             for old in (location, Path(f"{location}-wal"), Path(f"{location}-shm")):
                 old.unlink(missing_ok=True)
             with tempfile.TemporaryDirectory(prefix="crimemap-demo-archive-") as archive:
-                generate(Path(archive), months=months, crimes_per_month=crimes_per_month, quiet=False)
+                generate(
+                    Path(archive),
+                    months=months,
+                    crimes_per_month=crimes_per_month,
+                    neighbourhoods=DEFAULT_COUNT,
+                    quiet=False,
+                )
                 load([Path(archive)], store=str(location), quiet=False)
             _load_nyc_tables(str(location))
             _load_boundaries(str(location))

@@ -1,7 +1,8 @@
 """The HTTP application: one FastAPI app over one store, with every API mounted.
 
 ``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`, its stop-and-search
-methods in :mod:`crimemap.api.policeuk_stops`),
+methods in :mod:`crimemap.api.policeuk_stops`, its neighbourhoods in
+:mod:`crimemap.api.policeuk_neighbourhoods`),
 ``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
 ``/ogc/...`` OGC API - Features over every table (:mod:`crimemap.api.ogc`),
 ``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`),
@@ -24,6 +25,7 @@ from crimemap.api import (
     ogc,
     openapi,
     policeuk,
+    policeuk_neighbourhoods,
     policeuk_stops,
     stats,
     web,
@@ -76,6 +78,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     for module in (
         policeuk,
         policeuk_stops,
+        policeuk_neighbourhoods,  # after every other /api router: its /api/{force}/{neighbourhood} matches any path
         mapsengine,
         ogc,
         downloads,

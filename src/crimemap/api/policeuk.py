@@ -13,7 +13,8 @@ Any client of the real API works by changing only its base URL to
     GET|POST /api/outcomes-at-location       location_id, lat+lng (1 mile) or poly; date
     GET      /api/forces, /api/forces/{id}
 
-(and the stop-and-search methods, :mod:`crimemap.api.policeuk_stops`).
+(and the stop-and-search methods, :mod:`crimemap.api.policeuk_stops`; the neighbourhood
+methods and a force's people, :mod:`crimemap.api.policeuk_neighbourhoods`).
 
 The real API's limits hold: a GET whose target (path and query string) is
 longer than :data:`MAX_GET_LENGTH` characters is 400 (POST has no limit); an
@@ -53,6 +54,7 @@ from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.errors import bad_request, not_found, too_many_crimes
 from crimemap.echo import echo
+from crimemap.neighbourhoods import force_json
 from crimemap.policeuk_json import outcomes_for_crime_json
 from crimemap.query import Circle, CrimeQuery
 from crimemap.store.base import Store
@@ -425,23 +427,10 @@ async def forces() -> Response:
 
 
 @router.get("/forces/{force_id}", response_model=schema.Force, responses={**_NOT_FOUND}, summary="A force")
-async def force(force_id: str) -> Response:
-    """One force. crimemap holds only ids and names: the other fields are null or empty."""
-    found = vocab.FORCE_BY_ID.get(force_id)
-    if found is None:
-        raise not_found(f"unknown force {echo(force_id)}", "the forces are listed at /api/forces")
-    return _json(
-        orjson.dumps(
-            {
-                "id": found.id,
-                "name": found.name,
-                "description": None,
-                "url": None,
-                "telephone": None,
-                "engagement_methods": [],
-            }
-        )
-    )
+async def force(force_id: str, store: StoreDep) -> Response:
+    """One force: as harvested from police.uk (crimemap harvest policeuk --data forces), else its id and name
+    with the other fields null or empty."""
+    return _json(force_json(store, params.force(force_id)))
 
 
 def install(app: FastAPI) -> None:

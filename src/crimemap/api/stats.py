@@ -29,12 +29,13 @@ from crimemap.api import compression
 from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.errors import PoliceUKError, bad_request
+from crimemap.neighbourhoods import in_neighbourhood
 from crimemap.stats_output import GroupedQuery, csv_text, json_bytes
 from crimemap.stats_query import GROUPS, StatsError, parse_stats
 from crimemap.stats_stops_query import STOP_GROUPS, parse_stop_stats
 from crimemap.store.base import ReadTimeout, Store, StoreError
 
-PARAMETERS = ("group", "months", "category", "force", "bbox", "poly", "zoom", "format", "key")
+PARAMETERS = ("group", "months", "category", "force", "bbox", "poly", "neighbourhood", "zoom", "format", "key")
 """What ``/stats/crimes`` reads (``key`` is the access model's, :mod:`crimemap.api.access`)."""
 STOP_PARAMETERS = tuple(p for p in PARAMETERS if p != "category")
 """What ``/stats/stops`` reads: stops have no category."""
@@ -72,8 +73,9 @@ _GROUP = f"Fields to group by, comma-separated: any of {', '.join(GROUPS)}. None
 _MONTHS = "One month YYYY-MM, or YYYY-MM..YYYY-MM (inclusive). Default: every stored month."
 _CATEGORY = "Crime category slugs, comma-separated (see /api/crime-categories). Default: all-crime."
 _FORCE = "Force ids, comma-separated (see /api/forces): the force that reported the crime."
-_BBOX = "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly`."
-_POLY = "Only located crimes in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox`."
+_BBOX = "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly` or `neighbourhood`."
+_POLY = "Only located crimes in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox` or `neighbourhood`."
+_NEIGHBOURHOOD = "Only what lies in this neighbourhood's stored boundary: force/id (as poly would with its /boundary)."
 _ZOOM = (
     "Required with group=cell, used only then: the web map zoom whose grid to count in (cells about 24 pixels"
     " a side); 0-22."
@@ -115,13 +117,16 @@ def _answer(request: Request, values: dict[str, str | None], counted: Counted = 
     if unknown:
         raise bad_request(f"unknown parameter {unknown[0]!r}", f"the parameters are {', '.join(counted.parameters)}")
     fmt = (values.pop("format") or "json").strip().lower()
+    neighbourhood = values.pop("neighbourhood", None)
     if fmt not in FORMATS:
         raise bad_request(f"format must be json or csv, got {fmt!r}", "format=csv gives the rows as CSV")
+    store: Store = request.app.state.store
     try:
         query = counted.parse(**values)
+        if neighbourhood is not None and neighbourhood.strip():
+            query = in_neighbourhood(store, query, neighbourhood)
     except StatsError as e:
         raise bad_request(e.message, f"see /docs for the parameters of {counted.path} ({e.parameter})") from None
-    store: Store = request.app.state.store
     media_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     try:
         key = (store.generation(), counted.path, fmt, query)
@@ -146,12 +151,13 @@ def stats_crimes(
     force: Annotated[str | None, Query(description=_FORCE, examples=["metropolitan"])] = None,
     bbox: Annotated[str | None, Query(description=_BBOX, examples=["-0.2,51.4,0.1,51.6"])] = None,
     poly: Annotated[str | None, Query(description=_POLY)] = None,
+    neighbourhood: Annotated[str | None, Query(description=_NEIGHBOURHOOD, examples=["leicestershire/NC04"])] = None,
     zoom: Annotated[str | None, Query(description=_ZOOM, examples=["6"])] = None,
     format: Annotated[str | None, Query(description=_FORMAT)] = None,
     key: Annotated[str | None, Query(description="An API key, where the server has them.")] = None,
 ) -> Response:
     values = dict(group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom)
-    return _answer(request, {**values, "format": format})
+    return _answer(request, {**values, "neighbourhood": neighbourhood, "format": format})
 
 
 @router.post(
@@ -169,18 +175,19 @@ def stats_crimes_by_post(
     force: Annotated[str | None, Form(description=_FORCE)] = None,
     bbox: Annotated[str | None, Form(description=_BBOX)] = None,
     poly: Annotated[str | None, Form(description=_POLY)] = None,
+    neighbourhood: Annotated[str | None, Form(description=_NEIGHBOURHOOD)] = None,
     zoom: Annotated[str | None, Form(description=_ZOOM)] = None,
     format: Annotated[str | None, Form(description=_FORMAT)] = None,
 ) -> Response:
     values = dict(group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom)
-    return _answer(request, {**values, "format": format})
+    return _answer(request, {**values, "neighbourhood": neighbourhood, "format": format})
 
 
 _STOP_GROUP = f"Fields to group by, comma-separated: any of {', '.join(STOP_GROUPS)}. None: one row, the total."
 _STOP_FORCE = "Force ids, comma-separated (see /api/forces): the force that made the stop."
-_STOP_BBOX = "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly`."
+_STOP_BBOX = "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly` or `neighbourhood`."
 _STOP_POLY = (
-    "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox`."
+    "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox` or `neighbourhood`."
 )
 
 _STOP_DOC = (
@@ -205,12 +212,13 @@ def stats_stops(
     force: Annotated[str | None, Query(description=_STOP_FORCE, examples=["city-of-london"])] = None,
     bbox: Annotated[str | None, Query(description=_STOP_BBOX, examples=["-0.2,51.4,0.1,51.6"])] = None,
     poly: Annotated[str | None, Query(description=_STOP_POLY)] = None,
+    neighbourhood: Annotated[str | None, Query(description=_NEIGHBOURHOOD, examples=["leicestershire/NC04"])] = None,
     zoom: Annotated[str | None, Query(description=_ZOOM, examples=["6"])] = None,
     format: Annotated[str | None, Query(description=_FORMAT)] = None,
     key: Annotated[str | None, Query(description="An API key, where the server has them.")] = None,
 ) -> Response:
     values = dict(group=group, months=months, force=force, bbox=bbox, poly=poly, zoom=zoom)
-    return _answer(request, {**values, "format": format}, STOPS)
+    return _answer(request, {**values, "neighbourhood": neighbourhood, "format": format}, STOPS)
 
 
 @router.post(
@@ -227,8 +235,9 @@ def stats_stops_by_post(
     force: Annotated[str | None, Form(description=_STOP_FORCE)] = None,
     bbox: Annotated[str | None, Form(description=_STOP_BBOX)] = None,
     poly: Annotated[str | None, Form(description=_STOP_POLY)] = None,
+    neighbourhood: Annotated[str | None, Form(description=_NEIGHBOURHOOD)] = None,
     zoom: Annotated[str | None, Form(description=_ZOOM)] = None,
     format: Annotated[str | None, Form(description=_FORMAT)] = None,
 ) -> Response:
     values = dict(group=group, months=months, force=force, bbox=bbox, poly=poly, zoom=zoom)
-    return _answer(request, {**values, "format": format}, STOPS)
+    return _answer(request, {**values, "neighbourhood": neighbourhood, "format": format}, STOPS)

@@ -21,7 +21,7 @@ import typer
 
 from crimemap import cli_help
 from crimemap.console import QuietOption, StoreOption, fail, out, progress_bar
-from crimemap.harvest import mapsengine, policeuk, policeuk_stops
+from crimemap.harvest import mapsengine, policeuk, policeuk_neighbourhoods, policeuk_stops
 from crimemap.harvest.http import DEFAULT_RATE, HarvestClient, HarvestError
 from crimemap.harvest.state import HarvestState, StateMismatch, default_state_path
 from crimemap.store import StoreError, default_store_location, open_store
@@ -83,15 +83,25 @@ def harvest_policeuk(
     base_url: Annotated[
         str, typer.Argument(help="The server: https://data.police.uk or http://HOST:PORT (a trailing /api is fine).")
     ],
-    bbox: Annotated[str, typer.Option(help="The area: minlng,minlat,maxlng,maxlat in degrees.", show_default=False)],
+    bbox: Annotated[
+        str | None,
+        typer.Option(
+            help="The area: minlng,minlat,maxlng,maxlat in degrees (crimes and stops).", show_default=False
+        ),
+    ] = None,
     months: Annotated[
-        str, typer.Option(help="Months: 2017-01..2017-06 (inclusive), 2017-01,2017-03 or 2017-01.", show_default=False)
-    ],
+        str | None,
+        typer.Option(
+            help="Months: 2017-01..2017-06 (inclusive), 2017-01,2017-03 or 2017-01 (crimes and stops).",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         str | None,
         typer.Option(
             help="Store every crime under this force, e.g. city-of-london (police.uk's crimes do not say"
-            " which force recorded them). Default: the force whose stored boundary holds each crime.",
+            " which force recorded them). Default: the force whose stored boundary holds each crime."
+            " With --data neighbourhoods or forces: the forces to harvest, comma-separated (default: all).",
             show_default=False,
         ),
     ] = None,
@@ -111,14 +121,22 @@ def harvest_policeuk(
     data: Annotated[
         str,
         typer.Option(
-            help="What to harvest: crimes (crimes-street), stops (stops-street and stops-no-location), or all."
+            help="What to harvest: crimes (crimes-street), stops (stops-street and stops-no-location), all (both);"
+            " neighbourhoods (each force's neighbourhoods: details, team, events, priorities) or forces"
+            " (each force's details and senior officers)."
         ),
     ] = "crimes",
     quiet: QuietOption = False,
 ) -> None:
-    """Harvest street-level crimes, or stops and searches, of an area and months from a police.uk-style API."""
+    """Harvest street-level crimes, or stops and searches, of an area and months from a police.uk-style API;
+    or neighbourhoods, or forces' details."""
+    if data in policeuk_neighbourhoods.DATA:
+        _harvest_neighbourhoods(base_url, data, force, store, state, restart, rate, quiet)
+        return
     if data not in ("crimes", "stops", "all"):
-        raise fail(f"--data takes crimes, stops or all; got {data!r}", 2)
+        raise fail(f"--data takes crimes, stops, all, neighbourhoods or forces; got {data!r}", 2)
+    if bbox is None or months is None:
+        raise fail(f"--data {data} needs --bbox and --months: the area and the months to harvest", 2)
     if data in ("stops", "all"):
         if force is None:
             raise fail(
@@ -174,6 +192,30 @@ def _harvest_stops(
     summary, elapsed = _run(
         store, state, base, what.job(base), restart,
         lambda: HarvestClient(base, rate=rate or None, retry=policeuk.POLICEUK_RETRY), work,
+    )  # fmt: skip
+    if not quiet:
+        out.print(summary.describe(elapsed), highlight=False)
+
+
+def _harvest_neighbourhoods(
+    base_url: str, data: str, force: str | None, store: str | None, state: Path | None, restart: bool, rate: float,
+    quiet: bool,
+) -> None:  # fmt: skip
+    """``crimemap harvest policeuk --data neighbourhoods|forces``: :mod:`crimemap.harvest.policeuk_neighbourhoods`."""
+    forces = tuple(f.strip() for f in force.split(",") if f.strip()) if force else ()
+    try:
+        what = policeuk_neighbourhoods.NeighbourhoodsHarvest(data, forces)
+    except ValueError as e:
+        raise fail(str(e), 2) from None
+    base = policeuk.api_root(base_url)
+
+    def work(st: Any, client: HarvestClient, saved: HarvestState) -> policeuk_neighbourhoods.NeighbourhoodsSummary:
+        with progress_bar(len(what.every_force), f"harvesting {data} from {base}", quiet) as advance:
+            return policeuk_neighbourhoods.harvest_neighbourhoods(st, client, what, saved, advance)
+
+    summary, elapsed = _run(
+        store, state, base, what.job(base), restart,
+        lambda: HarvestClient(base, rate=rate or None, retry=policeuk_neighbourhoods.RETRY), work,
     )  # fmt: skip
     if not quiet:
         out.print(summary.describe(elapsed), highlight=False)

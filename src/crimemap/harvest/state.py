@@ -163,6 +163,11 @@ class HarvestState:
         for (payload,) in self.conn.execute("SELECT payload FROM records WHERE grp = ? ORDER BY key", (group,)):
             yield payload
 
+    def keyed_records(self, group: str) -> Iterator[tuple[str, bytes]]:
+        """``(key, payload)`` of a group, in key order."""
+        for key, payload in self.conn.execute("SELECT key, payload FROM records WHERE grp = ? ORDER BY key", (group,)):
+            yield str(key), bytes(payload)
+
     def count(self, group: str) -> int:
         return int(self.conn.execute("SELECT count(*) FROM records WHERE grp = ?", (group,)).fetchone()[0])
 

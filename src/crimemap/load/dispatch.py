@@ -3,7 +3,9 @@
 police.uk archives (zips, folders, ``YYYY-MM-<force>-<kind>.csv``) go to
 :mod:`crimemap.load.policeuk`; GeoJSON files and other CSV files are feature
 tables (:mod:`crimemap.load.tables`); police force boundaries (``.kml`` files,
-folders and zips of them) go to :mod:`crimemap.load.boundaries`.
+folders and zips of them) go to :mod:`crimemap.load.boundaries`, and neighbourhood
+boundaries (``.kml`` files in folders named by force id, and zips of such folders)
+to :mod:`crimemap.load.neighbourhoods`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Summary:
     policeuk: policeuk.LoadSummary | None = None
     tables: list[tuple[str, int]] = field(default_factory=list)
     boundaries: int = 0
+    neighbourhoods: int = 0
 
     def describe(self, elapsed: float) -> str:
         lines = []
@@ -41,6 +44,8 @@ class Summary:
             lines.extend(s.skipped)
         if self.boundaries:
             lines.append(f"loaded {self.boundaries} police force boundaries")
+        if self.neighbourhoods:
+            lines.append(f"loaded {self.neighbourhoods:,} police neighbourhood boundaries")
         for tid, n in self.tables:
             lines.append(f"loaded table {tid}: {n:,} features")
             lines.extend(f"  {note}" for note in getattr(n, "notes", ()))
@@ -67,12 +72,16 @@ def load_paths(
 
     ``table`` and ``title`` name the one GeoJSON/CSV table given: its id and the title clients show.
     """
-    from crimemap.load import boundaries
+    from crimemap.load import boundaries, neighbourhoods
 
     paths = list(paths)
-    areas = [p for p in paths if boundaries.is_boundary_path(p)]
+    local = [p for p in paths if neighbourhoods.is_neighbourhood_path(p)]
+    zipped = {p: neighbourhoods.zips_in(p) for p in paths if p.is_dir() and p not in local}
+    local += [z for found in zipped.values() for z in found]
+    areas = [p for p in paths if p not in local and boundaries.is_boundary_path(p)]
     tables = [p for p in paths if is_table_file(p)]
-    archives = [p for p in paths if p not in tables and p not in areas]
+    only_neighbourhoods = [p for p, found in zipped.items() if found and not policeuk.find_sources([p])]
+    archives = [p for p in paths if p not in tables + areas + local + only_neighbourhoods]
     if table is not None and len(tables) != 1:
         raise LoadError("--table names one table: give exactly one GeoJSON or CSV file with it")
     if title is not None and len(tables) != 1:
@@ -80,6 +89,8 @@ def load_paths(
     summary = Summary()
     if areas:
         summary.boundaries = boundaries.load_boundaries(store, areas)
+    if local:
+        summary.neighbourhoods = neighbourhoods.load_neighbourhoods(store, local)
     if archives:
         sources = policeuk.find_sources(archives)
         if progress is None:

@@ -34,6 +34,10 @@ STOPS_TABLE = "policeuk-stops"
 FORCE_BOUNDARIES = "policeuk-force-boundaries"
 """The table of police force areas: ``force``, ``name``, a MultiPolygon each (:mod:`crimemap.load.boundaries`)."""
 
+NEIGHBOURHOODS_TABLE = "policeuk-neighbourhoods"
+"""The table of police neighbourhoods: ``force``, ``neighbourhood``, ``name``, a (Multi)Polygon each
+(:mod:`crimemap.load.neighbourhoods`)."""
+
 
 class Crime(NamedTuple):
     """One street-level crime, as the police.uk bulk CSV and API describe it.
@@ -318,6 +322,17 @@ class StoreWriter(ABC):
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
         """Create or replace a feature table; ``properties`` follow ``info.columns``."""
 
+    def put_documents(self, documents: Iterable[tuple[str, str, str, bytes]]) -> int:
+        """Store police.uk documents ``(force, neighbourhood, kind, body)``, replacing those of the same key.
+
+        See :mod:`crimemap.store.documents`; ``neighbourhood`` is ``''`` for a force's own documents.
+        """
+        raise NotImplementedError("this store keeps no police.uk documents")
+
+    def delete_documents(self, force: str, kind: str) -> None:
+        """Forget every document of ``kind`` of ``force`` (before a reload puts the new ones)."""
+        raise NotImplementedError("this store keeps no police.uk documents")
+
 
 class Store(ABC):
     """A store of police.uk crimes and feature tables. See the module docstring."""
@@ -507,6 +522,15 @@ class Store(ABC):
 
     @abstractmethod
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...
+
+    # -- police.uk documents (crimemap.store.documents) ---------------------------------------
+    def document(self, force: str, neighbourhood: str, kind: str) -> bytes | None:
+        """The stored JSON of one police.uk document, or None."""
+        return None
+
+    def documents(self, kind: str, force: str | None = None) -> list[tuple[str, str, bytes]]:
+        """``(force, neighbourhood, body)`` of every stored document of ``kind`` (of ``force``), in key order."""
+        return []
 
     def force_boundaries(self) -> dict[str, tuple[str, bytes]]:
         """Force id -> (name, WKB of its area) for each stored force boundary; empty when none are loaded."""

@@ -49,6 +49,7 @@ from crimemap.store.base import (
     TableChanged,
     TableInfo,
 )
+from crimemap.store.documents import Documents
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
 from crimemap.store.postgis import stats_stops as stop_stat_reads
@@ -74,6 +75,9 @@ __all__ = [
     "PostGISStore",
     "redact",
 ]
+
+
+_DOCUMENTS = Documents("%s")
 
 
 class PostGISStore(Store):
@@ -223,6 +227,14 @@ class PostGISStore(Store):
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         source = table_reads.resolve(self._db, table_id)
         return table_reads.feature(self._db, source, gx_id, columns) if source is not None else None
+
+    # -- police.uk documents: crimemap.store.documents -----------------------------------------
+    def document(self, force: str, neighbourhood: str, kind: str) -> bytes | None:
+        return _DOCUMENTS.one(self._db.all(_DOCUMENTS.select_one, (force, neighbourhood, kind)))
+
+    def documents(self, kind: str, force: str | None = None) -> list[tuple[str, str, bytes]]:
+        sql, params = _DOCUMENTS.kind_query(kind, force)
+        return _DOCUMENTS.many(self._db.all(sql, params))
 
     # -- for the modules beside this one ----------------------------------------------------------
     def _all(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:

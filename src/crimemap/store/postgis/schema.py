@@ -42,6 +42,8 @@ import psycopg
 
 from crimemap import geo, vocab
 from crimemap.store.base import StoreError
+from crimemap.store.documents import DDL as DOCUMENTS_DDL
+from crimemap.store.documents import DOCUMENTS_TABLE
 
 SCHEMA_VERSION = 2
 
@@ -243,6 +245,7 @@ ADDED_TABLES = {
     "stats_outcomes": STATS_SCHEMA,
     "stats_cells": STATS_SCHEMA,
     "feature_geometry": FEATURE_GEOMETRY_SCHEMA,
+    DOCUMENTS_TABLE: DOCUMENTS_DDL,
 }
 """Tables added since schema 1, created when a store lacks them (every statement is IF NOT EXISTS)."""
 

@@ -41,6 +41,7 @@ from crimemap import vocab
 from crimemap.months import parse_month
 from crimemap.store.base import CRIMES_TABLE, Column, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.documents import Documents
 from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stats
 from crimemap.store.postgis import stops as stop_store
@@ -207,6 +208,9 @@ def redated_json(table: str, month_sql: str) -> str:
         f"CASE WHEN {table}.outcome IS NULL THEN {table}.json"
         f" ELSE overlay({table}.json placing {month} from {at} - 7 for 7) END"
     )
+
+
+_DOCUMENTS = Documents("%s")
 
 
 class PostGISWriter(StoreWriter):
@@ -451,6 +455,16 @@ class PostGISWriter(StoreWriter):
             ),
         )  # fmt: skip
         return count
+
+    # -- police.uk documents (crimemap.store.documents) ---------------------------------------------
+    def put_documents(self, documents: Iterable[tuple[str, str, str, bytes]]) -> int:
+        rows = _DOCUMENTS.rows(documents)
+        with self.conn.cursor() as cur:
+            cur.executemany(_DOCUMENTS.upsert, rows)
+        return len(rows)
+
+    def delete_documents(self, force: str, kind: str) -> None:
+        self.conn.execute(_DOCUMENTS.delete_kind_of_force, (force, kind))
 
     # -- the end of the load ------------------------------------------------------------------------------
     def finish(self) -> None:

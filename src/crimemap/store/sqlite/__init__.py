@@ -48,6 +48,7 @@ from crimemap.store.base import (
     Street,
     TableInfo,
 )
+from crimemap.store.documents import DOCUMENTS_TABLE, Documents
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
@@ -62,6 +63,8 @@ from crimemap.store.sqlite.writer import SQLiteWriter
 from crimemap.store.stats_stops import no_stops
 
 __all__ = ["SQLiteStore"]
+
+_DOCUMENTS = Documents("?")
 
 
 class SQLiteStore(Store):
@@ -202,6 +205,25 @@ class SQLiteStore(Store):
         if self.street(street_id) is not None:
             return True
         return self._has_stops() and stop_store.location_known(self._db.reader(), street_id)
+
+    # -- police.uk documents: crimemap.store.documents -----------------------------------------
+    def document(self, force: str, neighbourhood: str, kind: str) -> bytes | None:
+        if not self._has_documents():
+            return None
+        return _DOCUMENTS.one(self._db.reader().execute(_DOCUMENTS.select_one, (force, neighbourhood, kind)).fetchall())
+
+    def documents(self, kind: str, force: str | None = None) -> list[tuple[str, str, bytes]]:
+        if not self._has_documents():
+            return []
+        sql, params = _DOCUMENTS.kind_query(kind, force)
+        return _DOCUMENTS.many(self._db.reader().execute(sql, params).fetchall())
+
+    def _has_documents(self) -> bool:
+        """A read-only open of a file an older crimemap wrote has no documents table."""
+        return not self.readonly or (
+            self._db.reader().one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (DOCUMENTS_TABLE,))
+            is not None
+        )
 
     def _has_stops(self) -> bool:
         """A read-only open of a file an older crimemap wrote has no stops table (see the stops module)."""

@@ -38,6 +38,7 @@ from collections.abc import Callable
 import orjson
 
 from crimemap import vocab
+from crimemap.store.documents import DDL as DOCUMENTS_DDL
 
 SCHEMA_VERSION = 2
 
@@ -196,6 +197,9 @@ CREATE TABLE IF NOT EXISTS feature_tables (
 );
 -- Physical feature tables whose features are shapes (polygons), not only points (crimemap.store.shapes).
 CREATE TABLE IF NOT EXISTS feature_geometry (physical TEXT PRIMARY KEY, kind TEXT NOT NULL);
+
+-- police.uk documents: neighbourhoods' and forces' JSON as published (crimemap.store.documents).
+{DOCUMENTS_DDL};
 """
 
 

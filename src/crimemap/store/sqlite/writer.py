@@ -27,6 +27,7 @@ from crimemap import geo, vocab
 from crimemap.months import parse_month
 from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Feature, StoreError, StoreWriter, TableInfo
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.documents import Documents
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import boundaries as shape_tables
 from crimemap.store.sqlite import stats
@@ -45,6 +46,7 @@ LSOA_CODE = "SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?"
 OUTCOME_INSERT = "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
 
+_DOCUMENTS = Documents("?")
 _STREET_NAME_COLUMN = 7
 _OUTCOME_COLUMN = 12
 _JSON_COLUMN = 14
@@ -412,6 +414,14 @@ class SQLiteWriter(StoreWriter):
             ),
         )
         return count
+
+    def put_documents(self, documents: Iterable[tuple[str, str, str, bytes]]) -> int:
+        rows = _DOCUMENTS.rows(documents)
+        self.conn.executemany(_DOCUMENTS.upsert, rows)
+        return len(rows)
+
+    def delete_documents(self, force: str, kind: str) -> None:
+        self.conn.execute(_DOCUMENTS.delete_kind_of_force, (force, kind))
 
     def finish(self) -> None:
         """Rebuild deferred indexes, complete the outcome dates, name stops, refresh the counts, stamp the load."""
