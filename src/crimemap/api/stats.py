@@ -73,8 +73,14 @@ _GROUP = f"Fields to group by, comma-separated: any of {', '.join(GROUPS)}. None
 _MONTHS = "One month YYYY-MM, or YYYY-MM..YYYY-MM (inclusive). Default: every stored month."
 _CATEGORY = "Crime category slugs, comma-separated (see /api/crime-categories). Default: all-crime."
 _FORCE = "Force ids, comma-separated (see /api/forces): the force that reported the crime."
-_BBOX = "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly` or `neighbourhood`."
-_POLY = "Only located crimes in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox` or `neighbourhood`."
+_BBOX = (
+    "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included)."
+    " Not with `poly` or `neighbourhood`."
+)
+_POLY = (
+    "Only located crimes in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included)."
+    " Not with `bbox` or `neighbourhood`."
+)
 _NEIGHBOURHOOD = "Only what lies in this neighbourhood's stored boundary: force/id (as poly would with its /boundary)."
 _ZOOM = (
     "Required with group=cell, used only then: the web map zoom whose grid to count in (cells about 24 pixels"
@@ -185,9 +191,13 @@ def stats_crimes_by_post(
 
 _STOP_GROUP = f"Fields to group by, comma-separated: any of {', '.join(STOP_GROUPS)}. None: one row, the total."
 _STOP_FORCE = "Force ids, comma-separated (see /api/forces): the force that made the stop."
-_STOP_BBOX = "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly` or `neighbourhood`."
+_STOP_BBOX = (
+    "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included)."
+    " Not with `poly` or `neighbourhood`."
+)
 _STOP_POLY = (
-    "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included). Not with `bbox` or `neighbourhood`."
+    "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included)."
+    " Not with `bbox` or `neighbourhood`."
 )
 
 _STOP_DOC = (
