@@ -130,3 +130,41 @@ def test_a_month_in_another_scripts_digits_is_400_as_police_uk_answers(policeuk_
     assert_error(client.get("/stats/crimes", params={"months": f"2016-01..{month}"}), 400, "months")
     ogc = client.get("/ogc/collections/policeuk-crimes/items", params={"datetime": month})
     assert ogc.status_code == 400 and ogc.json()["code"] == "InvalidParameterValue", ogc.text
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@pytest.mark.parametrize("script", [ARABIC_INDIC, FULLWIDTH], ids=["arabic-indic", "fullwidth"])
+def test_numbers_in_another_scripts_digits_are_400_in_each_apis_envelope(
+    policeuk_server: LiveServer, script: dict[int, str]
+) -> None:
+    """lat, lng, poly, location_id, zoom and bbox in ASCII digits only, as police.uk reads them (issue 19, item 3);
+    the same requests in ASCII digits are answered."""
+    client = policeuk_server.client
+
+    for path, params, named in (
+        ("/api/crimes-street/all-crime", {"lat": "51.5155", "lng": "-0.0922", "date": "2016-06"}, "lat"),
+        ("/api/crimes-street/all-crime", {"lat": "51.5155", "lng": "-0.0922", "date": "2016-06"}, "lng"),
+        ("/api/crimes-street/all-crime", {"poly": "51.52,-0.11:51.52,-0.07:51.50,-0.07", "date": "2016-06"}, "poly"),
+        ("/api/crimes-at-location", {"location_id": "1", "date": "2016-06"}, "location_id"),
+        ("/stats/crimes", {"group": "month", "bbox": "-0.11,51.50,-0.07,51.52"}, "bbox"),
+        ("/stats/crimes", {"group": "cell", "zoom": "12", "bbox": "-0.11,51.50,-0.07,51.52"}, "zoom"),
+    ):
+        answered = client.get(path, params=params)
+        assert answered.status_code in (200, 404), answered.text  # 404: no map point 1
+        refused = client.get(path, params={**params, named: params[named].translate(script)})
+        assert_error(refused, 400, named)
+    assert client.get("/boundaries/forces.geojson", params={"zoom": "6"}).status_code == 200
+    assert_error(client.get("/boundaries/forces.geojson", params={"zoom": "6".translate(script)}), 400, "zoom")
+
+    ogc = "/ogc/collections/policeuk-crimes/items"
+    for params in ({"bbox": "-0.11,51.50,-0.07,51.52"}, {"limit": "10"}):
+        assert client.get(ogc, params=params).status_code == 200
+        refused = client.get(ogc, params={k: v.translate(script) for k, v in params.items()})
+        assert refused.status_code == 400 and refused.json()["code"] == "InvalidParameterValue", refused.text
+    features = "/mapsengine/v1/tables/policeuk-crimes/features"
+    assert client.get(features, params={"maxResults": "10"}).status_code == 200
+    refused = client.get(features, params={"maxResults": "10".translate(script)})
+    assert refused.status_code == 400 and refused.json()["error"]["errors"][0]["reason"] == "invalid", refused.text

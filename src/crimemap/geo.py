@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from crimemap import numerals
 from crimemap.echo import cut, echo
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -116,7 +117,7 @@ def parse_latlng(lat_text: str, lng_text: str) -> tuple[float, float]:
     Raises ``ValueError`` with a message fit for a 400 response.
     """
     try:
-        lat, lng = float(lat_text), float(lng_text)
+        lat, lng = numerals.decimal(lat_text), numerals.decimal(lng_text)
     except (TypeError, ValueError):
         raise ValueError(f"lat and lng must be numbers, got lat={echo(lat_text)} lng={echo(lng_text)}") from None
     if not (math.isfinite(lat) and math.isfinite(lng)) or not (-90 <= lat <= 90 and -180 <= lng <= 180):

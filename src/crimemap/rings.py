@@ -7,7 +7,8 @@ So a ring is first tested (``is_valid``, O(n log n): 20 ms for 10,000 points); o
 proper crossings counted (pairs of edges whose boxes meet, a few edges at a time, tested by the sides
 their ends lie on), stopping as soon as either count passes its limit. A ring under both limits is
 repaired in milliseconds (a ring traced 30 times over itself crosses nothing, and is read as itself);
-any other is refused, with a message that says where it crosses itself.
+any other is refused, with a message that says where it crosses itself. Both steps run under the
+request's time budget, and stop when its client hangs up (:func:`crimemap.deadline.check`).
 
     >>> check_ring(((0, 0), (2, 2), (2, 0), (0, 2), (0, 0)))  # a bow tie: one crossing, repaired
     >>> check_ring(((0, 0), (1, 0), (1, 1), (0, 1), (0, 0)))  # a square
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import shapely
+
+from crimemap import deadline
 
 MAX_CROSSINGS = 100
 """The most pairs of a ring's edges that may cross or touch for it to be repaired (a 16-point star's 96
@@ -39,9 +42,11 @@ class RingError(ValueError):
 
 def check_ring(ring: Sequence[tuple[float, float]]) -> None:
     """Raise :class:`RingError` when a closed ring of ``(lng, lat)`` crosses itself too often to repair."""
+    deadline.check()
     polygon = shapely.Polygon(ring)
     if polygon.is_valid:
         return
+    deadline.check()
     crossings = _crossings_past(np.asarray(ring, dtype=np.float64), MAX_CROSSINGS)
     if crossings is None or crossings > MAX_CROSSINGS:
         how = "too tangled to repair cheaply" if crossings is None else f"more than {MAX_CROSSINGS} times"
@@ -60,6 +65,7 @@ def _crossings_past(ring: np.ndarray, limit: int) -> int | None:
     tree = shapely.STRtree(edges)
     found = tested = 0
     for start in range(0, n, _CHUNK):
+        deadline.check()
         mine = np.arange(start, min(n, start + _CHUNK))
         at, other = tree.query(edges[mine])
         first = mine[at]

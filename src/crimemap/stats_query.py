@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crimemap import geo, vocab
+from crimemap import geo, numerals, vocab
 from crimemap.months import format_month, parse_month
 from crimemap.query import Polygon
 from crimemap.rings import RingError, check_ring
@@ -165,7 +165,7 @@ def parse_bbox(text: str) -> Polygon:
     if len(parts) != 4:
         raise StatsError("bbox", usage)
     try:
-        w, s, e, n = (float(p) for p in parts)
+        w, s, e, n = (numerals.decimal(p) for p in parts)
     except ValueError:
         raise StatsError("bbox", usage) from None
     if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
@@ -199,7 +199,7 @@ def parse_zoom(text: str | None, group: tuple[str, ...]) -> int:
     if text is None or not text.strip():
         raise StatsError("zoom", "group=cell needs zoom=Z (0-22), the web map zoom whose grid to count in")
     try:
-        zoom = int(text)
+        zoom = numerals.whole(text)
     except ValueError:
         raise StatsError("zoom", f"zoom must be a whole number from 0 to {MAX_ZOOM}, got {text!r}") from None
     if not 0 <= zoom <= MAX_ZOOM:

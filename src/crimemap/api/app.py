@@ -32,6 +32,7 @@ from crimemap.api import (
 )
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
+from crimemap.api.deadlines import RequestDeadlines
 from crimemap.api.responses import JSONResponse
 from crimemap.api.settings import Settings
 from crimemap.store import Store
@@ -90,5 +91,6 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         openapi,
     ):
         module.install(app)
-    compression.install(app)  # last: the outermost layer, so every answer can be compressed
+    compression.install(app)  # the outermost layer but one, so every answer can be compressed
+    app.add_middleware(RequestDeadlines, store=store)  # outermost: hears the client hang up at any time
     return app

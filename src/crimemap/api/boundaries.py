@@ -18,6 +18,7 @@ import shapely
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 
+from crimemap import numerals
 from crimemap.api import compression
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.errors import bad_request
@@ -76,7 +77,7 @@ def forces(
     key: Annotated[str | None, Query(description="An API key, where the server has them.")] = None,
 ) -> Response:
     try:
-        z = DEFAULT_ZOOM if zoom is None else int(zoom)
+        z = DEFAULT_ZOOM if zoom is None else numerals.whole(zoom)
     except ValueError:
         z = -1
     if not 0 <= z <= MAX_ZOOM:

@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import capped
+from crimemap.store.base import ClientGone
 
 log = logging.getLogger("crimemap.api.mapsengine")
 
@@ -148,6 +149,8 @@ class MapsEngineRoute(APIRoute):
                 response = await handler(request)
             except MapsEngineError as e:
                 response = e.response()
+            except ClientGone:  # the work for a client that hung up was stopped: nothing went wrong
+                response = backend_error().response()
             except Exception:
                 log.exception("%s %s failed", request.method, request.url.path)
                 response = backend_error().response()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
+from crimemap import numerals
 from crimemap.api.ogc_errors import invalid
 from crimemap.cql import FilterError, parse_filter
 from crimemap.query import And, Compare, Or, OrderKey, Polygon, Predicate, Within
@@ -141,7 +142,7 @@ def bbox(text: str | None) -> Predicate | None:
         return None
     usage = "takes four numbers west,south,east,north in CRS84 longitude/latitude (six with heights)"
     try:
-        numbers = [float(v) for v in text.split(",")]
+        numbers = [numerals.decimal(v) for v in text.split(",")]
     except ValueError:
         raise invalid("bbox", f"{usage}, not {text[:80]!r}") from None
     if len(numbers) not in (4, 6) or not all(math.isfinite(v) for v in numbers):

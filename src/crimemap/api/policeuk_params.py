@@ -9,7 +9,7 @@ name nothing answers to.
 
 from __future__ import annotations
 
-from crimemap import geo, vocab
+from crimemap import geo, numerals, vocab
 from crimemap.api.errors import PoliceUKError, bad_request, not_found
 from crimemap.echo import echo
 from crimemap.months import format_month, parse_month
@@ -113,7 +113,7 @@ MAX_LOCATION_ID = 2**63 - 1
 def location_id(text: str) -> int:
     """A map point's id; one no store could hold (2^63 and up) is a 404 like any other unknown id."""
     try:
-        value = int(text)
+        value = numerals.whole(text)
     except ValueError:
         raise bad_request(f"location_id must be an integer, got {echo(text)}") from None
     if value < 0:

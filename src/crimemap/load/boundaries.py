@@ -30,6 +30,7 @@ import shapely
 
 from crimemap import vocab
 from crimemap.load.policeuk import LoadError
+from crimemap.rings import RingError
 from crimemap.store.base import FORCE_BOUNDARIES, Column, Feature, Store, TableInfo
 from crimemap.store.shapes import polygonal, shape_fields
 
@@ -100,7 +101,10 @@ def read_kml(source: IO[bytes], where: str) -> Any:
         raise LoadError(f"{where}: not a KML file ({e})") from None
     if not polygons:
         raise LoadError(f"{where}: no Polygon in this KML file")
-    shape = polygonal(shapely.MultiPolygon(polygons))
+    try:
+        shape = polygonal(shapely.MultiPolygon(polygons))
+    except RingError as e:
+        raise LoadError(f"{where}: {e}") from None
     if shape.geom_type == "Polygon":
         shape = shapely.MultiPolygon([shape])
     lng0, lat0, lng1, lat1 = shape.bounds

@@ -65,6 +65,7 @@ import shapely.errors
 from crimemap.load.geojson import iter_feature_collection
 from crimemap.load.policeuk import LoadError
 from crimemap.query import Scalar
+from crimemap.rings import RingError
 from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Column, ColumnType, Feature, Store, TableInfo
 from crimemap.store.shapes import polygonal, shape_fields
 
@@ -428,12 +429,12 @@ class _GeoJSONSource(_Source):
                 raise LoadError(f"{self.path}: feature #{number} has properties that are not an object")
             yield number, feature
 
-    def _geometry(self, feature: dict[str, Any]) -> tuple[str, tuple[float, float] | None]:
+    def _geometry(self, number: int, feature: dict[str, Any]) -> tuple[str, tuple[float, float] | None]:
         geometry = feature.get("geometry")
         if geometry is None:
             return "none", None
         if isinstance(geometry, dict) and geometry.get("type") in SHAPE_TYPES:
-            return ("shape", None) if _shape(geometry) is not None else ("bad", None)
+            return ("shape", None) if self._shape(number, geometry) is not None else ("bad", None)
         if not isinstance(geometry, dict) or geometry.get("type") != "Point":
             return "not_point", None
         coords = geometry.get("coordinates")
@@ -441,6 +442,13 @@ class _GeoJSONSource(_Source):
             return "bad", None
         point = _point(coords[0], coords[1])
         return ("ok", point) if point is not None else ("bad", None)
+
+    def _shape(self, number: int, geometry: dict[str, Any]) -> Any:
+        """:func:`_shape`, or a load error naming the feature whose polygon is too costly to repair."""
+        try:
+            return _shape(geometry)
+        except RingError as e:
+            raise LoadError(f"{self.path}: feature #{number}: {e}") from None
 
     def survey(self) -> _Survey:
         survey = _Survey()
@@ -453,7 +461,7 @@ class _GeoJSONSource(_Source):
             gx_ids.add(props.get(ID_COLUMN))
             for key, value in props.items():
                 column(key).kinds.add(_kind(value))
-            status, _ = self._geometry(feature)
+            status, _ = self._geometry(number, feature)
             if status == "shape":
                 survey.shapes = True
             elif status == "none":
@@ -491,10 +499,10 @@ class _GeoJSONSource(_Source):
                 gx_id = int(props[ID_COLUMN])
             else:
                 gx_id = number
-            status, point = self._geometry(feature)
+            status, point = self._geometry(number, feature)
             values = tuple(convert(props.get(name)) for name, convert in pairs)
             if status == "shape":
-                lng, lat, wkb, _ = shape_fields(_shape(feature["geometry"]))
+                lng, lat, wkb, _ = shape_fields(self._shape(number, feature["geometry"]))
                 yield Feature(gx_id, lng, lat, values, wkb)
             elif shapes_table and point is not None:
                 yield Feature(gx_id, point[0], point[1], values, shape_fields(shapely.Point(point))[2])

@@ -30,7 +30,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon as ShapelyPolygon
 
-from crimemap import geo
+from crimemap import deadline, geo
 from crimemap.query import Area, Circle, Polygon
 from crimemap.rings import check_ring
 
@@ -204,6 +204,7 @@ def _prepare(key: str) -> ShapelyPolygon:
     if not poly.is_valid:
         check_ring(ring)  # the APIs refuse such a ring; a caller of the store that did not gets a ValueError
         poly = shapely.make_valid(poly)
+        deadline.check()
     shapely.prepare(poly)
     return poly
 
@@ -283,7 +284,8 @@ def polygon_ranges(polygon: Polygon) -> Iterator[CellRange]:
     and single cells on the boundary are kept for the exact test. The work is
     proportional to the boundary's length in cells, not to the area, and it is
     done a band of rows at a time, so a reader that stops early (the
-    10,000-crime rule) never classifies the rest. A polygon more than
+    10,000-crime rule) never classifies the rest; each level stops the request's work past its time
+    budget or once its client is gone (:func:`crimemap.deadline.check`). A polygon more than
     :data:`MAX_BLOCK_SIDES` cells wide keeps blocks that wide on its boundary,
     and one more than :data:`MAX_RANGE_ROWS` rows tall is read in merged bands
     of rows (:func:`_tall_polygon_ranges`).
@@ -334,6 +336,7 @@ def _tall_polygon_ranges(
     east = np.full(last_band - first_band + 1, -1)
     blocks: list[Block] = [(first_band, col0 // cols, last_band, col1 // cols)]
     while blocks:
+        deadline.check()
         if budget.take(len(blocks)):
             boxes = _boxes(blocks, rows, cols)
             covered = shapely.covers(poly, boxes).tolist()
@@ -377,6 +380,7 @@ def _band_ranges(
     is every block once the polygon's ``budget`` of tests is spent."""
     spans: list[list[tuple[int, int, bool]]] = [[] for _ in range(first, last + 1)]
     while blocks:
+        deadline.check()
         tested = budget.take(len(blocks))
         if tested:
             boxes = _boxes(blocks)

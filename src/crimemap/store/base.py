@@ -247,6 +247,11 @@ class ReadTimeout(StoreError):
     """A read ran past the store's time budget and was stopped; the APIs answer 503."""
 
 
+class ClientGone(ReadTimeout):
+    """The client hung up, and the work for it was stopped (:mod:`crimemap.deadline`); answered as a
+    stopped read, to nobody."""
+
+
 class TableChanged(StoreError):
     """A table was replaced between reading its schema and reading its rows; asking again will do."""
 

@@ -203,7 +203,8 @@ def compile_predicate(
         inner = compile_predicate(operand, columns, params, dialect, geometry)
         return f"NOT {inner}" if isinstance(operand, And | Or) else f"NOT ({inner})"
     if isinstance(pred, And | Or):
-        terms = [compile_predicate(o, columns, params, dialect, geometry) for o in _flattened(pred)]
+        operands = _flattened(pred) if isinstance(pred, And) else _equalities_as_lists(_flattened(pred))
+        terms = [compile_predicate(o, columns, params, dialect, geometry) for o in operands]
         return _grouped(terms, " AND " if isinstance(pred, And) else " OR ")
     if isinstance(pred, Within):
         return dialect.area(pred.area, geometry, params)
@@ -230,6 +231,30 @@ def _flattened(pred: And | Or) -> list[Predicate]:
         else:
             found.append(operand)
     return found
+
+
+def _equalities_as_lists(operands: list[Predicate]) -> list[Predicate]:
+    """The operands of an OR chain, with its equalities on one column (and of one type) made one ``IN`` list,
+    in the place of the first: ``a = 1 OR b = 2 OR a = 3`` is ``a IN (1, 3) OR b = 2``.
+
+    The same rows, at the cost of one term: a column read through a lookup (the street name of a police.uk
+    crime) is read once per row instead of once per term, and the list is searched, not scanned. 300 ORed
+    names no street has ran past the 10 s budget on SQLite."""
+    values: dict[tuple[str, type], list[int | float | str | bool]] = {}
+    for operand in operands:
+        if isinstance(operand, Compare) and operand.op == "=":
+            values.setdefault((operand.column, type(operand.value)), []).append(operand.value)
+    if all(len(found) < 2 for found in values.values()):
+        return operands
+    merged: list[Predicate] = []
+    for operand in operands:
+        if not (isinstance(operand, Compare) and operand.op == "="):
+            merged.append(operand)
+            continue
+        found = values.pop((operand.column, type(operand.value)), None)
+        if found is not None:
+            merged.append(In(operand.column, tuple(found)) if len(found) > 1 else operand)
+    return merged
 
 
 def _grouped(terms: list[str], joiner: str) -> str:

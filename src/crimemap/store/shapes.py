@@ -23,6 +23,7 @@ import shapely
 
 from crimemap import geo
 from crimemap.query import Area, Circle
+from crimemap.rings import check_ring
 from crimemap.store import areas
 
 CIRCLE_POINTS = 128
@@ -99,13 +100,19 @@ def polygonal(geometry: Any) -> Any:
     GEOS makes a polygon with crossing or touching rings valid by cutting it up,
     and keeps what collapsed (a spike of a ring, say) as lines and points in a
     GeometryCollection; those have no area, so only the polygons are kept. The
-    real Derbyshire boundary is such a polygon: a MultiPolygon comes back.
+    real Derbyshire boundary is such a polygon: a MultiPolygon comes back. That repair grows with the
+    square of a ring's crossings and cannot be interrupted, so a ring that crosses itself more than
+    :data:`crimemap.rings.MAX_CROSSINGS` times is refused first with :class:`~crimemap.rings.RingError`
+    (a 10,000-point star would grow the process until the kernel killed it).
 
     >>> polygonal(shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])).geom_type  # a bow tie
     'MultiPolygon'
     """
     if geometry.is_valid:
         return geometry
+    for polygon in shapely.get_parts(geometry):
+        for ring in (polygon.exterior, *polygon.interiors):
+            check_ring([(x, y) for x, y in shapely.get_coordinates(ring).tolist()])
     fixed = shapely.make_valid(geometry)
     if fixed.geom_type in ("Polygon", "MultiPolygon"):
         return fixed

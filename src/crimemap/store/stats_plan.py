@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import shapely
 
-from crimemap import geo, vocab
+from crimemap import deadline, geo, vocab
 from crimemap.months import format_month
 from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
@@ -193,6 +193,7 @@ def _split_shape(
     edges: list[tuple[int, int]] = []
     blocks: list[Block] = [(row0, col0, row1, col1)]
     while blocks:
+        deadline.check()
         arr = np.array(blocks, dtype=np.float64)
         span = float(1 << level)
         boxes = shapely.box(

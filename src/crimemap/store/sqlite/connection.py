@@ -8,7 +8,8 @@ Every statement a reader runs has a time budget, as PostgreSQL's
 ``statement_timeout`` gives the PostGIS store: a progress handler interrupts a
 statement that runs past it, and the read fails with :class:`ReadTimeout`,
 which the APIs answer with their own 503 (the way Datasette bounds its
-queries with ``sqlite_timelimit``).
+queries with ``sqlite_timelimit``). The same handler stops the statement of a
+request whose client has hung up (:mod:`crimemap.deadline`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from typing import Any
 
 import shapely
 
+from crimemap import deadline
 from crimemap.query import NUMBER_TEXT
 from crimemap.store import areas, shapes
-from crimemap.store.base import ReadTimeout, StoreError
+from crimemap.store.base import ClientGone, ReadTimeout, StoreError
 
 TIME_BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds one read may run before it is interrupted (default 10), on both stores."""
@@ -51,18 +53,21 @@ class Reader:
         self.conn = conn
         self.budget_s = budget_s
         self.deadline = math.inf
+        self.request: deadline.Deadline | None = None
         conn.set_progress_handler(self._over_budget, _PROGRESS_STEPS)
 
     def _over_budget(self) -> int:
-        return 1 if time.monotonic() > self.deadline else 0
+        request = self.request
+        return 1 if time.monotonic() > self.deadline or (request is not None and request.gone.is_set()) else 0
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        """Run one statement; its budget starts now and covers reading its rows."""
+        """Run one statement; its budget starts now and covers reading its rows, as long as its client stays."""
         self.deadline = time.monotonic() + self.budget_s
+        self.request = deadline.current()
         try:
             return self.conn.execute(sql, tuple(params))
         except sqlite3.OperationalError as e:
-            raise _translated(e, self.budget_s) from None
+            raise self._translated(e) from None
 
     def one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = self.execute(sql, params).fetchone()
@@ -75,15 +80,16 @@ class Reader:
             while batch := cursor.fetchmany(512):
                 yield from batch
         except sqlite3.OperationalError as e:
-            raise _translated(e, self.budget_s) from None
+            raise self._translated(e) from None
 
-
-def _translated(e: sqlite3.OperationalError, budget_s: float) -> StoreError:
-    if "interrupted" in str(e):
+    def _translated(self, e: sqlite3.OperationalError) -> StoreError:
+        if "interrupted" not in str(e):
+            return StoreError(f"store error: {e}")
+        if self.request is not None and self.request.gone.is_set():
+            return ClientGone("the client hung up; its read was stopped")
         return ReadTimeout(
-            f"the query took longer than {budget_s:g} s and was stopped; ask for a smaller area or fewer rows"
+            f"the query took longer than {self.budget_s:g} s and was stopped; ask for a smaller area or fewer rows"
         )
-    return StoreError(f"store error: {e}")
 
 
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
