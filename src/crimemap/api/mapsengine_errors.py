@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import capped
-from crimemap.store.base import ClientGone
+from crimemap.store.base import ClientGone, ReadTimeout
 
 log = logging.getLogger("crimemap.api.mapsengine")
 
@@ -150,6 +150,9 @@ class MapsEngineRoute(APIRoute):
             except MapsEngineError as e:
                 response = e.response()
             except ClientGone:  # the work for a client that hung up was stopped: nothing went wrong
+                response = backend_error().response()
+            except ReadTimeout as e:  # over the time budget: expected under load, worth a line, not a traceback
+                log.warning("%s %s: %s", request.method, request.url.path, e)
                 response = backend_error().response()
             except Exception:
                 log.exception("%s %s failed", request.method, request.url.path)
