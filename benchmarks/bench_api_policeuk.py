@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from crimemap.api.policeuk import MAX_CRIMES
+from crimemap.api.policeuk.crimes import MAX_CRIMES
 from crimemap.geo import ONE_MILE_M
 from crimemap.load.generate import DENSEST_CENTRE
 from crimemap.query import Circle, CrimeQuery, Polygon

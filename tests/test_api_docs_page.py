@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import LiveServer
-from crimemap.api import web
+from crimemap.api.web import routes as web
 from test_web import CHROMIUM, CHROMIUM_ARGS, _unavailable
 
 

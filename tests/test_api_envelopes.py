@@ -22,8 +22,8 @@ import uvicorn
 from conftest import POLICEUK, LiveServer
 from crimemap.api.app import create_app
 from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS, MAX_HEADER_BYTES
-from crimemap.api.settings import Settings
 from crimemap.load.policeuk import load_policeuk
+from crimemap.settings import Settings
 from crimemap.store.base import CRIMES_TABLE, Store
 from crimemap.store.sqlite import SQLiteStore
 from serve_process import free_port, serving

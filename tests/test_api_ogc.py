@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from conftest import NYC, POLICEUK, STORE_KINDS, LiveServer, _open_empty
-from crimemap.api.ogc_pages import HISTORY
+from crimemap.api.ogc.pages import HISTORY
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery, Like

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import LiveServer
 from crimemap import geo
-from crimemap.api.policeuk_params import MAX_POLY_POINTS
+from crimemap.api.policeuk.params import MAX_POLY_POINTS
 from test_api_policeuk import assert_error, poly_param
 
 TOO_BIG = str(2**63)  # one past what a signed 64-bit integer holds

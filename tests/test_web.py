@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, _unavailable  # noqa: F401  (the docs page tests import them from here)
-from crimemap.api import web
 from crimemap.api.app import Settings
+from crimemap.api.web import routes as web
 from crimemap.store.base import Store
 from test_api_policeuk import in_polygon, month_rows
 

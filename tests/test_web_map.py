@@ -319,7 +319,7 @@ def test_an_unreachable_tile_server_leaves_the_boundaries_and_a_notice(
 
 
 def test_the_default_base_map_of_crimemap_serve_is_openstreetmap_with_its_credit() -> None:
-    from crimemap.api import web
+    from crimemap.api.web import routes as web
 
     osm = web.basemap("osm")
     assert osm["kind"] == "tiles" and osm["url"] == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"

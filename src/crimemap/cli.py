@@ -296,7 +296,7 @@ def serve(
     import uvicorn
 
     from crimemap.api.protocols import HTTP_PROTOCOL
-    from crimemap.api.web import basemap as check_basemap
+    from crimemap.api.web.routes import basemap as check_basemap
 
     try:
         check_basemap(basemap)

@@ -27,15 +27,15 @@ import hmac
 
 from starlette.requests import Request
 
-from crimemap.api.errors import PoliceUKError
-from crimemap.api.mapsengine_errors import (
+from crimemap.api.mapsengine.errors import (
     invalid_credentials,
     key_invalid,
     key_required,
     login_required,
 )
-from crimemap.api.mapsengine_params import single
-from crimemap.api.settings import Settings
+from crimemap.api.mapsengine.params import single
+from crimemap.api.policeuk.errors import PoliceUKError
+from crimemap.settings import Settings
 
 
 def settings_of(request: Request) -> Settings:
@@ -117,7 +117,7 @@ def require_ogc_access(request: Request) -> None:
     settings = settings_of(request)
     if not credentials_configured(settings) or has_credential(request):
         return
-    from crimemap.api.ogc_errors import OGCError
+    from crimemap.api.ogc.errors import OGCError
 
     hint = "add key=YOUR_KEY to the URL, or send the header Authorization: Bearer YOUR_TOKEN"
     if bearer(request) is None and not request.query_params.getlist("key"):

@@ -35,7 +35,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from crimemap.api.mapsengine_params import GX_ID, MAX_RESULTS
+from crimemap.api.mapsengine.params import GX_ID, MAX_RESULTS
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats
 from crimemap.harvest.state import HarvestState
 from crimemap.load.policeuk import LoadError

@@ -48,7 +48,7 @@ import numpy as np
 import orjson
 
 from crimemap import vocab
-from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
+from crimemap.api.policeuk.crimes import MAX_CRIMES, MAX_GET_LENGTH
 from crimemap.boundaries import ForceLocator
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
 from crimemap.harvest.state import HarvestState

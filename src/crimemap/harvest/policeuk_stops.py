@@ -30,7 +30,7 @@ import httpx
 import orjson
 
 from crimemap import vocab
-from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
+from crimemap.api.policeuk.crimes import MAX_CRIMES, MAX_GET_LENGTH
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
 from crimemap.harvest.policeuk import (
     DEFAULT_TILE_SIZE,

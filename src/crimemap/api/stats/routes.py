@@ -26,9 +26,9 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
 from crimemap.api import compression
-from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
-from crimemap.api.errors import PoliceUKError, bad_request
+from crimemap.api.policeuk import schema
+from crimemap.api.policeuk.errors import PoliceUKError, bad_request
 from crimemap.neighbourhoods import in_neighbourhood
 from crimemap.stats_output import GroupedQuery, csv_text, json_bytes
 from crimemap.stats_query import GROUPS, StatsError, parse_stats

@@ -1,6 +1,6 @@
 """The police.uk API's stop-and-search methods, wire-compatible, over the stored stops.
 
-Mounted beside :mod:`crimemap.api.policeuk`, with its rules (JSON errors, the
+Mounted beside :mod:`crimemap.api.policeuk.crimes`, with its rules (JSON errors, the
 4,094-character GET limit, rate limiting)::
 
     GET|POST /api/stops-street         lat+lng (1 mile) or poly; date
@@ -10,7 +10,7 @@ Mounted beside :mod:`crimemap.api.policeuk`, with its rules (JSON errors, the
 
 ``date`` defaults to the latest month with stop-and-search data; a month with
 none is an empty list. A ``poly`` is answered in the thread pool, as for crimes
-(:func:`crimemap.api.policeuk._answer`). An area holding more than 10,000 stops is 503, decided
+(:func:`crimemap.api.policeuk.crimes._answer`). An area holding more than 10,000 stops is 503, decided
 without counting them all. A stop's JSON (field order and types as the real
 API's) is made when it is loaded (:func:`crimemap.policeuk_json.stop_object`).
 """
@@ -22,12 +22,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 
-from crimemap.api import policeuk_params as params
-from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.cache import Body, ResponseCache
-from crimemap.api.errors import bad_request, too_many_crimes
-from crimemap.api.policeuk import (
+from crimemap.api.policeuk import params, schema
+from crimemap.api.policeuk.crimes import (
     _ERRORS,
     _NOT_FOUND,
     MAX_CRIMES,
@@ -43,6 +41,7 @@ from crimemap.api.policeuk import (
     _answer,
     check_get_length,
 )
+from crimemap.api.policeuk.errors import bad_request, too_many_crimes
 from crimemap.query import StopQuery
 from crimemap.store.base import Store
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 
-from crimemap.api.web import node_modules
+from crimemap.api.web.routes import node_modules
 
 SWAGGER_UI = "/static/lib/swagger-ui-dist"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"

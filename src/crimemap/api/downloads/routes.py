@@ -22,10 +22,10 @@ from fastapi import APIRouter, FastAPI, Path, Request
 from starlette.responses import Response, StreamingResponse
 
 from crimemap.api.access import require_table_access
-from crimemap.api.mapsengine import unknown_table
-from crimemap.api.mapsengine_errors import MapsEngineError, MapsEngineRoute, invalid, not_found
-from crimemap.api.mapsengine_params import single
-from crimemap.api.mapsengine_schema import ERRORS, KeyQ, SelectQ, WhereQ
+from crimemap.api.mapsengine.errors import MapsEngineError, MapsEngineRoute, invalid, not_found
+from crimemap.api.mapsengine.params import single
+from crimemap.api.mapsengine.routes import unknown_table
+from crimemap.api.mapsengine.schema import ERRORS, KeyQ, SelectQ, WhereQ
 from crimemap.export import FORMATS, Export, ExportError, check_available, export_chunks
 from crimemap.export import csv as csv_export
 from crimemap.export import gdal as gdal_export

@@ -1,6 +1,6 @@
 """The police.uk API's neighbourhood methods and a force's senior officers, wire-compatible.
 
-Mounted beside :mod:`crimemap.api.policeuk`, with its rules (JSON errors, the
+Mounted beside :mod:`crimemap.api.policeuk.crimes`, with its rules (JSON errors, the
 4,094-character GET limit, access keys, rate limiting)::
 
     GET /api/locate-neighbourhood?q=lat,lng       {"force", "neighbourhood"}; 404 where none holds the point
@@ -29,11 +29,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from crimemap import geo, neighbourhoods
-from crimemap.api import policeuk_params as params
 from crimemap.api.access import require_policeuk_access
-from crimemap.api.errors import PoliceUKError, bad_request, not_found
-from crimemap.api.policeuk import _ERRORS, StoreDep, check_get_length
-from crimemap.api.policeuk_schema import Error
+from crimemap.api.policeuk import params
+from crimemap.api.policeuk.crimes import _ERRORS, StoreDep, check_get_length
+from crimemap.api.policeuk.errors import PoliceUKError, bad_request, not_found
+from crimemap.api.policeuk.schema import Error
 from crimemap.echo import echo
 from crimemap.store.base import Store
 

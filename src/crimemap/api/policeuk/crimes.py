@@ -13,14 +13,14 @@ Any client of the real API works by changing only its base URL to
     GET|POST /api/outcomes-at-location       location_id, lat+lng (1 mile) or poly; date
     GET      /api/forces, /api/forces/{id}
 
-(and the stop-and-search methods, :mod:`crimemap.api.policeuk_stops`; the neighbourhood
-methods and a force's people, :mod:`crimemap.api.policeuk_neighbourhoods`).
+(and the stop-and-search methods, :mod:`crimemap.api.policeuk.stops`; the neighbourhood
+methods and a force's people, :mod:`crimemap.api.policeuk.neighbourhoods`).
 
 The real API's limits hold: a GET whose target (path and query string) is
 longer than :data:`MAX_GET_LENGTH` characters is 400 (POST has no limit); an
 area (a point's mile or a polygon) with more than :data:`MAX_CRIMES` crimes is
 503, decided by asking the store whether more than that many match, which it
-answers without counting them all. Errors are JSON (:mod:`crimemap.api.errors`);
+answers without counting them all. Errors are JSON (:mod:`crimemap.api.policeuk.errors`);
 rate limiting is :mod:`crimemap.api.ratelimit`.
 
 The routes are ``async`` and query the store on the event loop. An embedded
@@ -33,7 +33,7 @@ Polygons are the exception: a ``poly`` of thousands of points spanning degrees
 costs up to a second, and on the event loop it would hold every other request
 of the worker that long. A request with a ``poly`` is answered in the thread
 pool (:func:`_answer`), and a ``poly`` is at most
-:data:`~crimemap.api.policeuk_params.MAX_POLY_POINTS` points.
+:data:`~crimemap.api.policeuk.params.MAX_POLY_POINTS` points.
 """
 
 from __future__ import annotations
@@ -48,11 +48,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from crimemap import vocab
-from crimemap.api import compression, errors, ratelimit
-from crimemap.api import policeuk_params as params
-from crimemap.api import policeuk_schema as schema
+from crimemap.api import compression, ratelimit
 from crimemap.api.access import require_policeuk_access
-from crimemap.api.errors import bad_request, not_found, too_many_crimes
+from crimemap.api.policeuk import errors, params, schema
+from crimemap.api.policeuk.errors import bad_request, not_found, too_many_crimes
 from crimemap.echo import echo
 from crimemap.neighbourhoods import force_json
 from crimemap.policeuk_json import outcomes_for_crime_json

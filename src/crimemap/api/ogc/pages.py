@@ -5,7 +5,7 @@ GeoJSON features; it reads through the :class:`~crimemap.store.base.Store`
 interface today and is the seam where a store that renders GeoJSON in SQL can
 be put instead, without touching parameters, cursors or links.
 
-Paging is by keyset, as the Maps Engine tokens do (:mod:`crimemap.api.mapsengine_tokens`):
+Paging is by keyset, as the Maps Engine tokens do (:mod:`crimemap.api.page_tokens`):
 a ``cursor`` is a signed (HMAC) position: how many features came before the
 page, the sort values and id of the feature the page follows, and the starts of
 up to :data:`HISTORY` earlier pages. ``next`` continues strictly after the last
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crimemap.api.mapsengine_tokens import PageTokens, TokenError
-from crimemap.api.ogc_errors import invalid
-from crimemap.api.ogc_params import ItemsRequest
+from crimemap.api.ogc.errors import invalid
+from crimemap.api.ogc.params import ItemsRequest
+from crimemap.api.page_tokens import PageTokens, TokenError
 from crimemap.export.geojson import column_bytes
 from crimemap.query import FeatureQuery, Scalar
 from crimemap.store.base import Feature, PageCursorGone, Store, TableInfo

@@ -30,7 +30,7 @@ from starlette.responses import Response
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import capped
 
-log = logging.getLogger("crimemap.api.mapsengine")
+log = logging.getLogger("crimemap.api.mapsengine.routes")
 
 LOGIN_REQUIRED: dict[str, Any] = {
     "error": {

@@ -18,7 +18,7 @@ documentation are silent:
 - ``gx_id`` (the feature id) is selectable like a column and returned as a
   string, as Maps Engine's was; ``where``/``orderBy`` cannot use it.
 - Pages follow ``orderBy`` then ``gx_id``; ``nextPageToken`` is a keyset
-  cursor (:mod:`crimemap.api.mapsengine_tokens`), so paging returns every
+  cursor (:mod:`crimemap.api.page_tokens`), so paging returns every
   feature exactly once and is unaffected by other tables loading.
 - ``version=draft`` is served like ``published``: a table has one version.
 - Unknown parameters are ignored (so are Google's ``alt``, ``fields``,
@@ -43,13 +43,13 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from crimemap.api.access import credentials_configured, require_bearer, require_table_access, settings_of
-from crimemap.api.mapsengine_errors import (
+from crimemap.api.mapsengine.errors import (
     MapsEngineError,
     MapsEngineRoute,
     invalid,
     not_found,
 )
-from crimemap.api.mapsengine_params import (
+from crimemap.api.mapsengine.params import (
     GX_ID,
     FeaturesRequest,
     check_version,
@@ -57,7 +57,7 @@ from crimemap.api.mapsengine_params import (
     schema_resource,
     selection,
 )
-from crimemap.api.mapsengine_schema import (
+from crimemap.api.mapsengine.schema import (
     ERRORS,
     TABLE_ERRORS,
     FeatureCollection,
@@ -74,9 +74,9 @@ from crimemap.api.mapsengine_schema import (
     VersionQ,
     WhereQ,
 )
-from crimemap.api.mapsengine_schema import Feature as FeatureModel
-from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environment
+from crimemap.api.mapsengine.schema import Feature as FeatureModel
 from crimemap.api.methods import NO_SUCH_PATH, allowed_methods
+from crimemap.api.page_tokens import Page, PageTokens, secret_from_environment
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import cut, echo
 from crimemap.export import value_fixer

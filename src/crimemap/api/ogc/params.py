@@ -19,7 +19,7 @@ request text but query values.
 - ``filter`` with ``filter-lang`` ``cql2-text`` (default) or ``cql2-json``
   (:mod:`crimemap.cql`).
 - ``cursor``: the opaque position the ``next``/``prev`` links carry
-  (:mod:`crimemap.api.ogc_pages`).
+  (:mod:`crimemap.api.ogc.pages`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
-from crimemap.api.ogc_errors import invalid
+from crimemap.api.ogc.errors import invalid
 from crimemap.cql import FilterError, parse_filter
 from crimemap.query import And, Compare, Or, OrderKey, Polygon, Predicate, Within
 from crimemap.store.base import CRIMES_TABLE, TableInfo

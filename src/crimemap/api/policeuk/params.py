@@ -2,7 +2,7 @@
 
 Each function takes the raw text of a parameter (``None`` when absent) and
 returns what a :class:`~crimemap.query.CrimeQuery` needs, raising a
-:class:`~crimemap.api.errors.PoliceUKError` with a message that names the
+:class:`~crimemap.api.policeuk.errors.PoliceUKError` with a message that names the
 parameter and what was wrong: 400 for malformed text, 404 for a well-formed
 name nothing answers to.
 """
@@ -10,7 +10,7 @@ name nothing answers to.
 from __future__ import annotations
 
 from crimemap import geo, vocab
-from crimemap.api.errors import PoliceUKError, bad_request, not_found
+from crimemap.api.policeuk.errors import PoliceUKError, bad_request, not_found
 from crimemap.echo import echo
 from crimemap.months import format_month, parse_month
 from crimemap.query import Area, Circle, Polygon
@@ -24,7 +24,7 @@ def month(store: Store, text: str | None) -> str | None:
     >>> month(None, "2017-1")  # type: ignore[arg-type]
     Traceback (most recent call last):
     ...
-    crimemap.api.errors.PoliceUKError: date must be YYYY-MM, got '2017-1'
+    crimemap.api.policeuk.errors.PoliceUKError: date must be YYYY-MM, got '2017-1'
     """
     if text is None:
         return store.latest_month()

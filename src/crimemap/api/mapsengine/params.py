@@ -16,8 +16,8 @@ import shapely
 from shapely.errors import GEOSException
 from starlette.datastructures import QueryParams
 
-from crimemap.api.mapsengine_errors import invalid
-from crimemap.api.mapsengine_tokens import Page, PageTokens, TokenError
+from crimemap.api.mapsengine.errors import invalid
+from crimemap.api.page_tokens import Page, PageTokens, TokenError
 from crimemap.query import And, Area, Circle, OrderKey, Polygon, Predicate, Within
 from crimemap.rings import RingError, check_ring
 from crimemap.store.base import TableInfo

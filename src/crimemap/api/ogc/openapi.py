@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from crimemap import __version__
-from crimemap.api.ogc_params import CRS84_NAMES, DEFAULT_LIMIT, MAX_LIMIT
+from crimemap.api.ogc.params import CRS84_NAMES, DEFAULT_LIMIT, MAX_LIMIT
 from crimemap.cql import FILTER_LANGS
 
 

@@ -26,7 +26,7 @@ from crimemap.api.responses import JSONResponse
 from crimemap.echo import capped
 from crimemap.store.base import ReadTimeout, TableChanged
 
-log = logging.getLogger("crimemap.api.ogc")
+log = logging.getLogger("crimemap.api.ogc.routes")
 
 
 class OGCError(Exception):

@@ -20,8 +20,8 @@ from fastapi.responses import Response
 
 from crimemap.api import compression
 from crimemap.api.access import require_policeuk_access
-from crimemap.api.errors import bad_request
-from crimemap.api.stats import ERRORS
+from crimemap.api.policeuk.errors import bad_request
+from crimemap.api.stats.routes import ERRORS
 from crimemap.store.base import Store
 
 router = APIRouter(

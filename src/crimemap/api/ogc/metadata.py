@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crimemap import __version__
-from crimemap.api.ogc_params import CRS84, MAX_LIMIT, temporal_column
+from crimemap.api.ogc.params import CRS84, MAX_LIMIT, temporal_column
 from crimemap.query import FeatureQuery, IsNull, Not, OrderKey
 from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, ColumnType, Store, TableInfo
 from crimemap.where import GEOMETRY

@@ -44,7 +44,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
-from crimemap.api.errors import error_response
+from crimemap.api.policeuk.errors import error_response
 from crimemap.echo import echo
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"

@@ -1,7 +1,7 @@
 """The Maps Engine API's parameters and response shapes, for the OpenAPI document at ``/docs`` only.
 
 The routes read their parameters from the query string themselves (through
-:mod:`crimemap.api.mapsengine_params`, which refuses a parameter given twice
+:mod:`crimemap.api.mapsengine.params`, which refuses a parameter given twice
 and answers in Google's envelope); these declarations only document them, as
 plain strings, so that FastAPI never answers a 422 of its own.
 """

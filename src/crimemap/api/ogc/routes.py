@@ -11,9 +11,9 @@
     GET /ogc/collections/{id}/items/{featureId}       one feature
 
 A request walks one straight way: parameters are checked into query values
-(:mod:`crimemap.api.ogc_params`), one page is read (:func:`crimemap.api.ogc_pages.read_page`)
+(:mod:`crimemap.api.ogc.params`), one page is read (:func:`crimemap.api.ogc.pages.read_page`)
 and the collection is written around it. Errors are OGC exception bodies
-(:mod:`crimemap.api.ogc_errors`).
+(:mod:`crimemap.api.ogc.errors`).
 
 ``numberMatched`` is given only when it costs nothing: for a collection read
 without any filter (the table's feature count), and on the last page of a
@@ -31,14 +31,13 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
-from crimemap.api import ogc_metadata as meta
 from crimemap.api.access import require_ogc_access
-from crimemap.api.mapsengine_tokens import PageTokens, secret_from_environment
 from crimemap.api.methods import NO_SUCH_PATH, allowed_methods
-from crimemap.api.ogc_errors import OGCError, OGCRoute, not_found
-from crimemap.api.ogc_openapi import document
-from crimemap.api.ogc_pages import Cursors, Page, read_page, seek
-from crimemap.api.ogc_params import (
+from crimemap.api.ogc import metadata as meta
+from crimemap.api.ogc.errors import OGCError, OGCRoute, not_found
+from crimemap.api.ogc.openapi import document
+from crimemap.api.ogc.pages import Cursors, Page, read_page, seek
+from crimemap.api.ogc.params import (
     FEATURE_PARAMETERS,
     METADATA_PARAMETERS,
     check_format,
@@ -47,6 +46,7 @@ from crimemap.api.ogc_params import (
     properties,
     single,
 )
+from crimemap.api.page_tokens import PageTokens, secret_from_environment
 from crimemap.echo import cut
 from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
