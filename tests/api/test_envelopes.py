@@ -19,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 
+from api.policeuk.test_crimes import assert_error
 from conftest import POLICEUK, LiveServer
 from crimemap.api.app import create_app
 from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS, MAX_HEADER_BYTES
@@ -27,7 +28,6 @@ from crimemap.settings import Settings
 from crimemap.store.base import CRIMES_TABLE, Store
 from crimemap.store.sqlite import SQLiteStore
 from serve_process import free_port, serving
-from test_api_policeuk import assert_error
 
 
 def google_error(response: httpx.Response, status: int, reason: str, *words: str) -> None:

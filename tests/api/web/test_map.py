@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from api.web.test_page import Tab, _leaflet
 from conftest import NYC, POLICEUK, SHARED_DATA, LiveServer
 from crimemap.api.app import Settings
 from crimemap.load.boundaries import load_boundaries
@@ -25,7 +26,6 @@ from crimemap.load.generate import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.store.sqlite import SQLiteStore
-from test_web import Tab, _leaflet
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -12,8 +12,7 @@ from typing import Any
 import police_api
 import pytest
 
-from conftest import LiveServer
-from test_api_policeuk import (
+from api.policeuk.test_crimes import (
     CITY_EDGE,
     CONCAVE,
     MONTH,
@@ -23,6 +22,7 @@ from test_api_policeuk import (
     street_rows,
     within_mile,
 )
+from conftest import LiveServer
 
 
 @pytest.fixture

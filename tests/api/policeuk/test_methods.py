@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import LiveServer
-from crimemap import vocab
-from test_api_policeuk import (
+from api.policeuk.test_crimes import (
     MILE_M,
     Row,
     api_keys,
@@ -26,6 +24,8 @@ from test_api_policeuk import (
     poly_param,
     street_rows,
 )
+from conftest import LiveServer
+from crimemap import vocab
 
 MONTH = "2017-01"
 

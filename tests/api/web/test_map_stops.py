@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from api.policeuk.test_crimes import inside
+from api.web.test_page import Tab, _leaflet, _poly
 from conftest import POLICEUK, LiveServer
 from crimemap.load.policeuk import load_policeuk
 from crimemap.store.sqlite import SQLiteStore
 from stops_truth import STOPS, rows_of
-from test_api_policeuk import inside
-from test_web import Tab, _leaflet, _poly
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from api.policeuk.test_crimes import assert_error
 from conftest import LiveServer
 from crimemap.api.app import Settings
 from crimemap.api.ratelimit import TokenBuckets
 from crimemap.store.base import Store
-from test_api_policeuk import assert_error
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:

@@ -10,9 +10,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from api.web.test_page import CHROMIUM, CHROMIUM_ARGS, _unavailable
 from conftest import LiveServer
 from crimemap.api.web import routes as web
-from test_web import CHROMIUM, CHROMIUM_ARGS, _unavailable
 
 
 @pytest.fixture(scope="module")

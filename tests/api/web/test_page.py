@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from api.policeuk.test_crimes import in_polygon, month_rows
 from conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, _unavailable  # noqa: F401  (the docs page tests import them from here)
 from crimemap.api.app import Settings
 from crimemap.api.web import routes as web
 from crimemap.store.base import Store
-from test_api_policeuk import in_polygon, month_rows
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page

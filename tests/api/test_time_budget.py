@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from api.policeuk.test_crimes import assert_error
 from conftest import POLICEUK, LiveServer
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery, Polygon
 from crimemap.store.base import ReadTimeout
 from crimemap.store.sqlite import SQLiteStore, connection
-from test_api_policeuk import assert_error
 
 CITY = "51.52,-0.11:51.52,-0.07:51.50,-0.07:51.50,-0.11"
 """A polygon around the City of London, whose crimes the real files hold."""

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from api.policeuk.test_crimes import MILE_M, distance_m, inside
+from api.policeuk.test_stops import CITY, MONTH, stops_server  # noqa: F401 - the fixture
 from conftest import LiveServer
 from stops_truth import rows_of
-from test_api_policeuk import MILE_M, distance_m, inside
-from test_api_policeuk_stops import CITY, MONTH, stops_server  # noqa: F401 - the fixture
 
 uk_police_api = pytest.importorskip("uk_police_api")
 

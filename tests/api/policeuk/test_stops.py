@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from api.policeuk.test_crimes import MILE_M, destination, distance_m, inside, poly_param
 from conftest import POLICEUK, LiveServer, _open_empty
 from crimemap.api.app import Settings
 from crimemap.load.policeuk import load_policeuk
@@ -27,7 +28,6 @@ from stops_truth import (
     rows_of,
     stop_rows,
 )
-from test_api_policeuk import MILE_M, destination, distance_m, inside, poly_param
 
 CITY = "city-of-london"
 MONTH = "2020-01"

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from api.policeuk.test_crimes import assert_error, poly_param
 from conftest import LiveServer
 from crimemap import geo
 from crimemap.api.policeuk.params import MAX_POLY_POINTS
-from test_api_policeuk import assert_error, poly_param
 
 TOO_BIG = str(2**63)  # one past what a signed 64-bit integer holds
 
