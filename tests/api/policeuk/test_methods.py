@@ -1,7 +1,7 @@
 """The police.uk API's other methods: locations, no-location crimes, categories, months, outcomes, forces.
 
 Expected answers come from the real CSV files, read independently of crimemap
-(see :mod:`test_api_policeuk`).
+(see :mod:`api.policeuk.test_crimes`).
 """
 
 from __future__ import annotations

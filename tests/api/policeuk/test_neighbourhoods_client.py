@@ -2,7 +2,7 @@
 
 ``police-api-client`` (``police_api``) takes the base URL as an option;
 ``uk-police-api`` (``uk_police_api``) has it as a module constant, which the test
-points at crimemap (as :mod:`test_api_policeuk_stops_client` does). One limit of
+points at crimemap (as :mod:`api.policeuk.test_stops_client` does). One limit of
 ``uk-police-api`` that is not crimemap's: it reads a neighbourhood's ``links`` as
 ``dict[str, str]``, so it refuses NC04's real details, whose link has
 ``"description": null`` as data.police.uk sends it; it reads NC08's.

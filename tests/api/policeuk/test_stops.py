@@ -2,7 +2,7 @@
 
 Expected answers come from :mod:`stops_truth` (the CSVs read with the csv
 module) and from the distance and ray-casting helpers of
-:mod:`test_api_policeuk`, never from crimemap; the JSON's field order and types
+:mod:`api.policeuk.test_crimes`, never from crimemap; the JSON's field order and types
 are those of a real answer of data.police.uk.
 """
 

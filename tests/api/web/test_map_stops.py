@@ -1,4 +1,4 @@
-"""The map's data picker: stops and searches on the map, in a real headless Chromium (see test_web)."""
+"""The map's data picker: stops and searches on the map, in a real headless Chromium (see test_page)."""
 
 from __future__ import annotations
 

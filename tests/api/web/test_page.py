@@ -1,6 +1,6 @@
 """The crime map page: its files as served, and the page itself in a real headless Chromium.
 
-(The map at every zoom, with counts, trends, boundaries and drawing, is tested in ``test_web_map.py``.)
+(The map at every zoom, with counts, trends, boundaries and drawing, is tested in ``test_map.py``.)
 The browser tests drive Debian's Chromium (``/usr/bin/chromium``) with Playwright against a live
 server on loopback over the real police.uk files. They skip when Chromium, Playwright or the npm
 packages (``npm ci``) are missing, except under ``CI=true``, where that is a failure:

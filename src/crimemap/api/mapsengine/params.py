@@ -22,12 +22,7 @@ from crimemap.query import And, Area, Circle, OrderKey, Polygon, Predicate, With
 from crimemap.rings import RingError, check_ring
 from crimemap.store.base import TableInfo
 from crimemap.where import GEOMETRY, WhereError, parse_order_by, parse_select, parse_where
-
-MAX_RESULTS = 1_000
-"""The largest page (``maxResults``), and the default, as in Maps Engine."""
-
-GX_ID = "gx_id"
-"""The feature id, selectable like a column (as a string, as Maps Engine's ``gx_id`` was)."""
+from crimemap.wire import GX_ID, MAX_RESULTS
 
 VERSIONS = ("published", "draft")
 INCLUDES = ("schema",)

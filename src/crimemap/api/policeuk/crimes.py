@@ -57,12 +57,7 @@ from crimemap.neighbourhoods import force_json
 from crimemap.policeuk_json import outcomes_for_crime_json
 from crimemap.query import Circle, CrimeQuery
 from crimemap.store.base import Store
-
-MAX_CRIMES = 10_000
-"""An area holding more crimes than this is answered 503, as data.police.uk does."""
-
-MAX_GET_LENGTH = 4094
-"""A GET whose request target (path + ``?`` + query string) is longer than this is answered 400."""
+from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
 
 _SAME_POINT_M = 1.0
 """Map points closer than this are the same point (coordinates have six decimals: 0.1 m)."""

@@ -28,8 +28,6 @@ from crimemap.api.policeuk import params, schema
 from crimemap.api.policeuk.crimes import (
     _ERRORS,
     _NOT_FOUND,
-    MAX_CRIMES,
-    MAX_GET_LENGTH,
     DateF,
     LatF,
     LatQ,
@@ -44,6 +42,7 @@ from crimemap.api.policeuk.crimes import (
 from crimemap.api.policeuk.errors import bad_request, too_many_crimes
 from crimemap.query import StopQuery
 from crimemap.store.base import Store
+from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
 
 MAX_STOPS = MAX_CRIMES
 """An area holding more stops than this is answered 503: police.uk's 10,000 rule, as for crimes."""
