@@ -17,8 +17,8 @@ Any client of the real API works by changing only its base URL to
 methods and a force's people, :mod:`crimemap.api.policeuk.neighbourhoods`).
 
 The real API's limits hold: a GET whose target (path and query string) is
-longer than :data:`MAX_GET_LENGTH` characters is 400 (POST has no limit); an
-area (a point's mile or a polygon) with more than :data:`MAX_CRIMES` crimes is
+longer than :data:`~crimemap.wire.MAX_GET_LENGTH` characters is 400 (POST has no limit); an
+area (a point's mile or a polygon) with more than :data:`~crimemap.wire.MAX_CRIMES` crimes is
 503, decided by asking the store whether more than that many match, which it
 answers without counting them all. Errors are JSON (:mod:`crimemap.api.policeuk.errors`);
 rate limiting is :mod:`crimemap.api.ratelimit`.
@@ -32,26 +32,41 @@ Scale with worker processes (``crimemap serve --workers N``) instead.
 Polygons are the exception: a ``poly`` of thousands of points spanning degrees
 costs up to a second, and on the event loop it would hold every other request
 of the worker that long. A request with a ``poly`` is answered in the thread
-pool (:func:`_answer`), and a ``poly`` is at most
-:data:`~crimemap.api.policeuk.params.MAX_POLY_POINTS` points.
+pool (:func:`~crimemap.api.policeuk.routing.answer`), and a ``poly`` is at most
+:data:`~crimemap.api.policeuk.params.MAX_POLY_POINTS` points. Each GET|POST method is
+declared once (:func:`~crimemap.api.policeuk.routing.get_and_post`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from crimemap import vocab
 from crimemap.api import compression, ratelimit
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.policeuk import errors, params, schema
 from crimemap.api.policeuk.errors import bad_request, not_found, too_many_crimes
+from crimemap.api.policeuk.routing import (
+    ERRORS,
+    NOT_FOUND,
+    Date,
+    DateQ,
+    Lat,
+    LatQ,
+    Lng,
+    LngQ,
+    Location,
+    LocationQ,
+    Poly,
+    StoreDep,
+    answer,
+    check_get_length,
+    get_and_post,
+)
 from crimemap.echo import echo
 from crimemap.neighbourhoods import force_json
 from crimemap.policeuk_json import outcomes_for_crime_json
@@ -62,38 +77,6 @@ from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
 _SAME_POINT_M = 1.0
 """Map points closer than this are the same point (coordinates have six decimals: 0.1 m)."""
 
-
-async def check_get_length(request: Request) -> None:
-    """The real API refuses long GETs (clients then switch to POST); so does this one."""
-    if request.method != "GET":
-        return
-    scope = request.scope
-    query = scope.get("query_string", b"")
-    length = len(scope.get("raw_path") or scope["path"].encode()) + (len(query) + 1 if query else 0)
-    if length > MAX_GET_LENGTH:
-        raise bad_request(
-            f"GET request longer than {MAX_GET_LENGTH} characters ({length})",
-            "send the same parameters as a form-encoded POST body instead",
-        )
-
-
-async def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-StoreDep = Annotated[Store, Depends(_store)]
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": schema.Error, "description": "A malformed parameter, or a GET over 4,094 characters."},
-    401: {"model": schema.Error, "description": "No key or bearer token, where the server has API keys."},
-    403: {"model": schema.Error, "description": "A key or bearer token the server does not accept."},
-    413: {"model": schema.Error, "description": "A request body over 1 MiB."},
-    429: {"model": schema.Error, "description": "Too many requests (only when rate limiting is on)."},
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": schema.Error, "description": "An unknown category, force, location or crime."}
-}
 _TOO_MANY: dict[int | str, dict[str, Any]] = {
     503: {"model": schema.Error, "description": f"The area holds more than {MAX_CRIMES:,} crimes."}
 }
@@ -102,54 +85,12 @@ router = APIRouter(
     prefix="/api",
     tags=["police.uk"],
     dependencies=[Depends(check_get_length), Depends(require_policeuk_access)],
-    responses=_ERRORS,
+    responses=ERRORS,
 )
-
-# -- parameters, as /docs shows them --------------------------------------------------------------
-
-_LAT = "Latitude of the point (WGS 84 decimal degrees); given with `lng`."
-_LNG = "Longitude of the point (WGS 84 decimal degrees); given with `lat`."
-_POLY = "A custom area: lat,lng pairs separated by colons; it is closed automatically. Instead of `lat` and `lng`."
-_DATE = "The month, YYYY-MM. Default: the latest month stored."
-_LOCATION = "A map point's id (street.id in crime results). Instead of `lat` and `lng`."
-
-LatQ = Annotated[str | None, Query(description=_LAT, examples=["51.513"])]
-LngQ = Annotated[str | None, Query(description=_LNG, examples=["-0.093"])]
-PolyQ = Annotated[str | None, Query(description=_POLY, examples=["51.52,-0.10:51.52,-0.08:51.50,-0.09"])]
-DateQ = Annotated[str | None, Query(description=_DATE, examples=["2017-01"])]
-LocationQ = Annotated[str | None, Query(description=_LOCATION)]
-LatF = Annotated[str | None, Form(description=_LAT)]
-LngF = Annotated[str | None, Form(description=_LNG)]
-PolyF = Annotated[str | None, Form(description=_POLY)]
-DateF = Annotated[str | None, Form(description=_DATE)]
-LocationF = Annotated[str | None, Form(description=_LOCATION)]
 
 
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
-
-
-_ONE_POLYGON_AT_A_TIME = threading.Lock()
-"""Polygons are answered one at a time in each worker, as they were on the event loop: the stores cache
-each polygon prepared by shapely, and a prepared geometry must not be used by two threads at once
-(GEOS crashes)."""
-
-
-def _alone(answer: Callable[..., Response], *args: Any) -> Response:
-    with _ONE_POLYGON_AT_A_TIME:
-        return answer(*args)
-
-
-async def _answer(poly: str | None, answer: Callable[..., Response], *args: Any) -> Response:
-    """``answer(*args)``: in the thread pool for a polygon, so that it cannot hold the event loop."""
-    if poly is None:
-        return answer(*args)
-    return await run_in_threadpool(_alone, answer, *args)
-
-
-def _or_query(request: Request, name: str, value: str | None) -> str | None:
-    """A POST parameter from the form body, else from the query string."""
-    return value if value is not None else request.query_params.get(name)
 
 
 # -- the 10,000-crime rule --------------------------------------------------------------------------
@@ -203,43 +144,24 @@ _STREET_DOC = (
 )
 
 
-@router.get(
+@get_and_post(
+    router,
     "/crimes-street/{category}",
     response_model=list[schema.Crime],
-    responses={**_NOT_FOUND, **_TOO_MANY},
+    responses={**NOT_FOUND, **_TOO_MANY},
     summary="Street-level crimes",
     description=_STREET_DOC,
 )
 async def crimes_street(
-    request: Request, category: str, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: DateQ = None
+    request: Request, category: str, lat: Lat = None, lng: Lng = None, poly: Poly = None, date: Date = None
 ) -> Response:
-    return await _answer(poly, _crimes_street, request, category, lat, lng, poly, date)
-
-
-@router.post(
-    "/crimes-street/{category}",
-    response_model=list[schema.Crime],
-    responses={**_NOT_FOUND, **_TOO_MANY},
-    summary="Street-level crimes (parameters in a form-encoded body)",
-    description=_STREET_DOC + " The body takes the same parameters as the GET query string.",
-)
-async def crimes_street_by_post(
-    request: Request,
-    category: str,
-    lat: LatF = None,
-    lng: LngF = None,
-    poly: PolyF = None,
-    date: DateF = None,
-) -> Response:
-    poly = _or_query(request, "poly", poly)
-    lat, lng, date = _or_query(request, "lat", lat), _or_query(request, "lng", lng), _or_query(request, "date", date)
-    return await _answer(poly, _crimes_street, request, category, lat, lng, poly, date)
+    return await answer(poly, _crimes_street, request, category, lat, lng, poly, date)
 
 
 @router.get(
     "/crimes-at-location",
     response_model=list[schema.Crime],
-    responses={**_NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Crimes at a location",
 )
 async def crimes_at_location(
@@ -259,7 +181,7 @@ async def crimes_at_location(
 @router.get(
     "/crimes-no-location",
     response_model=list[schema.Crime],
-    responses={**_NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Crimes with no location",
 )
 async def crimes_no_location(
@@ -311,7 +233,7 @@ async def crime_last_updated(store: StoreDep) -> Response:
 @router.get(
     "/outcomes-for-crime/{persistent_id}",
     response_model=schema.CrimeOutcomes,
-    responses={**_NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Outcomes for a crime",
 )
 async def outcomes_for_crime(persistent_id: str, store: StoreDep) -> Response:
@@ -369,44 +291,23 @@ _OUTCOMES_DOC = (
 )
 
 
-@router.get(
+@get_and_post(
+    router,
     "/outcomes-at-location",
     response_model=list[schema.OutcomeAtLocation],
-    responses={**_NOT_FOUND, **_TOO_MANY},
+    responses={**NOT_FOUND, **_TOO_MANY},
     summary="Street-level outcomes",
     description=_OUTCOMES_DOC,
 )
 async def outcomes_at_location(
     store: StoreDep,
-    location_id: LocationQ = None,
-    lat: LatQ = None,
-    lng: LngQ = None,
-    poly: PolyQ = None,
-    date: DateQ = None,
+    location_id: Location = None,
+    lat: Lat = None,
+    lng: Lng = None,
+    poly: Poly = None,
+    date: Date = None,
 ) -> Response:
-    return await _answer(poly, _outcomes_at_location, store, location_id, lat, lng, poly, date)
-
-
-@router.post(
-    "/outcomes-at-location",
-    response_model=list[schema.OutcomeAtLocation],
-    responses={**_NOT_FOUND, **_TOO_MANY},
-    summary="Street-level outcomes (parameters in a form-encoded body)",
-    description=_OUTCOMES_DOC,
-)
-async def outcomes_at_location_by_post(
-    request: Request,
-    store: StoreDep,
-    location_id: LocationF = None,
-    lat: LatF = None,
-    lng: LngF = None,
-    poly: PolyF = None,
-    date: DateF = None,
-) -> Response:
-    poly = _or_query(request, "poly", poly)
-    location_id, date = _or_query(request, "location_id", location_id), _or_query(request, "date", date)
-    lat, lng = _or_query(request, "lat", lat), _or_query(request, "lng", lng)
-    return await _answer(poly, _outcomes_at_location, store, location_id, lat, lng, poly, date)
+    return await answer(poly, _outcomes_at_location, store, location_id, lat, lng, poly, date)
 
 
 # -- forces ----------------------------------------------------------------------------------------------
@@ -420,7 +321,7 @@ async def forces() -> Response:
     return _json(_FORCES_BODY)
 
 
-@router.get("/forces/{force_id}", response_model=schema.Force, responses={**_NOT_FOUND}, summary="A force")
+@router.get("/forces/{force_id}", response_model=schema.Force, responses={**NOT_FOUND}, summary="A force")
 async def force(force_id: str, store: StoreDep) -> Response:
     """One force: as harvested from police.uk (crimemap harvest policeuk --data forces), else its id and name
     with the other fields null or empty."""

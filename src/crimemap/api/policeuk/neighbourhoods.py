@@ -31,8 +31,8 @@ from pydantic import BaseModel
 from crimemap import geo, neighbourhoods
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.policeuk import params
-from crimemap.api.policeuk.crimes import _ERRORS, StoreDep, check_get_length
 from crimemap.api.policeuk.errors import PoliceUKError, bad_request, not_found
+from crimemap.api.policeuk.routing import ERRORS, StoreDep, check_get_length
 from crimemap.api.policeuk.schema import Error
 from crimemap.echo import echo
 from crimemap.store.base import Store
@@ -73,7 +73,7 @@ router = APIRouter(
     prefix="/api",
     tags=["police.uk neighbourhoods"],
     dependencies=[Depends(check_get_length), Depends(require_policeuk_access)],
-    responses=_ERRORS,
+    responses=ERRORS,
 )
 
 

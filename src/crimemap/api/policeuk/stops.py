@@ -10,7 +10,7 @@ Mounted beside :mod:`crimemap.api.policeuk.crimes`, with its rules (JSON errors,
 
 ``date`` defaults to the latest month with stop-and-search data; a month with
 none is an empty list. A ``poly`` is answered in the thread pool, as for crimes
-(:func:`crimemap.api.policeuk.crimes._answer`). An area holding more than 10,000 stops is 503, decided
+(:func:`crimemap.api.policeuk.routing.answer`). An area holding more than 10,000 stops is 503, decided
 without counting them all. A stop's JSON (field order and types as the real
 API's) is made when it is loaded (:func:`crimemap.policeuk_json.stop_object`).
 """
@@ -25,21 +25,19 @@ from fastapi.responses import Response
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.cache import Body, ResponseCache
 from crimemap.api.policeuk import params, schema
-from crimemap.api.policeuk.crimes import (
-    _ERRORS,
-    _NOT_FOUND,
-    DateF,
-    LatF,
-    LatQ,
-    LngF,
-    LngQ,
-    PolyF,
-    PolyQ,
-    StoreDep,
-    _answer,
-    check_get_length,
-)
 from crimemap.api.policeuk.errors import bad_request, too_many_crimes
+from crimemap.api.policeuk.routing import (
+    ERRORS,
+    NOT_FOUND,
+    Lat,
+    Lng,
+    Param,
+    Poly,
+    StoreDep,
+    answer,
+    check_get_length,
+    get_and_post,
+)
 from crimemap.query import StopQuery
 from crimemap.store.base import Store
 from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
@@ -51,14 +49,15 @@ router = APIRouter(
     prefix="/api",
     tags=["police.uk stop and search"],
     dependencies=[Depends(check_get_length), Depends(require_policeuk_access)],
-    responses=_ERRORS,
+    responses=ERRORS,
 )
 
 _TOO_MANY: dict[int | str, dict[str, Any]] = {
     503: {"model": schema.Error, "description": f"The area holds more than {MAX_STOPS:,} stops."}
 }
-_DATE_DOC = "The month, YYYY-MM. Default: the latest month with stop-and-search data."
-StopDateQ = Annotated[str | None, Query(description=_DATE_DOC, examples=["2019-12"])]
+_STOP_DATE = Param("The month, YYYY-MM. Default: the latest month with stop-and-search data.", ("2019-12",))
+StopDate = Annotated[str | None, _STOP_DATE]
+StopDateQ = Annotated[str | None, _STOP_DATE.query()]
 LocationQ = Annotated[
     str | None, Query(description="A map point's id (location.street.id in stop results) (required).")
 ]
@@ -111,7 +110,8 @@ _STREET_DOC = (
 )
 
 
-@router.get(
+@get_and_post(
+    router,
     "/stops-street",
     response_model=list[schema.Stop],
     responses={**_TOO_MANY},
@@ -119,32 +119,9 @@ _STREET_DOC = (
     description=_STREET_DOC,
 )
 async def stops_street(
-    request: Request, lat: LatQ = None, lng: LngQ = None, poly: PolyQ = None, date: StopDateQ = None
+    request: Request, lat: Lat = None, lng: Lng = None, poly: Poly = None, date: StopDate = None
 ) -> Response:
-    return await _answer(poly, _stops_street, request, lat, lng, poly, date)
-
-
-@router.post(
-    "/stops-street",
-    response_model=list[schema.Stop],
-    responses={**_TOO_MANY},
-    summary="Stop and searches by area (parameters in a form-encoded body)",
-    description=_STREET_DOC + " The body takes the same parameters as the GET query string.",
-)
-async def stops_street_by_post(
-    request: Request, lat: LatF = None, lng: LngF = None, poly: PolyF = None, date: DateF = None
-) -> Response:
-    query = request.query_params
-    poly = poly if poly is not None else query.get("poly")
-    return await _answer(
-        poly,
-        _stops_street,
-        request,
-        lat if lat is not None else query.get("lat"),
-        lng if lng is not None else query.get("lng"),
-        poly,
-        date if date is not None else query.get("date"),
-    )
+    return await answer(poly, _stops_street, request, lat, lng, poly, date)
 
 
 # -- by location, without location, by force ----------------------------------------------------------------------
@@ -153,7 +130,7 @@ async def stops_street_by_post(
 @router.get(
     "/stops-at-location",
     response_model=list[schema.Stop],
-    responses={**_NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Stop and searches at a location",
 )
 async def stops_at_location(
@@ -176,7 +153,7 @@ async def stops_at_location(
 @router.get(
     "/stops-no-location",
     response_model=list[schema.Stop],
-    responses={**_NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Stop and searches with no location",
 )
 async def stops_no_location(store: StoreDep, force: ForceQ = None, date: StopDateQ = None) -> Response:
@@ -191,7 +168,7 @@ async def stops_no_location(store: StoreDep, force: ForceQ = None, date: StopDat
 @router.get(
     "/stops-force",
     response_model=list[schema.Stop],
-    responses={**_NOT_FOUND},
+    responses={**NOT_FOUND},
     summary="Stop and searches by force",
 )
 async def stops_force(store: StoreDep, force: ForceQ = None, date: StopDateQ = None) -> Response:
