@@ -47,11 +47,11 @@ from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from crimemap.api.policeuk.errors import error_response
 from crimemap.echo import echo
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 """The page and its own assets, shipped as package data."""
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-"""The repository root, when crimemap runs from a checkout (``src/crimemap/api/web.py``)."""
+REPO_ROOT = Path(__file__).resolve().parents[4]
+"""The repository root, when crimemap runs from a checkout (``src/crimemap/api/web/routes.py``)."""
 
 NODE_MODULES_ENV = "CRIMEMAP_NODE_MODULES"
 TILE_URL_ENV = "CRIMEMAP_TILE_URL"
