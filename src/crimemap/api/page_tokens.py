@@ -9,7 +9,7 @@ server's secret. So a token cannot be forged or edited, and a token used with
 another table or query is refused (400 ``invalid`` ``pageToken``) instead of
 returning the wrong page.
 
-The secret is ``$CRIMEMAP_TOKEN_SECRET`` when set (``crimemap serve`` sets a
+The secret is the setting ``token_secret`` (``$CRIMEMAP_TOKEN_SECRET``) when set (``crimemap serve`` sets a
 random one for its worker processes); otherwise a random one per process, so
 tokens do not survive a restart unless the variable is set.
 """
@@ -20,7 +20,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +27,8 @@ from typing import Any
 import orjson
 
 from crimemap.query import Scalar
+from crimemap.settings import Settings
 
-TOKEN_SECRET_ENV = "CRIMEMAP_TOKEN_SECRET"
 _VERSION = 1
 _MAC_BYTES = 16
 _MAX_TOKEN_CHARS = 4096
@@ -47,9 +46,9 @@ class Page:
     after: tuple[Scalar, ...]
 
 
-def secret_from_environment() -> bytes:
-    """``$CRIMEMAP_TOKEN_SECRET`` as bytes, else 32 random bytes for this process."""
-    configured = os.environ.get(TOKEN_SECRET_ENV)
+def secret_of(settings: Settings) -> bytes:
+    """The settings' ``token_secret`` (``$CRIMEMAP_TOKEN_SECRET``) as bytes, else 32 random bytes for this process."""
+    configured = settings.token_secret
     return configured.encode() if configured else secrets.token_bytes(32)
 
 

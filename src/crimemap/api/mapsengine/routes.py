@@ -76,7 +76,7 @@ from crimemap.api.mapsengine.schema import (
 )
 from crimemap.api.mapsengine.schema import Feature as FeatureModel
 from crimemap.api.methods import NO_SUCH_PATH, allowed_methods
-from crimemap.api.page_tokens import Page, PageTokens, secret_from_environment
+from crimemap.api.page_tokens import Page, PageTokens, secret_of
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import cut, echo
 from crimemap.export import value_fixer
@@ -92,7 +92,7 @@ router = APIRouter(route_class=MapsEngineRoute, tags=["Maps Engine"])
 
 def install(app: FastAPI) -> None:
     """Mount the API on ``app`` (called by :func:`crimemap.api.app.create_app`)."""
-    app.state.mapsengine_tokens = PageTokens(secret_from_environment())
+    app.state.mapsengine_tokens = PageTokens(secret_of(app.state.settings))
     app.include_router(router)
 
 

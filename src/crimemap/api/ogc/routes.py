@@ -46,7 +46,7 @@ from crimemap.api.ogc.params import (
     properties,
     single,
 )
-from crimemap.api.page_tokens import PageTokens, secret_from_environment
+from crimemap.api.page_tokens import PageTokens, secret_of
 from crimemap.echo import cut
 from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
@@ -60,7 +60,7 @@ router = APIRouter(route_class=OGCRoute, tags=["OGC API - Features"], include_in
 
 def install(app: FastAPI) -> None:
     """Mount the API on ``app`` (called by :func:`crimemap.api.app.create_app`)."""
-    app.state.ogc_cursors = Cursors(PageTokens(secret_from_environment()))
+    app.state.ogc_cursors = Cursors(PageTokens(secret_of(app.state.settings)))
     app.state.ogc_extents = meta.Extents()
     app.include_router(router)
 

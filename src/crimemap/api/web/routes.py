@@ -13,10 +13,10 @@ served from there, never copied into the repository::
     /static/lib/leaflet/leaflet.js                  node_modules/leaflet/dist/leaflet.js
     /static/lib/leaflet.markercluster/MarkerCluster.css
 
-``node_modules`` is ``$CRIMEMAP_NODE_MODULES`` when set, else the repository
-root's, else the working directory's. It is looked up at every request, so
-``npm ci`` while the server runs is enough. Without Leaflet the page still
-loads, and says to run ``npm ci``.
+``node_modules`` is the setting ``node_modules`` (``$CRIMEMAP_NODE_MODULES``) when set, else the
+repository root's, else the working directory's. It is looked up at every request (the machine's
+settings are read again: :func:`node_modules`), so ``npm ci`` while the server runs is enough.
+Without Leaflet the page still loads, and says to run ``npm ci``.
 
 The base map is a setting (``crimemap serve --basemap``, :class:`Settings.basemap`):
 
@@ -36,7 +36,6 @@ to any other host.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import orjson
@@ -46,6 +45,7 @@ from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from crimemap.api.policeuk.errors import error_response
 from crimemap.echo import echo
+from crimemap.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 """The page and its own assets, shipped as package data."""
@@ -53,11 +53,10 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 REPO_ROOT = Path(__file__).resolve().parents[4]
 """The repository root, when crimemap runs from a checkout (``src/crimemap/api/web/routes.py``)."""
 
-NODE_MODULES_ENV = "CRIMEMAP_NODE_MODULES"
-TILE_URL_ENV = "CRIMEMAP_TILE_URL"
-TILE_ATTRIBUTION_ENV = "CRIMEMAP_TILE_ATTRIBUTION"
+NODE_MODULES_ENV = Settings.variable("node_modules")
+TILE_URL_ENV = Settings.variable("tile_url")
+TILE_ATTRIBUTION_ENV = Settings.variable("tile_attribution")
 
-BASEMAP_ENV = "CRIMEMAP_BASEMAP"
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 PMTILES_PATH = "/basemap.pmtiles"
@@ -105,9 +104,10 @@ def basemap(setting: str | None) -> dict[str, str | None]:
     Raises ``ValueError`` for a setting that is none of ``osm``, ``none``, a URL
     template with ``{z}``, ``{x}`` and ``{y}``, or an existing ``.pmtiles`` file.
     """
-    credit = os.environ.get(TILE_ATTRIBUTION_ENV) or None
+    machine = Settings()
+    credit = machine.tile_attribution
     if setting is None:
-        url = os.environ.get(TILE_URL_ENV) or None
+        url = machine.tile_url
         return {"kind": "tiles" if url else "none", "url": url, "attribution": credit}
     value = setting.strip()
     if value.lower() == "none":
@@ -181,8 +181,8 @@ def _range_checked(response: FileResponse, request: Request) -> Response:
 
 def node_modules() -> Path | None:
     """The ``node_modules`` folder that holds Leaflet, or None when it is not installed."""
-    configured = os.environ.get(NODE_MODULES_ENV)
-    candidates = [Path(configured)] if configured else [REPO_ROOT / "node_modules", Path.cwd() / "node_modules"]
+    configured = Settings().node_modules
+    candidates = [configured] if configured else [REPO_ROOT / "node_modules", Path.cwd() / "node_modules"]
     for folder in candidates:
         if (folder / "leaflet" / "dist" / "leaflet.js").is_file():
             return folder
