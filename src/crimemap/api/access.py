@@ -34,6 +34,7 @@ from crimemap.api.mapsengine.errors import (
     login_required,
 )
 from crimemap.api.mapsengine.params import single
+from crimemap.api.ogc.errors import OGCError
 from crimemap.api.policeuk.errors import PoliceUKError
 from crimemap.settings import Settings
 
@@ -117,8 +118,6 @@ def require_ogc_access(request: Request) -> None:
     settings = settings_of(request)
     if not credentials_configured(settings) or has_credential(request):
         return
-    from crimemap.api.ogc.errors import OGCError
-
     hint = "add key=YOUR_KEY to the URL, or send the header Authorization: Bearer YOUR_TOKEN"
     if bearer(request) is None and not request.query_params.getlist("key"):
         raise OGCError(401, "Unauthorized", f"this server needs an API key or a bearer token: {hint}",
