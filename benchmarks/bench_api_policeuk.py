@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from crimemap.api.policeuk import MAX_CRIMES
 from crimemap.geo import ONE_MILE_M
 from crimemap.load.generate import DENSEST_CENTRE
 from crimemap.query import Circle, CrimeQuery, Polygon
 from crimemap.store import areas, open_store
 from crimemap.store.base import Store
+from crimemap.wire import MAX_CRIMES
 from crimemap_server import Server, free_port
 
 GREAT_BRITAIN = ((-8.7, 49.8), (2.0, 49.8), (2.0, 61.0), (-8.7, 61.0), (-8.7, 49.8))

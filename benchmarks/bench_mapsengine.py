@@ -40,8 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crimemap.api.mapsengine import render_columns
-from crimemap.api.mapsengine_params import GEOMETRY, FeaturesRequest
+from crimemap.api.mapsengine.params import GEOMETRY, FeaturesRequest
+from crimemap.api.mapsengine.routes import render_columns
 from crimemap.export import Export, feature_batches
 from crimemap.query import FeatureQuery, Predicate
 from crimemap.store import open_store

@@ -17,10 +17,10 @@ import httpx
 import pytest
 import shapely
 
+from api.policeuk.test_crimes import assert_error, poly_param
 from conftest import LiveServer
 from crimemap import rings
 from crimemap.rings import RingError, check_ring
-from test_api_policeuk import assert_error, poly_param
 
 WITHIN = 5.0
 """Seconds a refusal must come within (the 236-point star took 85 s, the 10,000-point one never ended)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from api.policeuk.test_crimes import inside
 from conftest import POLICEUK, STORE_KINDS, _open_empty
 from crimemap import vocab
 from crimemap.load.generate import generate
@@ -30,7 +31,6 @@ from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery, parse_stats
 from crimemap.store.base import Crime, Store
 from crimemap.store.sqlite import SQLiteStore
-from test_api_policeuk import inside
 
 GENERATED_MONTHS = ["2024-05", "2024-06"]
 

@@ -294,15 +294,29 @@ def serve(
     import shutil
 
     import uvicorn
+    from pydantic import ValidationError
 
     from crimemap.api.protocols import HTTP_PROTOCOL
-    from crimemap.api.web import basemap as check_basemap
+    from crimemap.api.web.routes import basemap as check_basemap
+    from crimemap.settings import Settings
 
+    location = store or default_store_location()
     try:
+        settings = Settings(  # the options; the environment for the settings without one (rate figures, tiles...)
+            store=location,
+            rate_limit=rate_limit,
+            api_keys=frozenset(api_key or []),
+            bearer_tokens=frozenset(bearer_token or []),
+            cache_mb=cache_mb,
+            public_policeuk=public_policeuk,
+            basemap=str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap,
+        )
         check_basemap(basemap)
+    except ValidationError as e:
+        wrong = "; ".join(f"{Settings.variable(str(x['loc'][0]))}: {x['msg']}" for x in e.errors())
+        raise fail(f"a CRIMEMAP_* variable is not a valid setting: {wrong}", 2) from None
     except ValueError as e:
         raise fail(str(e), 2) from None
-    location = store or default_store_location()
     try:
         open_store(location).close()  # create or check it before workers start
     except StoreError as e:
@@ -310,15 +324,13 @@ def serve(
     with stops_cleanly():  # SIGTERM too removes the shared folder
         shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
         shared = Path(tempfile.mkdtemp(prefix=f"crimemap-serve-{os.getpid()}-", dir=shm))
-        os.environ["CRIMEMAP_STORE"] = location
-        os.environ["CRIMEMAP_RATE_LIMIT"] = "1" if rate_limit else "0"
-        os.environ["CRIMEMAP_RATE_STATE"] = str(shared / "rate-limit.sqlite")  # one set of buckets for all workers
-        os.environ["CRIMEMAP_API_KEYS"] = ",".join(api_key or [])
-        os.environ["CRIMEMAP_BEARER_TOKENS"] = ",".join(bearer_token or [])
-        os.environ["CRIMEMAP_CACHE_MB"] = str(cache_mb)
-        os.environ["CRIMEMAP_PUBLIC_POLICEUK"] = "1" if public_policeuk else "0"
-        os.environ["CRIMEMAP_BASEMAP"] = str(Path(basemap).resolve()) if basemap.endswith(".pmtiles") else basemap
-        os.environ.setdefault("CRIMEMAP_TOKEN_SECRET", os.urandom(32).hex())  # one page-token key for all workers
+        settings = settings.model_copy(
+            update={
+                "rate_state": str(shared / "rate-limit.sqlite"),  # one set of buckets for all workers
+                "token_secret": settings.token_secret or os.urandom(32).hex(),  # one page-token key for all workers
+            }
+        )
+        os.environ.update(settings.environment())  # what each worker's Settings() reads back
         err.print(f"serving {location} on http://{host}:{port}/ (API docs at /docs)", highlight=False)
         try:
             uvicorn.run(

@@ -27,15 +27,16 @@ import hmac
 
 from starlette.requests import Request
 
-from crimemap.api.errors import PoliceUKError
-from crimemap.api.mapsengine_errors import (
+from crimemap.api.mapsengine.errors import (
     invalid_credentials,
     key_invalid,
     key_required,
     login_required,
 )
-from crimemap.api.mapsengine_params import single
-from crimemap.api.settings import Settings
+from crimemap.api.mapsengine.params import single
+from crimemap.api.ogc.errors import OGCError
+from crimemap.api.policeuk.errors import PoliceUKError
+from crimemap.settings import Settings
 
 
 def settings_of(request: Request) -> Settings:
@@ -117,8 +118,6 @@ def require_ogc_access(request: Request) -> None:
     settings = settings_of(request)
     if not credentials_configured(settings) or has_credential(request):
         return
-    from crimemap.api.ogc_errors import OGCError
-
     hint = "add key=YOUR_KEY to the URL, or send the header Authorization: Bearer YOUR_TOKEN"
     if bearer(request) is None and not request.query_params.getlist("key"):
         raise OGCError(401, "Unauthorized", f"this server needs an API key or a bearer token: {hint}",

@@ -1,13 +1,13 @@
 """The HTTP application: one FastAPI app over one store, with every API mounted.
 
-``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk`, its stop-and-search
-methods in :mod:`crimemap.api.policeuk_stops`, its neighbourhoods in
-:mod:`crimemap.api.policeuk_neighbourhoods`),
-``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine`),
-``/ogc/...`` OGC API - Features over every table (:mod:`crimemap.api.ogc`),
-``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads`),
-``/stats/...`` crime counts (:mod:`crimemap.api.stats`), ``/boundaries/...`` force
-outlines for maps (:mod:`crimemap.api.boundaries`).
+``/api/...`` is the police.uk API (:mod:`crimemap.api.policeuk.crimes`, its stop-and-search
+methods in :mod:`crimemap.api.policeuk.stops`, its neighbourhoods in
+:mod:`crimemap.api.policeuk.neighbourhoods`),
+``/mapsengine/v1/...`` the Maps Engine tables API (:mod:`crimemap.api.mapsengine.routes`),
+``/ogc/...`` OGC API - Features over every table (:mod:`crimemap.api.ogc.routes`),
+``/download/...`` whole-table downloads (:mod:`crimemap.api.downloads.routes`),
+``/stats/...`` crime counts (:mod:`crimemap.api.stats.routes`), ``/boundaries/...`` force
+outlines for maps (:mod:`crimemap.api.stats.boundaries`).
 """
 
 from __future__ import annotations
@@ -15,26 +15,22 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from crimemap import __version__
-from crimemap.api import (
-    boundaries,
-    compression,
-    docs,
-    downloads,
-    envelopes,
-    mapsengine,
-    ogc,
-    openapi,
-    policeuk,
-    policeuk_neighbourhoods,
-    policeuk_stops,
-    stats,
-    web,
-)
+from crimemap.api import compression, envelopes, openapi
 from crimemap.api.access import credentials_configured, has_credential
 from crimemap.api.cache import ResponseCache
 from crimemap.api.deadlines import RequestDeadlines
+from crimemap.api.downloads import routes as downloads
+from crimemap.api.mapsengine import routes as mapsengine
+from crimemap.api.ogc import routes as ogc
+from crimemap.api.policeuk import crimes as policeuk
+from crimemap.api.policeuk import neighbourhoods as policeuk_neighbourhoods
+from crimemap.api.policeuk import stops as policeuk_stops
 from crimemap.api.responses import JSONResponse
-from crimemap.api.settings import Settings
+from crimemap.api.stats import boundaries
+from crimemap.api.stats import routes as stats
+from crimemap.api.web import docs
+from crimemap.api.web import routes as web
+from crimemap.settings import Settings
 from crimemap.store import Store
 
 __all__ = ["Settings", "create_app"]
@@ -49,7 +45,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         " This document describes every API but OGC API - Features, which has its own, as the standard asks:"
         " [/ogc/api](/ogc/api).",
         default_response_class=JSONResponse,
-        docs_url=None,  # served by crimemap.api.docs from node_modules, not from a CDN
+        docs_url=None,  # served by crimemap.api.web.docs from node_modules, not from a CDN
         redoc_url=None,
     )
     app.state.store = store

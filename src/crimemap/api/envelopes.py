@@ -1,7 +1,7 @@
 """Every error in the envelope of the API its path belongs to, whoever raised it.
 
-crimemap's own routes raise :class:`~crimemap.api.errors.PoliceUKError` or
-:class:`~crimemap.api.mapsengine_errors.MapsEngineError`. Errors that arise
+crimemap's own routes raise :class:`~crimemap.api.policeuk.errors.PoliceUKError` or
+:class:`~crimemap.api.mapsengine.errors.MapsEngineError`. Errors that arise
 before a route runs would otherwise reach the client as FastAPI's
 ``{"detail": ...}`` or uvicorn's plain text; here they get the same envelope:
 
@@ -31,12 +31,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crimemap.api.errors import error_response
-from crimemap.api.mapsengine_errors import MapsEngineError
+from crimemap.api.mapsengine.errors import MapsEngineError
 from crimemap.api.methods import allowed_methods
-from crimemap.api.ogc_errors import OGCError
-from crimemap.api.ogc_errors import unavailable as ogc_unavailable
-from crimemap.api.policeuk_params import MAX_POLY_POINTS
+from crimemap.api.ogc.errors import OGCError
+from crimemap.api.ogc.errors import unavailable as ogc_unavailable
+from crimemap.api.policeuk.errors import error_response
+from crimemap.api.policeuk.params import MAX_POLY_POINTS
 from crimemap.echo import cut
 from crimemap.store.base import ReadTimeout, TableChanged
 

@@ -6,7 +6,7 @@ would still list a "422 Validation Error" for every route with parameters, and
 would call every parameter optional: one whose description says
 :data:`REQUIRED` is marked required here. Which parameters go together is said
 in their descriptions. The OGC API - Features has its own document (the
-standard's, :mod:`crimemap.api.ogc_openapi`), linked as ``externalDocs``.
+standard's, :mod:`crimemap.api.ogc.openapi`), linked as ``externalDocs``.
 """
 
 from __future__ import annotations

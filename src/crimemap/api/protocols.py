@@ -5,7 +5,7 @@ all) never reaches the app: uvicorn answers 400 with the plain text
 "Invalid HTTP request received.". :data:`HTTP_PROTOCOL` is the protocol
 ``crimemap serve`` runs (httptools when installed, as uvicorn's ``auto``
 chooses, else h11), answering the same 400 with the police.uk envelope
-(:func:`~crimemap.api.errors.error_body`) saying what to do instead.
+(:func:`~crimemap.api.policeuk.errors.error_body`) saying what to do instead.
 
 httptools reads header fields of any length (a 50 MB header was read whole, in
 3.2 s, and answered 200); the app refuses fields over 64 KiB
@@ -22,7 +22,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from crimemap.api.envelopes import MAX_HEADER_BYTES, headers_too_large
-from crimemap.api.errors import error_body
+from crimemap.api.policeuk.errors import error_body
 
 MESSAGE = "the request could not be read as HTTP/1.1: its request line or a header is over 64 KiB, or it is malformed"
 HINT = "send long parameters (a poly) as a form-encoded POST body"

@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crimemap.api.errors import error_response
+from crimemap.api.policeuk.errors import error_response
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from crimemap.api.settings import Settings
+    from crimemap.settings import Settings
 
 _PRUNE_ABOVE = 10_000
 """Forget idle clients (full buckets) once this many are tracked, so memory stays bounded."""

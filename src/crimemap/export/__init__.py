@@ -1,6 +1,6 @@
 """Whole-table exports as GeoJSON, CSV, GeoPackage, GeoParquet and FlatGeobuf, in constant memory.
 
-The HTTP downloads (:mod:`crimemap.api.downloads`) and ``crimemap export``
+The HTTP downloads (:mod:`crimemap.api.downloads.routes`) and ``crimemap export``
 share these writers. GeoJSON, CSV and GeoParquet are streamed as they are
 written; GeoPackage and FlatGeobuf are files written in place, so they are
 written to a file batch by batch and then streamed (:mod:`crimemap.export.gdal`).

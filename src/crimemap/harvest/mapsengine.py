@@ -35,12 +35,12 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from crimemap.api.mapsengine_params import GX_ID, MAX_RESULTS
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats
 from crimemap.harvest.state import HarvestState
 from crimemap.load.policeuk import LoadError
 from crimemap.load.tables import load_table
 from crimemap.store.base import Store
+from crimemap.wire import GX_ID, MAX_RESULTS
 
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 """Google's 403 reasons that mean "slow down", not "forbidden"."""

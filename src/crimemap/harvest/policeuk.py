@@ -48,13 +48,13 @@ import numpy as np
 import orjson
 
 from crimemap import vocab
-from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
 from crimemap.boundaries import ForceLocator
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
 from crimemap.harvest.state import HarvestState
 from crimemap.months import format_month, parse_month
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Crime, Store
+from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
 
 DEFAULT_TILE_SIZE = 0.25
 """Degrees: the largest tile asked for (about 28 km by 17 km in England)."""

@@ -30,7 +30,6 @@ import httpx
 import orjson
 
 from crimemap import vocab
-from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
 from crimemap.harvest.policeuk import (
     DEFAULT_TILE_SIZE,
@@ -47,6 +46,7 @@ from crimemap.load.policeuk import crime_id
 from crimemap.query import StopQuery
 from crimemap.store.base import Stop, Store
 from crimemap.vocab_stops import STOP_TYPES
+from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
 
 
 @dataclass(frozen=True)

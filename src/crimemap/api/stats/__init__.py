@@ -1,0 +1,1 @@
+"""Counts under ``/stats`` (:mod:`.routes`) and the force outlines the map draws them in (:mod:`.boundaries`)."""
