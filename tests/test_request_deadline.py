@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from api.policeuk.test_crimes import poly_param
 from conftest import POLICEUK, LiveServer
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Polygon
 from crimemap.store import areas
 from crimemap.store.base import Store
-from test_api_policeuk import poly_param
 from test_world_areas import comb
 
 BUDGET_S = 2
