@@ -45,7 +45,8 @@ from crimemap.api.mapsengine_params import GEOMETRY, FeaturesRequest
 from crimemap.export import Export, feature_batches
 from crimemap.query import FeatureQuery, Predicate
 from crimemap.store import open_store
-from crimemap.store.base import CRIMES_TABLE, Store, TableInfo
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE, TableInfo
 from crimemap.where import parse_where
 from crimemap_server import Server, crimemap_command
 

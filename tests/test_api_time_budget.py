@@ -19,7 +19,7 @@ import pytest
 from conftest import POLICEUK, LiveServer
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery, Polygon
-from crimemap.store.base import ReadTimeout
+from crimemap.store.errors import ReadTimeout
 from crimemap.store.sqlite import SQLiteStore, connection
 from test_api_policeuk import assert_error
 

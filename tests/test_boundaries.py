@@ -20,7 +20,8 @@ from crimemap.load.boundaries import load_boundaries, read_kml
 from crimemap.load.policeuk import LoadError
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import FORCE_BOUNDARIES, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import FORCE_BOUNDARIES
 from crimemap.where import parse_where
 from test_harvest_policeuk import CITY, SQLITE_SOURCE, expected, run, same_crimes, stored
 

@@ -29,7 +29,9 @@ from crimemap.export.arrow import require
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import CRIMES_TABLE, Column, Feature, Store, TableInfo
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE, Column, TableInfo
 
 BY_TYPE_ID = "02378420399528461352-17772055697785505571"
 TYPES = TableInfo(

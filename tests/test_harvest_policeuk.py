@@ -35,7 +35,8 @@ from crimemap.harvest.policeuk import (
 from crimemap.harvest.state import HarvestState
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery, Polygon
-from crimemap.store.base import Crime, Store
+from crimemap.records import Crime
+from crimemap.store.base import Store
 
 SQLITE_SOURCE = pytest.mark.parametrize("policeuk_store", ["sqlite"], indirect=True)
 SQLITE_TARGET = pytest.mark.parametrize("make_store", ["sqlite"], indirect=True)

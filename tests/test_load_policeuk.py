@@ -390,7 +390,7 @@ def test_outcomes_are_at_their_crimes_map_point_whatever_the_name_case(store: St
 
 def test_two_crimes_with_one_id_are_refused_and_nothing_is_stored(store: Store) -> None:
     from crimemap.load.policeuk import find_sources, read_street
-    from crimemap.store.base import StoreError
+    from crimemap.store.errors import StoreError
 
     source = find_sources([POLICEUK / "2016-01" / f"2016-01-{CITY}-street.csv"])[0]
     crimes = list(read_street(source))

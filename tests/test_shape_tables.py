@@ -27,7 +27,8 @@ from crimemap.export import plan_export, write_export
 from crimemap.load.boundaries import load_boundaries
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery, OrderKey
-from crimemap.store.base import FORCE_BOUNDARIES, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import FORCE_BOUNDARIES
 from crimemap.where import parse_where
 
 AREAS = "areas"

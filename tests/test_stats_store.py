@@ -27,8 +27,9 @@ from crimemap.load.generate import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.months import format_month, parse_month
 from crimemap.query import Polygon
+from crimemap.records import Crime
 from crimemap.stats_query import StatsQuery, parse_stats
-from crimemap.store.base import Crime, Store
+from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
 from test_api_policeuk import inside
 

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import LiveServer
 from crimemap.load.policeuk import load_policeuk
-from crimemap.store.base import STOPS_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import STOPS_TABLE
 from crimemap.store.sqlite import SQLiteStore
 from stops_truth import STOPS, rows_of
 

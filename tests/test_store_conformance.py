@@ -39,18 +39,10 @@ from crimemap.query import (
     Predicate,
     Within,
 )
-from crimemap.store.base import (
-    CRIME_COLUMNS,
-    CRIMES_TABLE,
-    Column,
-    Crime,
-    Feature,
-    OutcomeRecord,
-    Store,
-    StoreError,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.records import Crime, Feature, OutcomeRecord
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, Column, TableInfo
+from crimemap.store.errors import StoreError, TableChanged
 
 ST_PAULS = (-0.0983, 51.5138)
 """The middle of the City of London, where the real street files are densest."""

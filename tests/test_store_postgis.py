@@ -25,7 +25,7 @@ from conftest import POLICEUK
 from crimemap import geo
 from crimemap.load.policeuk import find_sources, load_policeuk, read_outcomes, read_street
 from crimemap.query import Circle, CrimeQuery, FeatureQuery
-from crimemap.store.base import ReadTimeout, StoreError
+from crimemap.store.errors import ReadTimeout, StoreError
 from crimemap.store.postgis import PostGISStore
 from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
 from crimemap.store.postgis.schema import INDEXES, SCHEMA_VERSION, ensure_schema

@@ -15,7 +15,8 @@ from crimemap import geo
 from crimemap.export import value_fixer
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Circle, FeatureQuery, Polygon, StopQuery
-from crimemap.store.base import STOPS_TABLE, Store, TableInfo
+from crimemap.store.base import Store
+from crimemap.store.catalogue import STOPS_TABLE, TableInfo
 from stops_truth import STOPS, files
 
 

@@ -32,7 +32,8 @@ from crimemap.export import gdal as gdal_export
 from crimemap.export import geojson as geojson_export
 from crimemap.export import parquet as parquet_export
 from crimemap.query import Predicate
-from crimemap.store.base import ColumnType, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import ColumnType
 from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
 
 MEDIA_TYPES = {

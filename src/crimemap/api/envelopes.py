@@ -38,7 +38,7 @@ from crimemap.api.ogc_errors import OGCError
 from crimemap.api.ogc_errors import unavailable as ogc_unavailable
 from crimemap.api.policeuk_params import MAX_POLY_POINTS
 from crimemap.echo import cut
-from crimemap.store.base import ReadTimeout, TableChanged
+from crimemap.store.errors import ReadTimeout, TableChanged
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -82,7 +82,10 @@ from crimemap.echo import cut, echo
 from crimemap.export import value_fixer
 from crimemap.export.geojson import column_bytes, feature_bytes
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.store.base import Feature, FeatureColumns, PageCursorGone, Store, TableInfo
+from crimemap.records import Feature, FeatureColumns
+from crimemap.store.base import Store
+from crimemap.store.catalogue import TableInfo
+from crimemap.store.errors import PageCursorGone
 from crimemap.where import GEOMETRY
 
 PREFIX = "/mapsengine/v1"

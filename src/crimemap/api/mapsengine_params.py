@@ -20,7 +20,7 @@ from crimemap.api.mapsengine_errors import invalid
 from crimemap.api.mapsengine_tokens import Page, PageTokens, TokenError
 from crimemap.query import And, Area, Circle, OrderKey, Polygon, Predicate, Within
 from crimemap.rings import RingError, check_ring
-from crimemap.store.base import TableInfo
+from crimemap.store.catalogue import TableInfo
 from crimemap.where import GEOMETRY, WhereError, parse_order_by, parse_select, parse_where
 
 MAX_RESULTS = 1_000

@@ -50,7 +50,8 @@ from crimemap.api.ogc_params import (
 from crimemap.echo import cut
 from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
-from crimemap.store.base import Store, TableInfo
+from crimemap.store.base import Store
+from crimemap.store.catalogue import TableInfo
 
 PREFIX = "/ogc"
 

@@ -16,7 +16,8 @@ from typing import Any
 from crimemap import __version__
 from crimemap.api.ogc_params import CRS84, MAX_LIMIT, temporal_column
 from crimemap.query import FeatureQuery, IsNull, Not, OrderKey
-from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, ColumnType, Store, TableInfo
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE, STOPS_TABLE, ColumnType, TableInfo
 from crimemap.where import GEOMETRY
 
 GEOJSON = "application/geo+json"

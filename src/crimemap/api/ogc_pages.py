@@ -25,7 +25,10 @@ from crimemap.api.ogc_errors import invalid
 from crimemap.api.ogc_params import ItemsRequest
 from crimemap.export.geojson import column_bytes
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.store.base import Feature, PageCursorGone, Store, TableInfo
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import TableInfo
+from crimemap.store.errors import PageCursorGone
 
 HISTORY = 16
 """Starts of earlier pages a cursor carries, so that ``prev`` is a keyset read too."""

@@ -32,7 +32,8 @@ from crimemap.api.errors import PoliceUKError, bad_request
 from crimemap.stats_output import GroupedQuery, csv_text, json_bytes
 from crimemap.stats_query import GROUPS, StatsError, parse_stats
 from crimemap.stats_stops_query import STOP_GROUPS, parse_stop_stats
-from crimemap.store.base import ReadTimeout, Store, StoreError
+from crimemap.store.base import Store
+from crimemap.store.errors import ReadTimeout, StoreError
 
 PARAMETERS = ("group", "months", "category", "force", "bbox", "poly", "zoom", "format", "key")
 """What ``/stats/crimes`` reads (``key`` is the access model's, :mod:`crimemap.api.access`)."""

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crimemap.query import FeatureQuery, Predicate, Scalar
-from crimemap.store.base import ColumnType, FeatureColumns, Store, TableInfo
+from crimemap.records import FeatureColumns
+from crimemap.store.base import Store
+from crimemap.store.catalogue import ColumnType, TableInfo
 from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
 
 BATCH_FEATURES = 10_000

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crimemap.export import Export, ExportError, Progress, feature_batches
-from crimemap.store.base import ColumnType, FeatureColumns, Store, TableInfo
+from crimemap.records import FeatureColumns
+from crimemap.store.base import Store
+from crimemap.store.catalogue import ColumnType, TableInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -54,7 +54,8 @@ from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, H
 from crimemap.harvest.state import HarvestState
 from crimemap.months import format_month, parse_month
 from crimemap.query import CrimeQuery
-from crimemap.store.base import Crime, Store
+from crimemap.records import Crime
+from crimemap.store.base import Store
 
 DEFAULT_TILE_SIZE = 0.25
 """Degrees: the largest tile asked for (about 28 km by 17 km in England)."""

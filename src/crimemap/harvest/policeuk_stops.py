@@ -45,7 +45,8 @@ from crimemap.harvest.policeuk import (
 from crimemap.harvest.state import HarvestState
 from crimemap.load.policeuk import crime_id
 from crimemap.query import StopQuery
-from crimemap.store.base import Stop, Store
+from crimemap.records import Stop
+from crimemap.store.base import Store
 from crimemap.vocab_stops import STOP_TYPES
 
 

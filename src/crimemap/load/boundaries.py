@@ -30,7 +30,9 @@ import shapely
 
 from crimemap import vocab
 from crimemap.load.policeuk import LoadError
-from crimemap.store.base import FORCE_BOUNDARIES, Column, Feature, Store, TableInfo
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import FORCE_BOUNDARIES, Column, TableInfo
 from crimemap.store.shapes import polygonal, shape_fields
 
 COLUMNS = (Column("force", "string"), Column("name", "string"))

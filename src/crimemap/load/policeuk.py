@@ -32,7 +32,8 @@ from crimemap import vocab
 from crimemap.lifeline import exit_with_parent
 from crimemap.load import pipeline
 from crimemap.months import parse_month
-from crimemap.store.base import Crime, OutcomeRecord, Store
+from crimemap.records import Crime, OutcomeRecord
+from crimemap.store.base import Store
 
 STREET_HEADER = (
     "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",

@@ -1,7 +1,7 @@
 """Read police.uk stop-and-search files: ``YYYY-MM/YYYY-MM-<force>-stop-and-search.csv``.
 
 The third file of every monthly archive, beside street and outcomes. Each row
-becomes a :class:`~crimemap.store.base.Stop`, checked as it is read: a wrong
+becomes a :class:`~crimemap.records.Stop`, checked as it is read: a wrong
 header, an unknown ``Type``, a ``Date`` that is not ISO 8601, a yes/no column
 that is neither ``True`` nor ``False``, or coordinates that are not numbers in
 range raise :class:`~crimemap.load.policeuk.LoadError` naming the file and the
@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 
 from crimemap.load.policeuk import MAX_ROWS_PER_FILE, LoadError, Source, crime_id
-from crimemap.store.base import Stop
+from crimemap.records import Stop
 from crimemap.vocab_stops import STOP_TYPES
 
 STOPS_HEADER = (

@@ -65,7 +65,9 @@ import shapely.errors
 from crimemap.load.geojson import iter_feature_collection
 from crimemap.load.policeuk import LoadError
 from crimemap.query import Scalar
-from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Column, ColumnType, Feature, Store, TableInfo
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE, STOPS_TABLE, Column, ColumnType, TableInfo
 from crimemap.store.shapes import polygonal, shape_fields
 
 GEOJSON_SUFFIXES = (".geojson", ".json")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from crimemap.store.base import Store, StoreError
+from crimemap.store.base import Store
+from crimemap.store.errors import StoreError
 
 DEFAULT_STORE_ENV = "CRIMEMAP_STORE"
 

@@ -11,7 +11,7 @@ Records and batches convert both ways (:meth:`CrimeBatch.from_records`,
 :meth:`CrimeBatch.records`) for the few who hold records: the harvester, and
 files that need the careful reader.
 
-    >>> from crimemap.store.base import Crime
+    >>> from crimemap.records import Crime
     >>> c = Crime(1, "2017-01", "city-of-london", "City of London Police", -0.09, 51.5, 7, "On or near X",
     ...           "E01", "City 001A", "drugs", "", "Force", "", "", None, None)
     >>> next(CrimeBatch.from_records([c]).records()) == c
@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from crimemap import geo, vocab
 from crimemap.months import format_month, parse_month
-from crimemap.store.base import Crime, OutcomeRecord
+from crimemap.records import Crime, OutcomeRecord
 
 NO_OUTCOME = -1
 """``outcome`` of a crime without one; unknown outcome names get placeholders below this."""

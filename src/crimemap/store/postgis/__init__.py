@@ -34,21 +34,12 @@ import orjson
 from crimemap import vocab
 from crimemap.policeuk_json import outcome_category
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
+from crimemap.records import Crime, Feature, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store.base import (
-    Crime,
-    Feature,
-    JsonList,
-    MonthSummary,
-    OutcomeEvent,
-    Stop,
-    Store,
-    StoreWriter,
-    Street,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.store.base import JsonList, Store
+from crimemap.store.catalogue import MonthSummary, TableInfo
+from crimemap.store.errors import TableChanged
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
 from crimemap.store.postgis import stats_stops as stop_stat_reads
@@ -65,6 +56,7 @@ from crimemap.store.postgis.connection import (
 from crimemap.store.postgis.schema import ensure_schema
 from crimemap.store.postgis.upgrade import upgrade_from_1
 from crimemap.store.postgis.writer import PostGISWriter, drop_retired
+from crimemap.store.writer import StoreWriter
 
 __all__ = [
     "DEFAULT_POOL_SIZE",

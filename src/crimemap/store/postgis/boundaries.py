@@ -13,7 +13,8 @@ from typing import Any
 
 import psycopg
 
-from crimemap.store.base import Feature, TableInfo
+from crimemap.records import Feature
+from crimemap.store.catalogue import TableInfo
 from crimemap.store.compiler import Geometry
 
 SHAPE_COLUMNS_SQL = (

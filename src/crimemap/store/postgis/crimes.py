@@ -28,8 +28,10 @@ from crimemap import geo, vocab
 from crimemap.months import format_month, parse_month
 from crimemap.policeuk_json import outcome_at_location
 from crimemap.query import Circle, CrimeQuery
+from crimemap.records import Crime, OutcomeEvent, Street
 from crimemap.store import areas
-from crimemap.store.base import Crime, JsonList, MonthSummary, OutcomeEvent, Street
+from crimemap.store.base import JsonList
+from crimemap.store.catalogue import MonthSummary
 from crimemap.store.compiler import Geometry
 from crimemap.store.postgis.connection import Cursor, Database
 from crimemap.store.postgis.dialect import exact_sql

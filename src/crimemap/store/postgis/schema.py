@@ -41,7 +41,7 @@ from typing import Any
 import psycopg
 
 from crimemap import geo, vocab
-from crimemap.store.base import StoreError
+from crimemap.store.errors import StoreError
 
 SCHEMA_VERSION = 2
 

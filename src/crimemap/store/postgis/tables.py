@@ -26,19 +26,11 @@ import psycopg.errors
 from crimemap import vocab
 from crimemap.months import parse_month
 from crimemap.query import And, FeatureQuery, Predicate, Within
+from crimemap.records import Feature
 from crimemap.store import areas
-from crimemap.store.base import (
-    CRIME_COLUMNS,
-    CRIMES_TABLE,
-    STOPS_TABLE,
-    Column,
-    Feature,
-    PageCursorGone,
-    StoreError,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.errors import PageCursorGone, StoreError, TableChanged
 from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.connection import Database

@@ -32,22 +32,12 @@ from typing import Any
 from crimemap import vocab
 from crimemap.months import format_month
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
+from crimemap.records import Crime, Feature, FeatureColumns, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store.base import (
-    Crime,
-    Feature,
-    FeatureColumns,
-    JsonList,
-    MonthSummary,
-    OutcomeEvent,
-    Stop,
-    Store,
-    StoreError,
-    StoreWriter,
-    Street,
-    TableInfo,
-)
+from crimemap.store.base import JsonList, Store
+from crimemap.store.catalogue import MonthSummary, TableInfo
+from crimemap.store.errors import StoreError
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
@@ -60,6 +50,7 @@ from crimemap.store.sqlite.schema import SchemaError, check_readable, ensure_sch
 from crimemap.store.sqlite.upgrade import upgrade_from_1
 from crimemap.store.sqlite.writer import SQLiteWriter
 from crimemap.store.stats_stops import no_stops
+from crimemap.store.writer import StoreWriter
 
 __all__ = ["SQLiteStore"]
 

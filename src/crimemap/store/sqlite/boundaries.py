@@ -14,7 +14,8 @@ from typing import Any
 
 import shapely
 
-from crimemap.store.base import Feature, TableInfo
+from crimemap.records import Feature
+from crimemap.store.catalogue import TableInfo
 
 SHAPE_COLUMNS_SQL = ", shape BLOB, shape_west REAL, shape_south REAL, shape_east REAL, shape_north REAL"
 SHAPE_COLUMNS = 5

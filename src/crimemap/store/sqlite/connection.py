@@ -28,7 +28,7 @@ import shapely
 
 from crimemap.query import NUMBER_TEXT
 from crimemap.store import areas, shapes
-from crimemap.store.base import ReadTimeout, StoreError
+from crimemap.store.errors import ReadTimeout, StoreError
 
 TIME_BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds one read may run before it is interrupted (default 10), on both stores."""

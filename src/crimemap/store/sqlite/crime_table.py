@@ -24,9 +24,10 @@ from typing import Any
 from crimemap import vocab
 from crimemap.months import format_month, parse_month
 from crimemap.query import And, Area, Compare, FeatureQuery, In, Predicate, Within
+from crimemap.records import FeatureColumns
 from crimemap.store import areas
-from crimemap.store.base import FeatureColumns, PageCursorGone
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate
+from crimemap.store.errors import PageCursorGone
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import SQLITE
 
@@ -95,7 +96,7 @@ READS: dict[str, ReadColumn] = {
     "location_subtype": ReadColumn("crimes.location_subtype"),
     "street_id": ReadColumn("crimes.street_id"),
 }
-"""How each column of :data:`crimemap.store.base.CRIME_COLUMNS` is read (see the module docstring)."""
+"""How each column of :data:`crimemap.store.catalogue.CRIME_COLUMNS` is read (see the module docstring)."""
 
 
 def _select(names: Sequence[str]) -> tuple[str, list[tuple[int, int, ReadColumn]]]:

@@ -22,9 +22,10 @@ from crimemap import geo, vocab
 from crimemap.months import format_month, parse_month
 from crimemap.policeuk_json import outcome_at_location
 from crimemap.query import Circle, CrimeQuery, Polygon
+from crimemap.records import Crime, OutcomeEvent, Street
 from crimemap.store import areas
 from crimemap.store.areas import rectangle
-from crimemap.store.base import Crime, JsonList, OutcomeEvent, Street
+from crimemap.store.base import JsonList
 from crimemap.store.compiler import Geometry
 from crimemap.store.records import crime_from_row, pid_bytes, pid_key
 from crimemap.store.sqlite.connection import Reader

@@ -25,10 +25,13 @@ import orjson
 from crimemap import vocab
 from crimemap.months import format_month, parse_month
 from crimemap.query import Circle, StopQuery
+from crimemap.records import Stop
 from crimemap.store import areas
 from crimemap.store.areas import rectangle
-from crimemap.store.base import STOP_COLUMNS, STOPS_TABLE, JsonList, MonthSummary, Stop, StoreError, TableInfo
+from crimemap.store.base import JsonList
+from crimemap.store.catalogue import STOP_COLUMNS, STOPS_TABLE, MonthSummary, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn
+from crimemap.store.errors import StoreError
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
 from crimemap.store.stop_rows import FORCE_IDS, STOP_FIELDS, STOP_ROW, PreparedStops, compose, stop_from_row
@@ -257,7 +260,7 @@ COLUMNS_SQL: dict[str, SqlColumn] = {
     "street_id": SqlColumn("street_id"),
     "location": SqlColumn("street_name"),
 }
-"""How each column of :data:`~crimemap.store.base.STOP_COLUMNS` reads from the stops table."""
+"""How each column of :data:`~crimemap.store.catalogue.STOP_COLUMNS` reads from the stops table."""
 assert tuple(COLUMNS_SQL) == tuple(c.name for c in STOP_COLUMNS)
 
 TABLE_GEOMETRY = Geometry(unit=("x", "y", "z"))

@@ -20,18 +20,10 @@ import orjson
 from crimemap import vocab
 from crimemap.months import parse_month
 from crimemap.query import FeatureQuery
-from crimemap.store.base import (
-    CRIME_COLUMNS,
-    CRIMES_TABLE,
-    STOPS_TABLE,
-    Column,
-    Feature,
-    FeatureColumns,
-    StoreError,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.records import Feature, FeatureColumns
+from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
+from crimemap.store.errors import StoreError, TableChanged
 from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import stops as stop_store
