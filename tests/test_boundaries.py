@@ -17,7 +17,7 @@ from crimemap.harvest.http import HarvestError
 from crimemap.harvest.policeuk import BBox, PoliceUKHarvest
 from crimemap.load import dispatch
 from crimemap.load.boundaries import load_boundaries, read_kml
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
 from crimemap.store.base import Store

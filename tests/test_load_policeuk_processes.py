@@ -15,7 +15,8 @@ import pytest
 
 from conftest import POLICEUK
 from crimemap.load.generate import generate
-from crimemap.load.policeuk import find_sources, load_policeuk
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
 

@@ -21,7 +21,10 @@ import shapely
 
 from conftest import POLICEUK, _open_empty
 from crimemap import geo, vocab
-from crimemap.load.policeuk import LoadError, find_sources, load_policeuk, read_outcomes, read_street
+from crimemap.load.errors import LoadError
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
+from crimemap.load.policeuk_reader import read_outcomes, read_street
 from crimemap.query import (
     And,
     Circle,

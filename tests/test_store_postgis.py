@@ -23,7 +23,9 @@ import pytest
 
 from conftest import POLICEUK
 from crimemap import geo
-from crimemap.load.policeuk import find_sources, load_policeuk, read_outcomes, read_street
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
+from crimemap.load.policeuk_reader import read_outcomes, read_street
 from crimemap.query import Circle, CrimeQuery, FeatureQuery
 from crimemap.store.errors import ReadTimeout, StoreError
 from crimemap.store.postgis import PostGISStore

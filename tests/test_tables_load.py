@@ -10,7 +10,7 @@ import pytest
 
 from conftest import NYC
 from crimemap.load import dispatch, geojson
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 from crimemap.load.tables import load_table
 from crimemap.query import Compare, FeatureQuery
 from crimemap.records import Feature

@@ -38,7 +38,7 @@ import orjson
 from crimemap.api.mapsengine_params import GX_ID, MAX_RESULTS
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats
 from crimemap.harvest.state import HarvestState
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 from crimemap.load.tables import load_table
 from crimemap.store.base import Store
 

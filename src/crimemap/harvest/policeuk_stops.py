@@ -43,7 +43,7 @@ from crimemap.harvest.policeuk import (
     tiles,
 )
 from crimemap.harvest.state import HarvestState
-from crimemap.load.policeuk import crime_id
+from crimemap.load.policeuk_files import crime_id
 from crimemap.query import StopQuery
 from crimemap.records import Stop
 from crimemap.store.base import Store

@@ -29,7 +29,7 @@ import numpy as np
 import shapely
 
 from crimemap import vocab
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 from crimemap.records import Feature
 from crimemap.store.base import Store
 from crimemap.store.catalogue import FORCE_BOUNDARIES, Column, TableInfo

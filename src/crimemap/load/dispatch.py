@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from crimemap.load import policeuk
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
+from crimemap.load.policeuk_files import find_sources
 from crimemap.store.base import Store
 
 TABLE_SUFFIXES = (".geojson", ".json", ".csv")
@@ -81,7 +82,7 @@ def load_paths(
     if areas:
         summary.boundaries = boundaries.load_boundaries(store, areas)
     if archives:
-        sources = policeuk.find_sources(archives)
+        sources = find_sources(archives)
         if progress is None:
             summary.policeuk = policeuk.load_policeuk(store, archives)
         else:

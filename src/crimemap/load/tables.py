@@ -62,8 +62,8 @@ import numpy as np
 import shapely
 import shapely.errors
 
+from crimemap.load.errors import LoadError
 from crimemap.load.geojson import iter_feature_collection
-from crimemap.load.policeuk import LoadError
 from crimemap.query import Scalar
 from crimemap.records import Feature
 from crimemap.store.base import Store
