@@ -42,7 +42,7 @@ from urllib.parse import quote
 
 from crimemap.api.policeuk import MAX_CRIMES
 from crimemap.geo import ONE_MILE_M
-from crimemap.load.generate import DENSEST_CENTRE
+from crimemap.load.generate.world import DENSEST_CENTRE
 from crimemap.query import Circle, CrimeQuery, Polygon
 from crimemap.store import areas, open_store
 from crimemap.store.base import Store

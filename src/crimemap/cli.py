@@ -93,8 +93,8 @@ def generate(
     quiet: QuietOption = False,
 ) -> None:
     """Write synthetic police.uk archives (street, outcomes and stop-and-search files) of any size."""
-    from crimemap.load.generate import generate as run
-    from crimemap.load.generate import month_range
+    from crimemap.load.generate.world import generate as run
+    from crimemap.load.generate.world import month_range
 
     try:
         month_list = month_range(last, months)
@@ -337,7 +337,7 @@ def demo(
     """
     import shutil
 
-    from crimemap.load.generate import DENSEST_CENTRE
+    from crimemap.load.generate.world import DENSEST_CENTRE
 
     if store is not None and store.exists() and not force:
         raise fail(

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from crimemap.load.generate import _interleave, _parse_month, _seed_word, _Sink, _World
+from crimemap.load.generate.world import _interleave, _parse_month, _seed_word, _Sink, _World
 from crimemap.load.stops import STOPS_HEADER
 
 HEADER = ",".join(STOPS_HEADER)

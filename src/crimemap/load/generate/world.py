@@ -623,9 +623,9 @@ def generate(
     written, so a progress bar's total is known up front: ``len(months) *
     crimes_per_month`` (outcome rows, whose number is not, are not counted).
     Same arguments, same bytes. ``stops_per_month`` adds stop-and-search files
-    (:mod:`crimemap.load.generate_stops`), leaving the others as they are.
+    (:mod:`crimemap.load.generate.stops`), leaving the others as they are.
     """
-    from crimemap.load.generate_stops import write_stops
+    from crimemap.load.generate.stops import write_stops
 
     if crimes_per_month < 0 or stops_per_month < 0:
         raise ValueError("crimes_per_month and stops_per_month must not be negative")

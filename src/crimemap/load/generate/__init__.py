@@ -1,0 +1,1 @@
+"""Synthetic police.uk bulk archives (see :mod:`crimemap.load.generate.world`)."""
