@@ -35,7 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crimemap import geo
-from crimemap.load.generate.world import DENSEST_CENTRE, TOWNS, generate, month_range
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import DENSEST_CENTRE, TOWNS, month_range
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Circle, Compare, CrimeQuery, FeatureQuery, Polygon
 from crimemap.store.base import Store

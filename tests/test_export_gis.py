@@ -254,7 +254,7 @@ print(max(peak[0], rss()) - before)
 
 def test_gis_exports_keep_memory_flat_however_large_the_table(tmp_path: Path) -> None:
     """Peak memory grows by a batch's worth, not with the table: 4x the crimes costs (almost) nothing more."""
-    from crimemap.load.generate.world import generate
+    from crimemap.load.generate.archive import generate
 
     grown: dict[str, list[int]] = {"gpkg": [], "parquet": [], "fgb": []}
     for size in (60_000, 240_000):

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import POLICEUK
 from crimemap.load.errors import LoadError
-from crimemap.load.generate.world import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.policeuk_files import crime_id
 from crimemap.query import CrimeQuery

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICEUK
-from crimemap.load.generate.world import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.policeuk_files import find_sources
 from crimemap.query import CrimeQuery

@@ -21,7 +21,7 @@ import pytest
 from owslib.ogcapi.features import Features
 
 from conftest import STORE_KINDS, LiveServer, _open_empty
-from crimemap.load.generate.world import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import POLICEUK, STORE_KINDS, _open_empty
 from crimemap import vocab
-from crimemap.load.generate.world import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.months import format_month, parse_month
 from crimemap.query import Polygon

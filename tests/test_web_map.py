@@ -21,7 +21,7 @@ import pytest
 from conftest import NYC, POLICEUK, SHARED_DATA, LiveServer
 from crimemap.api.app import Settings
 from crimemap.load.boundaries import load_boundaries
-from crimemap.load.generate.world import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.store.sqlite import SQLiteStore

@@ -93,7 +93,7 @@ def generate(
     quiet: QuietOption = False,
 ) -> None:
     """Write synthetic police.uk archives (street, outcomes and stop-and-search files) of any size."""
-    from crimemap.load.generate.world import generate as run
+    from crimemap.load.generate.archive import generate as run
     from crimemap.load.generate.world import month_range
 
     try:
