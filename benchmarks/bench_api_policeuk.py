@@ -42,9 +42,9 @@ from urllib.parse import quote
 
 from crimemap.api.policeuk import MAX_CRIMES
 from crimemap.geo import ONE_MILE_M
+from crimemap.geometry import areas, open_store
 from crimemap.load.generate.world import DENSEST_CENTRE
 from crimemap.query import Circle, CrimeQuery, Polygon
-from crimemap.store import areas, open_store
 from crimemap.store.base import Store
 from crimemap_server import Server, free_port
 

@@ -20,8 +20,8 @@ import shapely
 
 from conftest import LiveServer
 from crimemap import geo
+from crimemap.geometry import areas
 from crimemap.query import Area, Circle, Polygon
-from crimemap.store import areas
 from test_api_policeuk import poly_param
 
 WORLD_BOX = Polygon(((-180.0, -90.0), (180.0, -90.0), (180.0, 90.0), (-180.0, 90.0), (-180.0, -90.0)))

@@ -44,7 +44,7 @@ CELL_PIXELS_ZOOM = 13
 
 MAX_ZOOM = 22
 MAX_POLY_POINTS = 10_000
-"""Vertices a ``poly`` may have (as :data:`crimemap.store.areas.MAX_POLYGON_VERTICES`)."""
+"""Vertices a ``poly`` may have (as :data:`crimemap.geometry.areas.MAX_POLYGON_VERTICES`)."""
 
 
 class StatsError(ValueError):
@@ -184,7 +184,7 @@ def parse_poly(text: str) -> Polygon:
         check_ring(ring)
     except RingError as e:
         raise StatsError("poly", f"poly: {e}") from None
-    from crimemap.store import areas  # the store's polygon, made valid (the store package imports this module)
+    from crimemap.geometry import areas  # the store's polygon, made valid (the store package imports this module)
 
     if not areas.polygon_of(ring).area > 0:
         raise StatsError("poly", "poly encloses no area: give at least three points that are not on one line")

@@ -5,7 +5,7 @@ becomes one ``pyarrow.RecordBatch``: ``gx_id`` (int64), the columns with their
 types (``integer`` int64, ``double`` float64, ``string`` string, ``boolean``
 bool, ``datetime`` a UTC timestamp), and ``geometry``, the point as ISO WKB
 (21 bytes, written with numpy rather than one shapely object per feature;
-null without a location). A table of shapes (:mod:`crimemap.store.shapes`)
+null without a location). A table of shapes (:mod:`crimemap.geometry.shapes`)
 writes each feature's shape, its Polygon or MultiPolygon, as the store keeps
 it (WKB). Nothing is collected: memory holds one batch.
 

@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 
 from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.geometry import shapes
 from crimemap.records import Feature, FeatureColumns
-from crimemap.store import shapes
 from crimemap.store.base import Store
 
 HEAD = b'{"type":"FeatureCollection","features":[\n'

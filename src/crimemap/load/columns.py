@@ -28,10 +28,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from crimemap import vocab
+from crimemap.geometry.areas import unit_vector
 from crimemap.load.policeuk_files import MAX_ROWS_PER_FILE, OUTCOMES_HEADER, STREET_HEADER, street_id
 from crimemap.months import parse_month
 from crimemap.policeuk_json import crime_json_column, location_json, status_json
-from crimemap.store.areas import unit_vector
 from crimemap.store.batches import (
     NO_MONTH,
     NO_OUTCOME,

@@ -27,7 +27,7 @@ Decisions:
 - **Geometry.** ``Point`` geometries are stored as points. ``Polygon`` and
   ``MultiPolygon`` geometries (Maps Engine tables had them; police force
   boundaries are them) make the table a table of *shapes*
-  (:mod:`crimemap.store.shapes`): each feature keeps its geometry, and a point
+  (:mod:`crimemap.geometry.shapes`): each feature keeps its geometry, and a point
   on its surface as its coordinates. A feature without geometry, with a
   geometry of another type, or with bad coordinates is *stored without
   geometry* and reported in the load's notes (count and the first feature
@@ -62,13 +62,13 @@ import numpy as np
 import shapely
 import shapely.errors
 
+from crimemap.geometry.shapes import polygonal, shape_fields
 from crimemap.load.errors import LoadError
 from crimemap.load.geojson import iter_feature_collection
 from crimemap.query import Scalar
 from crimemap.records import Feature
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, STOPS_TABLE, Column, ColumnType, TableInfo
-from crimemap.store.shapes import polygonal, shape_fields
 
 GEOJSON_SUFFIXES = (".geojson", ".json")
 LNG_COLUMNS = ("gx_longitude", "longitude", "lng", "lon", "long")

@@ -93,13 +93,13 @@ def check_of(raw: np.ndarray) -> np.ndarray:
 
 
 def unit_vectors(lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The unit vectors of points (NaN where there is none), by :func:`crimemap.store.areas.unit_vector`.
+    """The unit vectors of points (NaN where there is none), by :func:`crimemap.geometry.areas.unit_vector`.
 
     Computed with Python's ``math`` (the C library, as SQLite and PostgreSQL
     call it), once per distinct point, not with numpy's own vectorised sine,
     which may differ in the last bit on some machines.
     """
-    from crimemap.store.areas import unit_vector
+    from crimemap.geometry.areas import unit_vector
 
     out = np.full((3, len(lng)), np.nan)
     seen: dict[tuple[float, float], tuple[float, float, float]] = {}

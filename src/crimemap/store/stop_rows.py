@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crimemap import geo, vocab
+from crimemap.geometry.areas import unit_vector
 from crimemap.months import format_month, parse_month
 from crimemap.policeuk_json import stop_json_parts, stop_location_json
 from crimemap.records import Stop
-from crimemap.store.areas import unit_vector
 from crimemap.vocab_stops import stop_outcome_id
 
 STOP_ROW = (

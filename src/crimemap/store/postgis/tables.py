@@ -24,10 +24,10 @@ import orjson
 import psycopg.errors
 
 from crimemap import vocab
+from crimemap.geometry import areas
 from crimemap.months import parse_month
 from crimemap.query import And, FeatureQuery, Predicate, Within
 from crimemap.records import Feature
-from crimemap.store import areas
 from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
 from crimemap.store.errors import PageCursorGone, StoreError, TableChanged

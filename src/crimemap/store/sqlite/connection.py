@@ -26,8 +26,8 @@ from typing import Any
 
 import shapely
 
+from crimemap.geometry import areas, shapes
 from crimemap.query import NUMBER_TEXT
-from crimemap.store import areas, shapes
 from crimemap.store.errors import ReadTimeout, StoreError
 
 TIME_BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
@@ -171,7 +171,7 @@ def register_functions(conn: sqlite3.Connection) -> None:
     """The functions crimemap's SQL calls beyond SQLite's own.
 
     ``cm_in_polygon`` tests a point against a polygon (by its key); ``cm_intersects``
-    two WKB geometries (:mod:`crimemap.store.shapes`); ``cm_lower``
+    two WKB geometries (:mod:`crimemap.geometry.shapes`); ``cm_lower``
     lower-cases all of Unicode, as Python does (SQLite's ``lower`` knows ASCII
     only). The math functions (``sin``, ``cos``, ``radians``) are SQLite's own
     where it was built with them, else the same C library's through Python, so

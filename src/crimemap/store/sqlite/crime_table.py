@@ -22,10 +22,10 @@ from functools import lru_cache
 from typing import Any
 
 from crimemap import vocab
+from crimemap.geometry import areas
 from crimemap.months import format_month, parse_month
 from crimemap.query import And, Area, Compare, FeatureQuery, In, Predicate, Within
 from crimemap.records import FeatureColumns
-from crimemap.store import areas
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate
 from crimemap.store.errors import PageCursorGone
 from crimemap.store.sqlite.connection import Reader

@@ -23,11 +23,11 @@ import numpy as np
 import orjson
 
 from crimemap import vocab
+from crimemap.geometry import areas
+from crimemap.geometry.areas import rectangle
 from crimemap.months import format_month, parse_month
 from crimemap.query import Circle, StopQuery
 from crimemap.records import Stop
-from crimemap.store import areas
-from crimemap.store.areas import rectangle
 from crimemap.store.base import JsonList
 from crimemap.store.catalogue import STOP_COLUMNS, STOPS_TABLE, MonthSummary, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn
