@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crimemap import geo, vocab
+from crimemap.geometry import areas
 from crimemap.months import format_month, parse_month
 from crimemap.query import Polygon
 from crimemap.rings import RingError, check_ring
@@ -184,8 +185,6 @@ def parse_poly(text: str) -> Polygon:
         check_ring(ring)
     except RingError as e:
         raise StatsError("poly", f"poly: {e}") from None
-    from crimemap.geometry import areas  # the store's polygon, made valid (the store package imports this module)
-
     if not areas.polygon_of(ring).area > 0:
         raise StatsError("poly", "poly encloses no area: give at least three points that are not on one line")
     return Polygon(ring)

@@ -27,7 +27,9 @@ import numpy as np
 import pyarrow as pa
 
 from crimemap import geo, vocab
+from crimemap.geometry.areas import unit_vector
 from crimemap.months import format_month, parse_month
+from crimemap.policeuk_json import crime_json
 from crimemap.records import Crime, OutcomeRecord
 
 NO_OUTCOME = -1
@@ -99,8 +101,6 @@ def unit_vectors(lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarr
     call it), once per distinct point, not with numpy's own vectorised sine,
     which may differ in the last bit on some machines.
     """
-    from crimemap.geometry.areas import unit_vector
-
     out = np.full((3, len(lng)), np.nan)
     seen: dict[tuple[float, float], tuple[float, float, float]] = {}
     for i, (a, b) in enumerate(zip(lng.tolist(), lat.tolist(), strict=True)):
@@ -168,8 +168,6 @@ class CrimeBatch:
     @classmethod
     def from_records(cls, crimes: Sequence[Crime]) -> CrimeBatch:
         """A batch of records of one month (the JSON made by :func:`crimemap.policeuk_json.crime_json`)."""
-        from crimemap.policeuk_json import crime_json
-
         unknown: dict[str, int] = {}
         outcomes: list[int] = []
         shown: list[Crime] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crimemap import geo
 from crimemap.geometry import areas, shapes
 from crimemap.geometry.areas import rectangle
 from crimemap.query import Area, Circle
@@ -33,8 +34,6 @@ def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
         return shape_sql(area, geometry, params)
     lng, lat = geometry.lng, geometry.lat
     if isinstance(area, Circle):
-        from crimemap import geo
-
         min_lng, min_lat, max_lng, max_lat = geo.circle_bbox(area.center[0], area.center[1], area.radius_m)
         if min_lng < -180 or max_lng > 180:  # across the antimeridian: no box
             return circle_sql(area, geometry, params)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from crimemap import vocab
+from crimemap import geo, vocab
 from crimemap.geometry import areas
 from crimemap.geometry.areas import rectangle
 from crimemap.months import format_month, parse_month
@@ -300,8 +300,6 @@ def _stored_streets(conn: sqlite3.Connection, points: Iterable[tuple[float, floa
     One query per few thousand grid cells (the streets index is on ``cell``),
     the exact coordinates compared here: a query per point cost four times as much.
     """
-    from crimemap import geo
-
     wanted = set(points)
     cells = sorted({geo.cell_of(lng, lat) for lng, lat in wanted})
     found: dict[Any, tuple[int, str]] = {}
