@@ -19,6 +19,7 @@ from crimemap import __version__, cli_help
 from crimemap.console import QuietOption, StoreOption, err, fail, out, progress_bar
 from crimemap.stopping import stops_cleanly
 from crimemap.store import StoreError, default_store_location, open_store
+from crimemap.store.engines import is_server_store
 
 app = cli_help.App(
     help="Police-recorded crime data: load it, store it, serve it through the APIs your tools speak.",
@@ -124,7 +125,7 @@ def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
     """
     location = store or default_store_location()
     try:
-        if location.startswith(("postgresql://", "postgres://")):
+        if is_server_store(location):
             open_store(location).close()  # a PostGIS store is upgraded when it is opened
             if not quiet:
                 out.print(f"{location}: up to date", highlight=False)
@@ -149,7 +150,7 @@ def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
 def info(store: StoreOption = None) -> None:
     """What is stored: months, forces, crime counts and feature tables."""
     try:
-        st = open_store(store, readonly=not (store or default_store_location()).startswith("postgres"))
+        st = open_store(store, readonly=not is_server_store(store or default_store_location()))
     except StoreError as e:
         raise fail(str(e)) from None
     with st:
@@ -223,7 +224,7 @@ def stats(
         raise fail(f"--format is table, csv or json, not {kind!r}", 2)
     location = store or default_store_location()
     try:
-        with open_store(location, readonly=not location.startswith("postgres")) as st:
+        with open_store(location, readonly=not is_server_store(location)) as st:
             rows = st.stop_stats(query) if isinstance(query, StopStatsQuery) else st.stats(query)
     except StoreError as e:
         raise fail(str(e)) from None
@@ -387,7 +388,7 @@ def export(
     location = store or default_store_location()
     started = time.perf_counter()
     try:
-        with open_store(location, readonly=not location.startswith("postgres")) as st:
+        with open_store(location, readonly=not is_server_store(location)) as st:
             plan = exporting.plan_export(st, table, where, select)
             kind = exporting.format_for(output, fmt)
             total = plan.table.feature_count if plan.where is None else None
