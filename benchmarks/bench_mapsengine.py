@@ -42,7 +42,7 @@ from typing import Any
 
 from crimemap.api.mapsengine import render_columns
 from crimemap.api.mapsengine_params import GEOMETRY, FeaturesRequest
-from crimemap.export import Export, feature_batches
+from crimemap.export.plan import Export, feature_batches
 from crimemap.query import FeatureQuery, Predicate
 from crimemap.store import open_store
 from crimemap.store.base import Store

@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 
 from conftest import NYC, POLICEUK, STORE_KINDS, LiveServer, _open_empty
 from crimemap.cli import app
-from crimemap.export import ExportError, plan_export, write_export
+from crimemap.export import write_export
 from crimemap.export.arrow import require
+from crimemap.export.plan import ExportError, plan_export
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
@@ -226,7 +227,8 @@ _PEAK = """
 import os, sys, threading, time
 from pathlib import Path
 from crimemap.store.sqlite import SQLiteStore
-from crimemap.export import plan_export, write_export
+from crimemap.export import write_export
+from crimemap.export.plan import plan_export
 import pyarrow, pyogrio  # loaded before the baseline
 
 def rss():

@@ -23,7 +23,8 @@ import pytest
 import shapely
 
 from conftest import SHARED_DATA, STORE_KINDS, LiveServer, _open_empty
-from crimemap.export import plan_export, write_export
+from crimemap.export import write_export
+from crimemap.export.plan import plan_export
 from crimemap.load.boundaries import load_boundaries
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery, OrderKey

@@ -384,12 +384,13 @@ def export(
     """Write a whole table as GeoJSON, CSV, GeoPackage, GeoParquet or FlatGeobuf, in constant memory."""
 
     from crimemap import export as exporting
+    from crimemap.export.plan import ExportError, plan_export
 
     location = store or default_store_location()
     started = time.perf_counter()
     try:
         with open_store(location, readonly=not is_server_store(location)) as st:
-            plan = exporting.plan_export(st, table, where, select)
+            plan = plan_export(st, table, where, select)
             kind = exporting.format_for(output, fmt)
             total = plan.table.feature_count if plan.where is None else None
             with progress_bar(total, f"exporting {table}", quiet or output is None) as advance:
@@ -397,7 +398,7 @@ def export(
     except BrokenPipeError:  # `crimemap export T | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1) from None
-    except (exporting.ExportError, StoreError, OSError) as e:
+    except (ExportError, StoreError, OSError) as e:
         raise fail(str(e)) from None
     if not quiet and output is not None and str(output) != "-":
         elapsed = time.perf_counter() - started

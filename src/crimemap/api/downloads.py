@@ -26,11 +26,12 @@ from crimemap.api.mapsengine import unknown_table
 from crimemap.api.mapsengine_errors import MapsEngineError, MapsEngineRoute, invalid, not_found
 from crimemap.api.mapsengine_params import single
 from crimemap.api.mapsengine_schema import ERRORS, KeyQ, SelectQ, WhereQ
-from crimemap.export import FORMATS, Export, ExportError, check_available, export_chunks
+from crimemap.export import check_available, export_chunks
 from crimemap.export import csv as csv_export
 from crimemap.export import gdal as gdal_export
 from crimemap.export import geojson as geojson_export
 from crimemap.export import parquet as parquet_export
+from crimemap.export.plan import FORMATS, Export, ExportError
 from crimemap.query import Predicate
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType

@@ -79,8 +79,8 @@ from crimemap.api.mapsengine_tokens import Page, PageTokens, secret_from_environ
 from crimemap.api.methods import NO_SUCH_PATH, allowed_methods
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import cut, echo
-from crimemap.export import value_fixer
 from crimemap.export.geojson import column_bytes, feature_bytes
+from crimemap.export.plan import value_fixer
 from crimemap.query import FeatureQuery, Scalar
 from crimemap.records import Feature, FeatureColumns
 from crimemap.store.base import Store

@@ -48,8 +48,8 @@ from crimemap.api.ogc_params import (
     single,
 )
 from crimemap.echo import cut
-from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
+from crimemap.export.plan import value_fixer
 from crimemap.store.base import Store
 from crimemap.store.catalogue import TableInfo
 

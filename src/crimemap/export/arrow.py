@@ -1,6 +1,6 @@
 """Batches of features as Apache Arrow record batches: what the GeoPackage, FlatGeobuf and GeoParquet writers eat.
 
-Each batch read from the store (:func:`crimemap.export.feature_batches`)
+Each batch read from the store (:func:`crimemap.export.plan.feature_batches`)
 becomes one ``pyarrow.RecordBatch``: ``gx_id`` (int64), the columns with their
 types (``integer`` int64, ``double`` float64, ``string`` string, ``boolean``
 bool, ``datetime`` a UTC timestamp), and ``geometry``, the point as ISO WKB
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crimemap.export import Export, ExportError, Progress, feature_batches
+from crimemap.export.plan import Export, ExportError, Progress, feature_batches
 from crimemap.records import FeatureColumns
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType, TableInfo

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.export.plan import CHUNK_BYTES, Export, Progress, feature_batches
 from crimemap.geometry import shapes
 from crimemap.records import Feature, FeatureColumns
 from crimemap.store.base import Store
@@ -77,7 +77,7 @@ def _shape_or_point(shape: bytes | None, lng: float | None, lat: float | None) -
 
 
 def geojson_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:
-    """The FeatureCollection in chunks of about :data:`~crimemap.export.CHUNK_BYTES` bytes."""
+    """The FeatureCollection in chunks of about :data:`~crimemap.export.plan.CHUNK_BYTES` bytes."""
     names = export.names
     pending: list[bytes] = [HEAD]
     size = len(HEAD)
