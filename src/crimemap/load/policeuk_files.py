@@ -37,7 +37,8 @@ OUTCOMES_HEADER = (
     "LSOA code", "LSOA name", "Outcome type",
 )  # fmt: skip
 
-_NAME = re.compile(r"(?:^|/)(\d{4}-\d{2})-([a-z0-9-]+?)-(street|outcomes|stop-and-search)\.csv$")
+FILE_NAME = re.compile(r"(?:^|/)(\d{4}-\d{2})-([a-z0-9-]+?)-(street|outcomes|stop-and-search)\.csv$")
+"""A police.uk file's name, ``YYYY-MM-<force>-<kind>.csv``, perhaps in a folder: groups month, force, kind."""
 _MONTH_BITS, _FORCE_BITS, _ROW_BITS = 10, 6, 21
 _EPOCH = 1970 * 12
 MAX_ROWS_PER_FILE = 1 << _ROW_BITS
@@ -105,7 +106,7 @@ def find_sources(paths: Iterable[Path]) -> list[Source]:
     for path in paths:
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix.lower() == ".zip" or _NAME.search(child.name):
+                if child.suffix.lower() == ".zip" or FILE_NAME.search(child.name):
                     found.extend(find_sources([child]))
         elif path.suffix.lower() == ".zip":
             found.extend(_zip_sources(path))
@@ -117,7 +118,7 @@ def find_sources(paths: Iterable[Path]) -> list[Source]:
 
 
 def _classify(label: str, name: str) -> tuple[str, str, str]:
-    m = _NAME.search(name)
+    m = FILE_NAME.search(name)
     if m is None:
         raise LoadError(
             f"{label}: not a police.uk file name (expected YYYY-MM-<force>-street.csv,"
@@ -139,7 +140,7 @@ def _zip_sources(path: Path) -> list[Source]:
         raise LoadError(f"{path}: not a zip archive ({e})") from None
     sources = []
     for info in members:
-        if info.is_dir() or not _NAME.search(info.filename):
+        if info.is_dir() or not FILE_NAME.search(info.filename):
             continue
         label = f"{path}:{info.filename}"
         month, force, kind = _classify(label, info.filename)
