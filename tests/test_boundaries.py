@@ -14,7 +14,8 @@ import shapely
 from conftest import SHARED_DATA, LiveServer
 from crimemap.boundaries import ForceLocator
 from crimemap.harvest.http import HarvestError
-from crimemap.harvest.policeuk import BBox, PoliceUKHarvest
+from crimemap.harvest.policeuk import PoliceUKHarvest
+from crimemap.harvest.tiling import BBox
 from crimemap.load import dispatch
 from crimemap.load.boundaries import load_boundaries, read_kml
 from crimemap.load.errors import LoadError

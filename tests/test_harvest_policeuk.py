@@ -21,18 +21,9 @@ from crimemap.api.app import Settings
 from crimemap.cli import app
 from crimemap.harvest import policeuk as harvest_module
 from crimemap.harvest.http import HarvestClient, HarvestError, RetryPolicy
-from crimemap.harvest.policeuk import (
-    POLICEUK_RETRY,
-    BBox,
-    PoliceUKHarvest,
-    PoliceUKSummary,
-    Tile,
-    crime_from_json,
-    harvest_policeuk,
-    parse_months,
-    tiles,
-)
+from crimemap.harvest.policeuk import PoliceUKHarvest, PoliceUKSummary, crime_from_json, harvest_policeuk, parse_months
 from crimemap.harvest.state import HarvestState
+from crimemap.harvest.tiling import POLICEUK_RETRY, BBox, Tile, tiles
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery, Polygon
 from crimemap.records import Crime

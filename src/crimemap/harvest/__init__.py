@@ -18,8 +18,9 @@ The public surface; the modules behind it:
 
 from crimemap.harvest.http import DEFAULT_RATE, HarvestClient, HarvestError, HttpStats, RetryPolicy
 from crimemap.harvest.mapsengine import MapsEngineHarvest, MapsEngineSummary, harvest_mapsengine
-from crimemap.harvest.policeuk import BBox, PoliceUKHarvest, PoliceUKSummary, harvest_policeuk, parse_months
+from crimemap.harvest.policeuk import PoliceUKHarvest, PoliceUKSummary, harvest_policeuk, parse_months
 from crimemap.harvest.state import HarvestState, default_state_path
+from crimemap.harvest.tiling import BBox
 
 __all__ = [
     "DEFAULT_RATE",

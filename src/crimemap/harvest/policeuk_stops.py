@@ -32,7 +32,8 @@ import orjson
 from crimemap import vocab
 from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
-from crimemap.harvest.policeuk import (
+from crimemap.harvest.state import HarvestState
+from crimemap.harvest.tiling import (
     DEFAULT_TILE_SIZE,
     MIN_TILE_SIZE,
     POLICEUK_RETRY,
@@ -42,7 +43,6 @@ from crimemap.harvest.policeuk import (
     error_message,
     tiles,
 )
-from crimemap.harvest.state import HarvestState
 from crimemap.load.policeuk_files import crime_id
 from crimemap.query import StopQuery
 from crimemap.records import Stop
