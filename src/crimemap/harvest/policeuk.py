@@ -3,9 +3,9 @@
 For each month, the bounding box is cut into tiles (``tile_size`` degrees at
 most) and each tile is asked for as a ``poly`` of ``/crimes-street/{category}``.
 A tile holding more than 10,000 crimes is answered 503; it is split in four
-and each quarter asked for in turn, down to ``min_tile_size``. Crimes seen by
-two tiles (tiles overlap by :data:`EDGE_MARGIN`, so a crime on a shared edge is
-never lost to a server that excludes edges) are kept once, by their id; crimes
+and each quarter asked for in turn, down to ``min_tile_size``
+(:mod:`crimemap.harvest.tiling`). Crimes seen by two tiles (tiles overlap, so a
+crime on a shared edge is never lost to a server that excludes edges) are kept once, by their id; crimes
 outside the box are dropped, so the result is exactly the box, edges included.
 ``crimes-no-location`` adds the force's crimes published without a location.
 
@@ -47,9 +47,9 @@ import numpy as np
 import orjson
 
 from crimemap import vocab
-from crimemap.api.policeuk import MAX_CRIMES, MAX_GET_LENGTH
+from crimemap.api.policeuk import MAX_CRIMES
 from crimemap.boundaries import ForceLocator
-from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
+from crimemap.harvest.http import HarvestClient, HarvestError, HttpStats
 from crimemap.harvest.state import HarvestState
 from crimemap.harvest.tiling import (
     DEFAULT_TILE_SIZE,
@@ -58,7 +58,8 @@ from crimemap.harvest.tiling import (
     BBox,
     Progress,
     Tile,
-    error_message,
+    TiledRun,
+    answer_list,
     tiles,
 )
 from crimemap.months import format_month, parse_month
@@ -218,44 +219,28 @@ def crime_from_json(obj: Any, force: str) -> Crime:
         raise HarvestError(f"a crime in the answer is not as police.uk describes it ({e}): {obj!r:.300}") from None
 
 
-class _Run:
-    """One run of a harvest: the client, the store, the state file and the tally."""
+class _Run(TiledRun):
+    """One run of a harvest of crimes: the client, the store, the state file and the tally."""
 
     def __init__(
         self, client: HarvestClient, store: Store, state: HarvestState, what: PoliceUKHarvest, progress: Progress
     ) -> None:
-        self.client = client
+        summary = PoliceUKSummary(client.base_url, what.force, http=client.stats)
+        super().__init__(client, state, what.bbox, what.months, what.tile_size, what.min_tile_size, progress, summary)
         self.store = store
-        self.state = state
         self.what = what
-        self.progress = progress
-        self.summary = PoliceUKSummary(client.base_url, what.force, http=client.stats)
+        self.summary = summary
         self.locator = locator_for(store, what)
         self.no_location_forces = no_location_forces(what, self.locator)
 
-    def run(self) -> PoliceUKSummary:
-        top = tiles(self.what.bbox, self.what.tile_size)
-        per_month = len(top) + len(self.no_location_forces)
-        for month in self.what.months:
-            if self.state.status(f"{month}/written"):
-                self.summary.resumed += per_month
-                self.progress(per_month, f"{month} (done before)")
-                continue
-            if month in self._unpublished():
-                self.summary.skipped.append(f"{month}: not published by {self.client.base_url}; skipped")
-                self.progress(per_month, f"{month} not published")
-                continue
-            for n, tile in enumerate(top, 1):
-                self._tile(month, tile)
-                self.progress(1, f"{month} tile {n}/{len(top)}")
-            for force in self.no_location_forces:
-                self._no_location(month, force)
-                self.progress(1, f"{month} no location ({force})")
-            self._write(month)
-        return self.summary
+    limit_note = f": either it holds more than {MAX_CRIMES:,} crimes or the server is overloaded"
 
-    def _unpublished(self) -> set[str]:
-        """Months the remote's ``crimes-street-dates`` does not list (none if it cannot say)."""
+    @property
+    def path(self) -> str:
+        return f"/crimes-street/{self.what.category}"
+
+    def unpublished(self, month: str) -> str | None:
+        """A note when the remote's ``crimes-street-dates`` does not list ``month`` (none if it cannot say)."""
         known = self.state.get("published")
         if known is None:
             response = self.client.request("GET", "/crimes-street-dates", retry=POLICEUK_RETRY)
@@ -264,24 +249,12 @@ class _Run:
             except (ValueError, TypeError, KeyError):
                 known = []
             self.state.set("published", known)
-        return set(self.what.months) - set(known) if known else set()
+        if not known or month in known:
+            return None
+        return f"{month}: not published by {self.client.base_url}; skipped"
 
-    def _tile(self, month: str, tile: Tile) -> None:
-        """Harvest one tile, depth first through its quarters when it holds too many crimes."""
-        unit = f"{month}/{tile.key}"
-        status = self.state.status(unit)
-        if status == "done":
-            self.summary.resumed += 1
-            return
-        if status != "split":
-            crimes = self._fetch_tile(month, tile)
-            if crimes is not None:
-                self.state.commit(unit, group=month, records=_records(self._inside(crimes)))
-                return
-            self.state.commit(unit, status="split")
-            self.summary.splits += 1
-        for quarter in tile.quarters():
-            self._tile(month, quarter)
+    def tile_records(self, month: str, tile: Tile, response: httpx.Response) -> Iterable[tuple[str, bytes]]:
+        return _records(self._inside(self._crimes(response, month)))
 
     def _inside(self, crimes: list[Crime]) -> Iterator[Crime]:
         box = self.what.bbox
@@ -289,30 +262,10 @@ class _Run:
             if c.lng is not None and c.lat is not None and box.contains(c.lng, c.lat):
                 yield c
 
-    def _fetch_tile(self, month: str, tile: Tile) -> list[Crime] | None:
-        """The tile's crimes, or None when it holds more than the API's limit."""
-        path = f"/crimes-street/{self.what.category}"
-        params = {"poly": tile.poly(), "date": month}
-        smallest = tile.size / 2 < self.what.min_tile_size
-        long_get = len(httpx.URL(self.client.url(path), params=params).raw_path) > MAX_GET_LENGTH
-        response = self.client.request(
-            "POST" if long_get else "GET",
-            path,
-            params=None if long_get else params,
-            data=params if long_get else None,
-            retry=retry_statuses(RETRY_STATUSES) if smallest else POLICEUK_RETRY,
-        )
-        if response.status_code == 503 and not smallest:
-            return None
-        if response.status_code == 503:
-            raise HarvestError(
-                f"{month}, tile {tile.key} ({tile.poly(0)}): {error_message(response)}; the tile cannot be"
-                f" split below {self.what.min_tile_size}° (--min-tile-size): either it holds more than"
-                f" {MAX_CRIMES:,} crimes or the server is overloaded"
-            )
-        return self._crimes(response, month)
+    def no_location_units(self) -> list[str]:
+        return self.no_location_forces
 
-    def _no_location(self, month: str, force: str) -> None:
+    def no_location(self, month: str, force: str) -> None:
         unit = f"{month}/no-location" if self.what.force is not None else f"{month}/no-location/{force}"
         if self.state.status(unit):
             self.summary.resumed += 1
@@ -323,14 +276,7 @@ class _Run:
         self.state.commit(unit, group=month, records=_records(crimes))
 
     def _crimes(self, response: httpx.Response, month: str, force: str | None = None) -> list[Crime]:
-        if response.status_code != 200:
-            raise HarvestError(f"{response.request.method} {response.request.url}: {error_message(response)}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise HarvestError(f"{response.request.url}: the answer is not JSON: {response.text[:200]!r}") from None
-        if not isinstance(body, list):
-            raise HarvestError(f"{response.request.url}: expected a list of crimes, got {response.text[:200]!r}")
+        body = answer_list(response, "crimes")
         owner = force or self.what.force or vocab.FORCES[0].id  # located crimes are placed below
         crimes = [crime_from_json(obj, owner) for obj in body]
         if force is None and self.locator is not None:
@@ -358,7 +304,7 @@ class _Run:
         yield from self.store.crimes(CrimeQuery(month=month, force=force))
         yield from self.store.crimes(CrimeQuery(month=month, force=force, located=False))
 
-    def _write(self, month: str) -> None:
+    def write(self, month: str) -> None:
         """Write the month's harvest (and the stored crimes it does not answer for), all or nothing."""
         harvested = {c.id: c for c in (Crime(*orjson.loads(p)) for p in self.state.records(month))}
         by_force: dict[str, list[Crime]] = {f: [] for f in self.no_location_forces}
@@ -404,7 +350,9 @@ def harvest_policeuk(
     tiles finish (``n`` counts top-level tiles and no-location calls).
     Raises :class:`HarvestError`; what was done stays in ``state``.
     """
-    return _Run(client, store, state, what, progress or (lambda n, note: None)).run()
+    run = _Run(client, store, state, what, progress or (lambda n, note: None))
+    run.run()
+    return run.summary
 
 
 def api_root(url: str) -> str:

@@ -12,12 +12,16 @@ are harvested this way.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
-from crimemap.harvest.http import RETRY_STATUSES, retry_statuses
+from crimemap.api.policeuk import MAX_GET_LENGTH
+from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, retry_statuses
+from crimemap.harvest.state import HarvestState
 
 DEFAULT_TILE_SIZE = 0.25
 """Degrees: the largest tile asked for (about 28 km by 17 km in England)."""
@@ -127,3 +131,151 @@ def error_message(response: httpx.Response) -> str:
     except ValueError:
         pass
     return f"{response.status_code} {response.reason_phrase}" + (f": {text[:300]}" if text else "")
+
+
+def answer_list(response: httpx.Response, things: str) -> list[Any]:
+    """The JSON list a successful answer holds; :class:`HarvestError` for an error, non-JSON or anything else."""
+    if response.status_code != 200:
+        raise HarvestError(f"{response.request.method} {response.request.url}: {error_message(response)}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise HarvestError(f"{response.request.url}: the answer is not JSON: {response.text[:200]!r}") from None
+    if not isinstance(body, list):
+        raise HarvestError(f"{response.request.url}: expected a list of {things}, got {response.text[:200]!r}")
+    return body
+
+
+class Tally(Protocol):
+    """What a run counts, in the summary the command line reports."""
+
+    splits: int
+    resumed: int
+    skipped: list[str]
+
+
+class TiledRun(ABC):
+    """One run of a tiled harvest: month by month, its tiles, then its calls for what has no location, then a write.
+
+    Every tile is a unit of work in the state file (:mod:`crimemap.harvest.state`),
+    committed with what it found; a tile past the API's limit is committed as
+    split and its quarters harvested in turn, depth first. A month is written to
+    the store once all its units are done, and a month written is not asked for
+    again. A harvest says what it asks for (:attr:`path`), what a tile's answer
+    keeps (:meth:`tile_records`), which months to skip (:meth:`unpublished`),
+    what it asks beside the tiles (:meth:`no_location_units`, :meth:`no_location`)
+    and how it writes a month (:meth:`write`).
+    """
+
+    limit_note: str = ""
+    """What a 503 of a tile too small to split may mean, added to the error."""
+
+    def __init__(
+        self,
+        client: HarvestClient,
+        state: HarvestState,
+        bbox: BBox,
+        months: tuple[str, ...],
+        tile_size: float,
+        min_tile_size: float,
+        progress: Progress,
+        tally: Tally,
+    ) -> None:
+        self.client = client
+        self.state = state
+        self.bbox = bbox
+        self.months = months
+        self.tile_size = tile_size
+        self.min_tile_size = min_tile_size
+        self.progress = progress
+        self.tally = tally
+
+    @property
+    @abstractmethod
+    def path(self) -> str:
+        """The area method each tile is asked of, e.g. ``/stops-street``."""
+
+    @abstractmethod
+    def tile_records(self, month: str, tile: Tile, response: httpx.Response) -> Iterable[tuple[str, bytes]]:
+        """What to keep of a tile's answer, as (key, record) pairs for the state file."""
+
+    @abstractmethod
+    def unpublished(self, month: str) -> str | None:
+        """A note saying why ``month`` is skipped, or ``None`` to harvest it."""
+
+    @abstractmethod
+    def no_location_units(self) -> Sequence[str]:
+        """The calls each month takes beside its tiles (for what has no location): one name each."""
+
+    @abstractmethod
+    def no_location(self, month: str, unit: str) -> None:
+        """Make one of :meth:`no_location_units`' calls for ``month``, and commit it to the state file."""
+
+    @abstractmethod
+    def write(self, month: str) -> None:
+        """Write the month's harvest to the store, all or nothing, and commit ``{month}/written``."""
+
+    def run(self) -> None:
+        top = tiles(self.bbox, self.tile_size)
+        extra = self.no_location_units()
+        per_month = len(top) + len(extra)
+        for month in self.months:
+            if self.state.status(f"{month}/written"):
+                self.tally.resumed += per_month
+                self.progress(per_month, f"{month} (done before)")
+                continue
+            note = self.unpublished(month)
+            if note is not None:
+                self.tally.skipped.append(note)
+                self.progress(per_month, f"{month} not published")
+                continue
+            for n, tile in enumerate(top, 1):
+                self.harvest_tile(month, tile)
+                self.progress(1, f"{month} tile {n}/{len(top)}")
+            for unit in extra:
+                self.no_location(month, unit)
+                self.progress(1, f"{month} no location ({unit})")
+            self.write(month)
+
+    def harvest_tile(self, month: str, tile: Tile) -> None:
+        """Harvest one tile, depth first through its quarters when it holds too much."""
+        unit = f"{month}/{tile.key}"
+        status = self.state.status(unit)
+        if status == "done":
+            self.tally.resumed += 1
+            return
+        if status != "split":
+            response = self.fetch(month, tile)
+            if response is not None:
+                self.state.commit(unit, group=month, records=self.tile_records(month, tile, response))
+                return
+            self.state.commit(unit, status="split")
+            self.tally.splits += 1
+        for quarter in tile.quarters():
+            self.harvest_tile(month, quarter)
+
+    def fetch(self, month: str, tile: Tile) -> httpx.Response | None:
+        """The tile's answer, or ``None`` when it holds more than the API's limit and can be split.
+
+        A ``poly`` too long for a GET is sent by POST, as police.uk asks. A
+        503 of a tile that cannot be split is tried again (the server may be
+        overloaded), then an error.
+        """
+        params = {"poly": tile.poly(), "date": month}
+        smallest = tile.size / 2 < self.min_tile_size
+        long_get = len(httpx.URL(self.client.url(self.path), params=params).raw_path) > MAX_GET_LENGTH
+        response = self.client.request(
+            "POST" if long_get else "GET",
+            self.path,
+            params=None if long_get else params,
+            data=params if long_get else None,
+            retry=retry_statuses(RETRY_STATUSES) if smallest else POLICEUK_RETRY,
+        )
+        if response.status_code == 503 and not smallest:
+            return None
+        if response.status_code == 503:
+            raise HarvestError(
+                f"{month}, tile {tile.key} ({tile.poly(0)}): {error_message(response)}; the tile cannot be"
+                f" split below {self.min_tile_size}° (--min-tile-size){self.limit_note}"
+            )
+        return response
