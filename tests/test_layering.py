@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "queries and renderers",
         (
             "crimemap.cql", "crimemap.policeuk_json", "crimemap.stats_output", "crimemap.stats_query",
-            "crimemap.stats_stops_query", "crimemap.where",
+            "crimemap.stats_stops_query", "crimemap.where", "crimemap.where_columns", "crimemap.where_syntax",
         ),
     ),
     ("the store", ("crimemap.store.*",)),

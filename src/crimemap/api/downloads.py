@@ -35,7 +35,9 @@ from crimemap.export.plan import FORMATS, Export, ExportError
 from crimemap.query import Predicate
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType
-from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
+from crimemap.where import parse_where
+from crimemap.where_columns import parse_select
+from crimemap.where_syntax import GEOMETRY, WhereError
 
 MEDIA_TYPES = {
     "geojson": geojson_export.MEDIA_TYPE,

@@ -86,7 +86,7 @@ from crimemap.records import Feature, FeatureColumns
 from crimemap.store.base import Store
 from crimemap.store.catalogue import TableInfo
 from crimemap.store.errors import PageCursorGone
-from crimemap.where import GEOMETRY
+from crimemap.where_syntax import GEOMETRY
 
 PREFIX = "/mapsengine/v1"
 

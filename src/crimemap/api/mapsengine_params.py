@@ -21,7 +21,9 @@ from crimemap.api.mapsengine_tokens import Page, PageTokens, TokenError
 from crimemap.query import And, Area, Circle, OrderKey, Polygon, Predicate, Within
 from crimemap.rings import RingError, check_ring
 from crimemap.store.catalogue import TableInfo
-from crimemap.where import GEOMETRY, WhereError, parse_order_by, parse_select, parse_where
+from crimemap.where import parse_where
+from crimemap.where_columns import parse_order_by, parse_select
+from crimemap.where_syntax import GEOMETRY, WhereError
 
 MAX_RESULTS = 1_000
 """The largest page (``maxResults``), and the default, as in Maps Engine."""

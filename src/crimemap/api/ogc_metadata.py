@@ -18,7 +18,7 @@ from crimemap.api.ogc_params import CRS84, MAX_LIMIT, temporal_column
 from crimemap.query import FeatureQuery, IsNull, Not, OrderKey
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, STOPS_TABLE, ColumnType, TableInfo
-from crimemap.where import GEOMETRY
+from crimemap.where_syntax import GEOMETRY
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"

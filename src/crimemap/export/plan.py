@@ -14,7 +14,9 @@ from crimemap.query import FeatureQuery, Predicate, Scalar
 from crimemap.records import FeatureColumns
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType, TableInfo
-from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
+from crimemap.where import parse_where
+from crimemap.where_columns import parse_select
+from crimemap.where_syntax import GEOMETRY, WhereError
 
 BATCH_FEATURES = 10_000
 """Features read from the store per query while exporting."""
