@@ -152,7 +152,7 @@ class Connections:
 def _in_polygon(lng: float | None, lat: float | None, key: str) -> int | None:
     if lng is None or lat is None:
         return None
-    return int(shapely.intersects_xy(areas._prepared(key), lng, lat))
+    return int(shapely.intersects_xy(areas.prepared_polygon(key), lng, lat))
 
 
 def _lower(text: Any) -> Any:

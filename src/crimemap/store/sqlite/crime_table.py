@@ -99,7 +99,7 @@ READS: dict[str, ReadColumn] = {
 """How each column of :data:`crimemap.store.catalogue.CRIME_COLUMNS` is read (see the module docstring)."""
 
 
-def _select(names: Sequence[str]) -> tuple[str, list[tuple[int, int, ReadColumn]]]:
+def select_list(names: Sequence[str]) -> tuple[str, list[tuple[int, int, ReadColumn]]]:
     """The select list (key, point, then each column's stored values) and where each column's values are."""
     parts = ["crimes.id", "crimes.lng", "crimes.lat"]
     places = []
@@ -181,7 +181,7 @@ def features(
     db: Reader, query: FeatureQuery, names: Sequence[str], sql_columns: dict[str, SqlColumn], d: Decoders
 ) -> FeatureColumns:
     """Crimes as features in clustered order (``query`` has no ``order_by``), ``query.limit`` at most."""
-    select, places = _select(names)
+    select, places = select_list(names)
     params: list[Any] = []
     where = "1"
     if query.where is not None:

@@ -200,7 +200,7 @@ def feature_columns(db: Reader, source: Source, query: FeatureQuery, decoders: c
     if query.limit is not None:
         limit = " LIMIT ?"
     if source.clustered:
-        select, places = crime_table._select(names)
+        select, places = crime_table.select_list(names)
         sql = f"SELECT {select} FROM {crime_table.SOURCE} WHERE {' AND '.join(where)} {order}{limit}"
         rows = db.execute(sql, (*params, *([query.limit] if limit else []))).fetchall()
         return crime_table.columns(rows, places, decoders)
@@ -262,7 +262,7 @@ def feature(
     if not -(1 << 63) <= gx_id < 1 << 63:
         return None
     if source.clustered and decoders is not None:
-        select, places = crime_table._select(names)
+        select, places = crime_table.select_list(names)
         rows = db.execute(f"SELECT {select} FROM {crime_table.SOURCE} WHERE crimes.id = ?", (gx_id,)).fetchall()
         found = crime_table.columns(rows, places, decoders)
         return found.row(0) if len(found) else None
