@@ -47,6 +47,7 @@ from crimemap.query import FeatureQuery, Predicate
 from crimemap.store import open_store
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, TableInfo
+from crimemap.store.engines import is_server_store
 from crimemap.where import parse_where
 from crimemap_server import Server, crimemap_command
 
@@ -262,7 +263,7 @@ def bench_mapsengine(
     floor_features: int = 1_000_000,
 ) -> list[Row]:
     """Rows ``{name, value, unit, floor, ratio, target, ok}``; see the module docstring."""
-    store = open_store(store_path, readonly=not store_path.startswith("postgres"))
+    store = open_store(store_path, readonly=not is_server_store(store_path))
     try:
         table = store.table(table_id)
         if table is None or table.feature_count == 0:
