@@ -41,10 +41,12 @@ from typing import Any
 from urllib.parse import quote
 
 from crimemap.geo import ONE_MILE_M
-from crimemap.load.generate import DENSEST_CENTRE
+from crimemap.geometry import areas
+from crimemap.load.generate.world import DENSEST_CENTRE
 from crimemap.query import Circle, CrimeQuery, Polygon
-from crimemap.store import areas, open_store
+from crimemap.store import open_store
 from crimemap.store.base import Store
+from crimemap.store.engines import is_server_store
 from crimemap.wire import MAX_CRIMES
 from crimemap_server import Server, free_port
 
@@ -103,7 +105,7 @@ def choose_cases(store: Store, store_path: str) -> list[Case]:
     if month is None:
         raise SystemExit("the store is empty")
     m = parse_month(month)
-    sqlite = not store_path.startswith("postgres")
+    sqlite = not is_server_store(store_path)
     cap = MAX_CRIMES + 1
 
     def case(name: str, query: CrimeQuery, status: int = 200, **targets: float) -> Case:
@@ -277,7 +279,7 @@ class BareApp:
 
 def bench_policeuk_api(store_path: str, report: Report, requests: int = 200, seconds: float = 5.0) -> None:
     """Every figure (see the module docstring), through ``report(name, value, target)``."""
-    store = open_store(store_path, readonly=not store_path.startswith("postgres"))
+    store = open_store(store_path, readonly=not is_server_store(store_path))
     try:
         cases = choose_cases(store, store_path)
         server = Server(store_path, workers=1, cache_mb=0)

@@ -27,8 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crimemap.geo import ONE_MILE_M
-from crimemap.load.generate import DENSEST_CENTRE, TOWNS, generate, month_range
-from crimemap.load.policeuk import find_sources, load_policeuk
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import DENSEST_CENTRE, TOWNS, month_range
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
 from crimemap.query import Circle, CrimeQuery
 from crimemap.store.sqlite import SQLiteStore
 

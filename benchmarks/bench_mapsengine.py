@@ -40,13 +40,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crimemap.api.mapsengine.params import GEOMETRY, FeaturesRequest
+from crimemap.api.mapsengine.params import FeaturesRequest
 from crimemap.api.mapsengine.routes import render_columns
-from crimemap.export import Export, feature_batches
+from crimemap.export.plan import Export, feature_batches
 from crimemap.query import FeatureQuery, Predicate
 from crimemap.store import open_store
-from crimemap.store.base import CRIMES_TABLE, Store, TableInfo
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE, TableInfo
+from crimemap.store.engines import is_server_store
 from crimemap.where import parse_where
+from crimemap.where_syntax import GEOMETRY
 from crimemap_server import Server, crimemap_command
 
 FEATURES = "/mapsengine/v1/tables/{table}/features"
@@ -261,7 +264,7 @@ def bench_mapsengine(
     floor_features: int = 1_000_000,
 ) -> list[Row]:
     """Rows ``{name, value, unit, floor, ratio, target, ok}``; see the module docstring."""
-    store = open_store(store_path, readonly=not store_path.startswith("postgres"))
+    store = open_store(store_path, readonly=not is_server_store(store_path))
     try:
         table = store.table(table_id)
         if table is None or table.feature_count == 0:

@@ -1,7 +1,7 @@
 """Neighbourhoods at national scale: ``locate-neighbourhood`` and a neighbourhood's crimes by its boundary.
 
 On about 4,600 generated neighbourhoods (as many as England and Wales have,
-:mod:`crimemap.load.generate_neighbourhoods`) and one generated month of crimes,
+:mod:`crimemap.load.generate.neighbourhoods`) and one generated month of crimes,
 in the embedded store, served by ``crimemap serve`` (one worker, response cache off):
 
 - **load**: the KML zip loaded (parse, check, store both the points and the shapes);
@@ -36,8 +36,9 @@ import httpx
 import numpy as np
 import shapely
 
-from crimemap.load.generate import DENSEST_CENTRE, generate, month_range
-from crimemap.load.generate_neighbourhoods import plan, write_neighbourhoods
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.neighbourhoods import plan, write_neighbourhoods
+from crimemap.load.generate.world import DENSEST_CENTRE, month_range
 from crimemap.load.neighbourhoods import load_neighbourhoods
 from crimemap.load.policeuk import load_policeuk
 from crimemap.neighbourhoods import NeighbourhoodLocator

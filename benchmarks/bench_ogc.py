@@ -52,10 +52,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from crimemap import geo  # noqa: E402
-from crimemap.load.generate import DENSEST_CENTRE, TOWNS, generate, month_range  # noqa: E402
+from crimemap.load.generate.archive import generate  # noqa: E402
+from crimemap.load.generate.world import DENSEST_CENTRE, TOWNS, month_range  # noqa: E402
 from crimemap.load.policeuk import load_policeuk  # noqa: E402
 from crimemap.query import FeatureQuery  # noqa: E402
-from crimemap.store.base import CRIME_COLUMNS, CRIMES_TABLE  # noqa: E402
+from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE  # noqa: E402
 from crimemap.store.postgis import PostGISStore  # noqa: E402
 from crimemap.store.sqlite import SQLiteStore  # noqa: E402
 from crimemap_server import Server  # noqa: E402

@@ -33,8 +33,10 @@ from typing import Any
 import httpx
 
 from crimemap.geo import ONE_MILE_M
-from crimemap.load.generate import DENSEST_CENTRE, generate, month_range
-from crimemap.load.policeuk import find_sources, load_policeuk
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import DENSEST_CENTRE, month_range
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
 from crimemap.query import Circle, CrimeQuery, StopQuery
 from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore

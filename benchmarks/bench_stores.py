@@ -35,10 +35,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crimemap import geo
-from crimemap.load.generate import DENSEST_CENTRE, TOWNS, generate, month_range
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import DENSEST_CENTRE, TOWNS, month_range
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Circle, Compare, CrimeQuery, FeatureQuery, Polygon
-from crimemap.store.base import CRIMES_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE
 from crimemap.store.postgis import PostGISStore
 from crimemap.store.sqlite import SQLiteStore
 

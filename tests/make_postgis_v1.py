@@ -34,7 +34,8 @@ PLACES = "name,kind,visits,open,latitude,longitude\nTower,castle,12.5,true,51.50
 def main() -> None:
     import psycopg
 
-    from crimemap.load.generate import generate, month_range
+    from crimemap.load.generate.archive import generate
+    from crimemap.load.generate.world import month_range
     from crimemap.load.policeuk import load_policeuk
     from crimemap.load.tables import load_table
     from crimemap.store.postgis import PostGISStore  # the first release's

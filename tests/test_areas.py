@@ -1,4 +1,4 @@
-"""Areas on the grid (crimemap.store.areas): the cells an area covers, and which of them lie wholly inside.
+"""Areas on the grid (crimemap.geometry.areas): the cells an area covers, and which of them lie wholly inside.
 
 Both stores read only the cell ranges an area gives, and test the rows of a
 range exactly only when it is not marked inside. So every point in the area
@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from crimemap import geo
-from crimemap.query import Circle, Polygon
-from crimemap.store.areas import (
+from crimemap.geometry.areas import (
     circle_ranges,
     circle_test,
     in_polygon,
@@ -25,6 +24,7 @@ from crimemap.store.areas import (
     rectangle,
     unit_vector,
 )
+from crimemap.query import Circle, Polygon
 
 
 def _range_of(ranges: list, cell: int):  # type: ignore[no-untyped-def,type-arg]

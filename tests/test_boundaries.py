@@ -14,13 +14,15 @@ import shapely
 from conftest import SHARED_DATA, LiveServer
 from crimemap.boundaries import ForceLocator
 from crimemap.harvest.http import HarvestError
-from crimemap.harvest.policeuk import BBox, PoliceUKHarvest
+from crimemap.harvest.policeuk import PoliceUKHarvest
+from crimemap.harvest.tiling import BBox
 from crimemap.load import dispatch
 from crimemap.load.boundaries import load_boundaries, read_kml
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import FORCE_BOUNDARIES, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import FORCE_BOUNDARIES
 from crimemap.where import parse_where
 from test_harvest_policeuk import CITY, SQLITE_SOURCE, expected, run, same_crimes, stored
 

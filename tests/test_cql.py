@@ -8,7 +8,7 @@ import pytest
 
 from crimemap.cql import MAX_NESTING, FilterError, parse_filter
 from crimemap.query import And, Circle, Compare, In, IsNull, Like, Not, Or, Polygon, Predicate, Within
-from crimemap.store.base import CRIME_COLUMNS, ColumnType
+from crimemap.store.catalogue import CRIME_COLUMNS, ColumnType
 
 CRIMES: dict[str, ColumnType] = {c.name: c.type for c in CRIME_COLUMNS}
 TABLE: dict[str, ColumnType] = {**CRIMES, "ok": "boolean", "when": "datetime", "x": "double"}

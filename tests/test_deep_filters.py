@@ -14,7 +14,8 @@ import pytest
 
 from conftest import LiveServer
 from crimemap.query import MAX_LOGIC_DEPTH, And, Compare, Not, Or, logic_depth
-from crimemap.where import MAX_CLAUSE_CHARS, MAX_DEPTH, ColumnType, parse_where
+from crimemap.where import MAX_DEPTH, parse_where
+from crimemap.where_syntax import MAX_CLAUSE_CHARS, ColumnType
 
 ITEMS = "/ogc/collections/policeuk-crimes/items"
 FEATURES = "/mapsengine/v1/tables/policeuk-crimes/features"

@@ -14,12 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import NYC, STORE_KINDS, LiveServer, _open_empty
-from crimemap import export as exporting
 from crimemap.cli import app
-from crimemap.export import export_chunks, plan_export
+from crimemap.export import export_chunks
+from crimemap.export import plan as exporting
+from crimemap.export.plan import plan_export
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import Feature, Store
+from crimemap.records import Feature
+from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
 
 TABLE = "02378420399528461352-17772055697785505571"

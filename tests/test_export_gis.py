@@ -24,12 +24,15 @@ from typer.testing import CliRunner
 
 from conftest import NYC, POLICEUK, STORE_KINDS, LiveServer, _open_empty
 from crimemap.cli import app
-from crimemap.export import ExportError, plan_export, write_export
+from crimemap.export import write_export
 from crimemap.export.arrow import require
+from crimemap.export.plan import ExportError, plan_export
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import CRIMES_TABLE, Column, Feature, Store, TableInfo
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE, Column, TableInfo
 
 BY_TYPE_ID = "02378420399528461352-17772055697785505571"
 TYPES = TableInfo(
@@ -224,7 +227,8 @@ _PEAK = """
 import os, sys, threading, time
 from pathlib import Path
 from crimemap.store.sqlite import SQLiteStore
-from crimemap.export import plan_export, write_export
+from crimemap.export import write_export
+from crimemap.export.plan import plan_export
 import pyarrow, pyogrio  # loaded before the baseline
 
 def rss():
@@ -252,7 +256,7 @@ print(max(peak[0], rss()) - before)
 
 def test_gis_exports_keep_memory_flat_however_large_the_table(tmp_path: Path) -> None:
     """Peak memory grows by a batch's worth, not with the table: 4x the crimes costs (almost) nothing more."""
-    from crimemap.load.generate import generate
+    from crimemap.load.generate.archive import generate
 
     grown: dict[str, list[int]] = {"gpkg": [], "parquet": [], "fgb": []}
     for size in (60_000, 240_000):

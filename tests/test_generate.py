@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from crimemap.geo import ONE_MILE_M, haversine_m
-from crimemap.load.generate import DENSEST_CENTRE, TOWNS, GenerateSummary, generate, month_range
+from crimemap.load.generate.archive import GenerateSummary, generate
+from crimemap.load.generate.world import DENSEST_CENTRE, TOWNS, month_range
 from crimemap.vocab import CATEGORY_BY_NAME, FORCE_BY_ID, OUTCOME_BY_NAME
 
 REAL = Path(__file__).parents[2] / "shared" / "data" / "policeuk"

@@ -16,8 +16,8 @@ import shapely
 
 from conftest import LiveServer
 from crimemap.load import dispatch
-from crimemap.load.generate import TOWNS
-from crimemap.load.generate_neighbourhoods import documents, plan, write_neighbourhoods
+from crimemap.load.generate.neighbourhoods import documents, plan, write_neighbourhoods
+from crimemap.load.generate.world import TOWNS
 from crimemap.store.base import Store
 from serve_process import demo
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from crimemap.load.generate import DENSEST_CENTRE, generate
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import DENSEST_CENTRE
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.stops import STOPS_HEADER
 from crimemap.query import Circle, StopQuery

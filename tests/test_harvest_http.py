@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from crimemap.harvest.http import HarvestClient, HarvestError, RateLimiter, RetryPolicy, retry_after
-from crimemap.harvest.policeuk import POLICEUK_RETRY
 from crimemap.harvest.state import HarvestState, StateMismatch, default_state_path
+from crimemap.harvest.tiling import POLICEUK_RETRY
 
 
 class FakeTime:

@@ -33,7 +33,8 @@ from crimemap.harvest.mapsengine import MapsEngineHarvest, MapsEngineSummary, ha
 from crimemap.harvest.state import HarvestState
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import Feature, Store
+from crimemap.records import Feature
+from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
 from crimemap.where import parse_where
 

@@ -19,23 +19,15 @@ from typer.testing import CliRunner
 from conftest import POLICEUK, LiveServer
 from crimemap.api.app import Settings
 from crimemap.cli import app
-from crimemap.harvest import policeuk as harvest_module
+from crimemap.harvest import tiling
 from crimemap.harvest.http import HarvestClient, HarvestError, RetryPolicy
-from crimemap.harvest.policeuk import (
-    POLICEUK_RETRY,
-    BBox,
-    PoliceUKHarvest,
-    PoliceUKSummary,
-    Tile,
-    crime_from_json,
-    harvest_policeuk,
-    parse_months,
-    tiles,
-)
+from crimemap.harvest.policeuk import PoliceUKHarvest, PoliceUKSummary, crime_from_json, harvest_policeuk, parse_months
 from crimemap.harvest.state import HarvestState
+from crimemap.harvest.tiling import POLICEUK_RETRY, BBox, Tile, tiles
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery, Polygon
-from crimemap.store.base import Crime, Store
+from crimemap.records import Crime
+from crimemap.store.base import Store
 
 SQLITE_SOURCE = pytest.mark.parametrize("policeuk_store", ["sqlite"], indirect=True)
 SQLITE_TARGET = pytest.mark.parametrize("make_store", ["sqlite"], indirect=True)
@@ -260,7 +252,7 @@ def test_crimes_at_btp_locations_are_stored_under_british_transport_police(
 def test_long_polygons_are_posted(
     policeuk_server: LiveServer, make_store: Callable[[], Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(harvest_module, "MAX_GET_LENGTH", 40)
+    monkeypatch.setattr(tiling, "MAX_GET_LENGTH", 40)
     seen, hook = recorder()
     target = make_store()
     run(policeuk_server.url, target, tmp_path / "state", PoliceUKHarvest(CITY, ("2017-01",), "city-of-london"), [hook])

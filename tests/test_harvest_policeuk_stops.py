@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from conftest import LiveServer
 from crimemap.cli import app
 from crimemap.harvest.http import HarvestClient
-from crimemap.harvest.policeuk import BBox, Tile
 from crimemap.harvest.policeuk_stops import StopsHarvest, harvest_stops, owns
 from crimemap.harvest.state import HarvestState
+from crimemap.harvest.tiling import BBox, Tile
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Polygon, StopQuery
 from crimemap.store.base import Store

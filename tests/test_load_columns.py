@@ -17,8 +17,10 @@ import pytest
 
 from conftest import POLICEUK
 from crimemap.load.columns import MapPoints, OutcomeDates, ReadCarefully, read_outcome_columns, read_street_columns
-from crimemap.load.generate import generate, month_range
-from crimemap.load.policeuk import Source, crime_id, find_sources, read_outcomes, read_street
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import month_range
+from crimemap.load.policeuk_files import Source, crime_id, find_sources
+from crimemap.load.policeuk_reader import read_outcomes, read_street
 from crimemap.store.batches import CrimeBatch, OutcomeBatch
 
 

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICEUK
-from crimemap.load.generate import generate
-from crimemap.load.policeuk import LoadError, crime_id, load_policeuk
+from crimemap.load.errors import LoadError
+from crimemap.load.generate.archive import generate
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import crime_id
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
@@ -389,8 +391,9 @@ def test_outcomes_are_at_their_crimes_map_point_whatever_the_name_case(store: St
 
 
 def test_two_crimes_with_one_id_are_refused_and_nothing_is_stored(store: Store) -> None:
-    from crimemap.load.policeuk import find_sources, read_street
-    from crimemap.store.base import StoreError
+    from crimemap.errors import StoreError
+    from crimemap.load.policeuk_files import find_sources
+    from crimemap.load.policeuk_reader import read_street
 
     source = find_sources([POLICEUK / "2016-01" / f"2016-01-{CITY}-street.csv"])[0]
     crimes = list(read_street(source))

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICEUK
-from crimemap.load.generate import generate
-from crimemap.load.policeuk import find_sources, load_policeuk
+from crimemap.load.generate.archive import generate
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICEUK
-from crimemap.load.policeuk import LoadError, crime_id, load_policeuk
+from crimemap.load.errors import LoadError
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import crime_id
 from crimemap.query import StopQuery
 from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore

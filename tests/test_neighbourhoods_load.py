@@ -16,7 +16,8 @@ from crimemap.load import dispatch
 from crimemap.load.neighbourhoods import load_neighbourhoods
 from crimemap.load.policeuk import LoadError
 from crimemap.neighbourhoods import BOUNDARY, NeighbourhoodLocator, stored_neighbourhoods
-from crimemap.store.base import NEIGHBOURHOODS_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import NEIGHBOURHOODS_TABLE
 from crimemap.store.postgis import PostGISStore
 from crimemap.store.sqlite import SQLiteStore
 from neighbourhood_data import INSIDE_NC04, NC04_BOUNDARY, kml, leicestershire_zip, nc04_points, square, write_zip

@@ -20,9 +20,9 @@ import pytest
 
 from api.policeuk.test_crimes import poly_param
 from conftest import POLICEUK, LiveServer
+from crimemap.geometry import areas
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Polygon
-from crimemap.store import areas
 from crimemap.store.base import Store
 from test_world_areas import comb
 

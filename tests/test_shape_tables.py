@@ -23,11 +23,13 @@ import pytest
 import shapely
 
 from conftest import SHARED_DATA, STORE_KINDS, LiveServer, _open_empty
-from crimemap.export import plan_export, write_export
+from crimemap.export import write_export
+from crimemap.export.plan import plan_export
 from crimemap.load.boundaries import load_boundaries
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery, OrderKey
-from crimemap.store.base import FORCE_BOUNDARIES, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import FORCE_BOUNDARIES
 from crimemap.where import parse_where
 
 AREAS = "areas"

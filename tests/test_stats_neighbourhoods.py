@@ -13,11 +13,11 @@ import pytest
 import shapely
 
 from conftest import LiveServer
-from crimemap.load.generate import generate
+from crimemap.geometry.shapes import polygonal
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
-from crimemap.store.shapes import polygonal
 from neighbourhood_data import nc04_points, store_leicestershire
 
 MONTH = "2024-06"

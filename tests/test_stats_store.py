@@ -24,12 +24,13 @@ import pytest
 from api.policeuk.test_crimes import inside
 from conftest import POLICEUK, STORE_KINDS, _open_empty
 from crimemap import vocab
-from crimemap.load.generate import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.months import format_month, parse_month
 from crimemap.query import Polygon
+from crimemap.records import Crime
 from crimemap.stats_query import StatsQuery, parse_stats
-from crimemap.store.base import Crime, Store
+from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
 
 GENERATED_MONTHS = ["2024-05", "2024-06"]

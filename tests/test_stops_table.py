@@ -13,7 +13,8 @@ import pytest
 
 from conftest import LiveServer
 from crimemap.load.policeuk import load_policeuk
-from crimemap.store.base import STOPS_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import STOPS_TABLE
 from crimemap.store.sqlite import SQLiteStore
 from stops_truth import STOPS, rows_of
 
@@ -88,7 +89,7 @@ def test_crimemap_export_writes_the_table(tmp_path: Path) -> None:
 
 
 def test_a_feature_table_cannot_take_the_stops_tables_id(store: Store, tmp_path: Path) -> None:
-    from crimemap.load.policeuk import LoadError
+    from crimemap.load.errors import LoadError
     from crimemap.load.tables import load_table
 
     table = tmp_path / "t.csv"

@@ -21,7 +21,11 @@ import shapely
 
 from conftest import POLICEUK, _open_empty
 from crimemap import geo, vocab
-from crimemap.load.policeuk import LoadError, find_sources, load_policeuk, read_outcomes, read_street
+from crimemap.errors import StoreError, TableChanged
+from crimemap.load.errors import LoadError
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
+from crimemap.load.policeuk_reader import read_outcomes, read_street
 from crimemap.query import (
     And,
     Circle,
@@ -39,18 +43,9 @@ from crimemap.query import (
     Predicate,
     Within,
 )
-from crimemap.store.base import (
-    CRIME_COLUMNS,
-    CRIMES_TABLE,
-    Column,
-    Crime,
-    Feature,
-    OutcomeRecord,
-    Store,
-    StoreError,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.records import Crime, Feature, OutcomeRecord
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, Column, TableInfo
 
 ST_PAULS = (-0.0983, 51.5138)
 """The middle of the City of London, where the real street files are densest."""

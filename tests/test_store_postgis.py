@@ -23,9 +23,11 @@ import pytest
 
 from conftest import POLICEUK
 from crimemap import geo
-from crimemap.load.policeuk import find_sources, load_policeuk, read_outcomes, read_street
+from crimemap.errors import ReadTimeout, StoreError
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import find_sources
+from crimemap.load.policeuk_reader import read_outcomes, read_street
 from crimemap.query import Circle, CrimeQuery, FeatureQuery
-from crimemap.store.base import ReadTimeout, StoreError
 from crimemap.store.postgis import PostGISStore
 from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
 from crimemap.store.postgis.schema import INDEXES, SCHEMA_VERSION, ensure_schema

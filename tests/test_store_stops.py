@@ -12,10 +12,11 @@ import pytest
 
 from conftest import POLICEUK, _open_empty
 from crimemap import geo
-from crimemap.export import value_fixer
+from crimemap.export.plan import value_fixer
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Circle, FeatureQuery, Polygon, StopQuery
-from crimemap.store.base import STOPS_TABLE, Store, TableInfo
+from crimemap.store.base import Store
+from crimemap.store.catalogue import STOPS_TABLE, TableInfo
 from stops_truth import STOPS, files
 
 

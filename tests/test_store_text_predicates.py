@@ -11,7 +11,9 @@ import re
 import pytest
 
 from crimemap.query import NUMBER_TEXT, CompareNumber, Contains, FeatureQuery, Not, Or, Predicate
-from crimemap.store.base import Column, Feature, Store, TableInfo
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import Column, TableInfo
 
 NAMES = [
     "CAFÉ ROYAL", "café de paris", "Cafe Nero", "ÆTHELRED WAY", "STRAßE", "ΟΔΟΣ ΑΘΗΝΑΣ", "Ωmega Court",

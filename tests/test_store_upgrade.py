@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from crimemap.errors import StoreError
 from crimemap.query import CrimeQuery
-from crimemap.store.base import StoreError
 from crimemap.store.sqlite import SQLiteStore, upgrade
 from wire_datasets import V1_STORE
 

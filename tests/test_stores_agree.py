@@ -21,7 +21,8 @@ import pytest
 
 from conftest import POLICEUK, _open_empty
 from crimemap import geo, vocab
-from crimemap.load.generate import DENSEST_CENTRE, generate, month_range
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import DENSEST_CENTRE, month_range
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import Area, Circle, CrimeQuery, Polygon
 from crimemap.store.base import JsonList, Store

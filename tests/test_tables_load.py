@@ -10,10 +10,12 @@ import pytest
 
 from conftest import NYC
 from crimemap.load import dispatch, geojson
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 from crimemap.load.tables import load_table
 from crimemap.query import Compare, FeatureQuery
-from crimemap.store.base import Column, Feature, Store
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import Column
 from crimemap.where import parse_where
 
 NYC_TOTALS = NYC / "2015-05-08" / "02378420399528461352-11853667273131550346.geojson"

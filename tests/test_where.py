@@ -21,16 +21,9 @@ from crimemap.query import (
     Predicate,
     Within,
 )
-from crimemap.where import (
-    MAX_CLAUSE_CHARS,
-    MAX_DEPTH,
-    MAX_IN_VALUES,
-    ColumnType,
-    WhereError,
-    parse_order_by,
-    parse_select,
-    parse_where,
-)
+from crimemap.where import MAX_DEPTH, MAX_IN_VALUES, parse_where
+from crimemap.where_columns import parse_order_by, parse_select
+from crimemap.where_syntax import MAX_CLAUSE_CHARS, ColumnType, WhereError
 
 NYC: dict[str, ColumnType] = {
     "YR": "double",

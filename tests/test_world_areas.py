@@ -17,12 +17,12 @@ import httpx
 import numpy as np
 import pytest
 import shapely
+from test_api_policeuk import poly_param
 
-from api.policeuk.test_crimes import poly_param
 from conftest import LiveServer
 from crimemap import geo
+from crimemap.geometry import areas
 from crimemap.query import Area, Circle, Polygon
-from crimemap.store import areas
 
 WORLD_BOX = Polygon(((-180.0, -90.0), (180.0, -90.0), (180.0, 90.0), (-180.0, 90.0), (-180.0, -90.0)))
 WORLD_PENTAGON = Polygon(((-179.0, -89.0), (179.0, -89.0), (179.0, 89.0), (0.0, 89.5), (-179.0, 89.0), (-179.0, -89.0)))

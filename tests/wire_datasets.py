@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 
 from conftest import NYC, POLICEUK, needs_shared_data
-from crimemap.load.generate import generate, month_range
+from crimemap.load.generate.archive import generate
+from crimemap.load.generate.world import month_range
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.store.base import Store

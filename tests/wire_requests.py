@@ -25,7 +25,8 @@ from urllib.parse import quote
 
 import httpx
 
-from crimemap.store.base import CRIMES_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE
 
 GOLDEN_SECRET = "wire-golden"
 """``CRIMEMAP_TOKEN_SECRET`` while replaying: tokens stay valid across the pages of one walk."""

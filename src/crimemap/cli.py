@@ -19,6 +19,7 @@ from crimemap import __version__, cli_help
 from crimemap.console import QuietOption, StoreOption, err, fail, out, progress_bar
 from crimemap.stopping import stops_cleanly
 from crimemap.store import StoreError, default_store_location, open_store
+from crimemap.store.engines import is_server_store
 
 app = cli_help.App(
     help="Police-recorded crime data: load it, store it, serve it through the APIs your tools speak.",
@@ -96,8 +97,8 @@ def generate(
     quiet: QuietOption = False,
 ) -> None:
     """Write synthetic police.uk archives (street, outcomes and stop-and-search files) of any size."""
-    from crimemap.load.generate import generate as run
-    from crimemap.load.generate import month_range
+    from crimemap.load.generate.archive import generate as run
+    from crimemap.load.generate.world import month_range
 
     try:
         month_list = month_range(last, months)
@@ -117,7 +118,7 @@ def generate(
             highlight=False,
         )
     if neighbourhoods > 0:
-        from crimemap.load.generate_neighbourhoods import write_neighbourhoods
+        from crimemap.load.generate.neighbourhoods import write_neighbourhoods
 
         made = write_neighbourhoods(out_dir / "neighbourhoods.zip", neighbourhoods, seed)
         if not quiet:
@@ -133,7 +134,7 @@ def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
     """
     location = store or default_store_location()
     try:
-        if location.startswith(("postgresql://", "postgres://")):
+        if is_server_store(location):
             open_store(location).close()  # a PostGIS store is upgraded when it is opened
             if not quiet:
                 out.print(f"{location}: up to date", highlight=False)
@@ -158,7 +159,7 @@ def upgrade(store: StoreOption = None, quiet: QuietOption = False) -> None:
 def info(store: StoreOption = None) -> None:
     """What is stored: months, forces, crime counts and feature tables."""
     try:
-        st = open_store(store, readonly=not (store or default_store_location()).startswith("postgres"))
+        st = open_store(store, readonly=not is_server_store(store or default_store_location()))
     except StoreError as e:
         raise fail(str(e)) from None
     with st:
@@ -236,7 +237,7 @@ def stats(
         raise fail(f"--format is table, csv or json, not {kind!r}", 2)
     location = store or default_store_location()
     try:
-        with open_store(location, readonly=not location.startswith("postgres")) as st:
+        with open_store(location, readonly=not is_server_store(location)) as st:
             if neighbourhood:
                 from crimemap.neighbourhoods import in_neighbourhood
 
@@ -368,8 +369,8 @@ def demo(
     """
     import shutil
 
-    from crimemap.load.generate import DENSEST_CENTRE
-    from crimemap.load.generate_neighbourhoods import DEFAULT_COUNT
+    from crimemap.load.generate.neighbourhoods import DEFAULT_COUNT
+    from crimemap.load.generate.world import DENSEST_CENTRE
 
     if store is not None and store.exists() and not force:
         raise fail(
@@ -421,12 +422,13 @@ def export(
     """Write a whole table as GeoJSON, CSV, GeoPackage, GeoParquet or FlatGeobuf, in constant memory."""
 
     from crimemap import export as exporting
+    from crimemap.export.plan import ExportError, plan_export
 
     location = store or default_store_location()
     started = time.perf_counter()
     try:
-        with open_store(location, readonly=not location.startswith("postgres")) as st:
-            plan = exporting.plan_export(st, table, where, select)
+        with open_store(location, readonly=not is_server_store(location)) as st:
+            plan = plan_export(st, table, where, select)
             kind = exporting.format_for(output, fmt)
             total = plan.table.feature_count if plan.where is None else None
             with progress_bar(total, f"exporting {table}", quiet or output is None) as advance:
@@ -434,7 +436,7 @@ def export(
     except BrokenPipeError:  # `crimemap export T | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(1) from None
-    except (exporting.ExportError, StoreError, OSError) as e:
+    except (ExportError, StoreError, OSError) as e:
         raise fail(str(e)) from None
     if not quiet and output is not None and str(output) != "-":
         elapsed = time.perf_counter() - started

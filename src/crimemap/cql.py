@@ -31,7 +31,7 @@ What is understood (Basic CQL2, the advanced comparison operators, and
 Anything else (property-to-property comparisons, arithmetic, ``CASEI``,
 temporal and array functions, other geometries) is a :class:`FilterError`
 naming what is not supported. The text is limited to
-:data:`~crimemap.where.MAX_CLAUSE_CHARS` characters, :data:`MAX_NESTING`
+:data:`~crimemap.where_syntax.MAX_CLAUSE_CHARS` characters, :data:`MAX_NESTING`
 levels of parentheses and ``NOT`` (checked *before* parsing: the ``cql2``
 parser recurses, and a few thousand nested parentheses overflow its stack)
 and :data:`~crimemap.where.MAX_IN_VALUES` values in one ``IN``.
@@ -65,7 +65,8 @@ from crimemap.query import (
     logic_depth,
 )
 from crimemap.rings import RingError, check_ring
-from crimemap.where import GEOMETRY, MAX_CLAUSE_CHARS, MAX_IN_VALUES, ColumnType
+from crimemap.where import MAX_IN_VALUES
+from crimemap.where_syntax import GEOMETRY, MAX_CLAUSE_CHARS, ColumnType
 
 __all__ = ["FILTER_LANGS", "MAX_NESTING", "FilterError", "parse_filter", "translate"]
 

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from crimemap.errors import ClientGone, ReadTimeout
+
 BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds a read, or the preparation of a request's polygon, may run (default 10), on both stores."""
 DEFAULT_BUDGET_S = 10.0
@@ -47,8 +49,6 @@ class Deadline:
 
     def check(self) -> None:
         """Raise ``ClientGone`` or ``ReadTimeout`` when the work must stop."""
-        from crimemap.store.base import ClientGone, ReadTimeout  # the store imports the areas that check
-
         if self.gone.is_set():
             raise ClientGone("the client hung up; the work for it was stopped")
         if time.monotonic() > self.at:

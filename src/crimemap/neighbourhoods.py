@@ -42,7 +42,8 @@ from crimemap import vocab
 from crimemap.query import And, Compare, FeatureQuery, Polygon, Predicate
 from crimemap.stats_query import StatsError, StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store.base import NEIGHBOURHOODS_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import NEIGHBOURHOODS_TABLE
 
 LIST = "neighbourhoods"
 FORCE = "force"

@@ -31,7 +31,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from crimemap import vocab
-from crimemap.store.base import Crime, OutcomeEvent, Stop
+from crimemap.records import Crime, OutcomeEvent, Stop
 from crimemap.vocab_stops import involved_person, stop_outcome_id
 
 JSONObject: TypeAlias = dict[str, Any]
@@ -61,7 +61,7 @@ def crimes_json(crimes: Iterable[Crime]) -> bytes:
     field order), the fastest way to read them, and each map point's
     ``location`` is built once.
 
-    >>> from crimemap.store.base import Crime
+    >>> from crimemap.records import Crime
     >>> c = Crime(1, "2017-01", "city-of-london", "City of London Police", -0.09, 51.5, 7, "On or near X",
     ...           "", "", "drugs", "", "Force", "", "", None, None)
     >>> crimes_json([c])[:80]
@@ -115,7 +115,7 @@ def crimes_json(crimes: Iterable[Crime]) -> bytes:
 def crime_json(c: Crime) -> bytes:
     """One crime's object of a ``crimes-street`` answer: what stores keep ready beside each crime.
 
-    >>> from crimemap.store.base import Crime
+    >>> from crimemap.records import Crime
     >>> c = Crime(1, "2017-01", "city-of-london", "City of London Police", -0.09, 51.5, 7, "On or near X",
     ...           "", "", "drugs", "", "Force", "", "", None, None)
     >>> crime_json(c) == crimes_json([c])[1:-1]
@@ -324,7 +324,7 @@ def stop_json_parts(s: Stop) -> tuple[bytes, bytes]:
     The store puts the location between the two parts when it knows the map
     point (:func:`stop_location_json`), or ``null``.
 
-    >>> from crimemap.store.base import Stop
+    >>> from crimemap.records import Stop
     >>> s = Stop(1, "2019-12", "essex", "Person search", "2019-12-01T01:48:53+00:00", None, "", None, None,
     ...          None, "", "Male", "18-24", "", "White", "", "Controlled drugs", "Arrest", True, False)
     >>> head, tail = stop_json_parts(s)

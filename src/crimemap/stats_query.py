@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crimemap import geo, numerals, vocab
+from crimemap.geometry import areas
 from crimemap.months import format_month, parse_month
 from crimemap.query import Polygon
 from crimemap.rings import RingError, check_ring
@@ -44,7 +45,7 @@ CELL_PIXELS_ZOOM = 13
 
 MAX_ZOOM = 22
 MAX_POLY_POINTS = 10_000
-"""Vertices a ``poly`` may have (as :data:`crimemap.store.areas.MAX_POLYGON_VERTICES`)."""
+"""Vertices a ``poly`` may have (as :data:`crimemap.geometry.areas.MAX_POLYGON_VERTICES`)."""
 
 
 class StatsError(ValueError):
@@ -184,8 +185,6 @@ def parse_poly(text: str) -> Polygon:
         check_ring(ring)
     except RingError as e:
         raise StatsError("poly", f"poly: {e}") from None
-    from crimemap.store import areas  # the store's polygon, made valid (the store package imports this module)
-
     if not areas.polygon_of(ring).area > 0:
         raise StatsError("poly", "poly encloses no area: give at least three points that are not on one line")
     return Polygon(ring)

@@ -63,7 +63,6 @@ from crimemap.query import (
     IsNull,
     Not,
     Or,
-    OrderKey,
     Point,
     Polygon,
     Predicate,
@@ -71,27 +70,22 @@ from crimemap.query import (
     logic_depth,
 )
 from crimemap.rings import RingError, check_ring
+from crimemap.where_syntax import (
+    GEOMETRY,
+    KEYWORDS,
+    ColumnType,
+    Token,
+    WhereError,
+    check_length,
+    check_schema,
+    describe,
+    tokenize,
+    unknown_column,
+)
 
-__all__ = [
-    "GEOMETRY",
-    "MAX_CLAUSE_CHARS",
-    "MAX_DEPTH",
-    "MAX_IN_VALUES",
-    "ColumnType",
-    "WhereError",
-    "parse_order_by",
-    "parse_select",
-    "parse_where",
-]
+__all__ = ["MAX_DEPTH", "MAX_IN_VALUES", "parse_where"]
 
-ColumnType: TypeAlias = Literal["integer", "double", "string", "boolean", "datetime"]
 Value: TypeAlias = int | float | str | bool
-
-GEOMETRY = "geometry"
-"""The name of a feature's geometry in ``where``, ``select`` and ``orderBy``."""
-
-MAX_CLAUSE_CHARS = 16 * 1024
-"""Longest ``where``/``select``/``orderBy`` text accepted, in characters."""
 
 MAX_DEPTH = 64
 """Deepest nesting of parentheses and ``NOT`` accepted in a ``where`` clause."""
@@ -99,146 +93,11 @@ MAX_DEPTH = 64
 MAX_IN_VALUES = 1000
 """Most values accepted in one ``IN (...)`` list."""
 
-_COLUMN_TYPES = frozenset({"integer", "double", "string", "boolean", "datetime"})
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "CONTAINS", "TRUE", "FALSE"})
 _OPS: dict[str, CompareOp] = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 _FLIPPED: dict[CompareOp, CompareOp] = {"=": "=", "<>": "<>", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _INT_LIMIT = 2**63 - 1  # what every store can bind as an integer
 
 _T = TypeVar("_T")
-
-
-class WhereError(ValueError):
-    """A malformed or unsupported clause.
-
-    ``parameter`` names the request parameter (``'where'``, ``'select'`` or
-    ``'orderBy'``); ``position`` is the 0-based offset of the offending
-    character, or ``None`` when the problem is the clause as a whole. The
-    message says what is wrong and, when known, where ("at character N",
-    counting from 1), so it can be shown to the API's caller as it is.
-    """
-
-    parameter: str
-    position: int | None
-
-    def __init__(self, message: str, *, parameter: str = "where", position: int | None = None) -> None:
-        if position is not None:
-            message = f"{message} (at character {position + 1})"
-        super().__init__(message)
-        self.parameter = parameter
-        self.position = position
-        self.message = message
-
-
-# ---- tokens -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Token:
-    """One token: ``kind`` is num, str, ident, qident, op, one of ``(),+-``, or end."""
-
-    kind: str
-    text: str
-    pos: int
-    value: str = ""  # the unquoted text of a str or qident token
-
-
-_TOKEN = re.compile(
-    r"""
-      (?P<ws>\s+)
-    | (?P<num>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
-    | (?P<op><>|<=|>=|!=|=|<|>)
-    | (?P<punct>[(),+-])
-    | (?P<ident>[^\W\d]\w*)
-    """,
-    re.VERBOSE,
-)
-_WORD_TAIL = re.compile(r"[\w.]*")
-_QUOTES = {"'": "string", '"': "quoted column name", "`": "quoted column name"}
-
-
-def _read_quoted(text: str, start: int, parameter: str) -> tuple[str, int]:
-    """The unquoted content of the quoted token at ``start`` and the offset after it."""
-    quote = text[start]
-    parts: list[str] = []
-    i = start + 1
-    while True:
-        j = text.find(quote, i)
-        if j < 0:
-            raise WhereError(f"unterminated {_QUOTES[quote]}", parameter=parameter, position=start)
-        if text.startswith(quote * 2, j):
-            parts.append(text[i : j + 1])
-            i = j + 2
-            continue
-        parts.append(text[i:j])
-        return "".join(parts), j + 1
-
-
-def _tokenize(text: str, parameter: str) -> list[_Token]:
-    """Split ``text`` into tokens, refusing comments, ``;`` and any stray character."""
-    tokens: list[_Token] = []
-    pos, n = 0, len(text)
-    while pos < n:
-        ch = text[pos]
-        if ch in _QUOTES:
-            value, end = _read_quoted(text, pos, parameter)
-            tokens.append(_Token("str" if ch == "'" else "qident", text[pos:end], pos, value))
-            pos = end
-            continue
-        if text.startswith("--", pos) or text.startswith("/*", pos):
-            raise WhereError("comments are not allowed", parameter=parameter, position=pos)
-        if ch == ";":
-            raise WhereError(
-                "';' is not allowed: a clause is one condition, not a statement",
-                parameter=parameter,
-                position=pos,
-            )
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise WhereError(f"unexpected character {ch!r}", parameter=parameter, position=pos)
-        kind, end = m.lastgroup or "", m.end()
-        if kind == "num" and end < n and (text[end].isalnum() or text[end] in "._"):
-            tail = _WORD_TAIL.match(text, end)
-            bad = text[pos:end] + (tail.group() if tail else "")
-            raise WhereError(f"malformed number {bad!r}", parameter=parameter, position=pos)
-        if kind == "punct":
-            kind = m.group()
-        if kind != "ws":
-            tokens.append(_Token(kind, m.group(), pos))
-        pos = end
-    tokens.append(_Token("end", "", n))
-    return tokens
-
-
-def _describe(tok: _Token) -> str:
-    if tok.kind == "end":
-        return "the end of the clause"
-    text = tok.text if len(tok.text) <= 40 else tok.text[:37] + "..."
-    return f"the string {text}" if tok.kind == "str" else repr(text)
-
-
-def _check_length(text: str, parameter: str) -> None:
-    if len(text) > MAX_CLAUSE_CHARS:
-        raise WhereError(
-            f"{parameter} is {len(text)} characters long; the limit is {MAX_CLAUSE_CHARS}",
-            parameter=parameter,
-        )
-
-
-def _check_schema(schema: Mapping[str, ColumnType]) -> None:
-    for name, ctype in schema.items():
-        if ctype not in _COLUMN_TYPES:  # a server bug, not the caller's: not a WhereError
-            raise ValueError(f"column {name!r} has unknown type {ctype!r}")
-
-
-def _unknown_column(name: str, schema: Mapping[str, ColumnType], quoted_with: str = "") -> str:
-    message = f"unknown column {name!r}"
-    near = [c for c in schema if c.lower() == name.lower()]
-    if near:
-        message += f" (did you mean {near[0]!r}? column names are case-sensitive)"
-    elif quoted_with == '"':
-        message += " (double quotes name a column; write strings in single quotes)"
-    return message
 
 
 # ---- operands: what may stand on either side of a comparison ------------------------
@@ -296,16 +155,16 @@ class _Parser:
 
     def __init__(self, text: str, schema: Mapping[str, ColumnType]) -> None:
         self.schema = schema
-        self.tokens = _tokenize(text, "where")
+        self.tokens = tokenize(text, "where")
         self.i = 0
         self.depth = 0
 
     # -- token helpers
 
-    def peek(self, ahead: int = 0) -> _Token:
+    def peek(self, ahead: int = 0) -> Token:
         return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         tok = self.tokens[self.i]
         if tok.kind != "end":
             self.i += 1
@@ -315,19 +174,19 @@ class _Parser:
         raise WhereError(message, parameter="where", position=pos)
 
     @staticmethod
-    def is_keyword(tok: _Token, *words: str) -> bool:
+    def is_keyword(tok: Token, *words: str) -> bool:
         return tok.kind == "ident" and tok.text.upper() in words
 
-    def expect(self, kind: str, context: str) -> _Token:
+    def expect(self, kind: str, context: str) -> Token:
         tok = self.peek()
         if tok.kind != kind:
-            self.fail(f"expected {kind!r} {context}, found {_describe(tok)}", tok.pos)
+            self.fail(f"expected {kind!r} {context}, found {describe(tok)}", tok.pos)
         return self.advance()
 
     def is_call(self, *names: str) -> bool:
         return self.peek().kind == "ident" and self.peek().text.upper() in names and self.peek(1).kind == "("
 
-    def enter(self, tok: _Token) -> None:
+    def enter(self, tok: Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             self.fail(f"the clause nests parentheses and NOT more than {MAX_DEPTH} deep", tok.pos)
@@ -340,7 +199,7 @@ class _Parser:
         if tok.kind == ")":
             self.fail("unbalanced ')': there is no '(' to close", tok.pos)
         if tok.kind != "end":
-            self.fail(f"expected AND, OR or the end of the clause, found {_describe(tok)}", tok.pos)
+            self.fail(f"expected AND, OR or the end of the clause, found {describe(tok)}", tok.pos)
         return pred
 
     def or_expr(self) -> Predicate:
@@ -382,7 +241,7 @@ class _Parser:
         close = self.peek()
         if close.kind != ")":
             self.fail(
-                f"expected ')' to close the '(' at character {tok.pos + 1}, found {_describe(close)}",
+                f"expected ')' to close the '(' at character {tok.pos + 1}, found {describe(close)}",
                 close.pos,
             )
         self.advance()
@@ -406,7 +265,7 @@ class _Parser:
             if self.is_keyword(tok, "NOT"):
                 self.advance()
                 if not self.is_keyword(self.peek(), "IN"):
-                    self.fail(f"expected IN after NOT, found {_describe(self.peek())}", self.peek().pos)
+                    self.fail(f"expected IN after NOT, found {describe(self.peek())}", self.peek().pos)
                 return Not(self.in_list(left))
             if self.is_keyword(tok, "IN"):
                 return self.in_list(left)
@@ -416,10 +275,10 @@ class _Parser:
             if isinstance(left, _Column):
                 self.fail(
                     f"expected an operator (=, <>, <, >, <=, >=, CONTAINS, IN, IS) after column "
-                    f"{left.name!r}, found {_describe(tok)}",
+                    f"{left.name!r}, found {describe(tok)}",
                     tok.pos,
                 )
-            self.fail(f"expected a comparison operator, found {_describe(tok)}", tok.pos)
+            self.fail(f"expected a comparison operator, found {describe(tok)}", tok.pos)
         self.advance()
         right = self.operand("a value")
         return self.comparison(left, _OPS[tok.text], right)
@@ -451,7 +310,7 @@ class _Parser:
             self.advance()
         tok = self.peek()
         if not self.is_keyword(tok, "NULL"):
-            self.fail(f"expected NULL or NOT NULL after IS, found {_describe(tok)}", tok.pos)
+            self.fail(f"expected NULL or NOT NULL after IS, found {describe(tok)}", tok.pos)
         self.advance()
         return Not(IsNull(column.name)) if negate else IsNull(column.name)
 
@@ -475,7 +334,7 @@ class _Parser:
             if tok.kind == ")":
                 return _in(column.name, values, numbers)
             if tok.kind != ",":
-                self.fail(f"expected ',' or ')' in the IN list, found {_describe(tok)}", tok.pos)
+                self.fail(f"expected ',' or ')' in the IN list, found {describe(tok)}", tok.pos)
 
     def contains(self, column: _Column) -> Contains:
         self.advance()  # CONTAINS
@@ -483,7 +342,7 @@ class _Parser:
             self.fail(f"CONTAINS needs a string column; {column.name!r} is {column.type}", column.pos)
         tok = self.peek()
         if tok.kind != "str":
-            self.fail(f"expected a quoted string after CONTAINS, found {_describe(tok)}", tok.pos)
+            self.fail(f"expected a quoted string after CONTAINS, found {describe(tok)}", tok.pos)
         self.advance()
         return Contains(column.name, tok.value)
 
@@ -503,9 +362,9 @@ class _Parser:
                 inside = "ST_DISTANCE" if name == "ST_POINT" else "ST_INTERSECTS"
                 self.fail(f"{name} can only be used inside {inside}", tok.pos)
             self.fail(f"unknown function {tok.text!r}; supported: ST_INTERSECTS, ST_DISTANCE", tok.pos)
-        if tok.kind == "qident" or (tok.kind == "ident" and tok.text.upper() not in _KEYWORDS):
+        if tok.kind == "qident" or (tok.kind == "ident" and tok.text.upper() not in KEYWORDS):
             return self.column()
-        self.fail(f"expected {what}, found {_describe(tok)}", tok.pos)
+        self.fail(f"expected {what}, found {describe(tok)}", tok.pos)
 
     def column(self) -> _Column:
         tok = self.advance()
@@ -513,7 +372,7 @@ class _Parser:
         if name == GEOMETRY:
             self.fail("geometry can only be used inside ST_INTERSECTS or ST_DISTANCE", tok.pos)
         if name not in self.schema:
-            self.fail(_unknown_column(name, self.schema, tok.text[0]), tok.pos)
+            self.fail(unknown_column(name, self.schema, tok.text[0]), tok.pos)
         return _Column(name, self.schema[name], tok.pos)
 
     def literal(self) -> _Literal:
@@ -529,10 +388,10 @@ class _Parser:
         if tok.kind in ("+", "-"):
             sign, num = tok.text, self.advance()
         if num.kind != "num":
-            self.fail(f"expected a value, found {_describe(num)}", num.pos)
+            self.fail(f"expected a value, found {describe(num)}", num.pos)
         return _Literal(self.number(num, negative=sign == "-"), "number", tok.pos, sign + num.text)
 
-    def number(self, tok: _Token, negative: bool) -> int | float:
+    def number(self, tok: Token, negative: bool) -> int | float:
         if tok.text.isdigit():
             digits = tok.text.lstrip("0")
             if len(digits) > 19 or int(digits or "0") > _INT_LIMIT:
@@ -598,7 +457,7 @@ class _Parser:
                 shape = parse_inner()
             else:
                 self.fail(
-                    f"{name} takes geometry and {inner}(...) as arguments, found {_describe(tok)}", tok.pos
+                    f"{name} takes geometry and {inner}(...) as arguments, found {describe(tok)}", tok.pos
                 )
         self.expect(")", f"to close {name}")
         assert shape is not None
@@ -612,7 +471,7 @@ class _Parser:
         self.advance()  # '('
         tok = self.peek()
         if tok.kind != "str":
-            self.fail(f"ST_GEOMFROMTEXT takes one quoted WKT POLYGON, found {_describe(tok)}", tok.pos)
+            self.fail(f"ST_GEOMFROMTEXT takes one quoted WKT POLYGON, found {describe(tok)}", tok.pos)
         self.advance()
         self.expect(")", "to close ST_GEOMFROMTEXT")
         return _parse_polygon_wkt(tok.value, tok.pos + 1)
@@ -751,8 +610,8 @@ def parse_where(text: str, schema: Mapping[str, ColumnType]) -> Predicate:
     or unsupported, including an empty clause: a caller with no ``where``
     parameter simply has no predicate.
     """
-    _check_schema(schema)
-    _check_length(text, "where")
+    check_schema(schema)
+    check_length(text, "where")
     if not text.strip():
         raise WhereError("the where clause is empty")
     predicate = _Parser(text, schema).parse()
@@ -763,98 +622,3 @@ def parse_where(text: str, schema: Mapping[str, ColumnType]) -> Predicate:
             " (a chain of ANDs, or of ORs, is one level)"
         )
     return predicate
-
-
-def _column_list(text: str, parameter: str) -> list[tuple[str, int, _Token | None]]:
-    """``(name, position, word)`` for each item of a comma-separated column list.
-
-    ``word`` is the bare word following the name (``orderBy``'s ASC/DESC), or
-    ``None``. Every other bare word is a column name here: ``select`` and
-    ``orderBy`` have no keywords of their own.
-    """
-    tokens = _tokenize(text, parameter)
-    items: list[tuple[str, int, _Token | None]] = []
-    i = 0
-    while True:
-        tok = tokens[i]
-        if tok.kind not in ("ident", "qident"):
-            raise WhereError(
-                f"expected a column name, found {_describe(tok)}", parameter=parameter, position=tok.pos
-            )
-        name = tok.value if tok.kind == "qident" else tok.text
-        i += 1
-        word = None
-        if tokens[i].kind == "ident":
-            word = tokens[i]
-            i += 1
-        items.append((name, tok.pos, word))
-        if tokens[i].kind == "end":
-            return items
-        if tokens[i].kind != ",":
-            raise WhereError(
-                f"expected ',' or the end of {parameter}, found {_describe(tokens[i])}",
-                parameter=parameter,
-                position=tokens[i].pos,
-            )
-        i += 1
-
-
-def parse_select(text: str | None, schema: Mapping[str, ColumnType]) -> tuple[str, ...]:
-    """The columns a ``select`` parameter names, in its order.
-
-    ``geometry`` may be selected like a column and keeps its place. ``None``
-    or a blank ``select`` means every schema column, in schema order, *without*
-    ``geometry``: whether an unrestricted read includes the geometry (Maps
-    Engine's does) is the caller's decision, made on seeing no ``select``.
-    """
-    _check_schema(schema)
-    if text is None or not text.strip():
-        return tuple(schema)
-    _check_length(text, "select")
-    if text.strip() == "*":
-        raise WhereError(
-            "select=* is not supported; leave select out to get every column", parameter="select"
-        )
-    names: list[str] = []
-    for name, pos, word in _column_list(text, "select"):
-        if word is not None:
-            raise WhereError(
-                f"expected ',' after column {name!r}, found {word.text!r}",
-                parameter="select",
-                position=word.pos,
-            )
-        if name != GEOMETRY and name not in schema:
-            raise WhereError(_unknown_column(name, schema), parameter="select", position=pos)
-        if name in names:
-            raise WhereError(f"column {name!r} is selected twice", parameter="select", position=pos)
-        names.append(name)
-    return tuple(names)
-
-
-def parse_order_by(text: str | None, schema: Mapping[str, ColumnType]) -> tuple[OrderKey, ...]:
-    """The sort keys of an ``orderBy`` parameter: ``col [ASC|DESC], ...`` (ASC by default).
-
-    ``None`` or a blank ``orderBy`` means no sort keys. ``geometry`` cannot be
-    sorted on, and a column may appear only once.
-    """
-    _check_schema(schema)
-    if text is None or not text.strip():
-        return ()
-    _check_length(text, "orderBy")
-    keys: list[OrderKey] = []
-    for name, pos, word in _column_list(text, "orderBy"):
-        if name == GEOMETRY:
-            raise WhereError("cannot order by geometry", parameter="orderBy", position=pos)
-        if name not in schema:
-            raise WhereError(_unknown_column(name, schema), parameter="orderBy", position=pos)
-        direction = None if word is None else word.text.upper()
-        if word is not None and direction not in ("ASC", "DESC"):
-            raise WhereError(
-                f"expected ASC, DESC or ',' after column {name!r}, found {word.text!r}",
-                parameter="orderBy",
-                position=word.pos,
-            )
-        if any(k.column == name for k in keys):
-            raise WhereError(f"column {name!r} appears twice in orderBy", parameter="orderBy", position=pos)
-        keys.append(OrderKey(name, descending=direction == "DESC"))
-    return tuple(keys)

@@ -25,7 +25,8 @@ from crimemap.api.app import create_app
 from crimemap.api.envelopes import MAX_BODY_BYTES, MAX_FORM_FIELDS, MAX_HEADER_BYTES
 from crimemap.load.policeuk import load_policeuk
 from crimemap.settings import Settings
-from crimemap.store.base import CRIMES_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE
 from crimemap.store.sqlite import SQLiteStore
 from serve_process import free_port, serving
 

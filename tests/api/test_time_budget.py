@@ -18,9 +18,9 @@ import pytest
 
 from api.policeuk.test_crimes import assert_error
 from conftest import POLICEUK, LiveServer
+from crimemap.errors import ReadTimeout
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery, Polygon
-from crimemap.store.base import ReadTimeout
 from crimemap.store.sqlite import SQLiteStore, connection
 
 CITY = "51.52,-0.11:51.52,-0.07:51.50,-0.07:51.50,-0.11"

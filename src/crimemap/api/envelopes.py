@@ -38,7 +38,7 @@ from crimemap.api.ogc.errors import unavailable as ogc_unavailable
 from crimemap.api.policeuk.errors import error_response
 from crimemap.api.policeuk.params import MAX_POLY_POINTS
 from crimemap.echo import cut
-from crimemap.store.base import ReadTimeout, TableChanged
+from crimemap.errors import ReadTimeout, TableChanged
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

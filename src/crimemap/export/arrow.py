@@ -1,11 +1,11 @@
 """Batches of features as Apache Arrow record batches: what the GeoPackage, FlatGeobuf and GeoParquet writers eat.
 
-Each batch read from the store (:func:`crimemap.export.feature_batches`)
+Each batch read from the store (:func:`crimemap.export.plan.feature_batches`)
 becomes one ``pyarrow.RecordBatch``: ``gx_id`` (int64), the columns with their
 types (``integer`` int64, ``double`` float64, ``string`` string, ``boolean``
 bool, ``datetime`` a UTC timestamp), and ``geometry``, the point as ISO WKB
 (21 bytes, written with numpy rather than one shapely object per feature;
-null without a location). A table of shapes (:mod:`crimemap.store.shapes`)
+null without a location). A table of shapes (:mod:`crimemap.geometry.shapes`)
 writes each feature's shape, its Polygon or MultiPolygon, as the store keeps
 it (WKB). Nothing is collected: memory holds one batch.
 
@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crimemap.export import Export, ExportError, Progress, feature_batches
-from crimemap.store.base import ColumnType, FeatureColumns, Store, TableInfo
+from crimemap.export.plan import Export, ExportError, Progress, feature_batches
+from crimemap.records import FeatureColumns
+from crimemap.store.base import Store
+from crimemap.store.catalogue import ColumnType, TableInfo
 
 if TYPE_CHECKING:
     import pyarrow as pa

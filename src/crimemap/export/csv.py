@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.export.plan import CHUNK_BYTES, Export, Progress, feature_batches
 from crimemap.store.base import Store
 
 MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -79,7 +79,7 @@ def csv_lines(
 
 
 def csv_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:
-    """The CSV file in chunks of about :data:`~crimemap.export.CHUNK_BYTES` bytes."""
+    """The CSV file in chunks of about :data:`~crimemap.export.plan.CHUNK_BYTES` bytes."""
     names = export.names
     buffer = io.StringIO()
     csv.writer(buffer).writerow(header(names))

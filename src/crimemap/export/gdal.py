@@ -20,8 +20,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from crimemap.export import CHUNK_BYTES, Export, Progress
 from crimemap.export.arrow import FID, GEOMETRY, arrow_schema, record_batches, require
+from crimemap.export.plan import CHUNK_BYTES, Export, Progress
 from crimemap.store.base import Store
 
 DRIVERS = {"gpkg": "GPKG", "fgb": "FlatGeobuf"}

@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 
-from crimemap.export import CHUNK_BYTES, Export, Progress, feature_batches
-from crimemap.store import shapes
-from crimemap.store.base import Feature, FeatureColumns, Store
+from crimemap.export.plan import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.geometry import shapes
+from crimemap.records import Feature, FeatureColumns
+from crimemap.store.base import Store
 
 HEAD = b'{"type":"FeatureCollection","features":[\n'
 TAIL = b"\n]}\n"
@@ -76,7 +77,7 @@ def _shape_or_point(shape: bytes | None, lng: float | None, lat: float | None) -
 
 
 def geojson_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:
-    """The FeatureCollection in chunks of about :data:`~crimemap.export.CHUNK_BYTES` bytes."""
+    """The FeatureCollection in chunks of about :data:`~crimemap.export.plan.CHUNK_BYTES` bytes."""
     names = export.names
     pending: list[bytes] = [HEAD]
     size = len(HEAD)

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import orjson
 
 from crimemap import __version__
-from crimemap.export import Export, Progress
 from crimemap.export.arrow import GEOMETRY, arrow_schema, geometry_types, record_batches, require
+from crimemap.export.plan import Export, Progress
 from crimemap.store.base import Store
 
 MEDIA_TYPE = "application/vnd.apache.parquet"

@@ -5,7 +5,8 @@ The public surface; the modules behind it:
 - :mod:`~crimemap.harvest.http`: one paced, retrying HTTP client (429 and
   ``Retry-After``, backoff on 5xx and connection errors, 15 requests a second);
 - :mod:`~crimemap.harvest.state`: the resumable state file;
-- :mod:`~crimemap.harvest.policeuk`: tiles a box, splits tiles past 10,000 crimes;
+- :mod:`~crimemap.harvest.tiling`: tiles a box, splits tiles past police.uk's 10,000 limit;
+- :mod:`~crimemap.harvest.policeuk` and :mod:`~crimemap.harvest.policeuk_stops`: crimes and stops, tile by tile;
 - :mod:`~crimemap.harvest.mapsengine`: pages a table through ``nextPageToken``;
 - :mod:`~crimemap.harvest.cli`: ``crimemap harvest policeuk|mapsengine``.
 
@@ -18,8 +19,9 @@ The public surface; the modules behind it:
 
 from crimemap.harvest.http import DEFAULT_RATE, HarvestClient, HarvestError, HttpStats, RetryPolicy
 from crimemap.harvest.mapsengine import MapsEngineHarvest, MapsEngineSummary, harvest_mapsengine
-from crimemap.harvest.policeuk import BBox, PoliceUKHarvest, PoliceUKSummary, harvest_policeuk, parse_months
+from crimemap.harvest.policeuk import PoliceUKHarvest, PoliceUKSummary, harvest_policeuk, parse_months
 from crimemap.harvest.state import HarvestState, default_state_path
+from crimemap.harvest.tiling import BBox
 
 __all__ = [
     "DEFAULT_RATE",

@@ -21,7 +21,7 @@ import typer
 
 from crimemap import cli_help
 from crimemap.console import QuietOption, StoreOption, fail, out, progress_bar
-from crimemap.harvest import mapsengine, policeuk, policeuk_neighbourhoods, policeuk_stops
+from crimemap.harvest import mapsengine, policeuk, policeuk_neighbourhoods, policeuk_stops, tiling
 from crimemap.harvest.http import DEFAULT_RATE, HarvestClient, HarvestError
 from crimemap.harvest.state import HarvestState, StateMismatch, default_state_path
 from crimemap.store import StoreError, default_store_location, open_store
@@ -110,10 +110,10 @@ def harvest_policeuk(
     state: StateOption = None,
     restart: RestartOption = False,
     rate: RateOption = DEFAULT_RATE,
-    tile_size: Annotated[float, typer.Option(help="Largest tile asked for, in degrees.")] = policeuk.DEFAULT_TILE_SIZE,
+    tile_size: Annotated[float, typer.Option(help="Largest tile asked for, in degrees.")] = tiling.DEFAULT_TILE_SIZE,
     min_tile_size: Annotated[
         float, typer.Option(help="Tiles past 10,000 crimes are split down to this size, in degrees.")
-    ] = policeuk.MIN_TILE_SIZE,
+    ] = tiling.MIN_TILE_SIZE,
     no_location: Annotated[
         bool,
         typer.Option("--no-location/--skip-no-location", help="Also harvest the force's crimes-no-location."),
@@ -151,7 +151,7 @@ def harvest_policeuk(
 
     try:
         what = policeuk.PoliceUKHarvest(
-            policeuk.BBox.parse(bbox), policeuk.parse_months(months), force, category,
+            tiling.BBox.parse(bbox), policeuk.parse_months(months), force, category,
             tile_size, min_tile_size, no_location,
         )  # fmt: skip
     except ValueError as e:
@@ -165,7 +165,7 @@ def harvest_policeuk(
 
     summary, elapsed = _run(
         store, state, base, what.job(base), restart,
-        lambda: HarvestClient(base, rate=rate or None, retry=policeuk.POLICEUK_RETRY), work,
+        lambda: HarvestClient(base, rate=rate or None, retry=tiling.POLICEUK_RETRY), work,
     )  # fmt: skip
     if not quiet:
         out.print(summary.describe(elapsed), highlight=False)
@@ -178,7 +178,7 @@ def _harvest_stops(
     """``crimemap harvest policeuk --data stops``: :mod:`crimemap.harvest.policeuk_stops`."""
     try:
         what = policeuk_stops.StopsHarvest(
-            policeuk.BBox.parse(bbox), policeuk.parse_months(months), force, tile_size, min_tile_size, no_location
+            tiling.BBox.parse(bbox), policeuk.parse_months(months), force, tile_size, min_tile_size, no_location
         )
     except ValueError as e:
         raise fail(str(e), 2) from None
@@ -191,7 +191,7 @@ def _harvest_stops(
 
     summary, elapsed = _run(
         store, state, base, what.job(base), restart,
-        lambda: HarvestClient(base, rate=rate or None, retry=policeuk.POLICEUK_RETRY), work,
+        lambda: HarvestClient(base, rate=rate or None, retry=tiling.POLICEUK_RETRY), work,
     )  # fmt: skip
     if not quiet:
         out.print(summary.describe(elapsed), highlight=False)

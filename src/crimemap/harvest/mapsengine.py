@@ -37,7 +37,7 @@ import orjson
 
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats
 from crimemap.harvest.state import HarvestState
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 from crimemap.load.tables import load_table
 from crimemap.store.base import Store
 from crimemap.wire import GX_ID, MAX_RESULTS

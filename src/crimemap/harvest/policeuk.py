@@ -3,9 +3,9 @@
 For each month, the bounding box is cut into tiles (``tile_size`` degrees at
 most) and each tile is asked for as a ``poly`` of ``/crimes-street/{category}``.
 A tile holding more than 10,000 crimes is answered 503; it is split in four
-and each quarter asked for in turn, down to ``min_tile_size``. Crimes seen by
-two tiles (tiles overlap by :data:`EDGE_MARGIN`, so a crime on a shared edge is
-never lost to a server that excludes edges) are kept once, by their id; crimes
+and each quarter asked for in turn, down to ``min_tile_size``
+(:mod:`crimemap.harvest.tiling`). Crimes seen by two tiles (tiles overlap, so a
+crime on a shared edge is never lost to a server that excludes edges) are kept once, by their id; crimes
 outside the box are dropped, so the result is exactly the box, edges included.
 ``crimes-no-location`` adds the force's crimes published without a location.
 
@@ -37,9 +37,8 @@ Decisions:
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,66 +48,29 @@ import orjson
 
 from crimemap import vocab
 from crimemap.boundaries import ForceLocator
-from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
+from crimemap.harvest.http import HarvestClient, HarvestError, HttpStats
 from crimemap.harvest.state import HarvestState
+from crimemap.harvest.tiling import (
+    DEFAULT_TILE_SIZE,
+    MIN_TILE_SIZE,
+    POLICEUK_RETRY,
+    BBox,
+    Progress,
+    Tile,
+    TiledRun,
+    answer_list,
+    tiles,
+)
 from crimemap.months import format_month, parse_month
 from crimemap.query import CrimeQuery
-from crimemap.store.base import Crime, Store
-from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
-
-DEFAULT_TILE_SIZE = 0.25
-"""Degrees: the largest tile asked for (about 28 km by 17 km in England)."""
-
-MIN_TILE_SIZE = 0.002
-"""Degrees: tiles are not split below this (about 220 m by 140 m)."""
-
-EDGE_MARGIN = 1e-5
-"""Degrees each tile is widened by (about 1 m), so that neighbouring tiles overlap."""
-
-POLICEUK_RETRY = retry_statuses(RETRY_STATUSES - {503})
-"""police.uk's 503 means "more than 10,000 crimes": split the tile, do not ask again."""
+from crimemap.records import Crime
+from crimemap.store.base import Store
+from crimemap.wire import MAX_CRIMES
 
 NO_LOCATION = "No Location"
 """The street name of a crime without a location, as police.uk's bulk files write it."""
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-Progress = Callable[[int, str], None]
-
-
-@dataclass(frozen=True)
-class BBox:
-    """A box in WGS 84 degrees; :meth:`contains` includes its edges."""
-
-    min_lng: float
-    min_lat: float
-    max_lng: float
-    max_lat: float
-
-    @classmethod
-    def parse(cls, text: str) -> BBox:
-        """``minlng,minlat,maxlng,maxlat``.
-
-        >>> BBox.parse("-0.12,51.50,-0.07,51.53")
-        BBox(min_lng=-0.12, min_lat=51.5, max_lng=-0.07, max_lat=51.53)
-        """
-        parts = text.split(",")
-        usage = f"--bbox takes minlng,minlat,maxlng,maxlat in degrees, e.g. -0.12,51.50,-0.07,51.53; got {text!r}"
-        if len(parts) != 4:
-            raise ValueError(usage)
-        try:
-            a, b, c, d = (float(p) for p in parts)
-        except ValueError:
-            raise ValueError(usage) from None
-        if not all(math.isfinite(v) for v in (a, b, c, d)):
-            raise ValueError(usage)
-        if not (-180 <= a < c <= 180 and -90 <= b < d <= 90):
-            raise ValueError(f"{usage} (minimums below maximums, longitudes in -180..180, latitudes in -90..90)")
-        return cls(a, b, c, d)
-
-    def contains(self, lng: float, lat: float) -> bool:
-        return self.min_lng <= lng <= self.max_lng and self.min_lat <= lat <= self.max_lat
-
 
 def parse_months(text: str) -> tuple[str, ...]:
     """``2017-01..2017-06`` (inclusive), ``2017-01,2017-03`` or ``2017-01``.
@@ -125,53 +87,6 @@ def parse_months(text: str) -> tuple[str, ...]:
             raise ValueError(f"months run from the first to the last: {part.strip()!r} runs backwards")
         found.extend(format_month(m) for m in range(start, end + 1) if format_month(m) not in found)
     return tuple(found)
-
-
-@dataclass(frozen=True)
-class Tile:
-    """A part of the box, named by where it is: ``r0c2`` then ``.0``-``.3`` for each split."""
-
-    key: str
-    min_lng: float
-    min_lat: float
-    max_lng: float
-    max_lat: float
-
-    @property
-    def size(self) -> float:
-        return max(self.max_lng - self.min_lng, self.max_lat - self.min_lat)
-
-    def quarters(self) -> tuple[Tile, ...]:
-        """South-west, south-east, north-west, north-east."""
-        mid_lng = (self.min_lng + self.max_lng) / 2
-        mid_lat = (self.min_lat + self.max_lat) / 2
-        lngs = ((self.min_lng, mid_lng), (mid_lng, self.max_lng))
-        lats = ((self.min_lat, mid_lat), (mid_lat, self.max_lat))
-        return tuple(
-            Tile(f"{self.key}.{2 * j + i}", lngs[i][0], lats[j][0], lngs[i][1], lats[j][1])
-            for j in range(2)
-            for i in range(2)
-        )
-
-    def poly(self, margin: float = EDGE_MARGIN) -> str:
-        """The tile, widened by ``margin``, as police.uk's ``poly``: ``lat,lng:lat,lng:...``."""
-        w, s = self.min_lng - margin, self.min_lat - margin
-        e, n = self.max_lng + margin, self.max_lat + margin
-        return ":".join(f"{lat:.6f},{lng:.6f}" for lng, lat in ((w, s), (e, s), (e, n), (w, n)))
-
-
-def tiles(bbox: BBox, tile_size: float) -> list[Tile]:
-    """The box cut into equal tiles no wider or taller than ``tile_size`` degrees, row by row."""
-    cols = max(1, math.ceil((bbox.max_lng - bbox.min_lng) / tile_size - 1e-9))
-    rows = max(1, math.ceil((bbox.max_lat - bbox.min_lat) / tile_size - 1e-9))
-
-    def lng(i: int) -> float:
-        return bbox.max_lng if i == cols else bbox.min_lng + (bbox.max_lng - bbox.min_lng) * i / cols
-
-    def lat(j: int) -> float:
-        return bbox.max_lat if j == rows else bbox.min_lat + (bbox.max_lat - bbox.min_lat) * j / rows
-
-    return [Tile(f"r{j}c{i}", lng(i), lat(j), lng(i + 1), lat(j + 1)) for j in range(rows) for i in range(cols)]
 
 
 @dataclass(frozen=True)
@@ -304,58 +219,28 @@ def crime_from_json(obj: Any, force: str) -> Crime:
         raise HarvestError(f"a crime in the answer is not as police.uk describes it ({e}): {obj!r:.300}") from None
 
 
-def error_message(response: httpx.Response) -> str:
-    """The status and what the server said, briefly."""
-    text = response.text.strip()
-    try:
-        body = response.json()
-        if isinstance(body, dict):
-            text = str(body.get("error") or body.get("message") or body)
-            if body.get("hint"):
-                text += f" ({body['hint']})"
-    except ValueError:
-        pass
-    return f"{response.status_code} {response.reason_phrase}" + (f": {text[:300]}" if text else "")
-
-
-class _Run:
-    """One run of a harvest: the client, the store, the state file and the tally."""
+class _Run(TiledRun):
+    """One run of a harvest of crimes: the client, the store, the state file and the tally."""
 
     def __init__(
         self, client: HarvestClient, store: Store, state: HarvestState, what: PoliceUKHarvest, progress: Progress
     ) -> None:
-        self.client = client
+        summary = PoliceUKSummary(client.base_url, what.force, http=client.stats)
+        super().__init__(client, state, what.bbox, what.months, what.tile_size, what.min_tile_size, progress, summary)
         self.store = store
-        self.state = state
         self.what = what
-        self.progress = progress
-        self.summary = PoliceUKSummary(client.base_url, what.force, http=client.stats)
+        self.summary = summary
         self.locator = locator_for(store, what)
         self.no_location_forces = no_location_forces(what, self.locator)
 
-    def run(self) -> PoliceUKSummary:
-        top = tiles(self.what.bbox, self.what.tile_size)
-        per_month = len(top) + len(self.no_location_forces)
-        for month in self.what.months:
-            if self.state.status(f"{month}/written"):
-                self.summary.resumed += per_month
-                self.progress(per_month, f"{month} (done before)")
-                continue
-            if month in self._unpublished():
-                self.summary.skipped.append(f"{month}: not published by {self.client.base_url}; skipped")
-                self.progress(per_month, f"{month} not published")
-                continue
-            for n, tile in enumerate(top, 1):
-                self._tile(month, tile)
-                self.progress(1, f"{month} tile {n}/{len(top)}")
-            for force in self.no_location_forces:
-                self._no_location(month, force)
-                self.progress(1, f"{month} no location ({force})")
-            self._write(month)
-        return self.summary
+    limit_note = f": either it holds more than {MAX_CRIMES:,} crimes or the server is overloaded"
 
-    def _unpublished(self) -> set[str]:
-        """Months the remote's ``crimes-street-dates`` does not list (none if it cannot say)."""
+    @property
+    def path(self) -> str:
+        return f"/crimes-street/{self.what.category}"
+
+    def unpublished(self, month: str) -> str | None:
+        """A note when the remote's ``crimes-street-dates`` does not list ``month`` (none if it cannot say)."""
         known = self.state.get("published")
         if known is None:
             response = self.client.request("GET", "/crimes-street-dates", retry=POLICEUK_RETRY)
@@ -364,24 +249,12 @@ class _Run:
             except (ValueError, TypeError, KeyError):
                 known = []
             self.state.set("published", known)
-        return set(self.what.months) - set(known) if known else set()
+        if not known or month in known:
+            return None
+        return f"{month}: not published by {self.client.base_url}; skipped"
 
-    def _tile(self, month: str, tile: Tile) -> None:
-        """Harvest one tile, depth first through its quarters when it holds too many crimes."""
-        unit = f"{month}/{tile.key}"
-        status = self.state.status(unit)
-        if status == "done":
-            self.summary.resumed += 1
-            return
-        if status != "split":
-            crimes = self._fetch_tile(month, tile)
-            if crimes is not None:
-                self.state.commit(unit, group=month, records=_records(self._inside(crimes)))
-                return
-            self.state.commit(unit, status="split")
-            self.summary.splits += 1
-        for quarter in tile.quarters():
-            self._tile(month, quarter)
+    def tile_records(self, month: str, tile: Tile, response: httpx.Response) -> Iterable[tuple[str, bytes]]:
+        return _records(self._inside(self._crimes(response, month)))
 
     def _inside(self, crimes: list[Crime]) -> Iterator[Crime]:
         box = self.what.bbox
@@ -389,30 +262,10 @@ class _Run:
             if c.lng is not None and c.lat is not None and box.contains(c.lng, c.lat):
                 yield c
 
-    def _fetch_tile(self, month: str, tile: Tile) -> list[Crime] | None:
-        """The tile's crimes, or None when it holds more than the API's limit."""
-        path = f"/crimes-street/{self.what.category}"
-        params = {"poly": tile.poly(), "date": month}
-        smallest = tile.size / 2 < self.what.min_tile_size
-        long_get = len(httpx.URL(self.client.url(path), params=params).raw_path) > MAX_GET_LENGTH
-        response = self.client.request(
-            "POST" if long_get else "GET",
-            path,
-            params=None if long_get else params,
-            data=params if long_get else None,
-            retry=retry_statuses(RETRY_STATUSES) if smallest else POLICEUK_RETRY,
-        )
-        if response.status_code == 503 and not smallest:
-            return None
-        if response.status_code == 503:
-            raise HarvestError(
-                f"{month}, tile {tile.key} ({tile.poly(0)}): {error_message(response)}; the tile cannot be"
-                f" split below {self.what.min_tile_size}° (--min-tile-size): either it holds more than"
-                f" {MAX_CRIMES:,} crimes or the server is overloaded"
-            )
-        return self._crimes(response, month)
+    def no_location_units(self) -> list[str]:
+        return self.no_location_forces
 
-    def _no_location(self, month: str, force: str) -> None:
+    def no_location(self, month: str, force: str) -> None:
         unit = f"{month}/no-location" if self.what.force is not None else f"{month}/no-location/{force}"
         if self.state.status(unit):
             self.summary.resumed += 1
@@ -423,14 +276,7 @@ class _Run:
         self.state.commit(unit, group=month, records=_records(crimes))
 
     def _crimes(self, response: httpx.Response, month: str, force: str | None = None) -> list[Crime]:
-        if response.status_code != 200:
-            raise HarvestError(f"{response.request.method} {response.request.url}: {error_message(response)}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise HarvestError(f"{response.request.url}: the answer is not JSON: {response.text[:200]!r}") from None
-        if not isinstance(body, list):
-            raise HarvestError(f"{response.request.url}: expected a list of crimes, got {response.text[:200]!r}")
+        body = answer_list(response, "crimes")
         owner = force or self.what.force or vocab.FORCES[0].id  # located crimes are placed below
         crimes = [crime_from_json(obj, owner) for obj in body]
         if force is None and self.locator is not None:
@@ -458,7 +304,7 @@ class _Run:
         yield from self.store.crimes(CrimeQuery(month=month, force=force))
         yield from self.store.crimes(CrimeQuery(month=month, force=force, located=False))
 
-    def _write(self, month: str) -> None:
+    def write(self, month: str) -> None:
         """Write the month's harvest (and the stored crimes it does not answer for), all or nothing."""
         harvested = {c.id: c for c in (Crime(*orjson.loads(p)) for p in self.state.records(month))}
         by_force: dict[str, list[Crime]] = {f: [] for f in self.no_location_forces}
@@ -504,7 +350,9 @@ def harvest_policeuk(
     tiles finish (``n`` counts top-level tiles and no-location calls).
     Raises :class:`HarvestError`; what was done stays in ``state``.
     """
-    return _Run(client, store, state, what, progress or (lambda n, note: None)).run()
+    run = _Run(client, store, state, what, progress or (lambda n, note: None))
+    run.run()
+    return run.summary
 
 
 def api_root(url: str) -> str:
@@ -547,18 +395,11 @@ def units_per_month(what: PoliceUKHarvest, store: Store | None = None) -> int:
 
 
 __all__ = [
-    "DEFAULT_TILE_SIZE",
-    "EDGE_MARGIN",
-    "MIN_TILE_SIZE",
-    "POLICEUK_RETRY",
-    "BBox",
     "PoliceUKHarvest",
     "PoliceUKSummary",
-    "Tile",
     "api_root",
     "crime_from_json",
     "harvest_policeuk",
     "parse_months",
-    "tiles",
     "units_per_month",
 ]

@@ -23,6 +23,7 @@ resumable state, stops already stored outside the harvest kept):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,23 +31,25 @@ import httpx
 import orjson
 
 from crimemap import vocab
-from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
-from crimemap.harvest.policeuk import (
+from crimemap.harvest.http import HarvestClient, HarvestError, HttpStats
+from crimemap.harvest.state import HarvestState
+from crimemap.harvest.tiling import (
     DEFAULT_TILE_SIZE,
     MIN_TILE_SIZE,
     POLICEUK_RETRY,
     BBox,
     Progress,
     Tile,
-    error_message,
+    TiledRun,
+    answer_list,
     tiles,
 )
-from crimemap.harvest.state import HarvestState
-from crimemap.load.policeuk import crime_id
+from crimemap.load.policeuk_files import crime_id
 from crimemap.query import StopQuery
-from crimemap.store.base import Stop, Store
+from crimemap.records import Stop
+from crimemap.store.base import Store
 from crimemap.vocab_stops import STOP_TYPES
-from crimemap.wire import MAX_CRIMES, MAX_GET_LENGTH
+from crimemap.wire import MAX_CRIMES
 
 
 @dataclass(frozen=True)
@@ -162,43 +165,22 @@ def owns(tile: Tile, bbox: BBox, lng: float, lat: float) -> bool:
     return tile.min_lng <= lng and tile.min_lat <= lat and east and north
 
 
-class _Run:
+class _Run(TiledRun):
+    """One run of a harvest of stops: the client, the store, the state file and the tally."""
+
     def __init__(
         self, client: HarvestClient, store: Store, state: HarvestState, what: StopsHarvest, progress: Progress
     ) -> None:
-        self.client = client
+        summary = StopsSummary(client.base_url, what.force, http=client.stats)
+        super().__init__(client, state, what.bbox, what.months, what.tile_size, what.min_tile_size, progress, summary)
         self.store = store
-        self.state = state
         self.what = what
-        self.progress = progress
-        self.summary = StopsSummary(client.base_url, what.force, http=client.stats)
+        self.summary = summary
 
-    def run(self) -> StopsSummary:
-        top = tiles(self.what.bbox, self.what.tile_size)
-        per_month = len(top) + (1 if self.what.no_location else 0)
-        unpublished = self._unpublished()
-        for month in self.what.months:
-            if self.state.status(f"{month}/written"):
-                self.summary.resumed += per_month
-                self.progress(per_month, f"{month} (done before)")
-                continue
-            if month in unpublished:
-                self.summary.skipped.append(
-                    f"{month}: {self.client.base_url} has no stop-and-search data of {self.what.force}; skipped"
-                )
-                self.progress(per_month, f"{month} not published")
-                continue
-            for n, tile in enumerate(top, 1):
-                self._tile(month, tile)
-                self.progress(1, f"{month} tile {n}/{len(top)}")
-            if self.what.no_location:
-                self._no_location(month)
-                self.progress(1, f"{month} no location")
-            self._write(month)
-        return self.summary
+    path = "/stops-street"
 
-    def _unpublished(self) -> set[str]:
-        """Months whose ``crimes-street-dates`` entry does not list the force (none if the remote cannot say)."""
+    def unpublished(self, month: str) -> str | None:
+        """A note when ``month``'s ``crimes-street-dates`` entry does not list the force (none if it cannot say)."""
         known = self.state.get("stop-forces")
         if known is None:
             response = self.client.request("GET", "/crimes-street-dates", retry=POLICEUK_RETRY)
@@ -208,79 +190,36 @@ class _Run:
             except (ValueError, TypeError, KeyError, AttributeError):
                 known = {}
             self.state.set("stop-forces", known)
-        if not known:
-            return set()
-        return {m for m in self.what.months if self.what.force not in known.get(m, [])}
-
-    def _tile(self, month: str, tile: Tile) -> None:
-        unit = f"{month}/{tile.key}"
-        status = self.state.status(unit)
-        if status == "done":
-            self.summary.resumed += 1
-            return
-        if status != "split":
-            answer = self._fetch(month, tile)
-            if answer is not None:
-                box = self.what.bbox
-                mine = [
-                    s
-                    for s in answer
-                    if s.get("location")
-                    and owns(tile, box, float(s["location"]["longitude"]), float(s["location"]["latitude"]))
-                    and box.contains(float(s["location"]["longitude"]), float(s["location"]["latitude"]))
-                ]
-                records = ((f"{tile.key}/{i:07d}", orjson.dumps(s)) for i, s in enumerate(mine))
-                self.state.commit(unit, group=month, records=records)
-                return
-            self.state.commit(unit, status="split")
-            self.summary.splits += 1
-        for quarter in tile.quarters():
-            self._tile(month, quarter)
-
-    def _fetch(self, month: str, tile: Tile) -> list[Any] | None:
-        """The tile's stops as the API gave them, or None when it holds more than the API's limit."""
-        path = "/stops-street"
-        params = {"poly": tile.poly(), "date": month}
-        smallest = tile.size / 2 < self.what.min_tile_size
-        long_get = len(httpx.URL(self.client.url(path), params=params).raw_path) > MAX_GET_LENGTH
-        response = self.client.request(
-            "POST" if long_get else "GET",
-            path,
-            params=None if long_get else params,
-            data=params if long_get else None,
-            retry=retry_statuses(RETRY_STATUSES) if smallest else POLICEUK_RETRY,
-        )
-        if response.status_code == 503 and not smallest:
+        if not known or self.what.force in known.get(month, []):
             return None
-        if response.status_code == 503:
-            raise HarvestError(
-                f"{month}, tile {tile.key} ({tile.poly(0)}): {error_message(response)}; the tile cannot be"
-                f" split below {self.what.min_tile_size}° (--min-tile-size)"
-            )
-        return self._answer(response)
+        return f"{month}: {self.client.base_url} has no stop-and-search data of {self.what.force}; skipped"
 
-    def _no_location(self, month: str) -> None:
+    def tile_records(self, month: str, tile: Tile, response: httpx.Response) -> Iterable[tuple[str, bytes]]:
+        """The stops of the answer the tile owns (see the module docstring), as the API gave them."""
+        box = self.what.bbox
+        mine = [
+            s
+            for s in answer_list(response, "stops")
+            if s.get("location")
+            and owns(tile, box, float(s["location"]["longitude"]), float(s["location"]["latitude"]))
+            and box.contains(float(s["location"]["longitude"]), float(s["location"]["latitude"]))
+        ]
+        return ((f"{tile.key}/{i:07d}", orjson.dumps(s)) for i, s in enumerate(mine))
+
+    def no_location_units(self) -> list[str]:
+        return [self.what.force] if self.what.no_location else []
+
+    def no_location(self, month: str, force: str) -> None:
         unit = f"{month}/no-location"
         if self.state.status(unit):
             self.summary.resumed += 1
             return
-        params = {"force": self.what.force, "date": month}
+        params = {"force": force, "date": month}
         response = self.client.request("GET", "/stops-no-location", params=params, retry=POLICEUK_RETRY)
-        nowhere = [s for s in self._answer(response) if not s.get("location")]
+        nowhere = [s for s in answer_list(response, "stops") if not s.get("location")]
         self.state.commit(unit, group=month, records=((f"~{i:07d}", orjson.dumps(s)) for i, s in enumerate(nowhere)))
 
-    def _answer(self, response: httpx.Response) -> list[Any]:
-        if response.status_code != 200:
-            raise HarvestError(f"{response.request.method} {response.request.url}: {error_message(response)}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise HarvestError(f"{response.request.url}: the answer is not JSON: {response.text[:200]!r}") from None
-        if not isinstance(body, list):
-            raise HarvestError(f"{response.request.url}: expected a list of stops, got {response.text[:200]!r}")
-        return body
-
-    def _write(self, month: str) -> None:
+    def write(self, month: str) -> None:
         """Write the month's harvest, and the stored stops it does not answer for, all or nothing."""
         force = self.what.force
         stored = list(self.store.stops(StopQuery(month=month, force=force, located=None)))
@@ -308,7 +247,9 @@ def harvest_stops(
     as done are not fetched again. Raises :class:`HarvestError`; what was done
     stays in ``state``.
     """
-    return _Run(client, store, state, what, progress or (lambda n, note: None)).run()
+    run = _Run(client, store, state, what, progress or (lambda n, note: None))
+    run.run()
+    return run.summary
 
 
 def units_per_month(what: StopsHarvest) -> int:

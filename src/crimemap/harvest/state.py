@@ -22,6 +22,7 @@ Tables::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from crimemap.harvest.http import HarvestError
+from crimemap.store.engines import is_server_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,9 +49,7 @@ def default_state_path(store_location: str) -> Path:
     >>> default_state_path("/data/crimes.sqlite")
     PosixPath('/data/crimes.sqlite.harvest.sqlite')
     """
-    if store_location.startswith(("postgresql://", "postgres://")):
-        import hashlib
-
+    if is_server_store(store_location):
         digest = hashlib.sha256(store_location.encode()).hexdigest()[:12]
         return Path(f"crimemap-{digest}{STATE_SUFFIX}")
     return Path(store_location + STATE_SUFFIX)

@@ -5,7 +5,7 @@ Each file is named by its force's id (``city-of-london.kml``) and holds a
 ``longitude,latitude,0`` coordinates). They are stored as the feature table
 :data:`FORCE_BOUNDARIES` (columns ``force`` and ``name``, one MultiPolygon per
 force, ``gx_id`` the force's code plus one), a table of shapes
-(:mod:`crimemap.store.shapes`) in either store. Loading some forces again
+(:mod:`crimemap.geometry.shapes`) in either store. Loading some forces again
 replaces those and keeps the others, in one transaction.
 
 They tell which force's area a point lies in (:mod:`crimemap.boundaries`):
@@ -29,10 +29,12 @@ import numpy as np
 import shapely
 
 from crimemap import vocab
-from crimemap.load.policeuk import LoadError
+from crimemap.geometry.shapes import polygonal, shape_fields
+from crimemap.load.errors import LoadError
+from crimemap.records import Feature
 from crimemap.rings import RingError
-from crimemap.store.base import FORCE_BOUNDARIES, Column, Feature, Store, TableInfo
-from crimemap.store.shapes import polygonal, shape_fields
+from crimemap.store.base import FORCE_BOUNDARIES, Store, TableInfo
+from crimemap.store.catalogue import Column
 
 COLUMNS = (Column("force", "string"), Column("name", "string"))
 

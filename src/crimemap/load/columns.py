@@ -1,6 +1,6 @@
 """Read police.uk street and outcomes files column by column, fast: pyarrow's CSV reader and whole-column work.
 
-The careful reader (:func:`crimemap.load.policeuk.read_street`, row by row with
+The careful reader (:func:`crimemap.load.policeuk_reader.read_street`, row by row with
 the ``csv`` module) checks every row and names the file and line of the first
 bad one. Reading 6 million crimes that way costs most of a minute of Python, so
 a file is first read here: parsed by pyarrow, checked column by column, and
@@ -28,6 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from crimemap import vocab
+from crimemap.geometry.areas import unit_vector
+from crimemap.load.policeuk_files import MAX_ROWS_PER_FILE, OUTCOMES_HEADER, STREET_HEADER, street_id
 from crimemap.months import parse_month
 from crimemap.policeuk_json import crime_json_column, location_json, status_json
 from crimemap.store.batches import (
@@ -129,9 +131,6 @@ class MapPoints:
         key = (lng_text, lat_text, name)
         found = self.known.get(key)
         if found is None:
-            from crimemap.load.policeuk import street_id
-            from crimemap.store.areas import unit_vector
-
             sid = street_id(lng_text, lat_text, name)
             found = self.known[key] = (sid, location_json(lng, lat, sid, name), *unit_vector(lng, lat))
         return found
@@ -232,8 +231,6 @@ def read_street_columns(
     stream: IO[bytes], month: str, force: str, first_id: int, dates: OutcomeDates, points: MapPoints
 ) -> CrimeBatch:
     """A street file as a batch, or :class:`ReadCarefully` (see the module docstring)."""
-    from crimemap.load.policeuk import MAX_ROWS_PER_FILE, STREET_HEADER
-
     table = read_table(stream, STREET_HEADER)
     n = table.num_rows
     if n > MAX_ROWS_PER_FILE:
@@ -323,8 +320,6 @@ def read_outcome_columns(
     stream: IO[bytes], month: str, force: str, points: MapPoints
 ) -> tuple[OutcomeBatch, np.ndarray]:
     """An outcomes file as a batch and its ids' second keys (for :class:`OutcomeDates`), or :class:`ReadCarefully`."""
-    from crimemap.load.policeuk import OUTCOMES_HEADER
-
     table = read_table(stream, OUTCOMES_HEADER)
     n = table.num_rows
     if n and not pc.all(pc.equal(_text(table, "Month"), month)).as_py():

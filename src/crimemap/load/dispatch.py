@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from crimemap.load import policeuk
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
+from crimemap.load.policeuk_files import FILE_NAME, find_sources
 from crimemap.store.base import Store
 
 TABLE_SUFFIXES = (".geojson", ".json", ".csv")
@@ -56,7 +57,7 @@ def is_table_file(path: Path) -> bool:
     """A GeoJSON file, or a CSV that is not named like a police.uk file."""
     if path.is_dir() or path.suffix.lower() not in TABLE_SUFFIXES:
         return False
-    return path.suffix.lower() != ".csv" or policeuk._NAME.search(path.name) is None
+    return path.suffix.lower() != ".csv" or FILE_NAME.search(path.name) is None
 
 
 def load_paths(
@@ -92,7 +93,7 @@ def load_paths(
     if local:
         summary.neighbourhoods = neighbourhoods.load_neighbourhoods(store, local)
     if archives:
-        sources = policeuk.find_sources(archives)
+        sources = find_sources(archives)
         if progress is None:
             summary.policeuk = policeuk.load_policeuk(store, archives)
         else:

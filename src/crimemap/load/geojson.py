@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from crimemap.load.policeuk import LoadError
+from crimemap.load.errors import LoadError
 
 _READ_CHARS = 1 << 20
 

@@ -41,10 +41,11 @@ import shapely
 from lxml import etree
 
 from crimemap import vocab
+from crimemap.geometry.shapes import polygonal, shape_fields
 from crimemap.load.policeuk import LoadError
 from crimemap.neighbourhoods import BOUNDARY, DETAILS, EVENTS, PEOPLE, PRIORITIES, stored_names, stored_neighbourhoods
-from crimemap.store.base import NEIGHBOURHOODS_TABLE, Column, Feature, Store, StoreWriter, TableInfo
-from crimemap.store.shapes import polygonal, shape_fields
+from crimemap.store.base import Feature, Store, StoreWriter, TableInfo
+from crimemap.store.catalogue import NEIGHBOURHOODS_TABLE, Column
 
 COLUMNS = (Column("force", "string"), Column("neighbourhood", "string"), Column("name", "string"))
 
@@ -61,7 +62,7 @@ and made valid for locating points. A bow tie changes its area by half or more."
 CARRIED = {DETAILS: dict, PEOPLE: list, EVENTS: list, PRIORITIES: list}
 """Documents a KML file may carry as ``<ExtendedData><Data name="people"><value>[...]</value></Data>``, and
 the JSON type each must be. data.police.uk's files carry none; the generator's carry all
-(:mod:`crimemap.load.generate_neighbourhoods`), so that a generated store answers every method."""
+(:mod:`crimemap.load.generate.neighbourhoods`), so that a generated store answers every method."""
 
 _NEIGHBOURHOOD_ID = re.compile(r"^[^/\\\x00-\x1f]{1,100}$")
 

@@ -10,7 +10,7 @@ The reading (:func:`group_batches`) runs in a second process while this one
 writes; it is a pure function of the group and of what earlier groups noted
 (:class:`ReadState`), so both processes see the same plan. Files are read
 column by column (:mod:`crimemap.load.columns`), and by the careful reader
-(:mod:`crimemap.load.policeuk`) when the fast one declines.
+(:mod:`crimemap.load.policeuk_reader`) when the fast one declines.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ from typing import Any
 import numpy as np
 
 from crimemap.load.columns import MapPoints, OutcomeDates, ReadCarefully, read_outcome_columns, read_street_columns
-from crimemap.store.batches import CrimeBatch, OutcomeBatch, check_of, key_of, pid_bytes
+from crimemap.load.policeuk_files import crime_id
+from crimemap.load.policeuk_reader import read_outcomes, read_street
+from crimemap.load.stops import read_stops
+from crimemap.months import format_month, parse_month
+from crimemap.store.batches import NO_OUTCOME, CrimeBatch, OutcomeBatch, check_of, key_of, pid_bytes
 
 Prepare = Callable[[str, Any], Any]
 
@@ -93,8 +97,6 @@ def group_batches(group: Group, prepare: Prepare, state: ReadState) -> Iterator[
 
 def _stops(source: Any, prepare: Prepare) -> Iterator[Any]:
     """A stop-and-search file's prepared chunks (read by :mod:`crimemap.load.stops`)."""
-    from crimemap.load.stops import read_stops
-
     batch: list[Any] = []
     for stop in read_stops(source):
         batch.append(stop)
@@ -106,8 +108,6 @@ def _stops(source: Any, prepare: Prepare) -> Iterator[Any]:
 
 
 def _outcomes(source: Any, state: ReadState) -> tuple[OutcomeBatch, np.ndarray]:
-    from crimemap.load.policeuk import read_outcomes
-
     try:
         with source.open() as stream:
             return read_outcome_columns(stream, source.month, source.force, state.points)
@@ -117,8 +117,6 @@ def _outcomes(source: Any, state: ReadState) -> tuple[OutcomeBatch, np.ndarray]:
 
 
 def _street(source: Any, state: ReadState) -> CrimeBatch:
-    from crimemap.load.policeuk import crime_id, read_street
-
     try:
         with source.open() as stream:
             return read_street_columns(
@@ -130,8 +128,6 @@ def _street(source: Any, state: ReadState) -> CrimeBatch:
     if records:
         has, raw = pid_bytes([c.persistent_id for c in records])
         newest = state.dates.newest(key_of(has, raw), check_of(raw))
-        from crimemap.months import format_month
-
         records = [
             c._replace(outcome_month=format_month(int(m))) if has[i] and m >= 0 else c
             for i, (c, m) in enumerate(zip(records, newest.tolist(), strict=True))
@@ -140,8 +136,6 @@ def _street(source: Any, state: ReadState) -> CrimeBatch:
 
 
 def _empty(source: Any) -> CrimeBatch:
-    from crimemap.months import parse_month
-
     batch = CrimeBatch.from_records([])
     batch.month = parse_month(source.month)
     return batch
@@ -149,8 +143,6 @@ def _empty(source: Any) -> CrimeBatch:
 
 def _distinct_placeholders(batches: list[CrimeBatch]) -> list[CrimeBatch]:
     """Renumber unknown outcomes' placeholders so that batches of one month can be joined."""
-    from crimemap.store.batches import NO_OUTCOME
-
     taken: dict[str, int] = {}
     out = []
     for b in batches:

@@ -1,110 +1,27 @@
 """Load police.uk bulk archives: street, outcomes and stop-and-search CSV files, folders of them, and the zips.
 
-The archive's layout is ``YYYY-MM/YYYY-MM-<force>-<kind>.csv`` with kind
-``street``, ``outcomes`` or ``stop-and-search`` (read by :mod:`crimemap.load.stops`). Everything one call loads is
-written in one store transaction: a wrong header or a bad row anywhere raises
-:class:`LoadError` naming the file and line, and nothing is stored.
-
-Ids are derived, not counted, so loading the same files again or in another
-order gives the same ids:
-
-- a crime's ``id`` packs its month, its force and its row in the file
-  (:func:`crime_id`);
-- a map point's street ``id`` is a hash of its coordinates and name
-  (:func:`street_id`).
+The files and their ids are described in :mod:`crimemap.load.policeuk_files`;
+street and outcomes files are read by :mod:`crimemap.load.pipeline` (stop-and-search
+ones by :mod:`crimemap.load.stops`). Everything one call loads is written in one
+store transaction: a wrong header or a bad row anywhere raises
+:class:`~crimemap.load.errors.LoadError` naming the file and line, and nothing is stored.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import os
-import re
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from crimemap import vocab
 from crimemap.lifeline import exit_with_parent
 from crimemap.load import pipeline
+from crimemap.load.errors import LoadError
+from crimemap.load.policeuk_files import Source, find_sources
 from crimemap.months import parse_month
-from crimemap.store.base import Crime, OutcomeRecord, Store
-
-STREET_HEADER = (
-    "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
-    "LSOA code", "LSOA name", "Crime type", "Last outcome category", "Context",
-)  # fmt: skip
-OUTCOMES_HEADER = (
-    "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
-    "LSOA code", "LSOA name", "Outcome type",
-)  # fmt: skip
-
-_NAME = re.compile(r"(?:^|/)(\d{4}-\d{2})-([a-z0-9-]+?)-(street|outcomes|stop-and-search)\.csv$")
-_MONTH_BITS, _FORCE_BITS, _ROW_BITS = 10, 6, 21
-_EPOCH = 1970 * 12
-MAX_ROWS_PER_FILE = 1 << _ROW_BITS
-
-
-class LoadError(Exception):
-    """A file could not be loaded; the message names the file and the line."""
-
-
-def crime_id(month: str, force: str, row: int) -> int:
-    """The crime's API id: month, force and row number in the street file, packed in 37 bits.
-
-    Small enough for JavaScript clients (below 2**53) and the same every time the
-    same file is loaded.
-
-    >>> crime_id("2017-01", "city-of-london", 0) == crime_id("2017-01", "city-of-london", 0)
-    True
-    """
-    m = parse_month(month) - _EPOCH
-    f = vocab.FORCE_BY_ID[force].code
-    if not 0 <= m < 1 << _MONTH_BITS or row >= MAX_ROWS_PER_FILE:
-        raise ValueError(f"cannot number row {row} of {month}")
-    return ((m << _FORCE_BITS | f) << _ROW_BITS) | row
-
-
-def street_id(lng: str, lat: str, name: str) -> int:
-    """A stable street (map point) id: 52 bits of a hash of its coordinates and name.
-
-    The name is compared without case: outcomes files spell the same map point
-    in capitals ("On or near ARTIZAN STREET") where street files do not.
-    """
-    key = f"{float(lat):.6f},{float(lng):.6f},{name.lower()}"
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 12
-
-
-@dataclass(frozen=True)
-class Source:
-    """One CSV in the archive layout: where it is, and what it holds.
-
-    A plain value (it pickles), so the parsing process gets the same sources:
-    ``path`` is the CSV file, or the zip archive holding it as ``member``.
-    """
-
-    label: str
-    month: str
-    force: str
-    kind: str
-    path: Path
-    member: str | None = None
-    size: int = field(default=0, compare=False)
-    """Uncompressed bytes, to estimate the work ahead."""
-
-    @contextmanager
-    def open(self) -> Iterator[IO[bytes]]:
-        """The CSV's bytes; a zip archive opened for it is closed with it."""
-        if self.member is None:
-            with self.path.open("rb") as raw:
-                yield raw
-        else:
-            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as raw:
-                yield raw
+from crimemap.store.base import Store
 
 
 @dataclass
@@ -119,178 +36,6 @@ class LoadSummary:
     forces: set[str] = field(default_factory=set)
     skipped: list[str] = field(default_factory=list)
 
-
-def find_sources(paths: Iterable[Path]) -> list[Source]:
-    """Every police.uk CSV under the given files, folders and zips, in a stable order."""
-    found: list[Source] = []
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix.lower() == ".zip" or _NAME.search(child.name):
-                    found.extend(find_sources([child]))
-        elif path.suffix.lower() == ".zip":
-            found.extend(_zip_sources(path))
-        elif path.exists():
-            found.append(_file_source(path))
-        else:
-            raise LoadError(f"{path}: no such file or folder")
-    return found
-
-
-def _classify(label: str, name: str) -> tuple[str, str, str]:
-    m = _NAME.search(name)
-    if m is None:
-        raise LoadError(
-            f"{label}: not a police.uk file name (expected YYYY-MM-<force>-street.csv,"
-            " -outcomes.csv or -stop-and-search.csv)"
-        )
-    return m.group(1), m.group(2), m.group(3)
-
-
-def _file_source(path: Path) -> Source:
-    month, force, kind = _classify(str(path), path.name)
-    return Source(str(path), month, force, kind, path, None, path.stat().st_size)
-
-
-def _zip_sources(path: Path) -> list[Source]:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = sorted(archive.infolist(), key=lambda i: i.filename)
-    except zipfile.BadZipFile as e:
-        raise LoadError(f"{path}: not a zip archive ({e})") from None
-    sources = []
-    for info in members:
-        if info.is_dir() or not _NAME.search(info.filename):
-            continue
-        label = f"{path}:{info.filename}"
-        month, force, kind = _classify(label, info.filename)
-        sources.append(Source(label, month, force, kind, path, info.filename, info.file_size))
-    return sources
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-
-
-@contextmanager
-def _rows(source: Source, header: tuple[str, ...]) -> Iterator[csv.reader]:  # type: ignore[valid-type]
-    """A csv reader past the header, after checking it (snake_case re-headings are accepted)."""
-    with source.open() as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
-        try:
-            got = next(reader)
-        except StopIteration:
-            raise LoadError(f"{source.label}: line 1: empty file, expected a header") from None
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise LoadError(f"{source.label}: line 1: unreadable header ({e})") from None
-        if tuple(_normalise(h) for h in got) != tuple(_normalise(h) for h in header):
-            raise LoadError(
-                f"{source.label}: line 1: wrong header for a {source.kind} file;"
-                f" expected {','.join(header)}; got {','.join(got)}"
-            )
-        yield reader
-
-
-def _coordinates(lng: str, lat: str, where: str) -> tuple[float | None, float | None]:
-    if not lng and not lat:
-        return None, None
-    try:
-        x, y = float(lng), float(lat)
-    except ValueError:
-        raise LoadError(f"{where}: longitude/latitude must be numbers, got {lng!r}, {lat!r}") from None
-    if not (-180 <= x <= 180 and -90 <= y <= 90):
-        raise LoadError(f"{where}: coordinates out of range: {lng}, {lat}")
-    return x, y
-
-
-def _map_point(
-    streets: dict[tuple[str, str, str], int], lng: str, lat: str, name: str, where: str
-) -> tuple[float | None, float | None, int | None]:
-    """A row's coordinates and street id; ``streets`` remembers the ids a file has already hashed."""
-    x, y = _coordinates(lng, lat, where)
-    if x is None:
-        return None, None, None
-    key = (lng, lat, name)
-    sid = streets.get(key)
-    if sid is None:
-        sid = streets[key] = street_id(lng, lat, name)
-    return x, y, sid
-
-
-def read_street(source: Source, outcome_months: Mapping[str, str] | None = None) -> Iterator[Crime]:
-    """The crimes of one street file, with their ids, checking every row.
-
-    ``outcome_months`` (persistent id to the month of its latest outcome, from
-    the outcomes files of the same load) dates each crime's latest outcome;
-    the store completes it from outcomes loaded before.
-    """
-    dated = outcome_months or {}
-    force = vocab.FORCE_BY_ID[source.force]
-    location_type = "BTP" if force is vocab.BTP else "Force"
-    categories = vocab.CATEGORY_BY_NAME
-    base_id = crime_id(source.month, source.force, 0)
-    streets: dict[tuple[str, str, str], int] = {}
-    with _rows(source, STREET_HEADER) as reader:
-        try:
-            for row_no, row in enumerate(reader):
-                where = f"{source.label}: line {reader.line_num}"
-                if len(row) != 12:
-                    if not row:
-                        continue
-                    raise LoadError(f"{where}: expected 12 fields, got {len(row)}")
-                pid, month, reported, falls, lng, lat, loc, lcode, lname, ctype, outcome, context = row
-                if month != source.month:
-                    raise LoadError(f"{where}: month {month!r} in a file for {source.month}")
-                category = categories.get(ctype.lower())
-                if category is None:
-                    raise LoadError(f"{where}: unknown crime type {ctype!r}")
-                if pid and not _is_hex(pid):
-                    raise LoadError(f"{where}: Crime ID must be 64 hexadecimal characters, got {pid!r}")
-                x, y, sid = _map_point(streets, lng, lat, loc, where)
-                if row_no >= MAX_ROWS_PER_FILE:
-                    raise LoadError(f"{where}: more than {MAX_ROWS_PER_FILE} rows in one file")
-                yield Crime(
-                    base_id | row_no, month, source.force, falls or force.name, x, y, sid, loc, lcode, lname,
-                    category.slug, pid.lower(), location_type, "", context, outcome or None, dated.get(pid.lower()),
-                )  # fmt: skip
-        except csv.Error as e:
-            raise LoadError(f"{source.label}: line {reader.line_num}: {e}") from None
-        except UnicodeDecodeError as e:
-            raise LoadError(f"{source.label}: near line {reader.line_num}: not UTF-8 text ({e})") from None
-
-
-def read_outcomes(source: Source) -> Iterator[OutcomeRecord]:
-    """The outcome rows of one outcomes file, checking every row."""
-    streets: dict[tuple[str, str, str], int] = {}
-    with _rows(source, OUTCOMES_HEADER) as reader:
-        try:
-            for row in reader:
-                where = f"{source.label}: line {reader.line_num}"
-                if len(row) != 10:
-                    if not row:
-                        continue
-                    raise LoadError(f"{where}: expected 10 fields, got {len(row)}")
-                pid, month, _reported, _falls, lng, lat, loc, lcode, lname, outcome = row
-                if not _is_hex(pid):
-                    raise LoadError(f"{where}: Crime ID must be 64 hexadecimal characters, got {pid!r}")
-                if month != source.month:
-                    raise LoadError(f"{where}: month {month!r} in a file for {source.month}")
-                if not outcome:
-                    raise LoadError(f"{where}: empty Outcome type")
-                x, y, sid = _map_point(streets, lng, lat, loc, where)
-                yield OutcomeRecord(pid.lower(), month, source.force, outcome, x, y, sid, loc, lcode, lname)
-        except csv.Error as e:
-            raise LoadError(f"{source.label}: line {reader.line_num}: {e}") from None
-        except UnicodeDecodeError as e:
-            raise LoadError(f"{source.label}: near line {reader.line_num}: not UTF-8 text ({e})") from None
-
-
-_HEX = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def _is_hex(text: str) -> bool:
-    return _HEX.fullmatch(text) is not None
 
 
 BATCH_ROWS = 50_000

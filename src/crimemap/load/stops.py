@@ -1,10 +1,10 @@
 """Read police.uk stop-and-search files: ``YYYY-MM/YYYY-MM-<force>-stop-and-search.csv``.
 
 The third file of every monthly archive, beside street and outcomes. Each row
-becomes a :class:`~crimemap.store.base.Stop`, checked as it is read: a wrong
+becomes a :class:`~crimemap.records.Stop`, checked as it is read: a wrong
 header, an unknown ``Type``, a ``Date`` that is not ISO 8601, a yes/no column
 that is neither ``True`` nor ``False``, or coordinates that are not numbers in
-range raise :class:`~crimemap.load.policeuk.LoadError` naming the file and the
+range raise :class:`~crimemap.load.errors.LoadError` naming the file and the
 line, and the load stores nothing.
 
 What the files leave out is kept as it is: an empty ``Outcome``, empty yes/no
@@ -13,7 +13,7 @@ its stops even when a ``Date`` falls in the month before (the files write UTC:
 a stop at 00:30 BST on the 1st is 23:30 on the last day of the month before).
 
 A stop's ``id`` packs its month, its force and its row, as a crime's does
-(:func:`~crimemap.load.policeuk.crime_id`), so loading a file again gives the
+(:func:`~crimemap.load.policeuk_files.crime_id`), so loading a file again gives the
 same ids. The street a stop is shown at is decided by the store
 (:mod:`crimemap.store.stop_rows`).
 """
@@ -26,8 +26,9 @@ import io
 import re
 from collections.abc import Iterator
 
-from crimemap.load.policeuk import MAX_ROWS_PER_FILE, LoadError, Source, crime_id
-from crimemap.store.base import Stop
+from crimemap.load.errors import LoadError
+from crimemap.load.policeuk_files import MAX_ROWS_PER_FILE, Source, crime_id
+from crimemap.records import Stop
 from crimemap.vocab_stops import STOP_TYPES
 
 STOPS_HEADER = (

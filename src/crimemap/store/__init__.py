@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from crimemap.store.base import Store, StoreError
+from crimemap.errors import StoreError
+from crimemap.store.base import Store
+from crimemap.store.engines import engine_for
 
 DEFAULT_STORE_ENV = "CRIMEMAP_STORE"
 
@@ -20,17 +22,10 @@ def default_store_location() -> str:
 
 
 def open_store(location: str | None = None, *, readonly: bool = False) -> Store:
-    """Open the store at ``location``: a ``postgresql://`` URL selects PostGIS, anything else is a SQLite file."""
+    """Open the store at ``location`` with the engine its URL scheme names (:mod:`crimemap.store.engines`):
+    a ``postgresql://`` URL selects PostGIS, anything else is a SQLite file."""
     location = location or default_store_location()
-    if location.startswith(("postgresql://", "postgres://")):
-        try:
-            from crimemap.store.postgis import PostGISStore  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as e:  # pragma: no cover - until the PostGIS store lands
-            raise StoreError(f"the PostGIS store is not available: {e}") from None
-        return PostGISStore(location)  # type: ignore[no-any-return,unused-ignore]
-    from crimemap.store.sqlite import SQLiteStore
-
-    return SQLiteStore(location, readonly=readonly)
+    return engine_for(location).open(location, readonly)
 
 
 __all__ = ["DEFAULT_STORE_ENV", "Store", "StoreError", "default_store_location", "open_store"]

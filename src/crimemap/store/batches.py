@@ -11,7 +11,7 @@ Records and batches convert both ways (:meth:`CrimeBatch.from_records`,
 :meth:`CrimeBatch.records`) for the few who hold records: the harvester, and
 files that need the careful reader.
 
-    >>> from crimemap.store.base import Crime
+    >>> from crimemap.records import Crime
     >>> c = Crime(1, "2017-01", "city-of-london", "City of London Police", -0.09, 51.5, 7, "On or near X",
     ...           "E01", "City 001A", "drugs", "", "Force", "", "", None, None)
     >>> next(CrimeBatch.from_records([c]).records()) == c
@@ -27,8 +27,10 @@ import numpy as np
 import pyarrow as pa
 
 from crimemap import geo, vocab
+from crimemap.geometry.areas import unit_vector
 from crimemap.months import format_month, parse_month
-from crimemap.store.base import Crime, OutcomeRecord
+from crimemap.policeuk_json import crime_json
+from crimemap.records import Crime, OutcomeRecord
 
 NO_OUTCOME = -1
 """``outcome`` of a crime without one; unknown outcome names get placeholders below this."""
@@ -93,14 +95,12 @@ def check_of(raw: np.ndarray) -> np.ndarray:
 
 
 def unit_vectors(lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The unit vectors of points (NaN where there is none), by :func:`crimemap.store.areas.unit_vector`.
+    """The unit vectors of points (NaN where there is none), by :func:`crimemap.geometry.areas.unit_vector`.
 
     Computed with Python's ``math`` (the C library, as SQLite and PostgreSQL
     call it), once per distinct point, not with numpy's own vectorised sine,
     which may differ in the last bit on some machines.
     """
-    from crimemap.store.areas import unit_vector
-
     out = np.full((3, len(lng)), np.nan)
     seen: dict[tuple[float, float], tuple[float, float, float]] = {}
     for i, (a, b) in enumerate(zip(lng.tolist(), lat.tolist(), strict=True)):
@@ -168,8 +168,6 @@ class CrimeBatch:
     @classmethod
     def from_records(cls, crimes: Sequence[Crime]) -> CrimeBatch:
         """A batch of records of one month (the JSON made by :func:`crimemap.policeuk_json.crime_json`)."""
-        from crimemap.policeuk_json import crime_json
-
         unknown: dict[str, int] = {}
         outcomes: list[int] = []
         shown: list[Crime] = []

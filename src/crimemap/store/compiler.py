@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from crimemap.geometry import areas
 from crimemap.query import (
     And,
     Area,
@@ -43,7 +44,6 @@ from crimemap.query import (
     Scalar,
     Within,
 )
-from crimemap.store import areas
 
 _OPS = {"=": "=", "<>": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 
@@ -73,7 +73,7 @@ class Geometry:
     ``unit``: the unit-vector columns ``(x, y, z)`` when the source keeps them
     (the crimes); ``geom``: a PostGIS point column with a spatial index;
     ``shape``: the column of a geometry that is not only a point (polygons,
-    :mod:`crimemap.store.shapes`): area tests then ask whether it intersects.
+    :mod:`crimemap.geometry.shapes`): area tests then ask whether it intersects.
     """
 
     lng: str = "lng"
@@ -321,7 +321,7 @@ def keyset_condition(
 def unit_sql(geometry: Geometry) -> tuple[str, str, str]:
     """The unit vector of a point in SQL: stored columns when the source has them, else computed.
 
-    Computed, it is the arithmetic of :func:`crimemap.store.areas.unit_vector`,
+    Computed, it is the arithmetic of :func:`crimemap.geometry.areas.unit_vector`,
     in the same order, with the same C library functions in both engines, so
     both stores and Python give the same bits.
     """

@@ -2,7 +2,7 @@
 
 Both stores keep crimes with small integer codes (month, force, category,
 outcome) and read them back through the same column list, :data:`CRIME_FIELDS`,
-so one function turns a row into a :class:`~crimemap.store.base.Crime`.
+so one function turns a row into a :class:`~crimemap.records.Crime`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from crimemap import vocab
 from crimemap.months import format_month
-from crimemap.store.base import Crime
+from crimemap.records import Crime
 
 CRIME_FIELDS = (
     "id", "month", "force", "falls_within", "lng", "lat", "street_id", "street_name", "lsoa_code", "lsoa_name",

@@ -34,11 +34,11 @@ import numpy as np
 import shapely
 
 from crimemap import deadline, geo, vocab
+from crimemap.geometry import areas
 from crimemap.months import format_month
 from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store import areas
 
 LEVELS = (3, 6)
 """Grid levels kept in ``stats_cells``: 8 and 64 grid cells a side (about 2 km and 18 km)."""
@@ -50,7 +50,7 @@ MIN_AREA_CELLS = 16
 """An area spanning fewer cells than this at the finest level is counted from the crimes directly."""
 
 _EPSILON = 1e-9
-"""Degrees a cell is grown by before it is called inside (as :mod:`crimemap.store.areas` does)."""
+"""Degrees a cell is grown by before it is called inside (as :mod:`crimemap.geometry.areas` does)."""
 
 Source = Literal["totals", "outcomes", "cells", "crimes"]
 Block = tuple[int, int, int, int]

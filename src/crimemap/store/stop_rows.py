@@ -12,7 +12,7 @@ coordinates; the API names the point (``street {id, name}``). A store names a
 located stop by the stored map point at exactly its coordinates (the one with
 the smallest id, should two names share a point). A stop at a point no street
 file has named gets a street id of its own, the loader's hash of the
-coordinates with an empty name (:func:`crimemap.load.policeuk.street_id`), and
+coordinates with an empty name (:func:`crimemap.load.policeuk_files.street_id`), and
 the name ``""``: ``stops-at-location`` finds it by that id. Such a point is not
 added to the map points (``crimes-at-location`` by ``lat``/``lng`` never snaps
 to it), and a later load that brings a street file naming it names its stops.
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crimemap import geo, vocab
+from crimemap.geometry.areas import unit_vector
 from crimemap.months import format_month, parse_month
 from crimemap.policeuk_json import stop_json_parts, stop_location_json
-from crimemap.store.areas import unit_vector
-from crimemap.store.base import Stop
+from crimemap.records import Stop
 from crimemap.vocab_stops import stop_outcome_id
 
 STOP_ROW = (
@@ -56,7 +56,7 @@ FORCE_IDS = [f.id for f in vocab.FORCES]
 
 
 def point_id(lng: float, lat: float) -> int:
-    """The street id of a point no street file names: :func:`crimemap.load.policeuk.street_id` with no name.
+    """The street id of a point no street file names: :func:`crimemap.load.policeuk_files.street_id` with no name.
 
     >>> point_id(-0.08162, 51.516814) == point_id(-0.081620, 51.5168140)
     True

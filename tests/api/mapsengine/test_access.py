@@ -14,7 +14,8 @@ from conftest import NYC, STORE_KINDS, LiveServer, _open_empty
 from crimemap.api.app import Settings
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import Feature, FeatureColumns, Store
+from crimemap.records import Feature, FeatureColumns
+from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
 
 TABLE = "02378420399528461352-11853667273131550346"

@@ -21,11 +21,12 @@ import pytest
 from owslib.ogcapi.features import Features
 
 from conftest import STORE_KINDS, LiveServer, _open_empty
-from crimemap.load.generate import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
-from crimemap.store.base import CRIMES_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE
 from crimemap.store.sqlite import SQLiteStore
 
 CITY = (-0.1, 51.51, -0.09, 51.52)

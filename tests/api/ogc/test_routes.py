@@ -20,7 +20,8 @@ from crimemap.api.ogc.pages import HISTORY
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery, Like
-from crimemap.store.base import CRIMES_TABLE, Store
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE
 
 ITEMS = f"/ogc/collections/{CRIMES_TABLE}/items"
 CITY = (-0.1, 51.51, -0.09, 51.52)

@@ -23,7 +23,8 @@ import pytest
 
 from conftest import POLICEUK, LiveServer
 from crimemap import vocab
-from crimemap.store.base import Crime, Store
+from crimemap.records import Crime
+from crimemap.store.base import Store
 
 # ---- the truth, computed without crimemap -----------------------------------------------------------
 

@@ -19,11 +19,11 @@ import pytest
 import shapely
 
 from conftest import LiveServer
-from crimemap.load.generate import generate
+from crimemap.geometry.shapes import polygonal
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
-from crimemap.store.shapes import polygonal
 from neighbourhood_data import (
     INSIDE_NC04,
     LEICESTERSHIRE_LIST,

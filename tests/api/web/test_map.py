@@ -22,7 +22,7 @@ from api.web.test_page import Tab, _leaflet
 from conftest import NYC, POLICEUK, SHARED_DATA, LiveServer
 from crimemap.api.app import Settings
 from crimemap.load.boundaries import load_boundaries
-from crimemap.load.generate import generate
+from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.tables import load_table
 from crimemap.store.sqlite import SQLiteStore

@@ -26,14 +26,18 @@ from crimemap.api.mapsengine.errors import MapsEngineError, MapsEngineRoute, inv
 from crimemap.api.mapsengine.params import single
 from crimemap.api.mapsengine.routes import unknown_table
 from crimemap.api.mapsengine.schema import ERRORS, KeyQ, SelectQ, WhereQ
-from crimemap.export import FORMATS, Export, ExportError, check_available, export_chunks
+from crimemap.export import check_available, export_chunks
 from crimemap.export import csv as csv_export
 from crimemap.export import gdal as gdal_export
 from crimemap.export import geojson as geojson_export
 from crimemap.export import parquet as parquet_export
+from crimemap.export.plan import FORMATS, Export, ExportError
 from crimemap.query import Predicate
-from crimemap.store.base import ColumnType, Store
-from crimemap.where import GEOMETRY, WhereError, parse_select, parse_where
+from crimemap.store.base import Store
+from crimemap.store.catalogue import ColumnType
+from crimemap.where import parse_where
+from crimemap.where_columns import parse_select
+from crimemap.where_syntax import GEOMETRY, WhereError
 
 MEDIA_TYPES = {
     "geojson": geojson_export.MEDIA_TYPE,

@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import capped
-from crimemap.store.base import ClientGone, ReadTimeout
+from crimemap.errors import ClientGone, ReadTimeout
 
 log = logging.getLogger("crimemap.api.mapsengine.routes")
 

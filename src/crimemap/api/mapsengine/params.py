@@ -20,8 +20,10 @@ from crimemap.api.mapsengine.errors import invalid
 from crimemap.api.page_tokens import Page, PageTokens, TokenError
 from crimemap.query import And, Area, Circle, OrderKey, Polygon, Predicate, Within
 from crimemap.rings import RingError, check_ring
-from crimemap.store.base import TableInfo
-from crimemap.where import GEOMETRY, WhereError, parse_order_by, parse_select, parse_where
+from crimemap.store.catalogue import TableInfo
+from crimemap.where import parse_where
+from crimemap.where_columns import parse_order_by, parse_select
+from crimemap.where_syntax import GEOMETRY, WhereError
 from crimemap.wire import GX_ID, MAX_RESULTS
 
 VERSIONS = ("published", "draft")

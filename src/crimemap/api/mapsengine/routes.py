@@ -79,11 +79,14 @@ from crimemap.api.methods import NO_SUCH_PATH, allowed_methods
 from crimemap.api.page_tokens import Page, PageTokens, secret_of
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import cut, echo
-from crimemap.export import value_fixer
+from crimemap.errors import PageCursorGone
 from crimemap.export.geojson import column_bytes, feature_bytes
+from crimemap.export.plan import value_fixer
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.store.base import Feature, FeatureColumns, PageCursorGone, Store, TableInfo
-from crimemap.where import GEOMETRY
+from crimemap.records import Feature, FeatureColumns
+from crimemap.store.base import Store
+from crimemap.store.catalogue import TableInfo
+from crimemap.where_syntax import GEOMETRY
 
 PREFIX = "/mapsengine/v1"
 

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import capped
-from crimemap.store.base import ReadTimeout, TableChanged
+from crimemap.errors import ReadTimeout, TableChanged
 
 log = logging.getLogger("crimemap.api.ogc.routes")
 

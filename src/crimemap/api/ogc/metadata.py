@@ -16,8 +16,9 @@ from typing import Any
 from crimemap import __version__
 from crimemap.api.ogc.params import CRS84, MAX_LIMIT, temporal_column
 from crimemap.query import FeatureQuery, IsNull, Not, OrderKey
-from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, ColumnType, Store, TableInfo
-from crimemap.where import GEOMETRY
+from crimemap.store.base import Store
+from crimemap.store.catalogue import CRIMES_TABLE, STOPS_TABLE, ColumnType, TableInfo
+from crimemap.where_syntax import GEOMETRY
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"

@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from crimemap.api.ogc.errors import invalid
 from crimemap.api.ogc.params import ItemsRequest
 from crimemap.api.page_tokens import PageTokens, TokenError
+from crimemap.errors import PageCursorGone
 from crimemap.export.geojson import column_bytes
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.store.base import Feature, PageCursorGone, Store, TableInfo
+from crimemap.records import Feature
+from crimemap.store.base import Store
+from crimemap.store.catalogue import TableInfo
 
 HISTORY = 16
 """Starts of earlier pages a cursor carries, so that ``prev`` is a keyset read too."""

@@ -35,7 +35,7 @@ from crimemap import numerals
 from crimemap.api.ogc.errors import invalid
 from crimemap.cql import FilterError, parse_filter
 from crimemap.query import And, Compare, Or, OrderKey, Polygon, Predicate, Within
-from crimemap.store.base import CRIMES_TABLE, TableInfo
+from crimemap.store.catalogue import CRIMES_TABLE, TableInfo
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000

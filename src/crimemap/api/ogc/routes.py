@@ -48,9 +48,10 @@ from crimemap.api.ogc.params import (
 )
 from crimemap.api.page_tokens import PageTokens, secret_of
 from crimemap.echo import cut
-from crimemap.export import value_fixer
 from crimemap.export.geojson import feature_bytes
-from crimemap.store.base import Store, TableInfo
+from crimemap.export.plan import value_fixer
+from crimemap.store.base import Store
+from crimemap.store.catalogue import TableInfo
 
 PREFIX = "/ogc"
 

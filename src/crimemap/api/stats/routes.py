@@ -29,11 +29,12 @@ from crimemap.api import compression
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.policeuk import schema
 from crimemap.api.policeuk.errors import PoliceUKError, bad_request
+from crimemap.errors import ReadTimeout, StoreError
 from crimemap.neighbourhoods import in_neighbourhood
 from crimemap.stats_output import GroupedQuery, csv_text, json_bytes
 from crimemap.stats_query import GROUPS, StatsError, parse_stats
 from crimemap.stats_stops_query import STOP_GROUPS, parse_stop_stats
-from crimemap.store.base import ReadTimeout, Store, StoreError
+from crimemap.store.base import Store
 
 PARAMETERS = ("group", "months", "category", "force", "bbox", "poly", "neighbourhood", "zoom", "format", "key")
 """What ``/stats/crimes`` reads (``key`` is the access model's, :mod:`crimemap.api.access`)."""

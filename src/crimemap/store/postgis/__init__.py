@@ -32,23 +32,13 @@ from typing import Any
 import orjson
 
 from crimemap import vocab
+from crimemap.errors import TableChanged
 from crimemap.policeuk_json import outcome_category
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
+from crimemap.records import Crime, Feature, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store.base import (
-    Crime,
-    Feature,
-    JsonList,
-    MonthSummary,
-    OutcomeEvent,
-    Stop,
-    Store,
-    StoreWriter,
-    Street,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.store.base import JsonList, MonthSummary, Store, StoreWriter, TableInfo
 from crimemap.store.documents import Documents
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads

@@ -1,6 +1,6 @@
 """Feature tables of shapes in the PostGIS store (police force boundaries, any polygon GeoJSON).
 
-A table whose features are shapes (:mod:`crimemap.store.shapes`) keeps each
+A table whose features are shapes (:mod:`crimemap.geometry.shapes`) keeps each
 shape's WKB as loaded (``shape_wkb``, what reads answer, byte for byte as the
 embedded store answers it) and a ``shape`` geometry the server derives from it,
 with a GiST index, which area tests (``ST_Intersects``) and other PostGIS tools
@@ -13,7 +13,8 @@ from typing import Any
 
 import psycopg
 
-from crimemap.store.base import Feature, TableInfo
+from crimemap.records import Feature
+from crimemap.store.catalogue import TableInfo
 from crimemap.store.compiler import Geometry
 
 SHAPE_COLUMNS_SQL = (

@@ -3,7 +3,7 @@
 Each process keeps a small pool of connections (:mod:`psycopg_pool`); every read
 runs with a ``statement_timeout`` (``CRIMEMAP_STATEMENT_TIMEOUT``, as the embedded
 store's time budget), so that no request can hold the database for long: a read
-stopped by it fails with :class:`~crimemap.store.base.ReadTimeout`, which the
+stopped by it fails with :class:`~crimemap.errors.ReadTimeout`, which the
 APIs answer with their own 503. A load gets a connection of its own, without a
 budget (see :meth:`crimemap.store.postgis.PostGISStore.writer`).
 """
@@ -22,7 +22,7 @@ from psycopg.adapt import Buffer, Loader
 from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from crimemap.store.base import ReadTimeout, StoreError
+from crimemap.errors import ReadTimeout, StoreError
 
 STATEMENT_TIMEOUT_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds any one read may run before PostgreSQL cancels it (default 10), on both stores."""

@@ -3,7 +3,7 @@
 The busy answers are made inside PostgreSQL from what was prepared at load time
 (:mod:`crimemap.store.postgis.schema`), the way the embedded store makes them
 (:mod:`crimemap.store.sqlite.crimes`): an area becomes the ranges of grid cells it
-covers (:mod:`crimemap.store.areas`), each read along the ``(month, cell, id)``
+covers (:mod:`crimemap.geometry.areas`), each read along the ``(month, cell, id)``
 index; the rows of ranges not wholly inside pass the same exact test in the SQL
 (:func:`crimemap.store.postgis.dialect.exact_sql`); and each range's ready-made
 JSON objects are joined by ``string_agg`` in ``(cell, id)`` order and handed back
@@ -25,11 +25,13 @@ from itertools import chain, islice
 from typing import Any
 
 from crimemap import geo, vocab
+from crimemap.geometry import areas
 from crimemap.months import format_month, parse_month
 from crimemap.policeuk_json import outcome_at_location
 from crimemap.query import Circle, CrimeQuery
-from crimemap.store import areas
-from crimemap.store.base import Crime, JsonList, MonthSummary, OutcomeEvent, Street
+from crimemap.records import Crime, OutcomeEvent, Street
+from crimemap.store.base import JsonList
+from crimemap.store.catalogue import MonthSummary
 from crimemap.store.compiler import Geometry
 from crimemap.store.postgis.connection import Cursor, Database
 from crimemap.store.postgis.dialect import exact_sql

@@ -6,7 +6,7 @@ It must answer every query as the embedded store does:
 - strings compare and sort byte-wise (``COLLATE "C"``, SQLite's ``BINARY``);
 - NULLs sort first ascending and last descending (``NULLS FIRST``/``NULLS LAST``);
 - a circle is the same dot product of unit vectors against the cosine of the
-  angular radius (:mod:`crimemap.store.areas`): on the stored ``x, y, z`` where
+  angular radius (:mod:`crimemap.geometry.areas`): on the stored ``x, y, z`` where
   a table keeps them (the crimes), else computed from ``lng``/``lat`` with the
   same C library functions in the same order as
   :func:`crimemap.store.compiler.circle_sql`. PostGIS's own sphere has
@@ -26,9 +26,9 @@ from typing import Any
 import shapely
 
 from crimemap import geo
+from crimemap.geometry import areas, shapes
+from crimemap.geometry.areas import rectangle
 from crimemap.query import NUMBER_TEXT, Area, Circle, Polygon
-from crimemap.store import areas, shapes
-from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
 from crimemap.store.compiler import circle_sql as compiler_circle_sql
 
@@ -67,7 +67,7 @@ def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
 
     With a ``geom`` column (feature tables, map points) the box is a GiST-indexed
     ``&&``; without one (the crimes) it is ``BETWEEN`` on ``lng``/``lat``, as the
-    embedded store writes it. A table of shapes (polygons, :mod:`crimemap.store.shapes`)
+    embedded store writes it. A table of shapes (polygons, :mod:`crimemap.geometry.shapes`)
     asks GEOS whether each shape intersects the area, as shapely does.
     """
     if geometry.shape is not None:

@@ -14,7 +14,7 @@ Work done once at load time instead of on every request (schema 2):
   outcome is rewritten in place when a later outcomes file dates it;
 - ``cell``: the grid cell (:mod:`crimemap.geo`), ``-1`` without location. The
   index on ``(month, cell, id)`` is the spatial index: an area is a handful of
-  cell ranges (:mod:`crimemap.store.areas`), answered in the embedded store's
+  cell ranges (:mod:`crimemap.geometry.areas`), answered in the embedded store's
   order, ``(cell, id)``. Loads write a month's crimes in that order, so the
   rows of a cell range lie together on disk too;
 - ``x, y, z``: the point on the unit sphere, so the exact one-mile test is the

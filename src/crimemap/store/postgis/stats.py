@@ -23,9 +23,9 @@ from typing import Any
 import psycopg
 
 from crimemap import geo
+from crimemap.geometry import areas
 from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
-from crimemap.store import areas
 from crimemap.store.postgis.crimes import CRIME_GEOMETRY
 from crimemap.store.postgis.dialect import exact_sql, text
 from crimemap.store.stats_plan import (

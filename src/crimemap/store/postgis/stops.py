@@ -21,9 +21,12 @@ from typing import Any
 import psycopg
 
 from crimemap import vocab
+from crimemap.errors import StoreError
 from crimemap.months import format_month, parse_month
 from crimemap.query import StopQuery
-from crimemap.store.base import STOP_COLUMNS, STOPS_TABLE, JsonList, MonthSummary, Stop, StoreError, TableInfo
+from crimemap.records import Stop
+from crimemap.store.base import JsonList
+from crimemap.store.catalogue import STOP_COLUMNS, STOPS_TABLE, MonthSummary, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn
 from crimemap.store.postgis.dialect import area_sql, text
 from crimemap.store.stop_rows import FORCE_IDS, STOP_FIELDS, STOP_ROW, PreparedStops, compose, stop_from_row
@@ -163,7 +166,7 @@ COLUMNS_SQL: dict[str, SqlColumn] = {
     "street_id": SqlColumn("street_id"),
     "location": SqlColumn(text("street_name")),
 }
-"""How each column of :data:`~crimemap.store.base.STOP_COLUMNS` reads from the stops table."""
+"""How each column of :data:`~crimemap.store.catalogue.STOP_COLUMNS` reads from the stops table."""
 assert tuple(COLUMNS_SQL) == tuple(c.name for c in STOP_COLUMNS)
 
 

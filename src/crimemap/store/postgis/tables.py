@@ -24,20 +24,12 @@ import orjson
 import psycopg.errors
 
 from crimemap import vocab
+from crimemap.errors import PageCursorGone, StoreError, TableChanged
+from crimemap.geometry import areas
 from crimemap.months import parse_month
 from crimemap.query import And, FeatureQuery, Predicate, Within
-from crimemap.store import areas
-from crimemap.store.base import (
-    CRIME_COLUMNS,
-    CRIMES_TABLE,
-    STOPS_TABLE,
-    Column,
-    Feature,
-    PageCursorGone,
-    StoreError,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.records import Feature
+from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
 from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stops as stop_store

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from crimemap.store.base import Crime
+from crimemap.records import Crime
 from crimemap.store.batches import CrimeBatch
 from crimemap.store.postgis.schema import (
     CRIME_POINTS_VIEW,

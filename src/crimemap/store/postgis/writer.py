@@ -1,7 +1,7 @@
 """Loads into the PostGIS store: one transaction each, rows sent as binary ``COPY`` made in the parsing process.
 
 :func:`prepare` runs in the process that parses the files (see
-:meth:`crimemap.store.base.StoreWriter.prepare`): it turns a
+:meth:`crimemap.store.writer.StoreWriter.prepare`): it turns a
 :class:`~crimemap.store.batches.CrimeBatch`, whose every crime already has its
 cell, unit vector, persistent-id key and police.uk JSON, into the bytes of a
 binary ``COPY`` (:mod:`crimemap.store.postgis.copy_binary`), column by column,
@@ -38,9 +38,11 @@ import psycopg.errors
 import pyarrow as pa
 
 from crimemap import vocab
+from crimemap.errors import StoreError
 from crimemap.months import parse_month
-from crimemap.store.base import CRIMES_TABLE, Column, Feature, StoreError, StoreWriter, TableInfo
+from crimemap.records import Feature
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.catalogue import CRIMES_TABLE, Column, TableInfo
 from crimemap.store.documents import Documents
 from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stats
@@ -56,6 +58,7 @@ from crimemap.store.postgis.schema import (
 from crimemap.store.postgis.tables import COPY_TYPES, pg_type, quote_ident
 from crimemap.store.records import FORCE_IDS, KNOWN_OUTCOMES
 from crimemap.store.stop_rows import prepare_stops
+from crimemap.store.writer import StoreWriter
 
 CRIME_COLUMNS = (
     "id, cell, x, y, z, lng, lat, street_id, pid_key, month, outcome, outcome_month, force, category, pid,"

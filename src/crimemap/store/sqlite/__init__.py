@@ -32,22 +32,10 @@ from typing import Any
 from crimemap import vocab
 from crimemap.months import format_month
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
+from crimemap.records import Crime, Feature, FeatureColumns, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store.base import (
-    Crime,
-    Feature,
-    FeatureColumns,
-    JsonList,
-    MonthSummary,
-    OutcomeEvent,
-    Stop,
-    Store,
-    StoreError,
-    StoreWriter,
-    Street,
-    TableInfo,
-)
+from crimemap.store.base import JsonList, MonthSummary, Store, StoreError, StoreWriter, TableInfo
 from crimemap.store.documents import DOCUMENTS_TABLE, Documents
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table

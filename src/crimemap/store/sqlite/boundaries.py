@@ -1,6 +1,6 @@
 """Feature tables of shapes in the embedded store (police force boundaries, any polygon GeoJSON).
 
-A table whose features are shapes (:mod:`crimemap.store.shapes`) keeps, after
+A table whose features are shapes (:mod:`crimemap.geometry.shapes`) keeps, after
 its columns, the WKB of each shape and its box (``shape``, ``shape_west``,
 ``shape_south``, ``shape_east``, ``shape_north``); the box is what an area
 test reads first, the WKB what GEOS then tests. ``feature_geometry`` lists the
@@ -14,7 +14,8 @@ from typing import Any
 
 import shapely
 
-from crimemap.store.base import Feature, TableInfo
+from crimemap.records import Feature
+from crimemap.store.catalogue import TableInfo
 
 SHAPE_COLUMNS_SQL = ", shape BLOB, shape_west REAL, shape_south REAL, shape_east REAL, shape_north REAL"
 SHAPE_COLUMNS = 5

@@ -28,9 +28,10 @@ from typing import Any
 import shapely
 
 from crimemap import deadline
+from crimemap.errors import ClientGone, ReadTimeout
+from crimemap.geometry import areas, shapes
 from crimemap.query import NUMBER_TEXT
-from crimemap.store import areas, shapes
-from crimemap.store.base import ClientGone, ReadTimeout, StoreError
+from crimemap.store.base import StoreError
 
 TIME_BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds one read may run before it is interrupted (default 10), on both stores."""
@@ -158,7 +159,7 @@ class Connections:
 def _in_polygon(lng: float | None, lat: float | None, key: str) -> int | None:
     if lng is None or lat is None:
         return None
-    return int(shapely.intersects_xy(areas._prepared(key), lng, lat))
+    return int(shapely.intersects_xy(areas.prepared_polygon(key), lng, lat))
 
 
 def _lower(text: Any) -> Any:
@@ -177,7 +178,7 @@ def register_functions(conn: sqlite3.Connection) -> None:
     """The functions crimemap's SQL calls beyond SQLite's own.
 
     ``cm_in_polygon`` tests a point against a polygon (by its key); ``cm_intersects``
-    two WKB geometries (:mod:`crimemap.store.shapes`); ``cm_lower``
+    two WKB geometries (:mod:`crimemap.geometry.shapes`); ``cm_lower``
     lower-cases all of Unicode, as Python does (SQLite's ``lower`` knows ASCII
     only). The math functions (``sin``, ``cos``, ``radians``) are SQLite's own
     where it was built with them, else the same C library's through Python, so

@@ -22,10 +22,11 @@ from functools import lru_cache
 from typing import Any
 
 from crimemap import vocab
+from crimemap.errors import PageCursorGone
+from crimemap.geometry import areas
 from crimemap.months import format_month, parse_month
 from crimemap.query import And, Area, Compare, FeatureQuery, In, Predicate, Within
-from crimemap.store import areas
-from crimemap.store.base import FeatureColumns, PageCursorGone
+from crimemap.records import FeatureColumns
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import SQLITE
@@ -95,10 +96,10 @@ READS: dict[str, ReadColumn] = {
     "location_subtype": ReadColumn("crimes.location_subtype"),
     "street_id": ReadColumn("crimes.street_id"),
 }
-"""How each column of :data:`crimemap.store.base.CRIME_COLUMNS` is read (see the module docstring)."""
+"""How each column of :data:`crimemap.store.catalogue.CRIME_COLUMNS` is read (see the module docstring)."""
 
 
-def _select(names: Sequence[str]) -> tuple[str, list[tuple[int, int, ReadColumn]]]:
+def select_list(names: Sequence[str]) -> tuple[str, list[tuple[int, int, ReadColumn]]]:
     """The select list (key, point, then each column's stored values) and where each column's values are."""
     parts = ["crimes.id", "crimes.lng", "crimes.lat"]
     places = []
@@ -180,7 +181,7 @@ def features(
     db: Reader, query: FeatureQuery, names: Sequence[str], sql_columns: dict[str, SqlColumn], d: Decoders
 ) -> FeatureColumns:
     """Crimes as features in clustered order (``query`` has no ``order_by``), ``query.limit`` at most."""
-    select, places = _select(names)
+    select, places = select_list(names)
     params: list[Any] = []
     where = "1"
     if query.where is not None:

@@ -2,7 +2,7 @@
 
 The answers of the busy methods are made inside SQLite from what was prepared at
 load time (:mod:`crimemap.store.sqlite.schema`): each range of grid cells an area
-covers (:mod:`crimemap.store.areas`) is one primary-key range scan whose rows
+covers (:mod:`crimemap.geometry.areas`) is one primary-key range scan whose rows
 pass the exact area test in the SQL, and whose ready-made JSON objects are joined
 by ``group_concat`` into one text handed back as bytes. No crime crosses into
 Python on its own. The answers keep the clustered order, ``(cell, id)``.
@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from crimemap import geo, vocab
+from crimemap.geometry import areas
+from crimemap.geometry.areas import rectangle
 from crimemap.months import format_month, parse_month
 from crimemap.policeuk_json import outcome_at_location
 from crimemap.query import Circle, CrimeQuery, Polygon
-from crimemap.store import areas
-from crimemap.store.areas import rectangle
-from crimemap.store.base import Crime, JsonList, OutcomeEvent, Street
+from crimemap.records import Crime, OutcomeEvent, Street
+from crimemap.store.base import JsonList
 from crimemap.store.compiler import Geometry
 from crimemap.store.records import crime_from_row, pid_bytes, pid_key
 from crimemap.store.sqlite.connection import Reader

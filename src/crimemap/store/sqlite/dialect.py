@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from crimemap import geo
+from crimemap.geometry import areas, shapes
+from crimemap.geometry.areas import rectangle
 from crimemap.query import Area, Circle
-from crimemap.store import areas, shapes
-from crimemap.store.areas import rectangle
 from crimemap.store.compiler import Dialect, Geometry
 from crimemap.store.compiler import circle_sql as compiler_circle_sql
 
@@ -17,7 +18,7 @@ def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
 
 
 def shape_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
-    """Whether a stored shape intersects the area: its box first, then GEOS (:mod:`crimemap.store.shapes`)."""
+    """Whether a stored shape intersects the area: its box first, then GEOS (:mod:`crimemap.geometry.shapes`)."""
     shape = geometry.shape
     west, south, east, north = shapes.area_geometry(area).bounds
     params.extend([west, east, south, north, shapes.area_wkb(area)])
@@ -28,13 +29,11 @@ def shape_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
 
 
 def area_sql(area: Area, geometry: Geometry, params: list[Any]) -> str:
-    """A bounding-box test, then the exact one (see :mod:`crimemap.store.areas`)."""
+    """A bounding-box test, then the exact one (see :mod:`crimemap.geometry.areas`)."""
     if geometry.shape is not None:
         return shape_sql(area, geometry, params)
     lng, lat = geometry.lng, geometry.lat
     if isinstance(area, Circle):
-        from crimemap import geo
-
         min_lng, min_lat, max_lng, max_lat = geo.circle_bbox(area.center[0], area.center[1], area.radius_m)
         if min_lng < -180 or max_lng > 180:  # across the antimeridian: no box
             return circle_sql(area, geometry, params)

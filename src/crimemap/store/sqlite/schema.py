@@ -13,7 +13,7 @@ Work done once at load time instead of on every request (schema 2):
   answer is the concatenation of ready-made objects; the month of its latest
   outcome is rewritten in place when a later outcomes file dates it;
 - the exact one-mile test runs inside the SQL, as a dot product of unit vectors
-  (:mod:`crimemap.store.areas`), and only on the rows of the cells the circle cuts:
+  (:mod:`crimemap.geometry.areas`), and only on the rows of the cells the circle cuts:
   cells wholly inside it are read without a test (storing each crime's unit
   vector instead measured 0.25 ms faster on the densest mile, for 27 bytes a crime);
 - ``lsoa``: a code into ``lsoas``, where each LSOA's code and name are kept once;
@@ -195,7 +195,7 @@ CREATE TABLE IF NOT EXISTS feature_tables (
     created TEXT NOT NULL,
     modified TEXT NOT NULL
 );
--- Physical feature tables whose features are shapes (polygons), not only points (crimemap.store.shapes).
+-- Physical feature tables whose features are shapes (polygons), not only points (crimemap.geometry.shapes).
 CREATE TABLE IF NOT EXISTS feature_geometry (physical TEXT PRIMARY KEY, kind TEXT NOT NULL);
 
 -- police.uk documents: neighbourhoods' and forces' JSON as published (crimemap.store.documents).

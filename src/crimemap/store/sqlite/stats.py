@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 
 from crimemap import geo
+from crimemap.geometry import areas
 from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
-from crimemap.store import areas
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.crimes import CRIME_GEOMETRY
 from crimemap.store.sqlite.dialect import area_sql

@@ -1,7 +1,7 @@
 """Stop-and-search counts in the embedded store, made from the stops table (see :mod:`crimemap.store.stats_stops`).
 
 Without an area, one grouped read of the months asked for. With one, the
-area's grid cell ranges (:func:`crimemap.store.areas.area_ranges`) are read
+area's grid cell ranges (:func:`crimemap.geometry.areas.area_ranges`) are read
 along the stops' ``(month, cell, id)`` primary key: ranges wholly inside are
 counted as they are, the others with the exact test ``stops-street`` applies
 (a box's ``BETWEEN``, shapely's point-in-polygon with edges included through
@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from crimemap.geometry import areas
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store import areas
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import area_sql
 from crimemap.store.sqlite.stops import GEOMETRY

@@ -22,12 +22,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from crimemap import vocab
+from crimemap import geo, vocab
+from crimemap.errors import StoreError
+from crimemap.geometry import areas
+from crimemap.geometry.areas import rectangle
 from crimemap.months import format_month, parse_month
 from crimemap.query import Circle, StopQuery
-from crimemap.store import areas
-from crimemap.store.areas import rectangle
-from crimemap.store.base import STOP_COLUMNS, STOPS_TABLE, JsonList, MonthSummary, Stop, StoreError, TableInfo
+from crimemap.records import Stop
+from crimemap.store.base import JsonList
+from crimemap.store.catalogue import STOP_COLUMNS, STOPS_TABLE, MonthSummary, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
@@ -257,7 +260,7 @@ COLUMNS_SQL: dict[str, SqlColumn] = {
     "street_id": SqlColumn("street_id"),
     "location": SqlColumn("street_name"),
 }
-"""How each column of :data:`~crimemap.store.base.STOP_COLUMNS` reads from the stops table."""
+"""How each column of :data:`~crimemap.store.catalogue.STOP_COLUMNS` reads from the stops table."""
 assert tuple(COLUMNS_SQL) == tuple(c.name for c in STOP_COLUMNS)
 
 TABLE_GEOMETRY = Geometry(unit=("x", "y", "z"))
@@ -297,8 +300,6 @@ def _stored_streets(conn: sqlite3.Connection, points: Iterable[tuple[float, floa
     One query per few thousand grid cells (the streets index is on ``cell``),
     the exact coordinates compared here: a query per point cost four times as much.
     """
-    from crimemap import geo
-
     wanted = set(points)
     cells = sorted({geo.cell_of(lng, lat) for lng, lat in wanted})
     found: dict[Any, tuple[int, str]] = {}

@@ -18,19 +18,11 @@ from typing import Any
 import orjson
 
 from crimemap import vocab
+from crimemap.errors import StoreError, TableChanged
 from crimemap.months import parse_month
 from crimemap.query import FeatureQuery
-from crimemap.store.base import (
-    CRIME_COLUMNS,
-    CRIMES_TABLE,
-    STOPS_TABLE,
-    Column,
-    Feature,
-    FeatureColumns,
-    StoreError,
-    TableChanged,
-    TableInfo,
-)
+from crimemap.records import Feature, FeatureColumns
+from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
 from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
 from crimemap.store.sqlite import crime_table
@@ -208,7 +200,7 @@ def feature_columns(db: Reader, source: Source, query: FeatureQuery, decoders: c
     if query.limit is not None:
         limit = " LIMIT ?"
     if source.clustered:
-        select, places = crime_table._select(names)
+        select, places = crime_table.select_list(names)
         sql = f"SELECT {select} FROM {crime_table.SOURCE} WHERE {' AND '.join(where)} {order}{limit}"
         rows = db.execute(sql, (*params, *([query.limit] if limit else []))).fetchall()
         return crime_table.columns(rows, places, decoders)
@@ -270,7 +262,7 @@ def feature(
     if not -(1 << 63) <= gx_id < 1 << 63:
         return None
     if source.clustered and decoders is not None:
-        select, places = crime_table._select(names)
+        select, places = crime_table.select_list(names)
         rows = db.execute(f"SELECT {select} FROM {crime_table.SOURCE} WHERE crimes.id = ?", (gx_id,)).fetchall()
         found = crime_table.columns(rows, places, decoders)
         return found.row(0) if len(found) else None

@@ -24,9 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crimemap import geo, vocab
+from crimemap.errors import StoreError
 from crimemap.months import parse_month
-from crimemap.store.base import CRIMES_TABLE, STOPS_TABLE, Feature, StoreError, StoreWriter, TableInfo
+from crimemap.records import Feature
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
+from crimemap.store.catalogue import CRIMES_TABLE, STOPS_TABLE, TableInfo
 from crimemap.store.documents import Documents
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import boundaries as shape_tables
@@ -34,6 +36,7 @@ from crimemap.store.sqlite import stats
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
 from crimemap.store.stop_rows import prepare_stops
+from crimemap.store.writer import StoreWriter
 
 CRIME_COLUMNS = (
     "month, cell, id, force, category, lng, lat, street_id, street_name, pid_key,"

@@ -178,7 +178,7 @@ _PER_THREAD = threading.local()
 _CACHED = 64
 
 
-def _prepared(key: str) -> ShapelyPolygon:
+def prepared_polygon(key: str) -> ShapelyPolygon:
     """The prepared polygon of a key, one per thread.
 
     GEOS's prepared geometries are not safe to use from two threads at once
@@ -211,7 +211,7 @@ def _prepare(key: str) -> ShapelyPolygon:
 
 def polygon_of(ring: tuple[tuple[float, float], ...]) -> ShapelyPolygon:
     """The prepared shapely polygon of a ring, made valid if it crosses itself."""
-    return _prepared(polygon_key(ring))
+    return prepared_polygon(polygon_key(ring))
 
 
 def in_polygon(polygon: Polygon, lng: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -22,9 +22,9 @@ from typing import Any
 import shapely
 
 from crimemap import geo
+from crimemap.geometry import areas
 from crimemap.query import Area, Circle
 from crimemap.rings import check_ring
-from crimemap.store import areas
 
 CIRCLE_POINTS = 128
 """Vertices of the polygon that stands for a circle when shapes are tested against it."""
@@ -45,7 +45,7 @@ _CACHED = 64
 
 def _per_thread(kind: str, key: Any, make: Any) -> Any:
     """A geometry made once per thread and key: GEOS's prepared geometries are not safe to share
-    between threads (as :func:`crimemap.store.areas.polygon_of` found), so each thread keeps its own few."""
+    between threads (as :func:`crimemap.geometry.areas.polygon_of` found), so each thread keeps its own few."""
     cache: OrderedDict[Any, Any] | None = getattr(_PER_THREAD, kind, None)
     if cache is None:
         cache = OrderedDict()

@@ -1,4 +1,4 @@
-"""Synthetic stop-and-search files, the third file of each generated month (see :mod:`crimemap.load.generate`).
+"""Synthetic stop-and-search files, the third file of each generated month (see :mod:`crimemap.load.generate.archive`).
 
 Stops are placed on the same anonymised map points as the month's crimes, with
 the same weights (so the densest mile is Westminster's again, and stops are
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from crimemap.load.generate import _interleave, _parse_month, _seed_word, _Sink, _World
+from crimemap.load.generate.world import Sink, World, interleave, seed_word, year_month
 from crimemap.load.stops import STOPS_HEADER
 
 HEADER = ",".join(STOPS_HEADER)
@@ -107,7 +107,7 @@ _COLUMNS = tuple(
 _COORDINATES: dict[int, NDArray[np.object_]] = {}
 
 
-def _coordinates(world: _World) -> NDArray[np.object_]:
+def _coordinates(world: World) -> NDArray[np.object_]:
     """``b"lat,lng,"`` per map point (the stop files' column order), ``b",,"`` for "No Location"."""
     found = _COORDINATES.get(id(world))
     if found is None:
@@ -122,17 +122,17 @@ def _coordinates(world: _World) -> NDArray[np.object_]:
 
 def _dates(month: str, seconds: NDArray[np.int64]) -> NDArray[np.object_]:
     """``b"YYYY-MM-DDTHH:MM:SS+00:00,"`` in UTC of local times ``seconds`` into the month."""
-    year, mon = _parse_month(month)
+    year, mon = year_month(month)
     bst = 4 <= mon <= 10  # British Summer Time (its days in March and October aside): UTC is an hour behind
     start = np.datetime64(f"{year:04d}-{mon:02d}-01T00:00:00") - np.timedelta64(3600 if bst else 0, "s")
     text = np.datetime_as_string(start + seconds.astype("timedelta64[s]"), unit="s")
     return np.char.add(np.char.encode(text, "ascii"), b"+00:00,").astype(object)
 
 
-def write_stops(sink: _Sink, world: _World, seed: int, month: str, n: int) -> int:
+def write_stops(sink: Sink, world: World, seed: int, month: str, n: int) -> int:
     """Draw and write one month's stop-and-search files (one per force with stops); the stops written."""
-    year, mon = _parse_month(month)
-    rng = np.random.default_rng([_seed_word(seed), year * 100 + mon, _STOP_SEED])
+    year, mon = year_month(month)
+    rng = np.random.default_rng([seed_word(seed), year * 100 + mon, _STOP_SEED])
     point = np.searchsorted(world.cum_weight, rng.random(n), side="right").astype(np.int32)
     np.minimum(point, len(world.cum_weight) - 1, out=point)
     force = world.point_force[point]
@@ -150,6 +150,6 @@ def write_stops(sink: _Sink, world: _World, seed: int, month: str, n: int) -> in
     for fi, f in enumerate(world.forces):
         a, b = bounds[fi], bounds[fi + 1]
         if a < b:
-            body = b"".join(_interleave(*(p[a:b] for p in pieces)))
+            body = b"".join(interleave(*(p[a:b] for p in pieces)))
             sink.write(f"{month}-{f.id}-stop-and-search.csv", HEADER, body)
     return n

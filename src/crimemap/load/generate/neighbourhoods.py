@@ -33,7 +33,7 @@ import orjson
 import shapely
 
 from crimemap.geo import EARTH_RADIUS_M
-from crimemap.load.generate import TOWNS, Town
+from crimemap.load.generate.world import TOWNS, Town
 
 DEFAULT_COUNT = 400
 """Neighbourhoods the demo makes (England and Wales have about 4,600)."""

@@ -1,19 +1,9 @@
-"""Synthetic police.uk bulk archives of any size, deterministic for a seed.
+"""The generator's world: the towns and map points every synthetic file is drawn on, and how files are written.
 
-The real archive is too small to measure a loader or a query at national
-scale (and the few real files we keep must not be copied around), so this
-module writes files that *look* like the archive to every consumer: the same
-folder layout (``YYYY-MM/YYYY-MM-<force>-street.csv`` and ``-outcomes.csv``,
-or one ``YYYY-MM.zip`` per month), the same headers, LF line ends, six-decimal
-coordinates, empty Crime IDs for anti-social behaviour and some British
-Transport Police rows, "No Location" rows, crimes whose outcomes arrive in a
-later month's outcomes file, and crimes clustered on shared anonymised map
-points around real town centres, so spatial queries hit realistic densities.
-
-Speed matters (benchmarks write millions of rows), so every random choice of
-a month is drawn at once with numpy, and rows are written by joining
-pre-encoded byte pieces (id, month/force head, map point, category/outcome
-tail) instead of formatting each row in Python.
+The map points are the same for every seed, as police.uk's anonymised map
+points are fixed (:func:`build_world`); :class:`Sink` writes a month's CSVs
+into a folder or a zip. Crimes (:mod:`crimemap.load.generate.crimes`) and stops
+(:mod:`crimemap.load.generate.stops`) are drawn on this world.
 """
 
 from __future__ import annotations
@@ -21,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 import zipfile
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,36 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crimemap.geo import EARTH_RADIUS_M
-from crimemap.vocab import (
-    BTP,
-    CATEGORY_BY_SLUG,
-    FORCE_BY_ID,
-    OUTCOMES,
-    Force,
-    categories_for_month,
-)
-
-__all__ = [
-    "DENSEST_CENTRE",
-    "STREET_HEADER",
-    "OUTCOMES_HEADER",
-    "TOWNS",
-    "GenerateSummary",
-    "Town",
-    "generate",
-    "month_range",
-]
-
-STREET_HEADER = (
-    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,"
-    "LSOA code,LSOA name,Crime type,Last outcome category,Context"
-)
-"""The street file's header, exactly as police.uk writes it."""
-
-OUTCOMES_HEADER = (
-    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Outcome type"
-)
-"""The outcomes file's header, exactly as police.uk writes it."""
+from crimemap.vocab import BTP, FORCE_BY_ID, Force
 
 DENSEST_CENTRE = (-0.1276, 51.5073)
 """``(lng, lat)`` of the densest town centre (Westminster, at Charing Cross).
@@ -230,77 +190,7 @@ TOWNS: tuple[Town, ...] = (
 )
 """Town centres (real centre coordinates and the force that polices each)."""
 
-# Category mix, in percent, roughly as in the real archive.
-_CATEGORY_MIX: tuple[tuple[str, float], ...] = (
-    ("violent-crime", 30.0),
-    ("anti-social-behaviour", 20.0),
-    ("other-theft", 9.0),
-    ("criminal-damage-arson", 9.0),
-    ("shoplifting", 7.0),
-    ("vehicle-crime", 6.0),
-    ("burglary", 6.0),
-    ("public-order", 6.0),
-    ("drugs", 2.0),
-    ("theft-from-the-person", 2.0),
-    ("bicycle-theft", 1.5),
-    ("other-crime", 1.5),
-    ("possession-of-weapons", 1.0),
-    ("robbery", 1.0),
-)
-# Before 2013-05 police.uk had fewer categories; later ones fold into these.
-_PRE_2013_FOLD = {
-    "bicycle-theft": "other-theft",
-    "theft-from-the-person": "other-theft",
-    "possession-of-weapons": "public-disorder-weapons",
-    "public-order": "public-disorder-weapons",
-}
-
-# Last outcome of a crime that has a Crime ID, in percent (as in the real
-# City of London files).
-_FINAL_OUTCOME_MIX: tuple[tuple[str, float], ...] = (
-    ("no-further-action", 44.0),
-    ("under-investigation", 12.0),
-    ("unable-to-prosecute", 12.0),
-    ("status-update-unavailable", 6.0),
-    ("cautioned", 3.0),
-    ("awaiting-court-result", 3.0),
-    ("court-result-unavailable", 2.5),
-    ("imprisoned", 2.5),
-    ("local-resolution", 2.5),
-    ("drugs-possession-warning", 0.8),
-    ("fined", 1.0),
-    ("formal-action-not-in-public-interest", 1.0),
-    ("suspended-sentence", 1.0),
-    ("community-penalty", 0.8),
-    ("not-guilty", 0.6),
-    ("conditional-discharge", 0.5),
-    ("penalty-notice-issued", 0.5),
-    ("further-investigation-not-in-public-interest", 1.0),
-    ("action-taken-by-another-organisation", 0.8),
-    ("unable-to-proceed", 0.4),
-    ("other-court-disposal", 0.2),
-    ("sentenced-in-another-case", 0.2),
-    ("compensation", 0.2),
-    ("sent-to-crown-court", 0.2),
-    ("deprived-of-property", 0.1),
-)
-# Court results follow a charge: these crimes often show "Suspect charged"
-# first, so consumers see an outcome history, not just one row.
-_COURT_OUTCOMES = frozenset({
-    "awaiting-court-result", "court-result-unavailable", "imprisoned", "fined",
-    "suspended-sentence", "community-penalty", "not-guilty", "conditional-discharge",
-    "unable-to-proceed", "other-court-disposal", "compensation", "sent-to-crown-court",
-    "deprived-of-property",
-})
-# In the real files crimes still under investigation, or without an update,
-# have a Last outcome category but no row in any outcomes file.
-_NO_OUTCOME_ROWS = frozenset({"under-investigation", "status-update-unavailable"})
-
 _P_BTP = 0.03  # share of rows reported by British Transport Police
-_P_NO_LOCATION = 0.015  # share of (non-BTP) rows published without coordinates
-_P_BTP_NO_ID = 0.5  # BTP rows without a Crime ID (beside anti-social behaviour)
-_P_CHARGED_FIRST = 0.7  # court outcomes preceded by "Suspect charged"
-_P_NEXT_MONTH = 0.45  # geometric parameter of the months until the last outcome
 _POINTS_PER_WEIGHT = 1000  # map points per percent of crime
 _LSOA_CELL = (0.004, 0.0064)  # (lat, lng) degrees: one synthetic LSOA, ~450 m
 
@@ -329,21 +219,11 @@ _PLACES = (
 _P_PLACE = 0.12  # share of map points that are places, not streets
 _PLACE_BOOST = 3.0  # places (a supermarket, a nightclub) collect more crime than a street
 _WALES = frozenset({"south-wales", "gwent", "north-wales", "dyfed-powys"})
-_WORLD_SEED = 0x574F524C44  # "WORLD": fixes the map points (see _world)
+_WORLD_SEED = 0x574F524C44  # "WORLD": fixes the map points (see build_world)
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-@dataclass(frozen=True)
-class GenerateSummary:
-    """What :func:`generate` wrote: the files (CSVs, or zips) and row counts."""
-
-    files: list[Path]
-    crimes: int
-    outcomes: int
-    stops: int = 0
-
-
-def _parse_month(month: str) -> tuple[int, int]:
+def year_month(month: str) -> tuple[int, int]:
     m = _MONTH_RE.match(month)
     if m is None:
         raise ValueError(f"month must be YYYY-MM, got {month!r}")
@@ -358,13 +238,13 @@ def month_range(last: str, count: int) -> list[str]:
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    year, month = _parse_month(last)
+    year, month = year_month(last)
     end = year * 12 + month - 1
     return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(end - count + 1, end + 1)]
 
 
 @dataclass(frozen=True)
-class _World:
+class World:
     """Every month's fixed scenery: map points, their forces and their text.
 
     Points are sorted by force, then LSOA name, then location, and each force
@@ -409,7 +289,7 @@ def _offsets(rng: np.random.Generator, n: int, lat: float, spread_km: float
 
 
 @lru_cache(maxsize=1)
-def _world() -> _World:
+def build_world() -> World:
     """Build (once) the map points every month's crimes are drawn from.
 
     The map is the same for every seed, as police.uk's anonymised map points
@@ -484,7 +364,7 @@ def _world() -> _World:
     cum /= cum[-1]
     text_arr = np.empty(len(texts), dtype=object)
     text_arr[:] = texts
-    return _World(
+    return World(
         forces=tuple(forces),
         point_force=np.array(point_force, dtype=np.int32),
         point_text=text_arr,
@@ -494,62 +374,12 @@ def _world() -> _World:
     )
 
 
-def _seed_word(seed: int) -> int:
+def seed_word(seed: int) -> int:
     """Any Python int as a non-negative seed word (numpy refuses negative seeds)."""
     return seed & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _mix(pairs: Sequence[tuple[str, float]]) -> NDArray[np.float64]:
-    """Cumulative probabilities of a (name, percent) mix, ending exactly at 1."""
-    cum = np.cumsum(np.array([p for _, p in pairs], dtype=np.float64))
-    return np.asarray(cum / cum[-1])
-
-
-_CAT_CUM = _mix(_CATEGORY_MIX)
-_OUT_CUM = _mix(_FINAL_OUTCOME_MIX)
-_OUTCOME_BY_SLUG = {o.slug: o for o in OUTCOMES}
-_FINAL_SLUGS = tuple(s for s, _ in _FINAL_OUTCOME_MIX)
-_ASB = [s for s, _ in _CATEGORY_MIX].index("anti-social-behaviour")
-# Outcome codes in our own small table: the final outcomes, then "Suspect charged".
-_CHARGED = len(_FINAL_SLUGS)
-_OUTCOME_NAMES: tuple[bytes, ...] = tuple(
-    _OUTCOME_BY_SLUG[s].name.encode("ascii") for s in (*_FINAL_SLUGS, "charged")
-)
-_IS_COURT = np.array([s in _COURT_OUTCOMES for s in _FINAL_SLUGS])
-_HAS_ROWS = np.array([s not in _NO_OUTCOME_ROWS for s in _FINAL_SLUGS])
-_NO_OUTCOME = len(_FINAL_SLUGS)  # tail column for "empty Last outcome category"
-_OUTCOME_TAILS = np.array([n + b"\n" for n in _OUTCOME_NAMES], dtype=object)
-
-
-def _street_tails(month: str) -> NDArray[np.object_]:
-    """b"Crime type,Last outcome category,\\n" for every (category, outcome) pair.
-
-    Indexed by ``category * (len(finals) + 1) + outcome``; the last outcome
-    column is the empty one.
-    """
-    valid = {c.slug for c in categories_for_month(month)}
-    tails: list[bytes] = []
-    for slug, _ in _CATEGORY_MIX:
-        if slug not in valid:
-            slug = _PRE_2013_FOLD.get(slug, "other-crime")
-        cat = CATEGORY_BY_SLUG[slug].name.encode("ascii")
-        tails.extend(cat + b"," + name + b",\n" for name in _OUTCOME_NAMES[:_NO_OUTCOME])
-        tails.append(cat + b",,\n")
-    arr = np.empty(len(tails), dtype=object)
-    arr[:] = tails
-    return arr
-
-
-@dataclass
-class _Pending:
-    """Outcome rows waiting for their month's outcomes file."""
-
-    ids: list[NDArray[np.bytes_]]
-    points: list[NDArray[np.int32]]
-    outcomes: list[NDArray[np.int16]]
-
-
-def _interleave(*columns: list[bytes] | NDArray[np.object_]) -> list[bytes]:
+def interleave(*columns: list[bytes] | NDArray[np.object_]) -> list[bytes]:
     """Row pieces (object arrays of bytes) column by column into one list for ``b"".join``.
 
     Slice assignment runs in C, so a row costs a few pointer copies instead
@@ -562,7 +392,7 @@ def _interleave(*columns: list[bytes] | NDArray[np.object_]) -> list[bytes]:
     return out
 
 
-class _Sink:
+class Sink:
     """Writes files into folders, or into one zip per month."""
 
     def __init__(self, out: Path, month: str, zipped: bool) -> None:
@@ -570,7 +400,7 @@ class _Sink:
         self.month = month
         self.zip: zipfile.ZipFile | None = None
         self.files: list[Path] = []
-        year, mon = _parse_month(month)
+        year, mon = year_month(month)
         self.date_time = (year, mon, 1, 0, 0, 0)
         if zipped:
             path = out / f"{month}.zip"
@@ -598,155 +428,3 @@ class _Sink:
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
-
-
-def generate(
-    out: Path,
-    *,
-    months: Sequence[str],
-    crimes_per_month: int,
-    seed: int = 1,
-    zipped: bool = False,
-    progress: Callable[[int], None] | None = None,
-    stops_per_month: int = 0,
-) -> GenerateSummary:
-    """Write a synthetic police.uk bulk archive for ``months`` into ``out``.
-
-    Each month gets ``crimes_per_month`` street rows spread over the forces of
-    :data:`TOWNS` (and BTP), and an outcomes file per force. A crime's outcome
-    rows land in its own month or a later one of ``months`` (never outside
-    them), so loaders meet the real archive's late outcomes; its street row's
-    Last outcome category is its latest outcome. Months are generated oldest
-    first whatever order they are given in; a month's crimes depend only on
-    the seed and the month, so a month reads the same in any range.
-    ``progress(n)`` is called after each street file with the crimes just
-    written, so a progress bar's total is known up front: ``len(months) *
-    crimes_per_month`` (outcome rows, whose number is not, are not counted).
-    Same arguments, same bytes. ``stops_per_month`` adds stop-and-search files
-    (:mod:`crimemap.load.generate_stops`), leaving the others as they are.
-    """
-    from crimemap.load.generate_stops import write_stops
-
-    if crimes_per_month < 0 or stops_per_month < 0:
-        raise ValueError("crimes_per_month and stops_per_month must not be negative")
-    ordered = sorted(set(months), key=_parse_month)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    world = _world()
-    pending = [_Pending([], [], []) for _ in ordered]
-    files: list[Path] = []
-    crimes = outcomes = stops = 0
-    for mi, month in enumerate(ordered):
-        street = _draw_month(world, seed, month, mi, len(ordered), crimes_per_month, pending)
-        sink = _Sink(out, month, zipped)
-        try:
-            crimes += _write_street(sink, world, month, street, progress)
-            outcomes += _write_outcomes(sink, world, month, pending[mi], street[0])
-            if stops_per_month > 0:
-                stops += write_stops(sink, world, seed, month, stops_per_month)
-        finally:
-            sink.close()
-        pending[mi] = _Pending([], [], [])
-        files.extend(sink.files)
-    return GenerateSummary(files=files, crimes=crimes, outcomes=outcomes, stops=stops)
-
-
-_Street = tuple[NDArray[np.int64], NDArray[np.object_], NDArray[np.intp]]
-
-
-def _draw_month(
-    world: _World, seed: int, month: str, mi: int, n_months: int, n: int, pending: list[_Pending]
-) -> _Street:
-    """Draw one month's crimes; queue their outcome rows; return them sorted for writing.
-
-    Returns (point per crime, Crime ID bytes per crime, street tail index per
-    crime), sorted by point, which groups rows by force in file order.
-    """
-    year, mon = _parse_month(month)
-    rng = np.random.default_rng([_seed_word(seed), year * 100 + mon])
-    point = np.searchsorted(world.cum_weight, rng.random(n), side="right").astype(np.int32)
-    np.minimum(point, len(world.cum_weight) - 1, out=point)
-    force = world.point_force[point]
-    is_btp = np.array([f.id == BTP.id for f in world.forces])[force]
-    category = np.searchsorted(_CAT_CUM, rng.random(n), side="right")
-    no_loc = (rng.random(n) < _P_NO_LOCATION) & ~is_btp
-    point = np.where(no_loc, world.no_location[force], point).astype(np.int32)
-    has_id = (category != _ASB) & ~(is_btp & (rng.random(n) < _P_BTP_NO_ID))
-    final = np.searchsorted(_OUT_CUM, rng.random(n), side="right").astype(np.int16)
-    final = np.where(has_id, final, _NO_OUTCOME).astype(np.int16)
-    ids = np.frombuffer(rng.bytes(32 * n).hex().encode("ascii"), dtype="S64")
-    lag = rng.geometric(_P_NEXT_MONTH, n) - 1
-    final_at = np.minimum(mi + lag, n_months - 1)
-    charged_at = mi + np.floor(rng.random(n) * (final_at - mi + 1)).astype(np.int64)
-    charged_first = rng.random(n) < _P_CHARGED_FIRST
-
-    with_rows = has_id & _HAS_ROWS[np.minimum(final, _NO_OUTCOME - 1)]
-    with_charge = with_rows & _IS_COURT[np.minimum(final, _NO_OUTCOME - 1)] & charged_first
-    # Queue "Suspect charged" before the final outcomes, so when both fall in
-    # one month the charge comes first in the file.
-    for mask, at, code in ((with_charge, charged_at, None), (with_rows, final_at, final)):
-        sel = np.flatnonzero(mask)
-        for t in np.unique(at[sel]).tolist():
-            rows = sel[at[sel] == t]
-            p = pending[t]
-            p.ids.append(ids[rows])
-            p.points.append(point[rows])
-            p.outcomes.append(np.full(len(rows), _CHARGED, np.int16) if code is None else code[rows])
-
-    tail = category.astype(np.intp) * (_NO_OUTCOME + 1) + final
-    order = np.argsort(point, kind="stable")
-    id_obj = ids.astype(object)
-    id_obj[~has_id] = b""
-    return point[order].astype(np.int64), id_obj[order], tail[order]
-
-
-def _write_street(
-    sink: _Sink, world: _World, month: str, street: _Street, progress: Callable[[int], None] | None
-) -> int:
-    points, ids, tails = street
-    texts = world.point_text[points]
-    tail_text = _street_tails(month)[tails]
-    bounds = np.searchsorted(points, world.force_start).tolist()
-    mb = month.encode("ascii")
-    for fi, force in enumerate(world.forces):
-        a, b = bounds[fi], bounds[fi + 1]
-        if a == b:
-            continue
-        fb = force.name.encode("ascii")
-        head = b"," + mb + b"," + fb + b"," + fb + b","
-        pieces = _interleave(ids[a:b], [head] * (b - a), texts[a:b], tail_text[a:b])
-        sink.write(f"{month}-{force.id}-street.csv", STREET_HEADER, b"".join(pieces))
-        if progress is not None:
-            progress(b - a)
-    return len(points)
-
-
-def _write_outcomes(
-    sink: _Sink, world: _World, month: str, pending: _Pending, street_points: NDArray[np.int64]
-) -> int:
-    """Write the month's outcomes files: one per force with crimes or outcome rows."""
-    if pending.ids:
-        ids = np.concatenate(pending.ids)
-        points = np.concatenate(pending.points)
-        codes = np.concatenate(pending.outcomes)
-    else:
-        ids = np.empty(0, dtype="S64")
-        points = np.empty(0, dtype=np.int32)
-        codes = np.empty(0, dtype=np.int16)
-    order = np.argsort(points, kind="stable")
-    points = points[order]
-    id_obj = ids[order].astype(object)
-    texts = world.point_text[points]
-    tails = _OUTCOME_TAILS[codes[order]]
-    bounds = np.searchsorted(points, world.force_start).tolist()
-    street_bounds = np.searchsorted(street_points, world.force_start).tolist()
-    mb = month.encode("ascii")
-    for fi, force in enumerate(world.forces):
-        a, b = bounds[fi], bounds[fi + 1]
-        if a == b and street_bounds[fi] == street_bounds[fi + 1]:
-            continue
-        fb = force.name.encode("ascii")
-        head = b"," + mb + b"," + fb + b"," + fb + b","
-        pieces = _interleave(id_obj[a:b], [head] * (b - a), texts[a:b], tails[a:b])
-        sink.write(f"{month}-{force.id}-outcomes.csv", OUTCOMES_HEADER, b"".join(pieces))
-    return len(points)

@@ -1,0 +1,108 @@
+"""What an export is, checked before it starts, and how a table is read for it: in batches, by keyset.
+
+Every writer (:mod:`crimemap.export.geojson`, :mod:`~crimemap.export.csv`,
+:mod:`~crimemap.export.parquet`, :mod:`~crimemap.export.gdal`) reads the table
+through :func:`feature_batches`; :mod:`crimemap.export` chooses the writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from crimemap.query import FeatureQuery, Predicate, Scalar
+from crimemap.records import FeatureColumns
+from crimemap.store.base import Store
+from crimemap.store.catalogue import ColumnType, TableInfo
+from crimemap.where import parse_where
+from crimemap.where_columns import parse_select
+from crimemap.where_syntax import GEOMETRY, WhereError
+
+BATCH_FEATURES = 10_000
+"""Features read from the store per query while exporting."""
+
+CHUNK_BYTES = 64 * 1024
+"""About how many bytes each yielded chunk holds."""
+
+FORMATS = ("geojson", "csv", "gpkg", "parquet", "fgb")
+FILE_FORMATS = ("gpkg", "fgb")
+"""Formats written in place into a file (then streamed from it), not as a stream."""
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Export:
+    """What to export: a table, an optional predicate and the columns, in order (all by default)."""
+
+    table: TableInfo
+    where: Predicate | None = None
+    columns: tuple[str, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.columns if self.columns is not None else tuple(c.name for c in self.table.columns)
+
+
+class ExportError(ValueError):
+    """An export that cannot start: unknown table, bad ``where`` or ``select``, unknown format."""
+
+
+def plan_export(store: Store, table_id: str, where: str | None = None, select: str | None = None) -> Export:
+    """Check what ``crimemap export`` was asked for; :class:`ExportError` says what is wrong.
+
+    ``where`` is a Maps Engine where clause and ``select`` a comma-separated
+    column list, both checked against the table's schema (geometry is always
+    written, so selecting it changes nothing).
+    """
+    table = store.table(table_id)
+    if table is None:
+        known = ", ".join(t.id for t in store.tables())
+        raise ExportError(f"no table {table_id!r}; the tables are: {known}")
+    try:
+        predicate = parse_where(where, table.schema) if where and where.strip() else None
+        columns = None
+        if select and select.strip():
+            columns = tuple(n for n in parse_select(select, table.schema) if n != GEOMETRY)
+    except WhereError as e:
+        raise ExportError(f"--{e.parameter.lower()}: {e.message}") from None
+    return Export(table, predicate, columns)
+
+
+def feature_batches(
+    store: Store, export: Export, batch: int | None = None, progress: Progress | None = None
+) -> Iterator[FeatureColumns]:
+    """The table's features in the store's order for it, ``batch`` at a time, column by column, typed.
+
+    >>> for features in feature_batches(store, Export(store.table("nyc"))):  # doctest: +SKIP
+    ...     print(len(features))
+    10000
+    7710
+    """
+    batch = batch or BATCH_FEATURES
+    after: tuple[Scalar, ...] | None = None
+    while True:
+        query = FeatureQuery(export.table.id, export.where, export.names, (), after, batch)
+        cols = store.feature_columns(query)
+        if not len(cols):
+            return
+        if progress is not None:
+            progress(len(cols))
+        yield cols
+        if len(cols) < batch:
+            return
+        after = (cols.gx_id[-1],)
+
+
+def value_fixer(
+    schema: Mapping[str, ColumnType], names: tuple[str, ...]
+) -> Callable[[tuple[Scalar, ...]], tuple[Scalar, ...]] | None:
+    """A function turning stored booleans (0/1 in SQLite) back into ``bool``, or None if none are selected."""
+    flags = tuple(schema.get(n) == "boolean" for n in names)
+    if not any(flags):
+        return None
+
+    def fix(values: tuple[Scalar, ...]) -> tuple[Scalar, ...]:
+        return tuple(bool(v) if flag and v is not None else v for v, flag in zip(values, flags, strict=True))
+
+    return fix
