@@ -17,8 +17,8 @@ import httpx
 import numpy as np
 import pytest
 import shapely
-from test_api_policeuk import poly_param
 
+from api.policeuk.test_crimes import poly_param
 from conftest import LiveServer
 from crimemap import geo
 from crimemap.geometry import areas
