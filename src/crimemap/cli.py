@@ -213,7 +213,7 @@ def stats(
     store: StoreOption = None,
 ) -> None:
     """Count crimes or stops, grouped and filtered as GET /stats/crimes and /stats/stops do: a table or CSV."""
-    from crimemap.neighbourhood_stats import counting, grouping
+    from crimemap.neighbourhood_stats import count_crimes, count_stops, grouping
     from crimemap.stats_output import GroupedQuery, csv_columns, csv_rows, csv_text, json_bytes
     from crimemap.stats_query import StatsError, parse_stats
     from crimemap.stats_stops_query import StopStatsQuery, parse_stop_stats
@@ -242,10 +242,7 @@ def stats(
                 from crimemap.neighbourhoods import in_neighbourhood
 
                 query = in_neighbourhood(st, query, neighbourhood)
-            if isinstance(query, StopStatsQuery):
-                rows = counting(lambda store, q: store.stop_stats(q))(st, query)
-            else:
-                rows = counting(lambda store, q: store.stats(q))(st, query)
+            rows = count_stops(st, query) if isinstance(query, StopStatsQuery) else count_crimes(st, query)
     except StatsError as e:
         raise fail(f"--{e.parameter}: {e.message}", 2) from None
     except StoreError as e:

@@ -46,7 +46,7 @@ from crimemap.store.stats_plan import LEVELS
 NEIGHBOURHOOD = "neighbourhood"
 """The group name: a row's neighbourhood, ``force/id``."""
 
-Q = TypeVar("Q", StatsQuery, StopStatsQuery)
+Q = TypeVar("Q", bound=StatsQuery | StopStatsQuery)
 Rows = list[tuple[Any, ...]]
 
 
@@ -111,6 +111,20 @@ def by_neighbourhood(store: Store, query: Q, count: Callable[[Store, Q], Rows]) 
                 found.append((*row[:at], nbhd.key, *row[at:-1], row[-1]))
     found.sort(key=lambda row: tuple((v is not None, v if v is not None else "") for v in row[:-1]))
     return found
+
+
+def _crimes(store: Store, query: StatsQuery) -> Rows:
+    return store.stats(query)
+
+
+def _stops(store: Store, query: StopStatsQuery) -> Rows:
+    return store.stop_stats(query)
+
+
+count_crimes = counting(_crimes)
+"""``Store.stats`` answering ``group=neighbourhood`` too."""
+count_stops = counting(_stops)
+"""``Store.stop_stats`` answering ``group=neighbourhood`` too."""
 
 
 class CountedAreas:

@@ -29,7 +29,7 @@ from crimemap.api import compression
 from crimemap.api import policeuk_schema as schema
 from crimemap.api.access import require_policeuk_access
 from crimemap.api.errors import PoliceUKError, bad_request
-from crimemap.neighbourhood_stats import NEIGHBOURHOOD, counting, grouping
+from crimemap.neighbourhood_stats import NEIGHBOURHOOD, count_crimes, count_stops, grouping
 from crimemap.neighbourhoods import in_neighbourhood
 from crimemap.stats_output import GroupedQuery, csv_text, json_bytes
 from crimemap.stats_query import GROUPS, StatsError, parse_stats
@@ -117,10 +117,8 @@ class Counted:
     count: Callable[[Store, Any], list[tuple[Any, ...]]]
 
 
-CRIMES = Counted("/stats/crimes", PARAMETERS, grouping(parse_stats), counting(lambda store, query: store.stats(query)))
-STOPS = Counted(
-    "/stats/stops", STOP_PARAMETERS, grouping(parse_stop_stats), counting(lambda store, query: store.stop_stats(query))
-)
+CRIMES = Counted("/stats/crimes", PARAMETERS, grouping(parse_stats), count_crimes)
+STOPS = Counted("/stats/stops", STOP_PARAMETERS, grouping(parse_stop_stats), count_stops)
 
 
 def _answer(request: Request, values: dict[str, str | None], counted: Counted = CRIMES) -> Response:
