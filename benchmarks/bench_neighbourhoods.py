@@ -9,6 +9,9 @@ in the embedded store, served by ``crimemap serve`` (one worker, response cache 
   random neighbourhood each time (target: 1 ms), beside the in-process floor
   (the locator alone) and beside ``/api/crime-last-updated``, the cheapest police.uk
   method (what HTTP itself costs);
+- **counts grouped by neighbourhood**: ``/stats/crimes?group=neighbourhood`` (and with
+  ``,category``) for the month, in process (``Store.stats`` per neighbourhood, the first call
+  reading the boundaries too) and over HTTP, beside ``group=force`` (the kept totals);
 - **a neighbourhood's crimes**: ``crimes-street`` with the neighbourhood's
   ``/boundary`` as ``poly``, for the densest town centre's neighbourhood, beside
   the same call with a square of the same area at the same place (the issue: as
@@ -41,7 +44,9 @@ from crimemap.load.generate.neighbourhoods import plan, write_neighbourhoods
 from crimemap.load.generate.world import DENSEST_CENTRE, month_range
 from crimemap.load.neighbourhoods import load_neighbourhoods
 from crimemap.load.policeuk import load_policeuk
+from crimemap.neighbourhood_stats import CountedAreas, count_crimes, grouping
 from crimemap.neighbourhoods import NeighbourhoodLocator
+from crimemap.stats_query import parse_stats
 from crimemap.store.sqlite import SQLiteStore
 
 HERE = Path(__file__).resolve().parent
@@ -92,6 +97,20 @@ def _report(name: str, times: list[float], extra: str = "") -> None:
     print(f"  {name:<46} p50 {p50:7.3f} ms   p95 {p95:7.3f} ms{extra}", flush=True)
 
 
+def _by_neighbourhood(store: SQLiteStore) -> None:
+    """Counts grouped by neighbourhood in process, beside the kept totals by force."""
+    count = count_crimes
+    started = time.perf_counter()
+    rows = count(store, grouping(parse_stats)(group="neighbourhood", months=MONTH))
+    first = (time.perf_counter() - started) * 1000
+    areas = len(CountedAreas.of(store).areas)
+    print(f"group=neighbourhood: {len(rows):,} rows, {sum(r[-1] for r in rows):,} crimes;"
+          f" first call {first:,.0f} ms ({areas:,} boundaries read)", flush=True)  # fmt: skip
+    for group in ("neighbourhood", "neighbourhood,category", "force"):
+        query = grouping(parse_stats)(group=group, months=MONTH)
+        _report(f"group={group} in process", _timed(lambda i, q=query: count(store, q), 3))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--neighbourhoods", type=int, default=4600)
@@ -116,6 +135,7 @@ def main() -> None:
         print(f"  locator made in {(time.perf_counter() - started) * 1000:.0f} ms (once per load)", flush=True)
         floor = _timed(lambda i: locator.at(*points[i]), args.requests)
         dense = min(plan(args.neighbourhoods), key=lambda n: math.dist(n.seed, DENSEST_CENTRE))
+        _by_neighbourhood(store)
         store.close()
         server = Server(str(folder / "n.sqlite"), workers=1, cache_mb=0)
         try:
@@ -126,6 +146,12 @@ def main() -> None:
                     client.get("/api/locate-neighbourhood", params={"q": f"{lat:.6f},{lng:.6f}"}).raise_for_status()
 
                 http = _timed(locate, args.requests)
+                grouped = _timed(
+                    lambda i: client.get(
+                        "/stats/crimes", params={"group": "neighbourhood", "months": MONTH}
+                    ).raise_for_status(),
+                    3,
+                )
                 cheapest = _timed(lambda i: client.get("/api/crime-last-updated").raise_for_status(), args.requests)
                 boundary = client.get(f"/api/{dense.force}/{dense.id}/boundary").json()
                 poly = ":".join(f"{p['latitude']},{p['longitude']}" for p in boundary)
@@ -149,6 +175,7 @@ def main() -> None:
         _report("over HTTP (target p50 <= 1 ms)", http)
         _report("in process (the locator alone)", floor)
         _report("crime-last-updated over HTTP (the HTTP floor)", cheapest)
+        _report("/stats/crimes?group=neighbourhood over HTTP", grouped)
         print(f"crimes of {dense.force}/{dense.id} ({dense.name}, {len(boundary)} points) in {MONTH}, POST:")
         for name, (found, times) in by.items():
             _report(f"poly = {name}", times, f"   {found:,} crimes")

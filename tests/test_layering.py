@@ -40,7 +40,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the store", ("crimemap.store.*",)),
     (
         "loading and exporting, and readers over the store",
-        ("crimemap.load.*", "crimemap.export.*", "crimemap.boundaries", "crimemap.neighbourhoods"),
+        ("crimemap.load.*", "crimemap.export.*", "crimemap.boundaries", "crimemap.neighbourhoods",
+         "crimemap.neighbourhood_stats"),
     ),
     ("harvesting", ("crimemap.harvest.*",)),
     ("the HTTP APIs", ("crimemap.api.*",)),

@@ -191,8 +191,8 @@ def stats(
     group: Annotated[
         str | None,
         typer.Option(
-            help="Group by any of month,category,force,outcome,lsoa,cell (crimes) or month,force,type,outcome,"
-            "object,cell (stops), comma-separated."
+            help="Group by any of month,category,force,outcome,lsoa,cell,neighbourhood (crimes) or month,force,"
+            "type,outcome,object,cell,neighbourhood (stops), comma-separated."
         ),
     ] = None,
     months: Annotated[str | None, typer.Option(help="YYYY-MM or YYYY-MM..YYYY-MM (default: all).")] = None,
@@ -214,6 +214,7 @@ def stats(
     store: StoreOption = None,
 ) -> None:
     """Count crimes or stops, grouped and filtered as GET /stats/crimes and /stats/stops do: a table or CSV."""
+    from crimemap.neighbourhood_stats import count_crimes, count_stops, grouping
     from crimemap.stats_output import GroupedQuery, csv_columns, csv_rows, csv_text, json_bytes
     from crimemap.stats_query import StatsError, parse_stats
     from crimemap.stats_stops_query import StopStatsQuery, parse_stop_stats
@@ -225,9 +226,9 @@ def stats(
     query: GroupedQuery
     try:
         if data == "stops":
-            query = parse_stop_stats(group=group, months=months, force=force, bbox=bbox, poly=poly, zoom=zoom)
+            query = grouping(parse_stop_stats)(group=group, months=months, force=force, bbox=bbox, poly=poly, zoom=zoom)
         else:
-            query = parse_stats(
+            query = grouping(parse_stats)(
                 group=group, months=months, category=category, force=force, bbox=bbox, poly=poly, zoom=zoom
             )
     except StatsError as e:
@@ -242,7 +243,7 @@ def stats(
                 from crimemap.neighbourhoods import in_neighbourhood
 
                 query = in_neighbourhood(st, query, neighbourhood)
-            rows = st.stop_stats(query) if isinstance(query, StopStatsQuery) else st.stats(query)
+            rows = count_stops(st, query) if isinstance(query, StopStatsQuery) else count_crimes(st, query)
     except StatsError as e:
         raise fail(f"--{e.parameter}: {e.message}", 2) from None
     except StoreError as e:

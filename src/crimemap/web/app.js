@@ -94,6 +94,7 @@
     cellRows: [], categoryRows: [], trend: [], selectionRows: [], tableFeatures: 0,
     polygon: () => visiblePolygon(crimemap.map), // the poly parameter for the current view
     inScotland,
+    colour, monthLabel, // for neighbourhoods.js
   };
   window.crimemap = crimemap;
 

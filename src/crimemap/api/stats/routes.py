@@ -30,6 +30,7 @@ from crimemap.api.access import require_policeuk_access
 from crimemap.api.policeuk import schema
 from crimemap.api.policeuk.errors import PoliceUKError, bad_request
 from crimemap.errors import ReadTimeout, StoreError
+from crimemap.neighbourhood_stats import NEIGHBOURHOOD, count_crimes, count_stops, grouping
 from crimemap.neighbourhoods import in_neighbourhood
 from crimemap.stats_output import GroupedQuery, csv_text, json_bytes
 from crimemap.stats_query import GROUPS, StatsError, parse_stats
@@ -70,7 +71,9 @@ router = APIRouter(
     prefix="/stats", tags=["statistics"], dependencies=[Depends(require_policeuk_access)], responses=ERRORS
 )
 
-_GROUP = f"Fields to group by, comma-separated: any of {', '.join(GROUPS)}. None: one row, the total."
+_GROUP = (
+    f"Fields to group by, comma-separated: any of {', '.join((*GROUPS, NEIGHBOURHOOD))}. None: one row, the total."
+)
 _MONTHS = "One month YYYY-MM, or YYYY-MM..YYYY-MM (inclusive). Default: every stored month."
 _CATEGORY = "Crime category slugs, comma-separated (see /api/crime-categories). Default: all-crime."
 _FORCE = "Force ids, comma-separated (see /api/forces): the force that reported the crime."
@@ -115,8 +118,8 @@ class Counted:
     count: Callable[[Store, Any], list[tuple[Any, ...]]]
 
 
-CRIMES = Counted("/stats/crimes", PARAMETERS, parse_stats, lambda store, query: store.stats(query))
-STOPS = Counted("/stats/stops", STOP_PARAMETERS, parse_stop_stats, lambda store, query: store.stop_stats(query))
+CRIMES = Counted("/stats/crimes", PARAMETERS, grouping(parse_stats), count_crimes)
+STOPS = Counted("/stats/stops", STOP_PARAMETERS, grouping(parse_stop_stats), count_stops)
 
 
 def _answer(request: Request, values: dict[str, str | None], counted: Counted = CRIMES) -> Response:
@@ -190,7 +193,9 @@ def stats_crimes_by_post(
     return _answer(request, {**values, "neighbourhood": neighbourhood, "format": format})
 
 
-_STOP_GROUP = f"Fields to group by, comma-separated: any of {', '.join(STOP_GROUPS)}. None: one row, the total."
+_STOP_GROUP = (
+    f"Fields to group by, comma-separated: any of {', '.join((*STOP_GROUPS, NEIGHBOURHOOD))}. None: one row, the total."
+)
 _STOP_FORCE = "Force ids, comma-separated (see /api/forces): the force that made the stop."
 _STOP_BBOX = (
     "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included)."
