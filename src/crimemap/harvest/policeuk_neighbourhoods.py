@@ -31,9 +31,8 @@ import orjson
 
 from crimemap import neighbourhoods, vocab
 from crimemap.harvest.http import RETRY_STATUSES, HarvestClient, HarvestError, HttpStats, retry_statuses
-from crimemap.harvest.policeuk import Progress
 from crimemap.harvest.state import HarvestState
-from crimemap.harvest.tiling import error_message
+from crimemap.harvest.tiling import Progress, error_message
 from crimemap.load.neighbourhoods import rename_neighbourhoods
 from crimemap.store.base import Store
 
