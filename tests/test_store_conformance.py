@@ -254,6 +254,32 @@ def test_crimes_are_a_feature_table_with_the_police_uk_columns(policeuk_store: S
     assert policeuk_store.feature("no-such-table", 1) is None
 
 
+@pytest.mark.parametrize("category", [Compare("category", "=", "anti-social-behaviour"),
+                                      Compare("crime_type", "=", "Anti-social behaviour")])  # fmt: skip
+def test_a_where_naming_a_category_and_a_force_pages_their_crimes_in_clustered_order(
+    policeuk_store: Store, category: Compare
+) -> None:
+    """Read by the index of (category, force) pairs: the same crimes, in the same order, as the walk finds."""
+    force = Compare("reported_by", "=", "City of London Police")
+    columns = ("reported_by", "category", "month")
+    walked = [f for f in policeuk_store.features(FeatureQuery(CRIMES_TABLE, where=category, columns=columns))
+              if f.properties[0] == "City of London Police"]  # fmt: skip
+    both = And((category, force))
+    full = list(policeuk_store.features(FeatureQuery(CRIMES_TABLE, where=both, columns=columns)))
+    assert full == walked
+    assert {f.gx_id for f in full} == {
+        c.id for c in file_crimes() if c.category == "anti-social-behaviour" and c.force == "city-of-london"
+    }
+    assert len({f.properties[2] for f in full}) > 1  # the pair's crimes of several months, month by month
+    assert page_through(policeuk_store, FeatureQuery(CRIMES_TABLE, where=both, columns=columns, limit=13)) == full
+
+
+def test_a_where_naming_two_categories_at_once_finds_nothing(policeuk_store: Store) -> None:
+    where = And((Compare("category", "=", "burglary"), Compare("category", "=", "robbery"),
+                 Compare("reported_by", "=", "City of London Police")))  # fmt: skip
+    assert list(policeuk_store.features(FeatureQuery(CRIMES_TABLE, where=where))) == []
+
+
 def test_crimes_table_pages_by_keyset_in_descending_month_order(policeuk_store: Store) -> None:
     where = Compare("reported_by", "=", "City of London Police")
     order = (OrderKey("outcome_month", descending=True), OrderKey("month", descending=True))

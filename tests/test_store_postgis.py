@@ -27,7 +27,8 @@ from crimemap.errors import ReadTimeout, StoreError
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.policeuk_files import find_sources
 from crimemap.load.policeuk_reader import read_outcomes, read_street
-from crimemap.query import Circle, CrimeQuery, FeatureQuery
+from crimemap.query import And, Circle, Compare, CrimeQuery, FeatureQuery
+from crimemap.store.catalogue import CRIMES_TABLE
 from crimemap.store.postgis import PostGISStore
 from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
 from crimemap.store.postgis.schema import INDEXES, SCHEMA_VERSION, ensure_schema
@@ -139,6 +140,21 @@ def test_a_store_written_by_a_newer_crimemap_is_refused(url: str, stores: list[P
     sql(url, "UPDATE crimemap_schema SET version = %s", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreError, match="newer crimemap"):
         PostGISStore(url)
+
+
+def test_a_store_made_before_the_index_of_category_and_force_pairs_gains_it_when_opened(
+    url: str, stores: list[PostGISStore]
+) -> None:
+    first = PostGISStore(url)
+    stores.append(first)
+    load_policeuk(first, [POLICEUK / "2016-03" / f"2016-03-{CITY}-street.csv"])
+    where = And((Compare("category", "=", "burglary"), Compare("reported_by", "=", "City of London Police")))
+    before = list(first.features(FeatureQuery(CRIMES_TABLE, where=where)))
+    sql(url, "DROP INDEX crimes_by_kind")
+    stores.append(PostGISStore(url))
+    assert sql(url, "SELECT to_regclass('crimes_by_kind') IS NOT NULL") == [(True,)]
+    after = list(stores[-1].features(FeatureQuery(CRIMES_TABLE, where=where)))
+    assert after == before and before
 
 
 # -- loads: in place, and in bulk -----------------------------------------------------------------

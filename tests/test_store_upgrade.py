@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import POLICEUK
 from crimemap.errors import StoreError
-from crimemap.query import CrimeQuery
+from crimemap.load.policeuk import load_policeuk
+from crimemap.query import And, Compare, CrimeQuery, FeatureQuery
+from crimemap.store.catalogue import CRIMES_TABLE
 from crimemap.store.sqlite import SQLiteStore, upgrade
 from wire_datasets import V1_STORE
 
@@ -79,3 +82,28 @@ def test_an_upgrade_that_fails_halfway_leaves_the_old_store_as_it_was(old_store:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "crimes_v2" not in tables and "lsoas" not in tables
     assert len(old_store.read_bytes()) >= len(original) // 2
+
+
+def test_a_store_made_before_the_index_of_category_and_force_pairs_gains_it_when_opened_for_writing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite"
+    with SQLiteStore(path) as store:
+        load_policeuk(store, [POLICEUK / "2016-03"])
+    where = And((Compare("category", "=", "burglary"), Compare("reported_by", "=", "City of London Police")))
+    query = FeatureQuery(CRIMES_TABLE, where=where)
+    with SQLiteStore(path, readonly=True) as store:
+        with_index = list(store.features(query))
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX crimes_by_kind")
+    with SQLiteStore(path, readonly=True) as store:  # read-only, it is read as before the index: the same pages
+        assert list(store.features(query)) == with_index and with_index
+    assert not _has_index(path, "crimes_by_kind")
+    SQLiteStore(path).close()
+    assert _has_index(path, "crimes_by_kind")
+
+
+def _has_index(path: Path, name: str) -> bool:
+    with sqlite3.connect(path) as conn:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
+    return found is not None

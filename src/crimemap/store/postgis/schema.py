@@ -94,6 +94,9 @@ INDEXES: dict[str, tuple[str, str]] = {
     "crimes_by_pid": ("crimes", "CREATE INDEX {name} ON {table} (pid_key) WHERE pid_key IS NOT NULL"),
     "outcomes_pkey": ("outcomes", "ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY (month, cell, force, seq)"),
     "outcomes_by_pid": ("outcomes", "CREATE INDEX {name} ON {table} (pid_key)"),
+    # A (category, force) pair's crimes in clustered order: a Maps Engine page whose `where` names one of
+    # each and no month or area reads its rows and no others (as in the embedded store's crimes_by_kind).
+    "crimes_by_kind": ("crimes", "CREATE INDEX {name} ON {table} (category, force, month, cell, id)"),
 }
 """Every index of the two big tables, by name: a bulk load builds them once, at its end (see the writer)."""
 
@@ -275,11 +278,26 @@ def ensure_schema(conn: Connection, upgrade: Callable[[Connection], None]) -> bo
     (``crimemap serve --workers N``): an advisory lock lets one create or upgrade
     it while the others wait, then find it done. ``upgrade`` rewrites a schema-1
     store inside the transaction this opens. Tables added since a store was made
-    are added to it (:data:`ADDED_TABLES`). Returns whether it upgraded.
+    are added to it (:data:`ADDED_TABLES`, :data:`ADDED_INDEXES`). Returns whether it upgraded.
     """
     upgraded = _create_or_upgrade(conn, upgrade)
     _add_new_tables(conn)
+    _add_new_indexes(conn)
     return upgraded
+
+
+ADDED_INDEXES = ("crimes_by_kind",)
+"""Indexes of :data:`INDEXES` added since schema 2 was first released: a store made before gets them."""
+
+
+def _add_new_indexes(conn: Connection) -> None:
+    for name in ADDED_INDEXES:
+        if _table_exists(conn, name):
+            continue
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap schema ' || current_schema()))")
+            if not _table_exists(conn, name):  # not made meanwhile by another process
+                conn.execute(index_sql(name))
 
 
 def _add_new_tables(conn: Connection) -> None:

@@ -207,7 +207,7 @@ def prepare_outcomes(b: OutcomeBatch) -> PreparedOutcomes:
 class SQLiteWriter(StoreWriter):
     """The writes of one load, on one connection in one transaction (see :meth:`SQLiteStore.writer`)."""
 
-    _BULK_DEFERRED_INDEXES = ("crimes_by_pid", "outcomes_by_pid", "crimes_by_id")
+    _BULK_DEFERRED_INDEXES = ("crimes_by_pid", "outcomes_by_pid", "crimes_by_id", "crimes_by_kind")
     """Secondary indexes a bulk load builds once at the end, by sorting, instead of row by row.
 
     The persistent-id keys arrive in random order, the costliest to keep up; ids
