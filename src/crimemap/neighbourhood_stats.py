@@ -45,6 +45,7 @@ from crimemap.query import Polygon
 from crimemap.stats_query import StatsError, StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.base import Store
+from crimemap.store.stats_neighbourhoods import fingerprint
 from crimemap.store.stats_plan import LEVELS
 
 NEIGHBOURHOOD = "neighbourhood"
@@ -97,12 +98,20 @@ def by_neighbourhood(store: Store, query: Q, count: Callable[[Store, Q], Rows]) 
     """The rows of ``query`` (its group naming ``neighbourhood``), one area count per neighbourhood."""
     at = query.group.index(NEIGHBOURHOOD)
     rest = query.group[:at] + query.group[at + 1 :]
-    candidates = CountedAreas.of(store).areas
+    counted = CountedAreas.of(store)
+    candidates = counted.areas
     if query.area is not None:
         within = areas.polygon_of(query.area.ring)
         candidates = [a for a in candidates if shapely.covers(within, a.shape)]
     if not candidates:
         return []
+    if isinstance(query, StatsQuery):
+        kept = store.neighbourhood_stats(replace(query, area=None), counted.fingerprint)
+        if kept is not None:
+            if query.area is None:
+                return kept
+            keys = {a.key for a in candidates}
+            return [row for row in kept if row[at] in keys]
     level = LEVELS[0]
     occupied = {row[0] for row in count(store, replace(query, group=("cell",), level=level, area=None)) if row[-1]}
     found: Rows = []
@@ -138,6 +147,8 @@ class CountedAreas:
     """
 
     def __init__(self, boundaries: list[tuple[str, str, bytes]]) -> None:
+        self.fingerprint = fingerprint(boundaries)
+        """Of the boundaries read: whether the store's counts kept per neighbourhood are theirs."""
         self.areas: list[CountedArea] = []
         for force, nbhd, body in boundaries:
             points = orjson.loads(body)
