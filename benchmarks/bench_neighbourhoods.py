@@ -10,8 +10,11 @@ in the embedded store, served by ``crimemap serve`` (one worker, response cache 
   (the locator alone) and beside ``/api/crime-last-updated``, the cheapest police.uk
   method (what HTTP itself costs);
 - **counts grouped by neighbourhood**: ``/stats/crimes?group=neighbourhood`` (and with
-  ``,category``) for the month, in process (``Store.stats`` per neighbourhood, the first call
-  reading the boundaries too) and over HTTP, beside ``group=force`` (the kept totals);
+  ``,category`` and ``month,...,force``) for the month, in process (the counts kept per
+  neighbourhood, :mod:`crimemap.store.stats_neighbourhoods`; the first call reading the
+  boundaries too) and over HTTP, beside ``group=force`` (the kept totals) and the cheapest
+  police.uk method (the HTTP floor); and once the former way, each neighbourhood's area
+  counted in turn (what a group the kept counts cannot answer, ``outcome``, still costs);
 - **a neighbourhood's crimes**: ``crimes-street`` with the neighbourhood's
   ``/boundary`` as ``poly``, for the densest town centre's neighbourhood, beside
   the same call with a square of the same area at the same place (the issue: as
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +48,9 @@ from crimemap.load.generate.neighbourhoods import plan, write_neighbourhoods
 from crimemap.load.generate.world import DENSEST_CENTRE, month_range
 from crimemap.load.neighbourhoods import load_neighbourhoods
 from crimemap.load.policeuk import load_policeuk
-from crimemap.neighbourhood_stats import CountedAreas, count_crimes, grouping
+from crimemap.neighbourhood_stats import CountedAreas, by_neighbourhood, count_crimes, grouping
 from crimemap.neighbourhoods import NeighbourhoodLocator
-from crimemap.stats_query import parse_stats
+from crimemap.stats_query import StatsQuery, parse_stats
 from crimemap.store.sqlite import SQLiteStore
 
 HERE = Path(__file__).resolve().parent
@@ -98,7 +102,8 @@ def _report(name: str, times: list[float], extra: str = "") -> None:
 
 
 def _by_neighbourhood(store: SQLiteStore) -> None:
-    """Counts grouped by neighbourhood in process, beside the kept totals by force."""
+    """Counts grouped by neighbourhood in process (the kept counts), beside the kept totals by force, and the
+    former way (each neighbourhood's area counted in turn) once."""
     count = count_crimes
     started = time.perf_counter()
     rows = count(store, grouping(parse_stats)(group="neighbourhood", months=MONTH))
@@ -106,9 +111,18 @@ def _by_neighbourhood(store: SQLiteStore) -> None:
     areas = len(CountedAreas.of(store).areas)
     print(f"group=neighbourhood: {len(rows):,} rows, {sum(r[-1] for r in rows):,} crimes;"
           f" first call {first:,.0f} ms ({areas:,} boundaries read)", flush=True)  # fmt: skip
-    for group in ("neighbourhood", "neighbourhood,category", "force"):
+    for group in ("neighbourhood", "neighbourhood,category", "month,neighbourhood,force", "force"):
         query = grouping(parse_stats)(group=group, months=MONTH)
-        _report(f"group={group} in process", _timed(lambda i, q=query: count(store, q), 3))
+        _report(f"group={group} in process", _timed(lambda i, q=query: count(store, q), 20))
+    query = grouping(parse_stats)(group="neighbourhood", months=MONTH)
+    started = time.perf_counter()
+    former = by_neighbourhood(store, replace(query, group=("neighbourhood", "outcome")), _area_counts)
+    print(f"  the former way (one area count per neighbourhood), group=neighbourhood,outcome:"
+          f" {(time.perf_counter() - started) * 1000:,.0f} ms, {len(former):,} rows", flush=True)  # fmt: skip
+
+
+def _area_counts(store: SQLiteStore, query: StatsQuery) -> list[tuple[Any, ...]]:
+    return store.stats(query)
 
 
 def main() -> None:
@@ -150,7 +164,13 @@ def main() -> None:
                     lambda i: client.get(
                         "/stats/crimes", params={"group": "neighbourhood", "months": MONTH}
                     ).raise_for_status(),
-                    3,
+                    20,
+                )
+                by_force = _timed(
+                    lambda i: client.get(
+                        "/stats/crimes", params={"group": "force", "months": MONTH}
+                    ).raise_for_status(),
+                    20,
                 )
                 cheapest = _timed(lambda i: client.get("/api/crime-last-updated").raise_for_status(), args.requests)
                 boundary = client.get(f"/api/{dense.force}/{dense.id}/boundary").json()
@@ -176,6 +196,7 @@ def main() -> None:
         _report("in process (the locator alone)", floor)
         _report("crime-last-updated over HTTP (the HTTP floor)", cheapest)
         _report("/stats/crimes?group=neighbourhood over HTTP", grouped)
+        _report("/stats/crimes?group=force over HTTP", by_force)
         print(f"crimes of {dense.force}/{dense.id} ({dense.name}, {len(boundary)} points) in {MONTH}, POST:")
         for name, (found, times) in by.items():
             _report(f"poly = {name}", times, f"   {found:,} crimes")

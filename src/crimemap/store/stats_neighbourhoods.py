@@ -35,8 +35,8 @@ import shapely
 
 from crimemap import vocab
 from crimemap.geometry import areas
-from crimemap.months import format_month
 from crimemap.stats_query import StatsQuery
+from crimemap.store.records import CATEGORY_SLUGS, FORCE_IDS, month_text
 
 BOUNDARY_KIND = "boundary"
 """The documents a neighbourhood's area is read from (``/api/{force}/{id}/boundary``)."""
@@ -183,7 +183,10 @@ def read_sql(
     p = placeholder
     where: list[str] = []
     params: list[Any] = []
-    if query.month_numbers is not None:
+    if query.month_numbers is not None and query.month_numbers[0] == query.month_numbers[1]:
+        where.append(f"month = {p}")  # the rows of one month come in neighbourhood then category order
+        params.append(query.month_numbers[0])
+    elif query.month_numbers is not None:
         where.append(f"month BETWEEN {p} AND {p}")
         params.extend(query.month_numbers)
     for column, codes in (
@@ -201,17 +204,27 @@ def read_sql(
 
 
 def decoded(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The kept rows as :meth:`Store.stats` answers them: months ``YYYY-MM``, slugs, ids; in value order."""
-    converters: dict[str, Callable[[Any], Any]] = {
-        "month": format_month,
-        "category": lambda code: vocab.CATEGORIES[code].slug,
-        "force": lambda code: vocab.FORCES[code].id,
-        "neighbourhood": str,
-    }
-    convert = [converters[name] for name in query.group]
-    found = [(*(f(v) for f, v in zip(convert, row, strict=False)), int(row[-1])) for row in rows if row[-1]]
-    found.sort(key=lambda row: row[:-1])
-    return found
+    """The kept rows as :meth:`Store.stats` answers them: months ``YYYY-MM``, slugs, ids; in value order.
+
+    Converted a column at a time (a month of England and Wales grouped by category is 60,000 rows)."""
+    found = [row for row in rows if row[-1]]
+    if not found:
+        return []
+    columns = list(zip(*found, strict=True))
+    converted = []
+    for name, values in zip(query.group, columns, strict=False):
+        if name == "month":
+            converted.append([month_text(v) for v in values])
+        elif name == "category":
+            converted.append([CATEGORY_SLUGS[v] for v in values])
+        elif name == "force":
+            converted.append([FORCE_IDS[v] for v in values])
+        else:
+            converted.append([str(v) for v in values])
+    converted.append([int(n) for n in columns[-1]])
+    answered = list(zip(*converted, strict=True))
+    answered.sort()  # no two rows share their group values, so the counts never decide
+    return answered
 
 
 def usable(kept: list[tuple[Any, ...]], made: str) -> bool:

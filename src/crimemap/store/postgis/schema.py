@@ -236,7 +236,7 @@ CREATE TABLE IF NOT EXISTS stats_cells (
 CREATE TABLE IF NOT EXISTS stats_neighbourhoods (
     month integer NOT NULL, force smallint NOT NULL, category smallint NOT NULL, neighbourhood text NOT NULL,
     crimes bigint NOT NULL,
-    PRIMARY KEY (month, neighbourhood, force, category)
+    PRIMARY KEY (month, neighbourhood, category, force)
 );
 """
 """Crime counts kept up to date by every load (:mod:`crimemap.store.stats_plan`, its PostGIS reads)."""

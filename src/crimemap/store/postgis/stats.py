@@ -251,7 +251,7 @@ def _cells(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tal
 def _crimes(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     if query.area is None:
         terms = _Terms("c", months, p)
-        located = ["c.cell >= 0"] if "cell" in query.group else []
+        located = ["c.cell >= 0"] if {"cell", "lng"} & set(query.group) else []
         tally.add(rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params))
         return
     inside: list[tuple[int, int]] = []

@@ -187,7 +187,7 @@ CREATE TABLE IF NOT EXISTS stats_cells (
 CREATE TABLE IF NOT EXISTS stats_neighbourhoods (
     month INTEGER NOT NULL, force INTEGER NOT NULL, category INTEGER NOT NULL, neighbourhood TEXT NOT NULL,
     crimes INTEGER NOT NULL,
-    PRIMARY KEY (month, neighbourhood, force, category)
+    PRIMARY KEY (month, neighbourhood, category, force)
 ) WITHOUT ROWID;
 
 -- Feature tables loaded from GeoJSON/CSV; each lives in its own ft_<n> table.

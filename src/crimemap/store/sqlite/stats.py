@@ -256,7 +256,7 @@ def _cells(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tal
 def _crimes(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     if query.area is None:
         terms = _Terms("c", months, p)
-        located = ["c.cell >= 0"] if "cell" in query.group else []
+        located = ["c.cell >= 0"] if {"cell", "lng"} & set(query.group) else []
         tally.add(
             db.rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params)
         )
