@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 import numpy as np
 import shapely
 
+from crimemap import deadline
 from crimemap.geometry import areas
 from crimemap.neighbourhoods import BOUNDARY
 from crimemap.query import Polygon
@@ -129,6 +130,7 @@ def _by_point(
     shapes = [a.shape for a in candidates]
     tally: dict[tuple[Any, ...], int] = {}
     for month in months:
+        deadline.check()  # a request's time budget, and its client still there, month by month
         rows = count(store, replace(query, group=(*POINT, *rest), months=(month, month), area=None))
         if not rows:
             continue

@@ -211,7 +211,7 @@ def decoded(query: StatsQuery, rows: Iterable[tuple[Any, ...]]) -> list[tuple[An
     if not found:
         return []
     columns = list(zip(*found, strict=True))
-    converted = []
+    converted: list[list[Any]] = []
     for name, values in zip(query.group, columns, strict=False):
         if name == "month":
             converted.append([month_text(v) for v in values])
