@@ -9,15 +9,17 @@ neighbourhoods at once, so the rows of ``group=neighbourhood`` always agree with
 
 - crimes grouped by neighbourhood and any of month, category and force are summed
   from the counts each store keeps per neighbourhood, made at load time
-  (:mod:`crimemap.store.stats_neighbourhoods`): about 20 ms for the 4,600
-  neighbourhoods of England and Wales and a month of 500,000 crimes, where
-  ``group=force`` takes a tenth of a millisecond (``benchmarks/bench_neighbourhoods.py``);
+  (:mod:`crimemap.store.stats_neighbourhoods`): about 15 ms for the 4,600
+  neighbourhoods of England and Wales and a month of 500,000 crimes (the sums read
+  raw take 7 ms, ``group=force`` a tenth of a millisecond; ``benchmarks/bench_neighbourhoods.py``);
 - anything else (stops; crimes by outcome, LSOA or cell; a store whose counts were
   kept for other boundaries, e.g. an older file opened read-only) is counted month
   by month: the month's located points counted by point and the other groups
   (:data:`~crimemap.store.stats_plan.POINT`), then each point placed in the areas
   holding it, in one vectorised pass (an STRtree of the areas' boxes, then the exact
-  test). That costs about a second a month of 500,000 crimes.
+  test). That costs about 3 s a month of 500,000 crimes, a quarter of a second a
+  month of 50,000 stops (the former way, one area count per neighbourhood, took 3 to
+  5 s for the crimes of ``group=neighbourhood`` alone).
 
 A row carries the neighbourhood as ``force/id``. What lies in no neighbourhood
 is left out (no null group); where stored areas overlap, what lies in both
