@@ -10,8 +10,13 @@ in the embedded store, served by ``crimemap serve`` (one worker, response cache 
   (the locator alone) and beside ``/api/crime-last-updated``, the cheapest police.uk
   method (what HTTP itself costs);
 - **counts grouped by neighbourhood**: ``/stats/crimes?group=neighbourhood`` (and with
-  ``,category``) for the month, in process (``Store.stats`` per neighbourhood, the first call
-  reading the boundaries too) and over HTTP, beside ``group=force`` (the kept totals);
+  ``,category`` and ``month,...,force``) for the month, in process (the counts kept per
+  neighbourhood, :mod:`crimemap.store.stats_neighbourhoods`; the first call reading the
+  boundaries too) and over HTTP, beside ``group=force`` (the kept totals) and the cheapest
+  police.uk method (the HTTP floor), beside the same sums read raw with ``sqlite3`` (the floor); stops
+  (a tenth as many, counted point by point) grouped by neighbourhood; once
+  ``group=neighbourhood,outcome`` (point by point) and once the former way (one area count
+  per neighbourhood, as before the counts were kept);
 - **a neighbourhood's crimes**: ``crimes-street`` with the neighbourhood's
   ``/boundary`` as ``poly``, for the densest town centre's neighbourhood, beside
   the same call with a square of the same area at the same place (the issue: as
@@ -27,11 +32,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +51,11 @@ from crimemap.load.generate.neighbourhoods import plan, write_neighbourhoods
 from crimemap.load.generate.world import DENSEST_CENTRE, month_range
 from crimemap.load.neighbourhoods import load_neighbourhoods
 from crimemap.load.policeuk import load_policeuk
-from crimemap.neighbourhood_stats import CountedAreas, count_crimes, grouping
+from crimemap.months import parse_month
+from crimemap.neighbourhood_stats import CountedAreas, count_crimes, count_stops, grouping
 from crimemap.neighbourhoods import NeighbourhoodLocator
-from crimemap.stats_query import parse_stats
+from crimemap.stats_query import StatsQuery, parse_stats
+from crimemap.stats_stops_query import parse_stop_stats
 from crimemap.store.sqlite import SQLiteStore
 
 HERE = Path(__file__).resolve().parent
@@ -98,7 +107,8 @@ def _report(name: str, times: list[float], extra: str = "") -> None:
 
 
 def _by_neighbourhood(store: SQLiteStore) -> None:
-    """Counts grouped by neighbourhood in process, beside the kept totals by force."""
+    """Counts grouped by neighbourhood in process (the kept counts), beside the kept totals by force, the raw
+    sums (the floor), stops, a group counted point by point, and once the former way (each area in turn)."""
     count = count_crimes
     started = time.perf_counter()
     rows = count(store, grouping(parse_stats)(group="neighbourhood", months=MONTH))
@@ -106,9 +116,37 @@ def _by_neighbourhood(store: SQLiteStore) -> None:
     areas = len(CountedAreas.of(store).areas)
     print(f"group=neighbourhood: {len(rows):,} rows, {sum(r[-1] for r in rows):,} crimes;"
           f" first call {first:,.0f} ms ({areas:,} boundaries read)", flush=True)  # fmt: skip
-    for group in ("neighbourhood", "neighbourhood,category", "force"):
+    for group in ("neighbourhood", "neighbourhood,category", "month,neighbourhood,force", "force"):
         query = grouping(parse_stats)(group=group, months=MONTH)
-        _report(f"group={group} in process", _timed(lambda i, q=query: count(store, q), 3))
+        _report(f"group={group} in process", _timed(lambda i, q=query: count(store, q), 20))
+    raw = sqlite3.connect(store.path)
+    month = parse_month(MONTH)
+    for columns in ("neighbourhood", "neighbourhood, category"):
+        sql = f"SELECT {columns}, sum(crimes) FROM stats_neighbourhoods WHERE month = ? GROUP BY {columns}"
+        floor = _timed(lambda i, q=sql: raw.execute(q, (month,)).fetchall(), 20)
+        _report(f"floor: {columns} summed raw (sqlite3)", floor)
+    raw.close()
+    for group in ("neighbourhood", "neighbourhood,type"):
+        stops = grouping(parse_stop_stats)(group=group, months=MONTH)
+        _report(f"stops: group={group} in process", _timed(lambda i, q=stops: count_stops(store, q), 5))
+    query = grouping(parse_stats)(group="neighbourhood,outcome", months=MONTH)
+    started = time.perf_counter()
+    rows = count(store, query)
+    print(f"  group=neighbourhood,outcome (point by point): {(time.perf_counter() - started) * 1000:,.0f} ms,"
+          f" {len(rows):,} rows", flush=True)  # fmt: skip
+    started = time.perf_counter()
+    former = sum(
+        1
+        for a in CountedAreas.of(store).areas
+        for r in _area_counts(store, replace(query, group=(), area=a.area))
+        if r[-1]
+    )
+    print(f"  group=neighbourhood the former way (one area count per neighbourhood):"
+          f" {(time.perf_counter() - started) * 1000:,.0f} ms, {former:,} rows", flush=True)  # fmt: skip
+
+
+def _area_counts(store: SQLiteStore, query: StatsQuery) -> list[tuple[Any, ...]]:
+    return store.stats(query)
 
 
 def main() -> None:
@@ -120,15 +158,18 @@ def main() -> None:
     BENCH_DATA.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=BENCH_DATA) as tmp:
         folder = Path(tmp)
-        generate(folder / "archive", months=month_range(MONTH, 1), crimes_per_month=args.crimes, seed=1)
+        generate(folder / "archive", months=month_range(MONTH, 1), crimes_per_month=args.crimes,
+                 stops_per_month=args.crimes // 10, seed=1)  # fmt: skip
         made = write_neighbourhoods(folder / "neighbourhoods.zip", args.neighbourhoods)
         store = SQLiteStore(folder / "n.sqlite")
         load_policeuk(store, [folder / "archive"])
         started = time.perf_counter()
         load_neighbourhoods(store, [folder / "neighbourhoods.zip"])
         loaded = time.perf_counter() - started
-        print(f"# neighbourhoods: {made:,} generated, {args.crimes:,} crimes in {MONTH}", flush=True)
-        print(f"  load of the KML zip: {loaded:.1f} s ({made / loaded:,.0f} neighbourhoods/s)", flush=True)
+        print(f"# neighbourhoods: {made:,} generated, {args.crimes:,} crimes and {args.crimes // 10:,} stops"
+              f" in {MONTH}", flush=True)  # fmt: skip
+        print(f"  load of the KML zip: {loaded:.1f} s, the counts per neighbourhood of the month's crimes included"
+              f" ({made / loaded:,.0f} neighbourhoods/s)", flush=True)  # fmt: skip
         points = _points(args.neighbourhoods, args.requests + 1)
         started = time.perf_counter()
         locator = NeighbourhoodLocator.of(store)
@@ -150,7 +191,13 @@ def main() -> None:
                     lambda i: client.get(
                         "/stats/crimes", params={"group": "neighbourhood", "months": MONTH}
                     ).raise_for_status(),
-                    3,
+                    20,
+                )
+                by_force = _timed(
+                    lambda i: client.get(
+                        "/stats/crimes", params={"group": "force", "months": MONTH}
+                    ).raise_for_status(),
+                    20,
                 )
                 cheapest = _timed(lambda i: client.get("/api/crime-last-updated").raise_for_status(), args.requests)
                 boundary = client.get(f"/api/{dense.force}/{dense.id}/boundary").json()
@@ -176,6 +223,7 @@ def main() -> None:
         _report("in process (the locator alone)", floor)
         _report("crime-last-updated over HTTP (the HTTP floor)", cheapest)
         _report("/stats/crimes?group=neighbourhood over HTTP", grouped)
+        _report("/stats/crimes?group=force over HTTP", by_force)
         print(f"crimes of {dense.force}/{dense.id} ({dense.name}, {len(boundary)} points) in {MONTH}, POST:")
         for name, (found, times) in by.items():
             _report(f"poly = {name}", times, f"   {found:,} crimes")

@@ -199,7 +199,12 @@ def prepared_polygon(key: str) -> ShapelyPolygon:
 
 
 def _prepare(key: str) -> ShapelyPolygon:
-    ring = [(float(x), float(y)) for x, y in (p.split(",") for p in key.split(";"))]
+    return polygon_shape(tuple((float(x), float(y)) for x, y in (p.split(",") for p in key.split(";"))))
+
+
+def polygon_shape(ring: tuple[tuple[float, float], ...]) -> ShapelyPolygon:
+    """The prepared shapely polygon of a ring, made valid if it crosses itself, uncached
+    (:func:`polygon_of` is this, kept per thread): the polygon every exact test of the ring uses."""
     poly = ShapelyPolygon(ring)
     if not poly.is_valid:
         check_ring(ring)  # the APIs refuse such a ring; a caller of the store that did not gets a ValueError

@@ -177,6 +177,13 @@ class Store(ABC):
         (:mod:`crimemap.store.stats_plan`).
         """
 
+    def neighbourhood_stats(self, query: StatsQuery, boundaries: str) -> list[tuple[Any, ...]] | None:
+        """Counts of crimes grouped by neighbourhood (and by month, category, force), from the counts kept
+        per neighbourhood (:mod:`crimemap.store.stats_neighbourhoods`), answered as :meth:`stats` answers;
+        ``None`` when they cannot answer: other groups, or counts kept for other boundaries than those of
+        fingerprint ``boundaries``. ``query.group`` names ``neighbourhood``; its area is ignored."""
+        return None
+
     @abstractmethod
     def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
         """Counts of stops and searches, answered as :meth:`stats` answers crimes.

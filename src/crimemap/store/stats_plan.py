@@ -40,6 +40,11 @@ from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 
+POINT = ("lng", "lat")
+"""Groups no request names: a located crime's (or stop's) longitude and latitude, what
+``group=neighbourhood`` counts by when the counts kept per neighbourhood cannot answer
+(:mod:`crimemap.neighbourhood_stats`). Grouped by them, only located crimes are counted."""
+
 LEVELS = (3, 6)
 """Grid levels kept in ``stats_cells``: 8 and 64 grid cells a side (about 2 km and 18 km)."""
 
@@ -91,7 +96,7 @@ def plan(query: StatsQuery) -> Plan:
     cats = tuple(vocab.CATEGORY_BY_SLUG[c].code for c in query.categories)
     forces = tuple(vocab.FORCE_BY_ID[f].code for f in query.forces)
     group = set(query.group)
-    if "lsoa" in group or ("outcome" in group and query.area is not None):
+    if "lsoa" in group or "lng" in group or ("outcome" in group and query.area is not None):
         return Plan("crimes", category_codes=cats, force_codes=forces)
     if "outcome" in group:
         return Plan("outcomes", category_codes=cats, force_codes=forces)
@@ -271,6 +276,8 @@ def decode(query: StatsQuery, tally: Tally, outcome_slug: Any, lsoa_code: Any) -
         "outcome": outcome_slug,
         "lsoa": lsoa_code,
         "cell": lambda key: (key // CELL_KEY_SPAN, key % CELL_KEY_SPAN),
+        "lng": float,
+        "lat": float,
     }
     convert = [converters[name] for name in query.group]
     merged: dict[tuple[Any, ...], int] = {}
@@ -327,6 +334,8 @@ def crime_groups(query: StatsQuery, lsoa: str) -> list[str]:
         "outcome": "coalesce(c.outcome, -1)",
         "lsoa": lsoa,
         "cell": f"(((c.cell >> {_ROW_SHIFT}) >> {k}) * {_SPAN} + ((c.cell & {_COL_MASK}) >> {k}))",
+        "lng": "c.lng",
+        "lat": "c.lat",
     }
     return [exprs[g] for g in query.group]
 

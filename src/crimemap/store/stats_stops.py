@@ -36,6 +36,8 @@ def group_sql(query: StopStatsQuery, alias: str = "s") -> list[str]:
         "outcome": f"coalesce({alias}.outcome, '')",
         "object": f"{alias}.object_of_search",
         "cell": f"((({alias}.cell >> {_ROW_SHIFT}) >> {k}) * {CELL_KEY_SPAN} + (({alias}.cell & {_COL_MASK}) >> {k}))",
+        "lng": f"{alias}.lng",  # stats_plan.POINT: what group=neighbourhood counts by
+        "lat": f"{alias}.lat",
     }
     return [exprs[g] for g in query.group]
 
@@ -65,6 +67,8 @@ def rows(query: StopStatsQuery, tally: Tally) -> list[tuple[Any, ...]]:
         "outcome": lambda v: v,
         "object": lambda v: v,
         "cell": lambda key: (key // CELL_KEY_SPAN, key % CELL_KEY_SPAN),
+        "lng": float,
+        "lat": float,
     }
     convert = [converters[name] for name in query.group]
     found = {tuple(f(v) for f, v in zip(convert, key, strict=True)): n for key, n in tally.counts.items() if n}

@@ -80,6 +80,7 @@ class PostGISStore(Store):
         with self._db.connect() as conn:
             ensure_schema(conn, upgrade_from_1)
             stat_reads.ensure_built(conn)
+            stat_reads.ensure_neighbourhoods_kept(conn)
         self._db.open_pool()
         self._outcome_names: dict[int, str] = {}
         self._outcome_jsons: dict[int, bytes] = {}
@@ -193,6 +194,9 @@ class PostGISStore(Store):
     def _outcome_slug(self, code: int) -> str | None:
         name = self._outcome_name(code)
         return vocab.outcome_by_name(name).slug if name else None
+
+    def neighbourhood_stats(self, query: StatsQuery, boundaries: str) -> list[tuple[Any, ...]] | None:
+        return stat_reads.neighbourhood_stats(self._db.all, query, boundaries)
 
     def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
         return stop_stat_reads.stop_stats(self._db.all, query)

@@ -236,6 +236,11 @@ CREATE TABLE IF NOT EXISTS stats_cells (
     force smallint NOT NULL, category smallint NOT NULL, crimes bigint NOT NULL,
     PRIMARY KEY (level, month, row, col, force, category)
 );
+CREATE TABLE IF NOT EXISTS stats_neighbourhoods (
+    month integer NOT NULL, force smallint NOT NULL, category smallint NOT NULL, neighbourhood text NOT NULL,
+    crimes bigint NOT NULL,
+    PRIMARY KEY (month, neighbourhood, category, force)
+);
 """
 """Crime counts kept up to date by every load (:mod:`crimemap.store.stats_plan`, its PostGIS reads)."""
 
@@ -247,6 +252,7 @@ ADDED_TABLES = {
     "stats_totals": STATS_SCHEMA,
     "stats_outcomes": STATS_SCHEMA,
     "stats_cells": STATS_SCHEMA,
+    "stats_neighbourhoods": STATS_SCHEMA,
     "feature_geometry": FEATURE_GEOMETRY_SCHEMA,
     DOCUMENTS_TABLE: DOCUMENTS_DDL,
 }

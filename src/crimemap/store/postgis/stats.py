@@ -26,6 +26,8 @@ from crimemap import geo
 from crimemap.geometry import areas
 from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
+from crimemap.store import stats_neighbourhoods as kept
+from crimemap.store.documents import Documents
 from crimemap.store.postgis.crimes import CRIME_GEOMETRY
 from crimemap.store.postgis.dialect import exact_sql, text
 from crimemap.store.stats_plan import (
@@ -130,6 +132,38 @@ def _built(conn: Conn) -> bool:
     return conn.execute("SELECT 1 FROM meta WHERE key = %s", (BUILT_KEY,)).fetchone() is not None
 
 
+def refresh_neighbourhoods(conn: Conn, replaced: Iterable[tuple[int, int]], crimes: str = "crimes") -> None:
+    """Keep the counts per neighbourhood (:mod:`crimemap.store.stats_neighbourhoods`) from ``crimes``, in the
+    load's transaction."""
+    documents = _DOCUMENTS.many(conn.execute(*_DOCUMENTS.kind_query(kept.BOUNDARY_KIND, None)).fetchall())
+
+    def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description is not None else []
+
+    def insert(rows: list[kept.Row]) -> None:
+        with conn.cursor() as cur, cur.copy(
+            "COPY stats_neighbourhoods (month, force, category, neighbourhood, crimes) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    kept.Kept(execute, insert, "%s", crimes).refresh(documents, replaced)
+
+
+_DOCUMENTS = Documents("%s")
+
+
+def ensure_neighbourhoods_kept(conn: Conn) -> None:
+    """Give a database made before the counts per neighbourhood existed its counts (``conn`` in autocommit)."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = %s", (kept.KEPT_KEY,)).fetchone() is not None:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap load ' || current_schema()))")
+        if conn.execute("SELECT 1 FROM meta WHERE key = %s", (kept.KEPT_KEY,)).fetchone() is None:
+            refresh_neighbourhoods(conn, ())
+
+
 # -- reading -------------------------------------------------------------------------------------------
 
 
@@ -173,6 +207,18 @@ def stats(rows: Rows, query: StatsQuery, outcome_slug: Callable[[int], str | Non
     return decode(query, tally, lambda code: None if code < 0 else outcome_slug(code), str)
 
 
+def neighbourhood_stats(rows: Rows, query: StatsQuery, made: str) -> list[tuple[Any, ...]] | None:
+    """The kept counts of ``query`` grouped by neighbourhood, if kept for the boundaries of fingerprint ``made``."""
+    if not kept.answers(query) or not kept.usable(rows("SELECT value FROM meta WHERE key = %s", [kept.KEPT_KEY]), made):
+        return None
+
+    def codes_in(column: str, codes: list[int]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(%s::smallint[])", [list(codes)]
+
+    sql, params = kept.read_sql(query, "%s", codes_in)
+    return kept.decoded(query, rows(sql, params))
+
+
 def _cells(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     terms = _Terms("s", months, p)
     groups = cube_groups(query, "s", p.level, WIDE)
@@ -205,7 +251,7 @@ def _cells(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tal
 def _crimes(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     if query.area is None:
         terms = _Terms("c", months, p)
-        located = ["c.cell >= 0"] if "cell" in query.group else []
+        located = ["c.cell >= 0"] if {"cell", "lng"} & set(query.group) else []
         tally.add(rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params))
         return
     inside: list[tuple[int, int]] = []

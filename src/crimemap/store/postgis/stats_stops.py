@@ -35,7 +35,7 @@ def stop_stats(read: Rows, query: StopStatsQuery) -> list[tuple[Any, ...]]:
         params.append(codes)
     if query.area is not None:
         terms += ["s.geom IS NOT NULL", area_sql(query.area, GEOMETRY, params)]
-    elif "cell" in query.group:
+    elif {"cell", "lng"} & set(query.group):
         terms.append("s.cell >= 0")
     tally.add(read(grouped(group_sql(query), "stops s", " AND ".join(terms)), params))
     return rows(query, tally)

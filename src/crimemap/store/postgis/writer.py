@@ -484,6 +484,7 @@ class PostGISWriter(StoreWriter):
             if self.loaded["street"]:
                 stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
                 stats.refresh(conn, self.loaded["street"], self.crimes)  # the counts of the sets it replaced
+        stats.refresh_neighbourhoods(conn, self.loaded["street"], self.crimes)
         if self.stops_loaded:
             conn.execute("ANALYZE stops")
         conn.execute(

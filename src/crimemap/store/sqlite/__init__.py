@@ -76,6 +76,7 @@ class SQLiteStore(Store):
                 with self._db.writing() as conn:
                     ensure_schema(conn, lambda c: upgrade_from_1(c, on_upgrade))
                     stat_reads.ensure_built(conn)
+                    stat_reads.ensure_neighbourhoods_kept(conn)
         except SchemaError as e:
             self._db.close()
             raise StoreError(str(e)) from None
@@ -231,6 +232,9 @@ class SQLiteStore(Store):
     def _outcome_slug(self, code: int) -> str | None:
         name = self._outcome_name(code)
         return vocab.outcome_by_name(name).slug if name is not None else None
+
+    def neighbourhood_stats(self, query: StatsQuery, boundaries: str) -> list[tuple[Any, ...]] | None:
+        return stat_reads.neighbourhood_stats(self._db.reader(), query, boundaries)
 
     def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
         if not self._has_stops():

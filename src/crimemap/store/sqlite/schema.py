@@ -202,6 +202,13 @@ CREATE TABLE IF NOT EXISTS stats_cells (
     force INTEGER NOT NULL, category INTEGER NOT NULL, crimes INTEGER NOT NULL,
     PRIMARY KEY (level, month, row, col, force, category)
 ) WITHOUT ROWID;
+-- Crimes per neighbourhood (force/id), kept for the boundaries whose fingerprint meta keeps
+-- (crimemap.store.stats_neighbourhoods): group=neighbourhood.
+CREATE TABLE IF NOT EXISTS stats_neighbourhoods (
+    month INTEGER NOT NULL, force INTEGER NOT NULL, category INTEGER NOT NULL, neighbourhood TEXT NOT NULL,
+    crimes INTEGER NOT NULL,
+    PRIMARY KEY (month, neighbourhood, category, force)
+) WITHOUT ROWID;
 
 -- Feature tables loaded from GeoJSON/CSV; each lives in its own ft_<n> table.
 CREATE TABLE IF NOT EXISTS feature_tables (

@@ -27,6 +27,8 @@ from crimemap import geo
 from crimemap.geometry import areas
 from crimemap.query import Polygon
 from crimemap.stats_query import StatsQuery
+from crimemap.store import stats_neighbourhoods as kept
+from crimemap.store.documents import Documents
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.crimes import CRIME_GEOMETRY
 from crimemap.store.sqlite.dialect import area_sql
@@ -134,6 +136,36 @@ def _built(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM meta WHERE key = ?", (BUILT_KEY,)).fetchone() is not None
 
 
+def refresh_neighbourhoods(conn: sqlite3.Connection, replaced: Iterable[tuple[int, int]]) -> None:
+    """Keep the counts per neighbourhood (:mod:`crimemap.store.stats_neighbourhoods`), in the load's transaction."""
+    documents = _DOCUMENTS.many(conn.execute(*_DOCUMENTS.kind_query(kept.BOUNDARY_KIND, None)).fetchall())
+
+    def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return conn.execute(sql, params).fetchall()
+
+    def insert(rows: list[kept.Row]) -> None:
+        conn.executemany("INSERT INTO stats_neighbourhoods VALUES (?, ?, ?, ?, ?)", rows)
+
+    kept.Kept(execute, insert, "?").refresh(documents, replaced)
+
+
+_DOCUMENTS = Documents("?")
+
+
+def ensure_neighbourhoods_kept(conn: sqlite3.Connection) -> None:
+    """Give a file made before the counts per neighbourhood existed its counts (on a writable open)."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = ?", (kept.KEPT_KEY,)).fetchone() is not None:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM meta WHERE key = ?", (kept.KEPT_KEY,)).fetchone() is None:
+            refresh_neighbourhoods(conn, ())
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 # -- reading -------------------------------------------------------------------------------------------
 
 
@@ -178,6 +210,19 @@ def stats(db: Reader, query: StatsQuery, outcome_slug: Callable[[int], str | Non
     return decode(query, tally, lambda code: None if code < 0 else outcome_slug(code), _lsoa_codes(db, query, tally))
 
 
+def neighbourhood_stats(db: Reader, query: StatsQuery, made: str) -> list[tuple[Any, ...]] | None:
+    """The kept counts of ``query`` grouped by neighbourhood, if kept for the boundaries of fingerprint ``made``."""
+    if not kept.answers(query) or not kept.usable(db.execute(
+        "SELECT value FROM meta WHERE key = ?", [kept.KEPT_KEY]).fetchall(), made):  # fmt: skip
+        return None
+
+    def codes_in(column: str, codes: list[int]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({_marks(codes)})", list(codes)
+
+    sql, params = kept.read_sql(query, "?", codes_in)
+    return kept.decoded(query, db.rows(sql, params))
+
+
 def _cells(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     terms = _Terms("s", months, p)
     groups = cube_groups(query, "s", p.level)
@@ -211,7 +256,7 @@ def _cells(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tal
 def _crimes(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
     if query.area is None:
         terms = _Terms("c", months, p)
-        located = ["c.cell >= 0"] if "cell" in query.group else []
+        located = ["c.cell >= 0"] if {"cell", "lng"} & set(query.group) else []
         tally.add(
             db.rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params)
         )

@@ -37,7 +37,7 @@ def stop_stats(db: Reader, query: StopStatsQuery) -> list[tuple[Any, ...]]:
         terms.append(f"s.force IN ({','.join('?' * len(codes))})")
         params.extend(codes)
     if query.area is None:
-        located = ["s.cell >= 0"] if "cell" in query.group else []
+        located = ["s.cell >= 0"] if {"cell", "lng"} & set(query.group) else []
         tally.add(db.rows(grouped(group_sql(query), "stops s", " AND ".join(terms + located)), params))
         return rows(query, tally)
     inside: list[tuple[int, int]] = []

@@ -439,6 +439,7 @@ class SQLiteWriter(StoreWriter):
         if self.loaded["street"]:
             stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
         stats.refresh(conn, self.loaded["street"])
+        stats.refresh_neighbourhoods(conn, self.loaded["street"])
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
