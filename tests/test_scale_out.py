@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -23,6 +24,7 @@ from crimemap.errors import ReadTimeout, ReplicaConflict, StoreError
 from crimemap.load.policeuk import load_policeuk
 from crimemap.store.postgis import PostGISStore
 from crimemap.store.postgis.connection import Database
+from crimemap.store.sqlite import SQLiteStore
 from pg_replica import ReplicaSet, replica_set
 from serve_process import serving
 
@@ -291,3 +293,48 @@ def test_a_read_cancelled_twice_by_replay_conflicts_is_a_replica_conflict_which_
     assert isinstance(result, ReplicaConflict), result
     assert isinstance(result, ReadTimeout)  # what every API answers as its own 503
     assert "replay conflict" in str(result)
+
+
+# -- freshness: /health -----------------------------------------------------------------------------
+
+
+def test_health_on_the_standby_reports_its_lag_and_goes_503_past_the_bound_while_replay_is_held_up(
+    loaded: Loaded,
+) -> None:
+    replicas = loaded.replicas
+    with serving(loaded.standby, env={"CRIMEMAP_MAX_REPLICA_LAG": "0.5"}) as api:
+        caught_up = httpx.get(f"{api}/health")
+        assert caught_up.status_code == 200
+        assert caught_up.json()["status"] == "ok"
+        assert caught_up.json()["replication"] == {"standby": True, "lag_s": 0}
+        with psycopg.connect(replicas.standby.url(), autocommit=True) as standby:
+            standby.execute("SELECT pg_wal_replay_pause()")
+            try:
+                with psycopg.connect(loaded.primary, autocommit=True) as primary:
+                    primary.execute("CREATE TABLE IF NOT EXISTS heartbeat (at timestamptz)")
+                    primary.execute("INSERT INTO heartbeat VALUES (now())")
+                time.sleep(1)  # past the bound: replay holds back what the standby has received
+                lagging = httpx.get(f"{api}/health")
+            finally:
+                standby.execute("SELECT pg_wal_replay_resume()")
+        replicas.wait_for_replay()
+        again = httpx.get(f"{api}/health")
+    assert lagging.status_code == 503
+    assert lagging.json()["status"] == "lagging"
+    assert lagging.json()["replication"]["lag_s"] > 0.5
+    assert (again.status_code, again.json()["status"]) == (200, "ok")
+
+
+def test_health_on_the_primary_says_it_is_no_standby_and_is_never_lagging(loaded: Loaded) -> None:
+    with serving(loaded.primary, env={"CRIMEMAP_MAX_REPLICA_LAG": "0"}) as api:
+        answer = httpx.get(f"{api}/health")
+    assert answer.status_code == 200
+    assert answer.json()["replication"] == {"standby": False, "lag_s": None}
+
+
+def test_health_of_the_embedded_store_has_no_replication_and_ignores_the_bound(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "store.sqlite").close()
+    with serving(tmp_path / "store.sqlite", env={"CRIMEMAP_MAX_REPLICA_LAG": "0"}) as api:
+        answer = httpx.get(f"{api}/health")
+    assert answer.status_code == 200
+    assert "replication" not in answer.json()

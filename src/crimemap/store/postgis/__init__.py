@@ -38,7 +38,7 @@ from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.records import Crime, Feature, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store.base import JsonList, MonthSummary, Store, StoreWriter, TableInfo
+from crimemap.store.base import JsonList, MonthSummary, Replication, Store, StoreWriter, TableInfo
 from crimemap.store.documents import Documents
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
@@ -206,6 +206,15 @@ class PostGISStore(Store):
     def generation(self) -> str:
         row = self._db.one("SELECT value FROM meta WHERE key = 'generation'")
         return row[0] if row else "0"
+
+    def replication(self) -> Replication:
+        row = self._db.one(
+            "SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery() THEN NULL"
+            " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+            " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END"
+        )
+        assert row is not None
+        return Replication(bool(row[0]), None if row[1] is None else float(row[1]))
 
     def last_updated(self) -> dt.datetime | None:
         row = self._db.one("SELECT value FROM meta WHERE key = 'last_updated'")
