@@ -56,8 +56,10 @@ def _free_port() -> int:
 class Cluster:
     """A throwaway PostgreSQL cluster: ``start()`` it, ``url`` to reach it, ``stop()`` deletes it."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, options: tuple[str, ...] = ()) -> None:
         self.bindir = bindir
+        self.options = options
+        """Server settings on top of the fast, throwaway ones (``name=value``, as ``postgres -c`` takes them)."""
         self.dir = Path(tempfile.mkdtemp(prefix="crimemap-pg-"))
         self.data = self.dir / "data"
         self.port = 0
@@ -73,6 +75,10 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def run(self, *args: str) -> None:
+        """A server program run as the cluster's OS user; :class:`Unavailable` with its output when it fails."""
+        self._run(*args)
+
     def _run(self, *args: str) -> None:
         proc = subprocess.run([*self.as_user, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
@@ -85,6 +91,10 @@ class Cluster:
             str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
             "-E", "UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
+        self.launch()
+
+    def launch(self) -> None:
+        """Start the server on the cluster's data folder (made by ``initdb``, or copied by ``pg_basebackup``)."""
         options = " ".join(
             f"-c {o}"
             for o in (
@@ -96,6 +106,7 @@ class Cluster:
                 "max_connections=300",
                 "max_wal_size=4GB",
                 "shared_buffers=256MB",
+                *self.options,
             )
         )
         for attempt in range(3):

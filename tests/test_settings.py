@@ -46,6 +46,7 @@ def test_the_settings_written_to_the_environment_read_back_the_same(monkeypatch:
         node_modules=Path("/opt/node_modules"),
         tile_url="https://tiles.example.org/{z}/{x}/{y}.png",
         tile_attribution="Tiles",
+        max_replica_lag=2.5,
     )
     assert all(getattr(written, f) != field.default for f, field in Settings.model_fields.items())
     for name, value in written.environment().items():

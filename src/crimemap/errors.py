@@ -20,6 +20,10 @@ class ReadTimeout(StoreError):
     """A read ran past the store's time budget and was stopped; the APIs answer 503."""
 
 
+class ReplicaConflict(ReadTimeout):
+    """A read on a hot standby was cancelled twice by the replay of the primary's changes; the APIs answer 503."""
+
+
 class ClientGone(ReadTimeout):
     """The client hung up, and the work for it was stopped (:mod:`crimemap.deadline`); answered as a
     stopped read, to nobody."""

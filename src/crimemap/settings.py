@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     """A tile URL template for the map when no base map is set (an app made in code)."""
     tile_attribution: str | None = None
     """The credit shown for a tile server or PMTiles file."""
+    max_replica_lag: float | None = None
+    """Seconds a hot standby's replay may lag before ``/health`` answers 503 (None: no bound)."""
 
     @field_validator("api_keys", "bearer_tokens", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ outlines for maps (:mod:`crimemap.api.stats.boundaries`).
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 
 from crimemap import __version__
 from crimemap.api import compression, envelopes, openapi
@@ -32,8 +32,16 @@ from crimemap.api.web import docs
 from crimemap.api.web import routes as web
 from crimemap.settings import Settings
 from crimemap.store import Store
+from crimemap.store.base import Replication
 
 __all__ = ["Settings", "create_app"]
+
+
+def _lagging(replica: Replication | None, bound: float | None) -> bool:
+    """Whether a standby's replay is further behind than ``bound`` seconds (or by how much is unknown)."""
+    if replica is None or not replica.standby or bound is None:
+        return False
+    return replica.lag_s is None or replica.lag_s > bound
 
 
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
@@ -53,14 +61,23 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.cache = ResponseCache(app.state.settings.cache_mb << 20)
 
     @app.get("/health", tags=["server"])
-    def health(request: Request) -> dict[str, object]:
-        """Liveness and what is stored: months, forces and tables (those with a credential, when keys are set)."""
+    def health(request: Request, response: Response) -> dict[str, object]:
+        """Liveness and what is stored: months, forces and tables (those with a credential, when keys are set).
+
+        On a PostgreSQL hot standby, also how far its replay lags; past ``CRIMEMAP_MAX_REPLICA_LAG``
+        seconds the status is ``lagging`` and the answer a 503, so that a load balancer takes the node out.
+        """
         st: Store = request.app.state.store
-        if credentials_configured(request.app.state.settings) and not has_credential(request):
-            return {"status": "ok", "version": __version__}
+        settings: Settings = request.app.state.settings
+        replica = st.replication()
+        status = "lagging" if _lagging(replica, settings.max_replica_lag) else "ok"
+        if status != "ok":
+            response.status_code = 503
+        if credentials_configured(settings) and not has_credential(request):
+            return {"status": status, "version": __version__}
         months = st.months()
-        return {
-            "status": "ok",
+        answer: dict[str, object] = {
+            "status": status,
             "version": __version__,
             "store": type(st).__name__,
             "latest_month": months[0].month if months else None,
@@ -71,6 +88,9 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
                 for t in st.tables()
             ],
         }
+        if replica is not None:
+            answer["replication"] = {"standby": replica.standby, "lag_s": replica.lag_s}
+        return answer
 
     for module in (
         policeuk,

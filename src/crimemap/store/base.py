@@ -37,6 +37,15 @@ class JsonList(NamedTuple):
     body: bytes
 
 
+class Replication(NamedTuple):
+    """Where a store stands in a PostgreSQL replication: a primary, or a hot standby and how far it lags."""
+
+    standby: bool
+    lag_s: float | None
+    """Seconds the standby's replay is behind its primary: 0 once it has replayed all it received,
+    else since the commit of the last transaction it replayed; None on a primary, or when unknown."""
+
+
 class Store(ABC):
     """A store of police.uk crimes and feature tables. See the module docstring."""
 
@@ -163,6 +172,10 @@ class Store(ABC):
     def generation(self) -> str:
         """Changes whenever a load commits: what response caches key on."""
         return str(self.last_updated())
+
+    def replication(self) -> Replication | None:
+        """A replicated store's place in its replication (``/health`` reports it); None: not replicated."""
+        return None
 
     @abstractmethod
     def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:

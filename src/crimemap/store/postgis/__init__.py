@@ -32,13 +32,13 @@ from typing import Any
 import orjson
 
 from crimemap import vocab
-from crimemap.errors import TableChanged
+from crimemap.errors import StoreError, TableChanged
 from crimemap.policeuk_json import outcome_category
 from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.records import Crime, Feature, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
-from crimemap.store.base import JsonList, MonthSummary, Store, StoreWriter, TableInfo
+from crimemap.store.base import JsonList, MonthSummary, Replication, Store, StoreWriter, TableInfo
 from crimemap.store.documents import Documents
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
@@ -49,17 +49,19 @@ from crimemap.store.postgis.connection import (
     DEFAULT_POOL_SIZE,
     DEFAULT_STATEMENT_TIMEOUT_S,
     POOL_SIZE_ENV,
+    POOLER_ENV,
     STATEMENT_TIMEOUT_ENV,
     Database,
     redact,
 )
-from crimemap.store.postgis.schema import ensure_schema
+from crimemap.store.postgis.schema import ensure_schema, is_read_only, outdated
 from crimemap.store.postgis.upgrade import upgrade_from_1
 from crimemap.store.postgis.writer import PostGISWriter, drop_retired
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
     "DEFAULT_STATEMENT_TIMEOUT_S",
+    "POOLER_ENV",
     "POOL_SIZE_ENV",
     "STATEMENT_TIMEOUT_ENV",
     "PostGISStore",
@@ -71,16 +73,38 @@ _DOCUMENTS = Documents("%s")
 
 
 class PostGISStore(Store):
-    """The PostgreSQL/PostGIS store (see the module docstring). A store of schema 1 is upgraded on first open."""
+    """The PostgreSQL/PostGIS store (see the module docstring). A store of schema 1 is upgraded on first open.
 
-    def __init__(self, url: str, *, pool_size: int | None = None, statement_timeout_s: float | None = None) -> None:
-        self._db = Database(url, pool_size=pool_size, statement_timeout_s=statement_timeout_s)
+    On a hot standby (or a read-only session) the store is opened read-only: it
+    writes nothing, and refuses a store that would need an upgrade, naming the
+    command to run on the primary. ``pooler`` is ``CRIMEMAP_PG_POOLER``'s mode
+    (see :mod:`~crimemap.store.postgis.connection`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int | None = None,
+        statement_timeout_s: float | None = None,
+        pooler: str | None = None,
+    ) -> None:
+        self._db = Database(url, pool_size=pool_size, statement_timeout_s=statement_timeout_s, pooler=pooler)
         self.url = self._db.url
         self.statement_timeout_s = self._db.statement_timeout_s
         with self._db.connect() as conn:
-            ensure_schema(conn, upgrade_from_1)
-            stat_reads.ensure_built(conn)
-            stat_reads.ensure_neighbourhoods_kept(conn)
+            self.read_only = is_read_only(conn)
+            if self.read_only:
+                problem = outdated(conn) or (None if stat_reads.built(conn) else "has no counts built yet")
+                if problem:
+                    raise StoreError(
+                        f"{self.url} is read-only (a hot standby) and this store {problem}: run"
+                        " `crimemap upgrade --store <the primary's URL>` once, and the standby follows"
+                    )
+            else:
+                ensure_schema(conn, upgrade_from_1)
+                stat_reads.ensure_built(conn)
+                stat_reads.ensure_neighbourhoods_kept(conn)
         self._db.open_pool()
         self._outcome_names: dict[int, str] = {}
         self._outcome_jsons: dict[int, bytes] = {}
@@ -183,6 +207,15 @@ class PostGISStore(Store):
     def generation(self) -> str:
         row = self._db.one("SELECT value FROM meta WHERE key = 'generation'")
         return row[0] if row else "0"
+
+    def replication(self) -> Replication:
+        row = self._db.one(
+            "SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery() THEN NULL"
+            " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+            " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END"
+        )
+        assert row is not None
+        return Replication(bool(row[0]), None if row[1] is None else float(row[1]))
 
     def last_updated(self) -> dt.datetime | None:
         row = self._db.one("SELECT value FROM meta WHERE key = 'last_updated'")

@@ -6,15 +6,28 @@ store's time budget), so that no request can hold the database for long: a read
 stopped by it fails with :class:`~crimemap.errors.ReadTimeout`, which the
 APIs answer with their own 503. A load gets a connection of its own, without a
 budget (see :meth:`crimemap.store.postgis.PostGISStore.writer`).
+
+Through a transaction pooler (PgBouncer in ``pool_mode = transaction``,
+``CRIMEMAP_PG_POOLER=transaction``) consecutive statements of one client
+connection may run on different server connections, so nothing may outlive a
+transaction: psycopg's automatic prepared statements are off (a statement
+prepared on one server connection is missing on the next, or clashes with
+another client's ``_pg3_0``), and each read runs in a transaction of its own
+whose budget is ``SET LOCAL``, where a direct connection sets it once per session.
+
+On a hot standby a read may be cancelled by the replay of the primary's changes
+(a replay conflict, SQLSTATE 40001); it is tried once more, then fails with
+:class:`~crimemap.errors.ReplicaConflict`, a 503 as a stopped read is.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -22,17 +35,57 @@ from psycopg.adapt import Buffer, Loader
 from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from crimemap.errors import ReadTimeout, StoreError
+from crimemap.errors import ReadTimeout, ReplicaConflict, StoreError
 
 STATEMENT_TIMEOUT_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds any one read may run before PostgreSQL cancels it (default 10), on both stores."""
 POOL_SIZE_ENV = "CRIMEMAP_PG_POOL_SIZE"
 """Connections each process may open to PostgreSQL (default 10)."""
+POOLER_ENV = "CRIMEMAP_PG_POOLER"
+"""``transaction`` when the URL goes through a transaction pooler (PgBouncer's transaction mode); empty: direct."""
+POOLER_MODES = ("", "session", "transaction", "statement")
 DEFAULT_STATEMENT_TIMEOUT_S = 10.0
 DEFAULT_POOL_SIZE = 10
 STREAM_CHUNK = 2000
 
 Cursor = psycopg.Cursor[Any]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def is_replay_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is a hot standby cancelling a read that held up the replay of the primary's WAL."""
+    return isinstance(error, psycopg.errors.SerializationFailure) and "conflict with recovery" in str(error)
+
+
+def _replica_conflict() -> ReplicaConflict:
+    return ReplicaConflict(
+        "the read was cancelled twice by the replica replaying the primary's changes (a replay conflict); try again"
+    )
+
+
+def retry_replay_conflict(read: Callable[P, R]) -> Callable[P, R]:
+    """``read`` tried once more when a replay conflict cancels it, then :class:`ReplicaConflict` (a 503).
+
+    Only for reads that hand back a whole answer: one that streams rows is retried by
+    :meth:`Database.stream`, before its first row.
+    """
+
+    @functools.wraps(read)
+    def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return read(*args, **kwargs)
+        except psycopg.errors.SerializationFailure as e:
+            if not is_replay_conflict(e):
+                raise StoreError(f"database error: {str(e).strip()}") from None
+        try:
+            return read(*args, **kwargs)
+        except psycopg.errors.SerializationFailure as e:
+            if not is_replay_conflict(e):
+                raise StoreError(f"database error: {str(e).strip()}") from None
+            raise _replica_conflict() from None
+
+    return retried
 
 
 def redact(url: str) -> str:
@@ -52,9 +105,26 @@ class TextAsBytes(Loader):
 class Database:
     """The pooled read connections of one store, and the way to open a load's connection."""
 
-    def __init__(self, url: str, *, pool_size: int | None = None, statement_timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int | None = None,
+        statement_timeout_s: float | None = None,
+        pooler: str | None = None,
+    ) -> None:
         self.url = redact(url)
         self.conninfo = url
+        self.pooler = (pooler if pooler is not None else os.environ.get(POOLER_ENV) or "").strip().lower()
+        if self.pooler not in POOLER_MODES:
+            raise StoreError(f"{POOLER_ENV} must be one of {', '.join(m for m in POOLER_MODES if m)} or empty")
+        self.pooled = self.pooler in ("transaction", "statement")
+        """Whether a server connection may change between transactions: no session state, no prepared statements."""
+        if self.pooled and "options=" in url:
+            raise StoreError(
+                f"{self.url}: PgBouncer refuses the options= startup parameter (search_path and such);"
+                " give the store a database of its own, or ALTER ROLE ... SET search_path"
+            )
         self.statement_timeout_s = (
             statement_timeout_s
             if statement_timeout_s is not None
@@ -68,16 +138,25 @@ class Database:
             self.conninfo,
             min_size=1,
             max_size=self.pool_size,
-            kwargs={"autocommit": True, "connect_timeout": 10},
-            configure=self._configure,
+            kwargs=self._connect_kwargs(),
+            configure=None if self.pooled else self._configure,
             open=True,
             name="crimemap",
             timeout=30,
         )
 
+    def _connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 10}
+        if self.pooled:
+            kwargs["prepare_threshold"] = None
+        return kwargs
+
+    def _read_settings(self, scope: str) -> str:
+        # jit off: compiling a plan costs more than any of these reads
+        return f"SET {scope}statement_timeout = {int(self.statement_timeout_s * 1000)}; SET {scope}jit = off"
+
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        conn.execute(f"SET statement_timeout = {int(self.statement_timeout_s * 1000)}")
-        conn.execute("SET jit = off")  # compiling a plan costs more than any of these reads
+        conn.execute(self._read_settings(""))
 
     def close(self) -> None:
         if self._pool is not None:
@@ -86,7 +165,7 @@ class Database:
     def connect(self) -> psycopg.Connection[Any]:
         """A connection of its own (autocommit; transactions are explicit), for a load or a schema change."""
         try:
-            return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+            return psycopg.connect(self.conninfo, **self._connect_kwargs())
         except psycopg.OperationalError as e:
             raise StoreError(f"cannot connect to {self.url}: {str(e).strip()}") from None
 
@@ -95,14 +174,23 @@ class Database:
         """A binary cursor on a pooled connection; with ``json``, text columns come back as bytes.
 
         Database errors become :class:`StoreError`, and a read stopped by the
-        time budget :class:`ReadTimeout`.
+        time budget :class:`ReadTimeout`. A replay conflict passes through, for
+        :func:`retry_replay_conflict` to try the read again. Through a transaction
+        pooler the read is a transaction of its own, its budget set for it alone.
         """
         assert self._pool is not None
         try:
-            with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
-                if json:
-                    cur.adapters.register_loader("text", TextAsBytes)
-                yield cur
+            with self._pool.connection() as conn, conn.transaction() if self.pooled else _nothing():
+                if self.pooled:
+                    conn.execute(self._read_settings("LOCAL "))
+                with conn.cursor(binary=True) as cur:
+                    if json:
+                        cur.adapters.register_loader("text", TextAsBytes)
+                    yield cur
+        except psycopg.errors.SerializationFailure as e:
+            if is_replay_conflict(e):
+                raise
+            raise StoreError(f"database error at {self.url}: {str(e).strip()}") from None
         except psycopg.errors.QueryCanceled:
             raise ReadTimeout(
                 f"the query took longer than {self.statement_timeout_s:g} s and was stopped;"
@@ -113,15 +201,36 @@ class Database:
         except psycopg.OperationalError as e:
             raise StoreError(f"database error at {self.url}: {str(e).strip()}") from None
 
+    @retry_replay_conflict
     def all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self.cursor() as cur:
             return cur.execute(sql, list(params)).fetchall()
 
+    @retry_replay_conflict
     def one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
         with self.cursor() as cur:
             return cur.execute(sql, list(params)).fetchone()
 
     def stream(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        """Rows as the server sends them, in chunks: memory stays flat for any result size."""
-        with self.cursor() as cur:
-            yield from cur.stream(sql, list(params), size=STREAM_CHUNK)
+        """Rows as the server sends them, in chunks: memory stays flat for any result size.
+
+        A replay conflict before the first row is tried once more; after it, the
+        rows already sent cannot be taken back, and it is a :class:`ReplicaConflict`.
+        """
+        params = list(params)
+        for attempt in (1, 2):
+            sent = False
+            try:
+                with self.cursor() as cur:
+                    for row in cur.stream(sql, params, size=STREAM_CHUNK):
+                        sent = True
+                        yield row
+                return
+            except psycopg.errors.SerializationFailure:  # only a replay conflict gets past cursor()
+                if sent or attempt == 2:
+                    raise _replica_conflict() from None
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield

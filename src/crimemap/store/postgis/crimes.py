@@ -33,7 +33,7 @@ from crimemap.records import Crime, OutcomeEvent, Street
 from crimemap.store.base import JsonList
 from crimemap.store.catalogue import MonthSummary
 from crimemap.store.compiler import Geometry
-from crimemap.store.postgis.connection import Cursor, Database
+from crimemap.store.postgis.connection import Cursor, Database, retry_replay_conflict
 from crimemap.store.postgis.dialect import exact_sql
 from crimemap.store.records import FORCE_IDS, crime_from_row, pid_bytes, pid_key
 
@@ -173,6 +173,7 @@ def _crime_scans(query: CrimeQuery) -> Iterator[_Scan]:
 # -- crimes-street, crimes-at-location, crimes-no-location -----------------------------------------------
 
 
+@retry_replay_conflict
 def crimes_json(db: Database, query: CrimeQuery, limit: int) -> JsonList:
     """The police.uk JSON of the crimes of one month (see :meth:`crimemap.store.base.Store.crimes_json`).
 
@@ -239,6 +240,7 @@ def _counted(cur: Cursor, scans: Iterable[_Scan], limit: int) -> list[_Scan] | N
     return read
 
 
+@retry_replay_conflict
 def crimes_exceed(db: Database, query: CrimeQuery, n: int) -> bool:
     """Whether more than ``n`` crimes match: a count that stops at ``n + 1``."""
     with db.cursor() as cur:
@@ -315,6 +317,7 @@ def _outcome_scans(query: CrimeQuery, crime_columns: str) -> Iterator[tuple[str,
         )
 
 
+@retry_replay_conflict
 def outcomes_json(db: Database, query: CrimeQuery, limit: int, kind_json: Callable[[int], bytes]) -> JsonList:
     """The ``outcomes-at-location`` answer (see :meth:`crimemap.store.base.Store.outcomes_json`).
 

@@ -306,6 +306,36 @@ def _add_new_indexes(conn: Connection) -> None:
                 conn.execute(index_sql(name))
 
 
+def is_read_only(conn: Connection) -> bool:
+    """Whether ``conn`` cannot write: a hot standby (in recovery), or a session read-only by default."""
+    row = conn.execute("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean").fetchone()
+    return bool(row and row[0])
+
+
+def outdated(conn: Connection) -> str | None:
+    """What opening the store writably would change, in words (None: nothing); writes nothing.
+
+    A store too new for this crimemap is refused here as :func:`ensure_schema` refuses it.
+    """
+    if not _table_exists(conn, "crimemap_schema"):
+        return "has no crimemap tables yet"
+    version = _version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"this store was written by a newer crimemap (schema {version}, this one knows"
+            f" {SCHEMA_VERSION}); upgrade crimemap"
+        )
+    if version < SCHEMA_VERSION:
+        return f"is of schema {version} and needs an upgrade to schema {SCHEMA_VERSION}"
+    missing = [table for table in ADDED_TABLES if not _table_exists(conn, table)]
+    if missing:
+        return f"lacks the tables added since it was made ({', '.join(missing)})"
+    missing = [index for index in ADDED_INDEXES if not _table_exists(conn, index)]
+    if missing:
+        return f"lacks the indexes added since it was made ({', '.join(missing)})"
+    return None
+
+
 def _add_new_tables(conn: Connection) -> None:
     for table, ddl in ADDED_TABLES.items():
         if _table_exists(conn, table):

@@ -128,6 +128,11 @@ def ensure_built(conn: Conn) -> None:
             rebuild(conn)
 
 
+def built(conn: Conn) -> bool:
+    """Whether the counts have been built (a store opened read-only cannot build them)."""
+    return _built(conn)
+
+
 def _built(conn: Conn) -> bool:
     return conn.execute("SELECT 1 FROM meta WHERE key = %s", (BUILT_KEY,)).fetchone() is not None
 
