@@ -1,9 +1,9 @@
 """Stop-and-search counts, what both stores share: the grouped columns, the months, the rows answered.
 
 Stops are about a tenth as many as crimes, so their counts are made from the
-stops table itself, with no pre-aggregated tables to keep: each store's
-``stats_stops`` module groups the stops of the months asked for, and of an
-area by the exact test its ``stops-street`` answer uses. The SQL of a group
+stops table itself, with no pre-aggregated tables to keep:
+:func:`crimemap.store.count_reads.stop_stats` groups the stops of the months
+asked for, and of an area by the exact test its ``stops-street`` answer uses. The SQL of a group
 is the same in both stores (the stops tables have the same columns);
 values are decoded and ordered here, once, so both stores answer alike.
 """

@@ -38,11 +38,11 @@ from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.records import Crime, Feature, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
+from crimemap.store import count_reads
 from crimemap.store.base import JsonList, MonthSummary, Replication, Store, StoreWriter, TableInfo
 from crimemap.store.documents import Documents
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
-from crimemap.store.postgis import stats_stops as stop_stat_reads
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis import tables as table_reads
 from crimemap.store.postgis.connection import (
@@ -222,17 +222,17 @@ class PostGISStore(Store):
         return dt.datetime.fromisoformat(row[0]) if row else None
 
     def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
-        return stat_reads.stats(self._db.all, query, self._outcome_slug)
+        return count_reads.crime_stats(stat_reads.PostgisCounts(self._db.all), query, self._outcome_slug)
 
     def _outcome_slug(self, code: int) -> str | None:
         name = self._outcome_name(code)
         return vocab.outcome_by_name(name).slug if name else None
 
     def neighbourhood_stats(self, query: StatsQuery, boundaries: str) -> list[tuple[Any, ...]] | None:
-        return stat_reads.neighbourhood_stats(self._db.all, query, boundaries)
+        return count_reads.neighbourhood_stats(stat_reads.PostgisCounts(self._db.all), query, boundaries)
 
     def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
-        return stop_stat_reads.stop_stats(self._db.all, query)
+        return count_reads.stop_stats(stat_reads.PostgisCounts(self._db.all), query)
 
     # -- feature tables -----------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:

@@ -1,7 +1,8 @@
 """Crime counts in the PostGIS store: the same pre-aggregated tables and plan as the embedded store.
 
-:mod:`crimemap.store.stats_plan` decides where a query's counts come from;
-this module speaks it in PostgreSQL. Schema 2 keeps each crime's grid cell
+:mod:`crimemap.store.stats_plan` decides where a query's counts come from and
+:mod:`crimemap.store.count_reads` reads them, once for both stores;
+:class:`PostgisCounts` is how this engine spells those statements. Schema 2 keeps each crime's grid cell
 (``cell``: ``row * ROW_SPAN + col``, ``-1`` without location, made as the
 embedded store makes it), so a crime's row and column are the cell's high and
 low bits, as in :mod:`crimemap.store.sqlite.stats`, and an area's crimes are
@@ -17,42 +18,25 @@ when the store is opened (:func:`ensure_built`), under the load lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
 
 from crimemap import geo
-from crimemap.geometry import areas
-from crimemap.query import Polygon
-from crimemap.stats_query import StatsQuery
+from crimemap.query import Area
 from crimemap.store import stats_neighbourhoods as kept
+from crimemap.store.compiler import Geometry
+from crimemap.store.count_reads import BUILT_KEY, CountSql
 from crimemap.store.documents import Documents
 from crimemap.store.postgis.crimes import CRIME_GEOMETRY
-from crimemap.store.postgis.dialect import exact_sql, text
-from crimemap.store.stats_plan import (
-    LEVELS,
-    Plan,
-    Tally,
-    crime_groups,
-    cube_groups,
-    decode,
-    edge_ranges,
-    grouped,
-    months_between,
-    plan,
-)
-
-BUILT_KEY = "stats_built"
-"""The ``meta`` key present once the counts cover every stored crime."""
+from crimemap.store.postgis.dialect import area_sql, exact_sql, text
+from crimemap.store.postgis.stops import GEOMETRY as STOP_GEOMETRY
+from crimemap.store.stats_plan import LEVELS
 
 _SPAN = geo.ROW_SPAN
 _COL_MASK = geo.ROW_SPAN - 1
 _ROW_SHIFT = _SPAN.bit_length() - 1
-WIDE = "::bigint"
-"""A kept row number made wide enough to be multiplied into a cell number."""
-LSOA = text("c.lsoa_code")
-"""A crime's LSOA code, compared and sorted byte-wise as the embedded store does."""
 
 Conn = psycopg.Connection[Any]
 
@@ -172,120 +156,44 @@ def ensure_neighbourhoods_kept(conn: Conn) -> None:
 # -- reading -------------------------------------------------------------------------------------------
 
 
-class _Terms:
-    def __init__(self, alias: str, months: list[int], p: Plan) -> None:
-        self.sql = [f"{alias}.month = ANY(%s::integer[])"]
-        self.params: list[Any] = [months]
-        if p.category_codes:
-            self.sql.append(f"{alias}.category = ANY(%s::smallint[])")
-            self.params.append(list(p.category_codes))
-        if p.force_codes:
-            self.sql.append(f"{alias}.force = ANY(%s::smallint[])")
-            self.params.append(list(p.force_codes))
+class PostgisCounts(CountSql):
+    """How the PostGIS store spells a count's statements (:mod:`crimemap.store.count_reads`)."""
 
-    def where(self, *extra: str) -> str:
-        return " AND ".join([*self.sql, *extra])
+    mark = "%s"
+    total = "sum(s.crimes)::bigint"
+    wide = "::bigint"
+    lsoa = text("c.lsoa_code")
+    """A crime's LSOA code, compared and sorted byte-wise as the embedded store does."""
+    crimes = CRIME_GEOMETRY
+
+    def __init__(self, rows: Rows) -> None:
+        self._rows = rows
+
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return self._rows(sql, params)
+
+    def one_of(self, column: str, codes: list[int], sql_type: str) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(%s::{sql_type}[])", [list(codes)]
+
+    def table(
+        self, alias: str, columns: tuple[str, ...], values: Sequence[tuple[int, ...]], sql_type: str
+    ) -> tuple[str, list[Any]]:
+        arrays = ", ".join(f"%s::{sql_type}[]" for _ in columns)
+        return f"unnest({arrays}) AS {alias}({', '.join(columns)})", [list(c) for c in zip(*values, strict=True)]
+
+    def exact(self, area: Area, geometry: Geometry, params: list[Any]) -> str:
+        return exact_sql(area, geometry, params)
+
+    def in_ranges(self, where: str) -> tuple[str, str]:
+        """Each range in a ``LATERAL`` subquery; ``OFFSET 0`` keeps it one, so the planner walks range by range."""
+        columns = "c.month, c.category, c.force, c.outcome, c.lsoa_code, c.cell, c.lng, c.lat"
+        inner = f"SELECT {columns} FROM crimes c WHERE {where} AND c.cell BETWEEN r.lo AND r.hi OFFSET 0"
+        return f"CROSS JOIN LATERAL ({inner}) AS c", "TRUE"
+
+    def stop_area_terms(self, area: Area, params: list[Any]) -> list[tuple[str, str, list[Any]]]:
+        """The ``stops-street`` area test: the stops' ``(month, geom)`` GiST index, then the exact test."""
+        params = list(params)
+        return [("stops s", "s.geom IS NOT NULL AND " + area_sql(area, STOP_GEOMETRY, params), params)]
 
 
 Rows = Callable[[str, list[Any]], list[tuple[Any, ...]]]
-
-
-def stats(rows: Rows, query: StatsQuery, outcome_slug: Callable[[int], str | None]) -> list[tuple[Any, ...]]:
-    """The counts of ``query``, read through ``rows(sql, params)`` (see :meth:`Store.stats`)."""
-    stored = [m for (m,) in rows("SELECT DISTINCT month FROM loads WHERE kind = 'street'", [])]
-    months = months_between(stored, query)
-    tally = Tally()
-    p = plan(query)
-    if months and p.source != "crimes" and not rows("SELECT 1 FROM meta WHERE key = %s", [BUILT_KEY]):
-        p = Plan("crimes", category_codes=p.category_codes, force_codes=p.force_codes)
-    if months:
-        if p.source in ("totals", "outcomes"):
-            terms = _Terms("s", months, p)
-            sql = grouped(
-                cube_groups(query, "s", 0, WIDE), "sum(s.crimes)::bigint", f"stats_{p.source} s", terms.where()
-            )
-            tally.add(rows(sql, terms.params))
-        elif p.source == "cells":
-            _cells(rows, query, p, months, tally)
-        else:
-            _crimes(rows, query, p, months, tally)
-    return decode(query, tally, lambda code: None if code < 0 else outcome_slug(code), str)
-
-
-def neighbourhood_stats(rows: Rows, query: StatsQuery, made: str) -> list[tuple[Any, ...]] | None:
-    """The kept counts of ``query`` grouped by neighbourhood, if kept for the boundaries of fingerprint ``made``."""
-    if not kept.answers(query) or not kept.usable(rows("SELECT value FROM meta WHERE key = %s", [kept.KEPT_KEY]), made):
-        return None
-
-    def codes_in(column: str, codes: list[int]) -> tuple[str, list[Any]]:
-        return f"{column} = ANY(%s::smallint[])", [list(codes)]
-
-    sql, params = kept.read_sql(query, "%s", codes_in)
-    return kept.decoded(query, rows(sql, params))
-
-
-def _cells(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
-    terms = _Terms("s", months, p)
-    groups = cube_groups(query, "s", p.level, WIDE)
-    if p.inside is None:
-        sql = grouped(groups, "sum(s.crimes)::bigint", "stats_cells s", terms.where(f"s.level = {p.level}"))
-        tally.add(rows(sql, terms.params))
-        return
-    if p.inside:
-        blocks = list(zip(*p.inside, strict=True))
-        sql = grouped(
-            groups,
-            "sum(s.crimes)::bigint",
-            "unnest(%s::integer[], %s::integer[], %s::integer[], %s::integer[]) AS b(r0, c0, r1, c1)"
-            " JOIN stats_cells s ON s.row BETWEEN b.r0 AND b.r1 AND s.col BETWEEN b.c0 AND b.c1",
-            terms.where(f"s.level = {p.level}"),
-        )
-        tally.add(rows(sql, [*(list(b) for b in blocks), *terms.params]))
-    if p.edges and query.area is not None:
-        edge_rows, edge_cols = (list(v) for v in zip(*p.edges, strict=True))
-        occupied = rows(
-            "SELECT DISTINCT s.row, s.col FROM unnest(%s::integer[], %s::integer[]) AS e(r, c)"
-            f" JOIN stats_cells s ON s.row = e.r AND s.col = e.c WHERE s.level = {p.level}"
-            " AND s.month = ANY(%s::integer[])",
-            [edge_rows, edge_cols, months],
-        )
-        ranges = edge_ranges(query.area, p.level, [(r, c) for r, c in occupied])
-        _crimes_in_ranges(rows, query, p, months, ranges, query.area, tally)
-
-
-def _crimes(rows: Rows, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
-    if query.area is None:
-        terms = _Terms("c", months, p)
-        located = ["c.cell >= 0"] if {"cell", "lng"} & set(query.group) else []
-        tally.add(rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params))
-        return
-    inside: list[tuple[int, int]] = []
-    edge: list[tuple[int, int]] = []
-    for r in areas.area_ranges(query.area):
-        (inside if r.inside else edge).append((r.lo, r.hi))
-    _crimes_in_ranges(rows, query, p, months, inside, None, tally)
-    _crimes_in_ranges(rows, query, p, months, edge, query.area, tally)
-
-
-def _crimes_in_ranges(
-    rows: Rows,
-    query: StatsQuery,
-    p: Plan,
-    months: list[int],
-    ranges: list[tuple[int, int]],
-    test: Polygon | None,
-    tally: Tally,
-) -> None:
-    """Count the crimes in grid cell ranges (each range one ``(month, cell)`` index scan), tested against ``test``."""
-    if not ranges:
-        return
-    terms = _Terms("c", months, p)
-    extra = ["c.cell BETWEEN r.lo AND r.hi"]
-    params: list[Any] = [[lo for lo, _ in ranges], [hi for _, hi in ranges], *terms.params]
-    if test is not None:
-        extra.append(exact_sql(test, CRIME_GEOMETRY, params))
-    # OFFSET 0 keeps the subquery a subquery: the planner walks the index range by range (see the module docstring).
-    columns = "c.month, c.category, c.force, c.outcome, c.lsoa_code, c.cell"
-    inner = f"SELECT {columns} FROM crimes c WHERE {terms.where(*extra)} OFFSET 0"
-    source = f"unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL ({inner}) AS c"
-    tally.add(rows(grouped(crime_groups(query, LSOA), "count(*)", source, "TRUE"), params))

@@ -35,13 +35,13 @@ from crimemap.query import CrimeQuery, FeatureQuery, StopQuery
 from crimemap.records import Crime, Feature, FeatureColumns, OutcomeEvent, Stop, Street
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
+from crimemap.store import count_reads
 from crimemap.store.base import JsonList, MonthSummary, Store, StoreError, StoreWriter, TableInfo
 from crimemap.store.documents import DOCUMENTS_TABLE, Documents
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
 from crimemap.store.sqlite import stats as stat_reads
-from crimemap.store.sqlite import stats_stops as stop_stat_reads
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite import tables as table_reads
 from crimemap.store.sqlite.connection import Connections, connect
@@ -227,19 +227,19 @@ class SQLiteStore(Store):
         return dt.datetime.fromisoformat(row[0]) if row else None
 
     def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
-        return stat_reads.stats(self._db.reader(), query, self._outcome_slug)
+        return count_reads.crime_stats(stat_reads.SqliteCounts(self._db.reader()), query, self._outcome_slug)
 
     def _outcome_slug(self, code: int) -> str | None:
         name = self._outcome_name(code)
         return vocab.outcome_by_name(name).slug if name is not None else None
 
     def neighbourhood_stats(self, query: StatsQuery, boundaries: str) -> list[tuple[Any, ...]] | None:
-        return stat_reads.neighbourhood_stats(self._db.reader(), query, boundaries)
+        return count_reads.neighbourhood_stats(stat_reads.SqliteCounts(self._db.reader()), query, boundaries)
 
     def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
         if not self._has_stops():
             return no_stops(query)
-        return stop_stat_reads.stop_stats(self._db.reader(), query)
+        return count_reads.stop_stats(stat_reads.SqliteCounts(self._db.reader()), query)
 
     # -- feature tables -----------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:

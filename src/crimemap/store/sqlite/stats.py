@@ -1,4 +1,4 @@
-"""Crime counts in the embedded store: pre-aggregated tables, kept up to date by loads, and the reads.
+"""Crime counts in the embedded store: pre-aggregated tables kept up to date by loads, and how it spells a read.
 
 The tables (in :data:`crimemap.store.sqlite.schema.SCHEMA`) and how a query
 uses them are described in :mod:`crimemap.store.stats_plan`. A load calls
@@ -10,49 +10,37 @@ existed gets them whole the first time it is opened for writing
 (:func:`ensure_built`); until then, read-only, every count is made from the
 crimes (slower, the same answer).
 
-Many ranges (blocks of cells, grid cell ranges) are passed to one statement as
-a JSON array read by ``json_each``, so a query is a handful of statements
-whatever the shape of its area.
+The reads are planned once for both stores (:mod:`crimemap.store.count_reads`);
+:class:`SqliteCounts` is what this engine spells its own way: many ranges
+(blocks of cells, grid cell ranges) go to one statement as a JSON array read by
+``json_each``, and a crime's LSOA is read as its code into ``lsoas``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 
 from crimemap import geo
 from crimemap.geometry import areas
-from crimemap.query import Polygon
+from crimemap.query import Area
 from crimemap.stats_query import StatsQuery
 from crimemap.store import stats_neighbourhoods as kept
+from crimemap.store.compiler import Geometry
+from crimemap.store.count_reads import BUILT_KEY, CountSql
 from crimemap.store.documents import Documents
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.crimes import CRIME_GEOMETRY
 from crimemap.store.sqlite.dialect import area_sql
-from crimemap.store.stats_plan import (
-    LEVELS,
-    Plan,
-    Tally,
-    crime_groups,
-    cube_groups,
-    decode,
-    edge_ranges,
-    grouped,
-    months_between,
-    plan,
-)
-
-BUILT_KEY = "stats_built"
-"""The ``meta`` key present once the counts cover every stored crime."""
+from crimemap.store.sqlite.stops import GEOMETRY as STOP_GEOMETRY
+from crimemap.store.stats_plan import LEVELS, Tally
 
 _SPAN = geo.ROW_SPAN
 _COL_MASK = geo.ROW_SPAN - 1
 _ROW_SHIFT = _SPAN.bit_length() - 1
-LSOA = "c.lsoa"
-"""A crime's LSOA, as its code into ``lsoas`` (decoded with the answer)."""
 
 
 # -- keeping the counts ------------------------------------------------------------------------------
@@ -169,134 +157,53 @@ def ensure_neighbourhoods_kept(conn: sqlite3.Connection) -> None:
 # -- reading -------------------------------------------------------------------------------------------
 
 
-def _marks(values: Iterable[Any]) -> str:
-    return ",".join("?" for _ in values)
+class SqliteCounts(CountSql):
+    """How the embedded store spells a count's statements (:mod:`crimemap.store.count_reads`)."""
 
+    mark = "?"
+    lsoa = "c.lsoa"
+    crimes = CRIME_GEOMETRY
 
-class _Terms:
-    """The WHERE terms every part of a query shares: months, categories, forces."""
+    def __init__(self, db: Reader) -> None:
+        self.db = db
 
-    def __init__(self, alias: str, months: list[int], p: Plan) -> None:
-        self.sql = [f"{alias}.month IN ({_marks(months)})"]
-        self.params: list[Any] = list(months)
-        if p.category_codes:
-            self.sql.append(f"{alias}.category IN ({_marks(p.category_codes)})")
-            self.params.extend(p.category_codes)
-        if p.force_codes:
-            self.sql.append(f"{alias}.force IN ({_marks(p.force_codes)})")
-            self.params.extend(p.force_codes)
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return list(self.db.rows(sql, params))
 
-    def where(self, *extra: str) -> str:
-        return " AND ".join([*self.sql, *extra])
+    def one_of(self, column: str, codes: list[int], sql_type: str) -> tuple[str, list[Any]]:
+        return f"{column} IN ({','.join('?' * len(codes))})", list(codes)
 
+    def table(
+        self, alias: str, columns: tuple[str, ...], values: Sequence[tuple[int, ...]], sql_type: str
+    ) -> tuple[str, list[Any]]:
+        named = ", ".join(f"value ->> {i} AS {c}" for i, c in enumerate(columns))
+        return f"(SELECT {named} FROM json_each(?)) AS {alias}", [orjson.dumps(values).decode()]
 
-def stats(db: Reader, query: StatsQuery, outcome_slug: Callable[[int], str | None]) -> list[tuple[Any, ...]]:
-    """The counts of ``query`` (see :meth:`crimemap.store.base.Store.stats`)."""
-    stored = [m for (m,) in db.execute("SELECT DISTINCT month FROM loads WHERE kind = 'street'")]
-    months = months_between(stored, query)
-    tally = Tally()
-    p = plan(query)
-    if months and p.source != "crimes" and db.one("SELECT 1 FROM meta WHERE key = ?", (BUILT_KEY,)) is None:
-        p = Plan("crimes", category_codes=p.category_codes, force_codes=p.force_codes)
-    if months:
-        if p.source in ("totals", "outcomes"):
-            terms = _Terms("s", months, p)
-            sql = grouped(cube_groups(query, "s", 0), "sum(s.crimes)", f"stats_{p.source} s", terms.where())
-            tally.add(db.rows(sql, terms.params))
-        elif p.source == "cells":
-            _cells(db, query, p, months, tally)
-        else:
-            _crimes(db, query, p, months, tally)
-    return decode(query, tally, lambda code: None if code < 0 else outcome_slug(code), _lsoa_codes(db, query, tally))
+    def exact(self, area: Area, geometry: Geometry, params: list[Any]) -> str:
+        return area_sql(area, geometry, params)
 
+    def lsoa_codes(self, query: StatsQuery, tally: Tally) -> Callable[[int], str]:
+        if "lsoa" not in query.group:
+            return str
+        at = query.group.index("lsoa")
+        codes = sorted({key[at] for key in tally.counts})
+        found = dict(self.db.execute("SELECT code, lsoa_code FROM lsoas WHERE code IN (SELECT value FROM json_each(?))",
+                                     [orjson.dumps(codes).decode()]).fetchall())  # fmt: skip
+        return lambda code: found.get(code, "")
 
-def neighbourhood_stats(db: Reader, query: StatsQuery, made: str) -> list[tuple[Any, ...]] | None:
-    """The kept counts of ``query`` grouped by neighbourhood, if kept for the boundaries of fingerprint ``made``."""
-    if not kept.answers(query) or not kept.usable(db.execute(
-        "SELECT value FROM meta WHERE key = ?", [kept.KEPT_KEY]).fetchall(), made):  # fmt: skip
-        return None
-
-    def codes_in(column: str, codes: list[int]) -> tuple[str, list[Any]]:
-        return f"{column} IN ({_marks(codes)})", list(codes)
-
-    sql, params = kept.read_sql(query, "?", codes_in)
-    return kept.decoded(query, db.rows(sql, params))
-
-
-def _cells(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
-    terms = _Terms("s", months, p)
-    groups = cube_groups(query, "s", p.level)
-    if p.inside is None:
-        sql = grouped(groups, "sum(s.crimes)", "stats_cells s", terms.where(f"s.level = {p.level}"))
-        tally.add(db.rows(sql, terms.params))
-        return
-    if p.inside:
-        sql = grouped(
-            groups,
-            "sum(s.crimes)",
-            "json_each(?) AS b CROSS JOIN stats_cells AS s",
-            terms.where(
-                f"s.level = {p.level}",
-                "s.row BETWEEN b.value ->> 0 AND b.value ->> 2",
-                "s.col BETWEEN b.value ->> 1 AND b.value ->> 3",
-            ),
-        )
-        tally.add(db.rows(sql, [orjson.dumps(p.inside).decode(), *terms.params]))
-    if p.edges and query.area is not None:
-        occupied = db.execute(
-            f"SELECT DISTINCT s.row, s.col FROM json_each(?) AS e CROSS JOIN stats_cells AS s"
-            f" WHERE s.level = {p.level} AND s.month IN ({_marks(months)})"
-            " AND s.row = e.value ->> 0 AND s.col = e.value ->> 1",
-            [orjson.dumps(p.edges).decode(), *months],
-        ).fetchall()
-        ranges = edge_ranges(query.area, p.level, occupied)
-        _crimes_in_ranges(db, query, p, months, ranges, query.area, tally)
-
-
-def _crimes(db: Reader, query: StatsQuery, p: Plan, months: list[int], tally: Tally) -> None:
-    if query.area is None:
-        terms = _Terms("c", months, p)
-        located = ["c.cell >= 0"] if {"cell", "lng"} & set(query.group) else []
-        tally.add(
-            db.rows(grouped(crime_groups(query, LSOA), "count(*)", "crimes c", terms.where(*located)), terms.params)
-        )
-        return
-    inside: list[tuple[int, int]] = []
-    edge: list[tuple[int, int]] = []
-    for r in areas.area_ranges(query.area):
-        (inside if r.inside else edge).append((r.lo, r.hi))
-    _crimes_in_ranges(db, query, p, months, inside, None, tally)
-    _crimes_in_ranges(db, query, p, months, edge, query.area, tally)
-
-
-def _crimes_in_ranges(
-    db: Reader,
-    query: StatsQuery,
-    p: Plan,
-    months: list[int],
-    ranges: list[tuple[int, int]],
-    test: Polygon | None,
-    tally: Tally,
-) -> None:
-    """Count the crimes in grid cell ranges (each one primary-key range scan per month), tested against ``test``."""
-    if not ranges:
-        return
-    terms = _Terms("c", months, p)
-    extra = ["c.cell BETWEEN r.value ->> 0 AND r.value ->> 1"]
-    params: list[Any] = [orjson.dumps(ranges).decode(), *terms.params]
-    if test is not None:
-        extra.append(area_sql(test, CRIME_GEOMETRY, params))
-    sql = grouped(
-        crime_groups(query, LSOA), "count(*)", "json_each(?) AS r CROSS JOIN crimes AS c", terms.where(*extra)
-    )
-    tally.add(db.rows(sql, params))
-
-
-def _lsoa_codes(db: Reader, query: StatsQuery, tally: Tally) -> Callable[[int], str]:
-    if "lsoa" not in query.group:
-        return str
-    at = query.group.index("lsoa")
-    codes = sorted({key[at] for key in tally.counts})
-    found = dict(db.execute("SELECT code, lsoa_code FROM lsoas WHERE code IN (SELECT value FROM json_each(?))",
-                            [orjson.dumps(codes).decode()]).fetchall())  # fmt: skip
-    return lambda code: found.get(code, "")
+    def stop_area_terms(self, area: Area, params: list[Any]) -> list[tuple[str, str, list[Any]]]:
+        """The area's cell ranges along the stops' ``(month, cell, id)`` key; those on its edge tested exactly."""
+        inside: list[tuple[int, int]] = []
+        edge: list[tuple[int, int]] = []
+        for r in areas.area_ranges(area):
+            (inside if r.inside else edge).append((r.lo, r.hi))
+        found = []
+        for ranges, exact in ((inside, False), (edge, True)):
+            if ranges:
+                source, ranged = self.table("r", ("lo", "hi"), ranges, "bigint")
+                ranged.extend(params)
+                where = "s.cell BETWEEN r.lo AND r.hi"
+                if exact:
+                    where += " AND " + area_sql(area, STOP_GEOMETRY, ranged)
+                found.append((f"{source} CROSS JOIN stops AS s", where, ranged))
+        return found
