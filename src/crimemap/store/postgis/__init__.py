@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 
 from crimemap import vocab
 from crimemap.errors import StoreError, TableChanged
@@ -136,6 +137,13 @@ class PostGISStore(Store):
 
     @contextmanager
     def writer(self) -> Iterator[StoreWriter]:
+        """A load's connection, in one transaction: a load is committed whole or not at all.
+
+        A connection lost midway (the primary died, or was failed over) is a
+        :class:`StoreError` that says so: the transaction died with it, so nothing of
+        the load is stored, and the same load may simply be run again (against a
+        multi-host URL, on the new primary).
+        """
         conn = self._db.connect()
         try:
             with conn.transaction():
@@ -144,6 +152,14 @@ class PostGISStore(Store):
                 yield w
                 w.finish()
             drop_retired(conn)
+        except psycopg.OperationalError as e:
+            if not conn.broken:
+                raise
+            raise StoreError(
+                f"the connection to {self.url} was lost during the load ({str(e).strip()});"
+                " nothing of this load was committed: run it again once the database answers"
+                " (with a multi-host URL, the new primary)"
+            ) from None
         finally:
             conn.close()
         self._refresh_outcome_names()
