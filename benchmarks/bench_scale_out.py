@@ -12,7 +12,8 @@ generated month; ``wrk`` (Debian's, a C load generator) times it.
 1. **API processes.** Requests a second with one API process on the primary (the single
    server), one on the standby, and two on the standby (on two ports, a ``wrk`` each, as a
    balancer would spread them), with the same connections in all: ``--connections`` split
-   over two ``wrk`` runs every time.
+   over two ``wrk`` runs every time; the set-ups take turns, ``--rounds`` times, and the
+   median of each is printed beside its rounds.
 2. **Replica lag during a load.** ``crimemap load`` of ``--load-archive`` (or a generated
    archive of ``--load-months`` x ``--load-crimes``) into the primary, while ``wrk`` reads the
    standby in windows of ``--window`` seconds and the standby's replay lag is sampled four times
@@ -114,23 +115,38 @@ def _same_body(bases: list[str]) -> int:
 
 
 def api_processes(replicas: ReplicaSet, database: str, args: argparse.Namespace) -> None:
-    rows = []
-    for name, url, processes in (
+    """The three set-ups all started at once, timed in turn ``--rounds`` times: the median of each survives noise."""
+    setups = (
         ("1 API process on the primary (single server)", replicas.primary.url(database), 1),
         ("1 API process on the replica", replicas.standby.url(database), 1),
         ("2 API processes on the replica", replicas.standby.url(database), 2),
-    ):
-        with ExitStack() as stack:
+    )
+    timed: dict[str, list[Timed]] = {name: [] for name, _, _ in setups}
+    with ExitStack() as stack:
+        targets = {}
+        for name, url, processes in setups:
             bases = [stack.enter_context(serving(url, *SERVE)) for _ in range(processes)]
-            size = _same_body(bases)
-            targets = [f"{base}{PATH}" for base in bases] * (2 // processes)
-            wrk(targets, args.connections, 2)  # warm up
-            rows.append((name, wrk(targets, args.connections, args.seconds)))
-    base = rows[0][1].per_s
-    print(f"\n1. densest mile ({size:,} bytes), uncached; wrk, {args.connections} connections, {args.seconds:g} s each")
-    print(f"{'':48} {'requests/s':>10} {'x single':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
-    for name, t in rows:
-        print(f"{name:48} {t.per_s:10.1f} {t.per_s / base:8.2f} {t.p50_ms:7.1f} {t.p99_ms:7.1f} {t.errors:6}")
+            targets[name] = [f"{base}{PATH}" for base in bases] * (2 // processes)
+        size = _same_body([t.removesuffix(PATH) for urls in targets.values() for t in urls])
+        for urls in targets.values():
+            wrk(urls, args.connections, 2)  # warm up
+        for _ in range(args.rounds):
+            for name, urls in targets.items():
+                timed[name].append(wrk(urls, args.connections, args.seconds))
+    rows = [
+        (name, statistics.median(t.per_s for t in runs), statistics.median(t.p50_ms for t in runs),
+         statistics.median(t.p99_ms for t in runs), sum(t.errors for t in runs), [t.per_s for t in runs])
+        for name, runs in timed.items()
+    ]  # fmt: skip
+    base = rows[0][1]
+    print(
+        f"\n1. densest mile ({size:,} bytes), uncached; wrk, {args.connections} connections;"
+        f" median of {args.rounds} rounds of {args.seconds:g} s, the set-ups taking turns"
+    )
+    print(f"{'':48} {'requests/s':>10} {'x single':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}  rounds")
+    for name, per_s, p50, p99, errors, each in rows:
+        runs = " ".join(f"{r:.0f}" for r in each)
+        print(f"{name:48} {per_s:10.1f} {per_s / base:8.2f} {p50:7.1f} {p99:7.1f} {errors:6}  {runs}")
 
 
 # -- 2. replica lag during a load -----------------------------------------------------------------------------
@@ -286,7 +302,10 @@ def failover(args: argparse.Namespace, work: Path) -> None:
     finally:
         nodes.stop()
     usual = statistics.median(done - sent for r in reads.values() for sent, done, s in r if sent < killed and s == 200)
-    print(f"   kill -9 of the primary (keeper and postgres); the secondary writable after {promoted - killed:.2f} s")
+    print(
+        f"   kill -9 of the primary (keeper and postgres); the secondary took read-write sessions"
+        f" {promoted - killed:.2f} s after it"
+    )
     print(f"{'':48} {'read gap s':>10} {'refused':>7} {'longest wait s':>14}")
     for attrs, r in reads.items():
         after = [done for sent, done, s in r if sent > killed and s == 200]
@@ -298,15 +317,13 @@ def failover(args: argparse.Namespace, work: Path) -> None:
 
 
 def _wait_promoted(url: str) -> float:
+    """When a read-write session could first be opened on ``url`` (libpq's ``target_session_attrs=read-write``)."""
     while True:
         try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-                if row is not None and row[0] is False:
-                    return time.monotonic()
+            with psycopg.connect(url, autocommit=True, connect_timeout=2, target_session_attrs="read-write"):
+                return time.monotonic()
         except psycopg.OperationalError:
-            pass
-        time.sleep(0.02)
+            time.sleep(0.02)
 
 
 def main() -> None:
@@ -317,6 +334,7 @@ def main() -> None:
     parser.add_argument("--crimes", type=int, default=200_000, help="crimes in the generated month read")
     parser.add_argument("--connections", type=int, default=8, help="wrk's connections (split over two wrk runs)")
     parser.add_argument("--seconds", type=float, default=10, help="each timing of part 1")
+    parser.add_argument("--rounds", type=int, default=3, help="timings of each set-up in part 1, in turns")
     parser.add_argument("--window", type=float, default=5, help="each wrk window of part 2")
     parser.add_argument("--load-archive", type=Path, help="a police.uk archive to load in part 2 (default: generated)")
     parser.add_argument("--load-months", type=int, default=2)
