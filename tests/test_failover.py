@@ -173,7 +173,7 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> Failover:
     with PostGISStore(url) as store:
         load_policeuk(store, [POLICEUK / "2016-01"])
     archive = tmp_path_factory.mktemp("failover") / "archive"
-    generate(archive, months=["2024-03"], crimes_per_month=50_000, seed=1)
+    generate(archive, months=["2024-03"], crimes_per_month=30_000, seed=1)
     env = {**os.environ, "CRIMEMAP_STATEMENT_TIMEOUT": "5"}
     with serving(url, "--cache-mb", "0", env={"CRIMEMAP_STATEMENT_TIMEOUT": "5"}) as api:
         seen = Failover(before=_answers(api, PATHS), after={})

@@ -79,28 +79,29 @@ def _replica_conflict() -> ReplicaConflict:
     )
 
 
-class ConnectionLost(Exception):
-    """A read's pooled connection turned out dead (its server stopped, crashed or was failed over)."""
+class ConnectionLost(DatabaseUnavailable):
+    """A read's pooled connection turned out dead (its server stopped, crashed or was failed over).
+
+    :func:`retry_once` tries the read again; anywhere else it is the 503 it inherits.
+    """
 
 
-def _unavailable(url: str, why: str) -> DatabaseUnavailable:
-    return DatabaseUnavailable(f"the database at {url} cannot be reached ({why.strip()}); try again in a moment")
+def _unavailable(url: str, why: str, kind: type[DatabaseUnavailable] = DatabaseUnavailable) -> DatabaseUnavailable:
+    return kind(f"the database at {url} cannot be reached ({why.strip()}); try again in a moment")
 
 
 def retry_once(read: Callable[P, R]) -> Callable[P, R]:
     """``read`` tried once more when a replay conflict cancels it or its pooled connection turns out dead.
 
-    The first argument of ``read`` is the :class:`Database` (a method's ``self``, or the
-    ``db`` of a function of the reads). Cancelled twice: :class:`ReplicaConflict`; a dead
-    connection twice (or none to be had): :class:`DatabaseUnavailable`; both are 503s.
+    Before the second try :meth:`Database.cursor` has drained the pool of a dead
+    connection. Cancelled twice: :class:`ReplicaConflict`; a dead connection twice (or
+    none to be had): :class:`DatabaseUnavailable`; both are 503s.
     Only for reads that hand back a whole answer: one that streams rows is retried by
     :meth:`Database.stream`, before its first row.
     """
 
     @functools.wraps(read)
     def retried(*args: P.args, **kwargs: P.kwargs) -> R:
-        db = args[0]
-        assert isinstance(db, Database)
         try:
             return read(*args, **kwargs)
         except psycopg.errors.SerializationFailure as e:
@@ -115,7 +116,7 @@ def retry_once(read: Callable[P, R]) -> Callable[P, R]:
                 raise StoreError(f"database error: {str(e).strip()}") from None
             raise _replica_conflict() from None
         except ConnectionLost as e:
-            raise _unavailable(db.url, str(e)) from None
+            raise DatabaseUnavailable(str(e)) from None
 
     return retried
 
@@ -258,7 +259,7 @@ class Database:
         except psycopg.OperationalError as e:
             if used is not None and used.broken:
                 self._drain(since=taken)
-                raise ConnectionLost(str(e).strip()) from None
+                raise _unavailable(self.url, str(e), ConnectionLost) from None
             raise StoreError(f"database error at {self.url}: {str(e).strip()}") from None
 
     @retry_once
@@ -292,7 +293,7 @@ class Database:
                     raise _replica_conflict() from None
             except ConnectionLost as e:
                 if sent or attempt == 2:
-                    raise _unavailable(self.url, str(e)) from None
+                    raise DatabaseUnavailable(str(e)) from None
 
 
 @contextmanager
