@@ -205,8 +205,10 @@ class Formation:
         return f"postgresql://postgres@{hosts}/{DATABASE}?target_session_attrs={attrs}&sslmode=disable"
 
     def primary(self) -> Keeper:
+        """The node that reports, and is assigned, a primary's state (a killed one keeps reporting what it was)."""
         states = self.states()
-        return next(n for n in self.nodes if states.get(n.name, ("",))[0] in ("primary", "wait_primary", "single"))
+        primaries = ("primary", "wait_primary", "single")
+        return next(n for n in self.nodes if n.name in states and states[n.name][0] == states[n.name][1] in primaries)
 
     def kill_primary(self) -> Keeper:
         """SIGKILL the primary's keeper and postgres; returns the node killed."""
