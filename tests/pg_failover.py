@@ -188,7 +188,7 @@ class Formation:
         while True:
             try:
                 states = self.states()
-            except psycopg.OperationalError:
+            except psycopg.Error:  # the monitor is still starting, or still making its tables
                 states = {}
             if all(states.get(name) == (state, state) for name, state in wanted.items()):
                 return
