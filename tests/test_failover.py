@@ -152,18 +152,19 @@ def _load_command(url: str, archive: Path) -> list[str]:
     return [sys.executable, "-m", "crimemap", "load", "--store", url, "--quiet", str(archive)]
 
 
-def _copying(primary_url: str) -> bool:
-    """Whether a load's COPY is running on the primary."""
+def _writing(primary_url: str) -> bool:
+    """Whether a load's transaction is open on the primary and has written rows (until it commits)."""
     with psycopg.connect(primary_url, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%' AND state = 'active'"
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND a.backend_xid IS NOT NULL"
         ).fetchone()
     return bool(row and row[0])
 
 
 @pytest.fixture(scope="module")
 def failover(tmp_path_factory: pytest.TempPathFactory) -> Failover:
-    """Load a month, then kill -9 the primary while an API reads it and a second load is copying rows.
+    """Load a month, then kill -9 the primary while an API reads it and a second load is writing rows.
 
     The API and the loads know the formation only by its multi-host URL with
     ``target_session_attrs=read-write``: they reach whichever node is the primary.
@@ -198,9 +199,9 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> Failover:
             )
             primary = nodes.primary().url()
             deadline = time.monotonic() + 120
-            while not _copying(primary):
+            while not _writing(primary):
                 assert load.poll() is None, f"the load ended before it could be interrupted: {load.communicate()}"
-                assert time.monotonic() < deadline, "the load never started copying"
+                assert time.monotonic() < deadline, "the load never started writing"
                 time.sleep(0.01)
             nodes.kill_primary()
             seen.killed_at = time.monotonic()
