@@ -20,8 +20,9 @@ Connections: ``--auth trust``, no TLS (``--no-ssl``, ``sslmode=disable``), liste
 ``postgresql://postgres@127.0.0.1:P1,127.0.0.1:P2/crimemap?target_session_attrs=...``.
 
 :meth:`Formation.kill_primary` kills the primary's keeper and its postgres with SIGKILL,
-as a machine that dies: a postgres killed alone is restarted by its keeper in a moment
-(crash recovery, no failover). Everything is stopped and deleted when the test process
+as a machine that dies, for good (a postgres killed alone is restarted by its keeper in
+under a second, and the old primary comes back, as a secondary after the tuned monitor's
+failover). Everything is stopped and deleted when the test process
 exits. Without the programs (or with ``$CRIMEMAP_TEST_POSTGRES`` set) :func:`formation`
 skips the test, or fails it under ``CI=true``.
 """
