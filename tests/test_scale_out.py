@@ -338,3 +338,47 @@ def test_health_of_the_embedded_store_has_no_replication_and_ignores_the_bound(t
         answer = httpx.get(f"{api}/health")
     assert answer.status_code == 200
     assert "replication" not in answer.json()
+
+
+# -- several API machines ------------------------------------------------------------------------------
+
+SECRET = {"CRIMEMAP_TOKEN_SECRET": "one-key-for-every-api-machine"}
+FIRST_PAGE = "/mapsengine/v1/tables/policeuk-crimes/features?maxResults=5&select=id,category"
+
+
+def _next_page(first: bytes) -> str:
+    token = httpx.Response(200, content=first).json()["nextPageToken"]
+    return f"{FIRST_PAGE}&pageToken={token}"
+
+
+def test_two_api_processes_on_the_same_replica_give_the_same_answers_byte_for_byte(loaded: Loaded) -> None:
+    with serving(loaded.standby, env=SECRET) as one, serving(loaded.standby, env=SECRET) as other:
+        paths = [*_requests(MONTHS), FIRST_PAGE]
+        from_one, from_other = _answers(one, paths), _answers(other, paths)
+        # a client behind a balancer follows a page token from one machine on another
+        second = _next_page(from_one[FIRST_PAGE][1])
+        from_one |= _answers(one, [second])
+        from_other |= _answers(other, [second])
+    assert all(status == 200 for status, _ in from_one.values()), from_one
+    assert from_other == from_one
+
+
+def test_a_page_token_is_refused_by_an_api_machine_that_does_not_share_the_token_secret(loaded: Loaded) -> None:
+    with serving(loaded.standby, env=SECRET) as one, serving(loaded.standby) as stranger:
+        second = _next_page(httpx.get(f"{one}{FIRST_PAGE}").content)
+        assert httpx.get(f"{one}{second}").status_code == 200
+        refused = httpx.get(f"{stranger}{second}")
+    assert refused.status_code == 400
+    assert "pageToken" in refused.text
+
+
+def test_the_rate_limit_is_counted_by_each_api_machine_for_itself(loaded: Loaded) -> None:
+    limit = {"CRIMEMAP_RATE_BURST": "3", "CRIMEMAP_RATE_PER_SECOND": "0.01"}
+    path = "/api/crimes-street-dates"
+    with (
+        serving(loaded.standby, "--rate-limit", env=limit) as one,
+        serving(loaded.standby, "--rate-limit", env=limit) as other,
+    ):
+        on_one = [httpx.get(f"{one}{path}").status_code for _ in range(4)]
+        on_other = [httpx.get(f"{other}{path}").status_code for _ in range(4)]
+    assert on_one == on_other == [200, 200, 200, 429]

@@ -24,6 +24,10 @@ class ReplicaConflict(ReadTimeout):
     """A read on a hot standby was cancelled twice by the replay of the primary's changes; the APIs answer 503."""
 
 
+class DatabaseUnavailable(ReadTimeout):
+    """A database server could not be reached for a read (it died, or is being failed over); the APIs answer 503."""
+
+
 class ClientGone(ReadTimeout):
     """The client hung up, and the work for it was stopped (:mod:`crimemap.deadline`); answered as a
     stopped read, to nobody."""

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 
 from crimemap import vocab
 from crimemap.errors import StoreError, TableChanged
@@ -136,14 +137,33 @@ class PostGISStore(Store):
 
     @contextmanager
     def writer(self) -> Iterator[StoreWriter]:
+        """A load's connection, in one transaction: a load is committed whole or not at all.
+
+        A connection lost before the commit (the primary died, or was failed over) is a
+        :class:`StoreError` that says so: the transaction died with it, and the same load
+        may simply be run again (against a multi-host URL, on the new primary); a load
+        replaces what it loads, so a second run is safe even in the rare case that the
+        connection died during the commit itself. Lost after the commit, while dropping the
+        tables the load retired, it is no error: those wait for the next load.
+        """
         conn = self._db.connect()
+        committed = False
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap load ' || current_schema()))")
                 w = PostGISWriter(conn)
                 yield w
                 w.finish()
+            committed = True
             drop_retired(conn)
+        except psycopg.OperationalError as e:
+            if not conn.broken:
+                raise
+            if not committed:
+                raise StoreError(
+                    f"the connection to {self.url} was lost during the load ({str(e).strip()}), and the load with"
+                    " it: run it again once the database answers (with a multi-host URL, on the new primary)"
+                ) from None
         finally:
             conn.close()
         self._refresh_outcome_names()

@@ -18,6 +18,17 @@ whose budget is ``SET LOCAL``, where a direct connection sets it once per sessio
 On a hot standby a read may be cancelled by the replay of the primary's changes
 (a replay conflict, SQLSTATE 40001); it is tried once more, then fails with
 :class:`~crimemap.errors.ReplicaConflict`, a 503 as a stopped read is.
+
+A URL may name several servers (``postgresql://h1:5432,h2:5432/crimes?target_session_attrs=read-write``,
+or ``prefer-standby``/``any`` for readers): libpq tries them in turn for each new
+connection, which is how a process finds the new primary after a failover. The
+pooled connections to a server that died are broken, and a read on one fails:
+the pool is then drained (every idle connection it holds is replaced by a fresh
+one, made to whichever server answers now) and the read tried once more, on a
+fresh connection; if that fails too, or no connection can be had in
+:data:`CONNECTION_WAIT_S` (in the read's time budget once a connection was
+found dead), it is :class:`~crimemap.errors.DatabaseUnavailable`, a 503 as a
+stopped read is, never a hang.
 """
 
 from __future__ import annotations
@@ -25,6 +36,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -35,7 +48,7 @@ from psycopg.adapt import Buffer, Loader
 from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from crimemap.errors import ReadTimeout, ReplicaConflict, StoreError
+from crimemap.errors import DatabaseUnavailable, ReadTimeout, ReplicaConflict, StoreError
 
 STATEMENT_TIMEOUT_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds any one read may run before PostgreSQL cancels it (default 10), on both stores."""
@@ -47,6 +60,8 @@ POOLER_MODES = ("", "session", "transaction", "statement")
 DEFAULT_STATEMENT_TIMEOUT_S = 10.0
 DEFAULT_POOL_SIZE = 10
 STREAM_CHUNK = 2000
+CONNECTION_WAIT_S = 30.0
+"""Seconds a read waits for a pooled connection: one to come free, or one to be made after a server died."""
 
 Cursor = psycopg.Cursor[Any]
 P = ParamSpec("P")
@@ -64,9 +79,23 @@ def _replica_conflict() -> ReplicaConflict:
     )
 
 
-def retry_replay_conflict(read: Callable[P, R]) -> Callable[P, R]:
-    """``read`` tried once more when a replay conflict cancels it, then :class:`ReplicaConflict` (a 503).
+class ConnectionLost(DatabaseUnavailable):
+    """A read's pooled connection turned out dead (its server stopped, crashed or was failed over).
 
+    :func:`retry_once` tries the read again; anywhere else it is the 503 it inherits.
+    """
+
+
+def _unavailable(url: str, why: str, kind: type[DatabaseUnavailable] = DatabaseUnavailable) -> DatabaseUnavailable:
+    return kind(f"the database at {url} cannot be reached ({why.strip()}); try again in a moment")
+
+
+def retry_once(read: Callable[P, R]) -> Callable[P, R]:
+    """``read`` tried once more when a replay conflict cancels it or its pooled connection turns out dead.
+
+    Before the second try :meth:`Database.cursor` has drained the pool of a dead
+    connection. Cancelled twice: :class:`ReplicaConflict`; a dead connection twice (or
+    none to be had): :class:`DatabaseUnavailable`; both are 503s.
     Only for reads that hand back a whole answer: one that streams rows is retried by
     :meth:`Database.stream`, before its first row.
     """
@@ -78,14 +107,22 @@ def retry_replay_conflict(read: Callable[P, R]) -> Callable[P, R]:
         except psycopg.errors.SerializationFailure as e:
             if not is_replay_conflict(e):
                 raise StoreError(f"database error: {str(e).strip()}") from None
+        except ConnectionLost:
+            pass  # the pool was drained: the read runs again on a fresh connection
         try:
             return read(*args, **kwargs)
         except psycopg.errors.SerializationFailure as e:
             if not is_replay_conflict(e):
                 raise StoreError(f"database error: {str(e).strip()}") from None
             raise _replica_conflict() from None
+        except ConnectionLost as e:
+            raise DatabaseUnavailable(str(e)) from None
 
     return retried
+
+
+retry_replay_conflict = retry_once
+"""The name the reads were written against, from when a replay conflict was the only reason to try again."""
 
 
 def redact(url: str) -> str:
@@ -132,6 +169,11 @@ class Database:
         )
         self.pool_size = max(1, pool_size or int(os.environ.get(POOL_SIZE_ENV) or DEFAULT_POOL_SIZE))
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._drain_lock = threading.Lock()
+        self._drained_at = 0.0
+        self._lost = False
+        """Whether a connection was found dead and no read has succeeded since: reads then wait for a new
+        connection no longer than their time budget, so that a server that stays away is a prompt 503."""
 
     def open_pool(self) -> None:
         self._pool = ConnectionPool(
@@ -142,7 +184,7 @@ class Database:
             configure=None if self.pooled else self._configure,
             open=True,
             name="crimemap",
-            timeout=30,
+            timeout=CONNECTION_WAIT_S,
         )
 
     def _connect_kwargs(self) -> dict[str, Any]:
@@ -169,18 +211,34 @@ class Database:
         except psycopg.OperationalError as e:
             raise StoreError(f"cannot connect to {self.url}: {str(e).strip()}") from None
 
+    def _drain(self, since: float) -> None:
+        """Replace the pool's idle connections, unless that was done after ``since`` (by another read)."""
+        assert self._pool is not None
+        with self._drain_lock:
+            self._lost = True
+            if self._drained_at >= since:
+                return
+            self._drained_at = time.monotonic()
+        self._pool.drain()
+
     @contextmanager
     def cursor(self, *, json: bool = False) -> Iterator[Cursor]:
         """A binary cursor on a pooled connection; with ``json``, text columns come back as bytes.
 
         Database errors become :class:`StoreError`, and a read stopped by the
         time budget :class:`ReadTimeout`. A replay conflict passes through, for
-        :func:`retry_replay_conflict` to try the read again. Through a transaction
+        :func:`retry_once` to try the read again, and so does a connection found
+        dead, as :class:`ConnectionLost`, once the pool is drained. Through a transaction
         pooler the read is a transaction of its own, its budget set for it alone.
         """
         assert self._pool is not None
+        taken = time.monotonic()
+        used: psycopg.Connection[Any] | None = None
+        wait = min(self.statement_timeout_s, CONNECTION_WAIT_S) if self._lost else CONNECTION_WAIT_S
         try:
-            with self._pool.connection() as conn, conn.transaction() if self.pooled else _nothing():
+            with self._pool.connection(timeout=wait) as conn, conn.transaction() if self.pooled else _nothing():
+                used = conn
+                self._lost = False
                 if self.pooled:
                     conn.execute(self._read_settings("LOCAL "))
                 with conn.cursor(binary=True) as cur:
@@ -197,16 +255,19 @@ class Database:
                 " ask for a smaller area or fewer rows"
             ) from None
         except PoolTimeout:
-            raise StoreError("the database is busy: no connection came free in 30 s; try again") from None
+            raise _unavailable(self.url, f"no connection came free or could be made in {wait:g} s") from None
         except psycopg.OperationalError as e:
+            if used is not None and used.broken:
+                self._drain(since=taken)
+                raise _unavailable(self.url, str(e), ConnectionLost) from None
             raise StoreError(f"database error at {self.url}: {str(e).strip()}") from None
 
-    @retry_replay_conflict
+    @retry_once
     def all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self.cursor() as cur:
             return cur.execute(sql, list(params)).fetchall()
 
-    @retry_replay_conflict
+    @retry_once
     def one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
         with self.cursor() as cur:
             return cur.execute(sql, list(params)).fetchone()
@@ -214,8 +275,9 @@ class Database:
     def stream(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple[Any, ...]]:
         """Rows as the server sends them, in chunks: memory stays flat for any result size.
 
-        A replay conflict before the first row is tried once more; after it, the
-        rows already sent cannot be taken back, and it is a :class:`ReplicaConflict`.
+        A replay conflict or a dead connection before the first row is tried once
+        more; after it, the rows already sent cannot be taken back, and it is a
+        :class:`ReplicaConflict` or :class:`DatabaseUnavailable`.
         """
         params = list(params)
         for attempt in (1, 2):
@@ -229,6 +291,9 @@ class Database:
             except psycopg.errors.SerializationFailure:  # only a replay conflict gets past cursor()
                 if sent or attempt == 2:
                     raise _replica_conflict() from None
+            except ConnectionLost as e:
+                if sent or attempt == 2:
+                    raise DatabaseUnavailable(str(e)) from None
 
 
 @contextmanager
