@@ -154,15 +154,19 @@ def api_processes(replicas: ReplicaSet, database: str, args: argparse.Namespace)
 
 @dataclass
 class Sample:
-    """One look at both servers: when, the primary's WAL position, the standby's replay position, /health's lag."""
+    """One look at both servers: when, the primary's WAL position, the standby's replay position, two lags:
+    PostgreSQL's own (time since the last replayed commit while WAL waits) and /health's (replay stalled)."""
 
     at: float
     primary_lsn: int
     replayed_lsn: int
+    pg_lag_s: float
     health_lag_s: float
 
 
-def _sample(standby: psycopg.Connection[tuple[Any, ...]], primary: psycopg.Connection[tuple[Any, ...]]) -> Sample:
+def _sample(
+    standby: psycopg.Connection[tuple[Any, ...]], primary: psycopg.Connection[tuple[Any, ...]], api: str
+) -> Sample:
     row = primary.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
     found = standby.execute(
         "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn,"
@@ -170,7 +174,8 @@ def _sample(standby: psycopg.Connection[tuple[Any, ...]], primary: psycopg.Conne
         " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
     ).fetchone()
     assert row is not None and found is not None
-    return Sample(time.monotonic(), int(row[0]), int(found[0]), float(found[1] or 0))
+    health = httpx.get(f"{api}/health", timeout=30).json()["replication"]["lag_s"]
+    return Sample(time.monotonic(), int(row[0]), int(found[0]), float(found[1] or 0), float(health or 0))
 
 
 def _replay_delays(samples: list[Sample]) -> list[float]:
@@ -198,7 +203,7 @@ def lag_during_a_load(replicas: ReplicaSet, database: str, archive: Path, rows: 
                 psycopg.connect(replicas.primary.url(), autocommit=True) as primary,
             ):
                 while not done.is_set():
-                    samples.append(_sample(standby, primary))
+                    samples.append(_sample(standby, primary, api))
                     time.sleep(0.25)
 
         sampler = threading.Thread(target=sample)
@@ -235,8 +240,9 @@ def lag_during_a_load(replicas: ReplicaSet, database: str, archive: Path, rows: 
         f" median {statistics.median(delays):.2f} s; at most {behind:,.0f} MB of WAL behind"
     )
     print(
-        f"   /health's lag_s (time since the last transaction replayed, while WAL waits): max"
-        f" {max(t.health_lag_s for t in samples):.1f} s (a load is one transaction: it grows all along)"
+        f"   /health's lag_s (how long replay has stalled): max {max(t.health_lag_s for t in samples):.2f} s;"
+        f" PostgreSQL's time since the last replayed commit, while WAL waits: max"
+        f" {max(t.pg_lag_s for t in samples):.1f} s (a load is one transaction: it grows all along)"
     )
     print(
         f"   reads on the replica (wrk, {args.connections} connections, {len(windows)} windows of {args.window:g} s):"

@@ -42,8 +42,9 @@ class Replication(NamedTuple):
 
     standby: bool
     lag_s: float | None
-    """Seconds the standby's replay is behind its primary: 0 once it has replayed all it received,
-    else since the commit of the last transaction it replayed; None on a primary, or when unknown."""
+    """Seconds the standby's replay has stalled: 0 once it has replayed all it received, else the time
+    since its replay last moved (so a long load that replays as it streams is not lag), at most the time
+    since the last transaction it replayed; None on a primary, or when unknown."""
 
 
 class Store(ABC):

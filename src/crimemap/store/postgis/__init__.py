@@ -55,6 +55,7 @@ from crimemap.store.postgis.connection import (
     Database,
     redact,
 )
+from crimemap.store.postgis.replay import ReplayClock, lsn
 from crimemap.store.postgis.schema import ensure_schema, is_read_only, outdated
 from crimemap.store.postgis.upgrade import upgrade_from_1
 from crimemap.store.postgis.writer import PostGISWriter, drop_retired
@@ -91,6 +92,7 @@ class PostGISStore(Store):
         pooler: str | None = None,
     ) -> None:
         self._db = Database(url, pool_size=pool_size, statement_timeout_s=statement_timeout_s, pooler=pooler)
+        self._replay_clock = ReplayClock()
         self.url = self._db.url
         self.statement_timeout_s = self._db.statement_timeout_s
         with self._db.connect() as conn:
@@ -230,12 +232,16 @@ class PostGISStore(Store):
 
     def replication(self) -> Replication:
         row = self._db.one(
-            "SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery() THEN NULL"
-            " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-            " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END"
+            "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,"
+            " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
         )
         assert row is not None
-        return Replication(bool(row[0]), None if row[1] is None else float(row[1]))
+        standby, received, replayed, since_last_commit = row
+        if not standby:
+            return Replication(False, None)
+        if received is None or replayed is None:  # not streaming: PostgreSQL's own measure is all there is
+            return Replication(True, since_last_commit)
+        return Replication(True, self._replay_clock.lag(lsn(received), lsn(replayed), since_last_commit))
 
     def last_updated(self) -> dt.datetime | None:
         row = self._db.one("SELECT value FROM meta WHERE key = 'last_updated'")
