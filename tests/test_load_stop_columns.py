@@ -9,18 +9,26 @@ generated ones, and their prepared rows and JSON are compared value for value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from conftest import POLICEUK
+from crimemap.load import pipeline
 from crimemap.load.columns import ReadCarefully
 from crimemap.load.generate.archive import generate
 from crimemap.load.generate.world import month_range
+from crimemap.load.policeuk import load_policeuk
 from crimemap.load.policeuk_files import Source, find_sources
 from crimemap.load.stop_columns import read_stop_columns
 from crimemap.load.stops import read_stops
+from crimemap.query import StopQuery
+from crimemap.store.base import Store
+from crimemap.store.sqlite import SQLiteStore
 from crimemap.store.stop_rows import PreparedStops, prepare_stops
-from stops_truth import STOPS
+from stops_truth import STOPS, files
+from test_load_policeuk import fingerprint
 
 
 def _fast(source: Source) -> PreparedStops:
@@ -79,3 +87,33 @@ def test_a_stop_file_with_an_empty_line_is_left_to_the_careful_one(tmp_path: Pat
     (copied,) = find_sources([copy])
     with copied.open() as stream, pytest.raises(ReadCarefully):
         read_stop_columns(stream, copied)
+
+
+DECLINED: list[str] = []
+
+
+def _decline(stream: object, source: Source) -> None:
+    DECLINED.append(source.label)
+    raise ReadCarefully("the old path, for comparison")
+
+
+def test_a_store_loaded_column_by_column_answers_as_one_loaded_row_by_row(
+    make_store: Callable[[], Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real street and stop files into two stores of one kind, stops read both ways: every answer the same."""
+    fast, careful = make_store(), make_store()
+    wanted = [POLICEUK, STOPS]
+    load_policeuk(fast, wanted, parallel=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline, "read_stop_columns", _decline)
+        DECLINED.clear()
+        load_policeuk(careful, wanted, parallel=False)
+    assert len(DECLINED) == len(files())
+    assert fast.stop_months() == careful.stop_months() != []
+    for month, force in files():
+        for located in (True, False, None):
+            query = StopQuery(month=month, force=force, located=located)
+            assert fast.stops_json(query, 100_000).body == careful.stops_json(query, 100_000).body, (month, force)
+            assert list(fast.stops(query)) == list(careful.stops(query))
+    if isinstance(fast, SQLiteStore) and isinstance(careful, SQLiteStore):
+        assert fingerprint(fast.path) == fingerprint(careful.path)  # every row of every table
