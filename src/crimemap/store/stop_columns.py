@@ -101,6 +101,20 @@ def _json(column: pa.Array, shown: Callable[[Any], Any]) -> pa.Array:
     return _each_distinct(column, lambda v: orjson.dumps(shown(v)).decode(), pa.string())
 
 
+_NEEDS_ESCAPING = r'["\\\x00-\x1f]'
+"""What JSON escapes in a string (orjson escapes nothing else: it writes UTF-8 as it is)."""
+
+
+def _json_string(column: pa.Array) -> pa.Array:
+    """Each text value as a JSON string: quoted for the whole column at once when nothing in it needs escaping.
+
+    For columns of mostly distinct values, such as the date-times.
+    """
+    if len(column) and pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPING)).as_py():
+        return _json(column, _same)
+    return pc.binary_join_element_wise(pa.scalar('"'), column, pa.scalar('"'), "")
+
+
 def _text_or_null(value: str) -> str | None:
     return value or None
 
@@ -134,7 +148,7 @@ def json_parts(s: StopColumns) -> tuple[list[bytes], list[bytes]]:
         ',"gender":', _json(s.gender, _text_or_null),
         ',"legislation":', _json(s.legislation, _text_or_null),
         ',"outcome_linked_to_object_of_search":', _json(s.linked, _same),
-        ',"datetime":', _json(s.datetime, _same),
+        ',"datetime":', _json_string(s.datetime),
         ',"removal_of_more_than_outer_clothing":', _json(s.removal, _same),
         ',"outcome_object":', _json(s.outcome, _outcome_object),
         ',"location":',
