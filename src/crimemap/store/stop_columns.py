@@ -135,7 +135,7 @@ def _join(parts: list[pa.Array | str]) -> list[bytes]:
     """Concatenate literal text and columns, row by row, into each row's bytes."""
     columns = [p if isinstance(p, pa.Array) else pa.scalar(p, pa.string()) for p in parts]
     joined = pc.binary_join_element_wise(*columns, "")
-    return pc.cast(joined, pa.binary()).to_pylist()  # type: ignore[no-any-return]
+    return pc.cast(joined, pa.binary()).to_pylist()
 
 
 def json_parts(s: StopColumns) -> tuple[list[bytes], list[bytes]]:
@@ -183,7 +183,7 @@ def _points(s: StopColumns) -> tuple[np.ndarray, list[Any], list[Any], list[Any]
 
 
 def _nullable_text(column: pa.Array) -> list[str | None]:
-    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column).to_pylist()  # type: ignore[no-any-return]
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column).to_pylist()
 
 
 def prepare_stop_columns(s: StopColumns) -> PreparedRows:

@@ -115,7 +115,7 @@ class PreparedOutcomes:
 
 def plain(column: Any) -> list[Any]:
     """A prepared column as Python values (None where an array is null), to bind."""
-    return column.to_pylist() if isinstance(column, pa.Array) else column.tolist()  # type: ignore[no-any-return]
+    return column.to_pylist() if isinstance(column, pa.Array) else column.tolist()
 
 
 def prepare(kind: str, records: Any) -> Any:
