@@ -92,7 +92,7 @@ def _text(table: pa.Table, name: str) -> pa.Array:
 _HEX64 = r"^[0-9a-fA-F]{64}$"
 
 
-def _coordinates(lng_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def coordinates(lng_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(located, lng, lat)``: both empty is no location; anything else must be two numbers in range."""
     lng_empty = pc.equal(lng_text, "").to_numpy(zero_copy_only=False)
     lat_empty = pc.equal(lat_text, "").to_numpy(zero_copy_only=False)
@@ -251,7 +251,7 @@ def read_street_columns(
         raise ReadCarefully("crime id")
     pids = pc.utf8_lower(pid_text)
     lng_text, lat_text = _text(table, "Longitude"), _text(table, "Latitude")
-    located, lng, lat = _coordinates(lng_text, lat_text)
+    located, lng, lat = coordinates(lng_text, lat_text)
     names = _text(table, "Location")
     street_ids, location, x, y, z = points.column(located, lng, lat, lng_text, lat_text, names)
     f = vocab.FORCE_BY_ID[force]
@@ -336,7 +336,7 @@ def read_outcome_columns(
         codes.append(outcome_code(name, unknown)[0])
     outcome = np.array(codes, dtype=np.int32)[kinds.indices.to_numpy()] if n else np.zeros(0, np.int32)
     lng_text, lat_text, names = _text(table, "Longitude"), _text(table, "Latitude"), _text(table, "Location")
-    located, lng, lat = _coordinates(lng_text, lat_text)
+    located, lng, lat = coordinates(lng_text, lat_text)
     street_ids = points.column(located, lng, lat, lng_text, lat_text, names)[0]
     pids = pc.utf8_lower(pid_text)
     has_id, id_bytes = pid_bytes(pids)

@@ -24,6 +24,7 @@ import numpy as np
 from crimemap.load.columns import MapPoints, OutcomeDates, ReadCarefully, read_outcome_columns, read_street_columns
 from crimemap.load.policeuk_files import crime_id
 from crimemap.load.policeuk_reader import read_outcomes, read_street
+from crimemap.load.stop_columns import read_stop_columns
 from crimemap.load.stops import read_stops
 from crimemap.months import format_month, parse_month
 from crimemap.store.batches import NO_OUTCOME, CrimeBatch, OutcomeBatch, check_of, key_of, pid_bytes
@@ -96,7 +97,19 @@ def group_batches(group: Group, prepare: Prepare, state: ReadState) -> Iterator[
 
 
 def _stops(source: Any, prepare: Prepare) -> Iterator[Any]:
-    """A stop-and-search file's prepared chunks (read by :mod:`crimemap.load.stops`)."""
+    """A stop-and-search file's prepared chunks: read column by column (:mod:`crimemap.load.stop_columns`),
+    or by the careful reader (:mod:`crimemap.load.stops`) when the fast one declines."""
+    try:
+        with source.open() as stream:
+            columns = read_stop_columns(stream, source)
+    except ReadCarefully:
+        yield from _stops_carefully(source, prepare)
+        return
+    for start in range(0, len(columns), CHUNK_ROWS):
+        yield prepare("stops", columns.slice(start, start + CHUNK_ROWS))
+
+
+def _stops_carefully(source: Any, prepare: Prepare) -> Iterator[Any]:
     batch: list[Any] = []
     for stop in read_stops(source):
         batch.append(stop)

@@ -24,7 +24,6 @@ Rows are in the order of :data:`STOP_ROW`; booleans are Python ``bool`` or
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,7 @@ from crimemap.geometry.areas import unit_vector
 from crimemap.months import format_month, parse_month
 from crimemap.policeuk_json import stop_json_parts, stop_location_json
 from crimemap.records import Stop
-from crimemap.vocab_stops import stop_outcome_id
+from crimemap.store.stop_columns import StopColumns, outcome_id_of, point_id, prepare_stop_columns
 
 STOP_ROW = (
     "month", "cell", "id", "force", "x", "y", "z", "lng", "lat", "street_id", "named", "street_name", "type",
@@ -53,16 +52,6 @@ UNNAMED = ""
 
 FORCE_CODES = {f.id: f.code for f in vocab.FORCES}
 FORCE_IDS = [f.id for f in vocab.FORCES]
-
-
-def point_id(lng: float, lat: float) -> int:
-    """The street id of a point no street file names: :func:`crimemap.load.policeuk_files.street_id` with no name.
-
-    >>> point_id(-0.08162, 51.516814) == point_id(-0.081620, 51.5168140)
-    True
-    """
-    key = f"{lat:.6f},{lng:.6f},"
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 12
 
 
 @dataclass
@@ -84,8 +73,14 @@ def _text(value: str) -> str | None:
     return value or None
 
 
-def prepare_stops(stops: list[Stop]) -> PreparedStops:
-    """Rows of a batch of stops (a picklable function of its arguments: it runs in the parsing process)."""
+def prepare_stops(stops: list[Stop] | StopColumns) -> PreparedStops:
+    """Rows of a batch of stops (a picklable function of its arguments: it runs in the parsing process).
+
+    A file read column by column comes as :class:`~crimemap.store.stop_columns.StopColumns`,
+    prepared for whole columns at once into the same rows.
+    """
+    if isinstance(stops, StopColumns):
+        return PreparedStops(*prepare_stop_columns(stops))
     batch = PreparedStops()
     if not stops:
         return batch
@@ -178,11 +173,6 @@ STOP_FIELDS = (
 
 def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
-
-
-def outcome_id_of(outcome: str | None) -> str | None:
-    """The ``outcome_id`` column of the stops table (null for an empty outcome)."""
-    return stop_outcome_id(outcome) if outcome else None
 
 
 __all__ = [

@@ -71,20 +71,23 @@ def json_with_date(json: str, month_sql: str) -> str:
 
 @dataclass
 class PreparedCrimes:
-    """A chunk of crimes as the writer inserts them: columns of plain values, and what goes beside them.
+    """A chunk of crimes as the writer inserts them: columns of values, and what goes beside them.
 
     ``lsoa`` holds indices into ``lsoas`` (the chunk's distinct code and name
     pairs), which the writer turns into the store's numbers. ``columns`` are in
-    :data:`CRIME_INSERT`'s order from ``cell`` on, ``lsoa`` left out.
+    :data:`CRIME_INSERT`'s order from ``cell`` on, ``lsoa`` left out: numpy and
+    pyarrow arrays, which cross from the parsing process to the writing one as
+    whole buffers; the writer makes them Python values once (:func:`plain`), just
+    before it binds them, instead of both processes pickling every value.
     """
 
     month: int
-    columns: list[list[Any]]
+    columns: list[Any]
     lsoa: np.ndarray
     lsoas: list[tuple[str, str]]
     streets: list[tuple[Any, ...]]
     street_names: pa.Array
-    """Each crime's street name (its column in ``columns`` is left None: the writer fills it in)."""
+    """Each crime's street name (its column in ``columns`` is left empty: the writer fills it in)."""
     street_index: np.ndarray
     """Each crime's place in ``streets`` (-1 without a location)."""
     unknown: dict[int, str]
@@ -93,10 +96,26 @@ class PreparedCrimes:
 
 @dataclass
 class PreparedOutcomes:
+    """A chunk of outcome rows: :data:`OUTCOME_INSERT`'s columns but ``seq`` (the writer numbers them)."""
+
     month: int
     force: int
-    rows: list[tuple[Any, ...]]
+    cell: np.ndarray
+    pid: pa.Array
+    """The 32 bytes of each row's persistent id."""
+    pid_key: np.ndarray
+    outcome: np.ndarray
+    lng: np.ndarray
+    lat: np.ndarray
     unknown: dict[int, str]
+
+    def __len__(self) -> int:
+        return len(self.cell)
+
+
+def plain(column: Any) -> list[Any]:
+    """A prepared column as Python values (None where an array is null), to bind."""
+    return column.to_pylist() if isinstance(column, pa.Array) else column.tolist()
 
 
 def prepare(kind: str, records: Any) -> Any:
@@ -112,16 +131,15 @@ def prepare(kind: str, records: Any) -> Any:
     return prepare_outcomes(records if isinstance(records, OutcomeBatch) else OutcomeBatch.from_records(records))
 
 
-def _nullable(values: np.ndarray, present: np.ndarray) -> list[Any]:
-    return pa.array(values, mask=~present).to_pylist()
+def _nullable(values: np.ndarray, present: np.ndarray) -> pa.Array:
+    return pa.array(values, mask=~present)
 
 
-def _blobs(raw: np.ndarray, present: np.ndarray) -> list[bytes | None]:
-    """Each row's 32 bytes, or None (built by pyarrow: no Python per row)."""
+def _blobs(raw: np.ndarray, present: np.ndarray) -> pa.Array:
+    """Each row's 32 bytes, or null (built by pyarrow: no Python per row)."""
     n = len(present)
     validity = pa.array(present).buffers()[1] if not present.all() else None
-    arr = pa.Array.from_buffers(pa.binary(32), n, [validity, pa.py_buffer(np.ascontiguousarray(raw).tobytes())])
-    return arr.to_pylist()
+    return pa.Array.from_buffers(pa.binary(32), n, [validity, pa.py_buffer(np.ascontiguousarray(raw).tobytes())])
 
 
 def _distinct_pairs(first: pa.Array, second: pa.Array) -> tuple[np.ndarray, list[tuple[str, str]]]:
@@ -150,22 +168,22 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
             zip(sids.tolist(), names, b.lng[at].tolist(), b.lat[at].tolist(), b.cell[at].tolist(), strict=True)
         )
     forces, counts = np.unique(b.force, return_counts=True)
-    columns = [
-        b.cell.tolist(),
-        b.id.tolist(),
-        b.force.tolist(),
-        b.category.tolist(),
-        b.lng.tolist(),
-        b.lat.tolist(),
+    columns: list[Any] = [
+        b.cell,
+        b.id,
+        b.force,
+        b.category,
+        b.lng,
+        b.lat,
         _nullable(b.street_id, located),
-        [],
+        np.zeros(0),
         _nullable(b.pid_key, has_pid),
-        b.location_subtype.to_pylist(),
-        b.context.to_pylist(),
-        b.falls_within.to_pylist(),
+        b.location_subtype,
+        b.context,
+        b.falls_within,
         _nullable(b.outcome, b.outcome != NO_OUTCOME),
         _nullable(b.outcome_month, b.outcome_month != NO_MONTH),
-        b.json.to_pylist(),
+        b.json,
     ]
     return PreparedCrimes(
         b.month,
@@ -181,24 +199,11 @@ def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
 
 
 def prepare_outcomes(b: OutcomeBatch) -> PreparedOutcomes:
-    """Outcome rows of :data:`OUTCOME_INSERT` (``seq`` is filled in by the writer)."""
+    """Outcome rows of :data:`OUTCOME_INSERT`, column by column (``seq`` is filled in by the writer)."""
     has_pid, raw = pid_bytes(b.pid)
-    n = len(b)
-    rows = list(
-        zip(
-            repeat(b.month, n),
-            repeat(b.force, n),
-            b.cell.tolist(),
-            repeat(0, n),
-            _blobs(raw, has_pid),
-            b.pid_key.tolist(),
-            b.outcome.tolist(),
-            b.lng.tolist(),
-            b.lat.tolist(),
-            strict=True,
-        )
+    return PreparedOutcomes(
+        b.month, b.force, b.cell, _blobs(raw, has_pid), b.pid_key, b.outcome, b.lng, b.lat, dict(b.unknown_outcomes)
     )
-    return PreparedOutcomes(b.month, b.force, rows, dict(b.unknown_outcomes))
 
 
 # -- writing (in the loading process) --------------------------------------------------------------------
@@ -323,6 +328,7 @@ class SQLiteWriter(StoreWriter):
         return {FORCE_IDS[code]: n for code, n in counts.items()}
 
     def _insert_crimes(self, chunk: PreparedCrimes, month: str) -> None:
+        chunk.columns = [plain(c) for c in chunk.columns]
         if chunk.unknown:
             self._number_unknown_crimes(chunk)
         lsoa = self._lsoa_codes(chunk)
@@ -349,13 +355,18 @@ class SQLiteWriter(StoreWriter):
         return pc.if_else(same, pa.scalar(None, pa.string()), chunk.street_names).to_pylist()
 
     def _insert_outcomes(self, chunk: PreparedOutcomes, counts: dict[int, int]) -> None:
-        rows = chunk.rows
+        outcome = chunk.outcome.tolist()
         if chunk.unknown:
             codes = {placeholder: self._outcome_code(name) for placeholder, name in chunk.unknown.items()}
-            rows = [r[:6] + (codes.get(r[6], r[6]),) + r[7:] for r in rows]
-        seq = counts.get(chunk.force, 0)
-        self.conn.executemany(OUTCOME_INSERT, [(r[0], r[1], r[2], seq + i, *r[4:]) for i, r in enumerate(rows)])
-        counts[chunk.force] = seq + len(rows)
+            outcome = [codes.get(o, o) for o in outcome]
+        seq, n = counts.get(chunk.force, 0), len(chunk)
+        rows = zip(
+            repeat(chunk.month, n), repeat(chunk.force, n), chunk.cell.tolist(), range(seq, seq + n),
+            chunk.pid.to_pylist(), chunk.pid_key.tolist(), outcome, chunk.lng.tolist(), chunk.lat.tolist(),
+            strict=True,
+        )  # fmt: skip
+        self.conn.executemany(OUTCOME_INSERT, rows)
+        counts[chunk.force] = seq + n
 
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:
         if info.id in (CRIMES_TABLE, STOPS_TABLE):
