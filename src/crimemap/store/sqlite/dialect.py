@@ -8,8 +8,10 @@ from crimemap import geo
 from crimemap.geometry import areas, shapes
 from crimemap.geometry.areas import rectangle
 from crimemap.query import Area, Circle
+from crimemap.store.columnar import CrimeValues
 from crimemap.store.compiler import Dialect, Geometry
 from crimemap.store.compiler import circle_sql as compiler_circle_sql
+from crimemap.store.sqlite.schema import pid_text
 
 
 def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
@@ -101,3 +103,32 @@ SQLITE = Dialect(
     number=number_sql,
     nulls_sort_first=True,
 )
+
+
+CRIME_VALUES = CrimeValues(
+    source=(
+        "crimes LEFT JOIN streets s ON s.id = crimes.street_id LEFT JOIN lsoas l ON l.code = crimes.lsoa"
+        " LEFT JOIN outcome_kinds o ON o.code = crimes.outcome"
+    ),
+    order="crimes.month, crimes.cell, crimes.id",
+    values={
+        "id": "crimes.id",
+        "lng": "crimes.lng",
+        "lat": "crimes.lat",
+        "pid": pid_text("crimes"),
+        "month": "crimes.month",
+        "force": "crimes.force",
+        "falls_within": "crimes.falls_within",
+        "street": "coalesce(crimes.street_name, s.name, '')",
+        "lsoa_code": "coalesce(l.lsoa_code, '')",
+        "lsoa_name": "coalesce(l.lsoa_name, '')",
+        "category": "crimes.category",
+        "outcome_name": "o.name",
+        "outcome_month": "crimes.outcome_month",
+        "context": "crimes.context",
+        "location_subtype": "crimes.location_subtype",
+        "street_id": "crimes.street_id",
+    },
+)
+"""The crimes' stored values for a columnar read (:mod:`crimemap.store.columnar`): codes, and the
+names of the LSOA, map point and outcome joined in (each a lookup by primary key)."""
