@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from crimemap.export.ahead import read_ahead
 from crimemap.query import FeatureQuery, Predicate, Scalar
 from crimemap.records import FeatureColumns
 from crimemap.store.base import Store
@@ -106,11 +107,14 @@ def arrow_batches(store: Store, export: Export, progress: Progress | None = None
     """The table's features in the store's order for it, as Arrow arrays, a batch at a time.
 
     Read in one statement by the store's driver where it can
-    (:meth:`~crimemap.store.base.Store.arrow_features`), else by
+    (:meth:`~crimemap.store.base.Store.arrow_features`), a batch ahead in a
+    thread of its own (:mod:`crimemap.export.ahead`), else by
     :func:`feature_batches`, each batch turned into Arrow arrays of the columns' types.
     """
     found = store.arrow_features(FeatureQuery(export.table.id, export.where, export.names))
-    if found is None:
+    if found is not None:
+        found = read_ahead(found)
+    else:
         kinds = [export.table.schema[n] for n in export.names]
         found = (_as_arrow(batch, kinds) for batch in feature_batches(store, export))
     for features in found:
