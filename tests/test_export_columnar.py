@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 from conftest import POLICEUK, STORE_KINDS, _open_empty
-from crimemap.export import export_chunks
-from crimemap.export.csv import header
-from crimemap.export import parquet
+from crimemap.export import export_chunks, parquet
 from crimemap.export import plan as exporting
+from crimemap.export.csv import header
 from crimemap.export.plan import plan_export
 from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
