@@ -27,9 +27,10 @@ from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.query import FeatureQuery
 from crimemap.records import Feature
-from crimemap.store import columnar
+from crimemap.store import columnar, open_store
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, Column, TableInfo
+from pg_server import fresh_store_url
 
 TRICKY = TableInfo(
     "tricky",
@@ -149,8 +150,8 @@ def test_a_where_the_driver_cannot_run_reads_in_keyset_batches_to_the_same_bytes
 # -- one generation ----------------------------------------------------------------------------------------------
 
 
-def _archive(folder: Path, seed: int) -> Path:
-    generate(folder, months=["2024-06"], crimes_per_month=3_000, seed=seed)
+def _archive(folder: Path, seed: int, crimes: int = 3_000) -> Path:
+    generate(folder, months=["2024-06"], crimes_per_month=crimes, seed=seed)
     return folder
 
 
@@ -189,3 +190,60 @@ def _parquet_rows(data: bytes) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return pq.read_table(pa.BufferReader(data)).to_pylist()
+
+
+# -- memory --------------------------------------------------------------------------------------------------------
+
+_PEAK = """
+import os, sys, threading, time
+from pathlib import Path
+from crimemap.store import columnar, open_store
+from crimemap.export import write_export
+from crimemap.export.plan import plan_export
+import pyarrow, pyarrow.parquet, adbc_driver_sqlite.dbapi, adbc_driver_postgresql.dbapi  # loaded before the baseline
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+columnar.BATCH_ROWS = 2_000  # many batches for either size: the read-ahead is full in both
+store = open_store(sys.argv[1], readonly=True)
+write_export(store, plan_export(store, "policeuk-crimes", where="month = '1999-01'"), sys.argv[2], Path(sys.argv[3]))
+peak, done = [0], threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.005)
+
+before = rss()
+watcher = threading.Thread(target=sample)
+watcher.start()
+write_export(store, plan_export(store, "policeuk-crimes"), sys.argv[2], Path(sys.argv[3]))
+done.set()
+watcher.join()
+print(max(peak[0], rss()) - before)
+"""
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_csv_and_geoparquet_exports_keep_memory_flat_however_large_the_table(kind: str, tmp_path: Path) -> None:
+    """Peak memory grows by a few batches' worth, not with the table: 4x the crimes costs (almost) nothing more."""
+    import os
+    import subprocess
+    import sys
+
+    grown: dict[str, list[int]] = {"csv": [], "parquet": []}
+    for size in (25_000, 100_000):
+        location = str(tmp_path / f"s{size}.sqlite") if kind == "sqlite" else fresh_store_url()
+        with open_store(location) as store:
+            load_policeuk(store, [_archive(tmp_path / f"a{size}", seed=1, crimes=size)])
+        for fmt in grown:
+            out = tmp_path / f"o{size}.{fmt}"
+            env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system"}  # what is really held, not pooled pages
+            run = subprocess.run(
+                [sys.executable, "-c", _PEAK, location, fmt, str(out)], capture_output=True, text=True, env=env
+            )
+            assert run.returncode == 0, run.stderr
+            grown[fmt].append(int(run.stdout.strip().splitlines()[-1]))
+    for fmt, (small, large) in grown.items():
+        assert large - small < 12 * 1024, f"{fmt}: peak grew {small} KiB -> {large} KiB for 4x the crimes"

@@ -4,7 +4,8 @@ The plan is :func:`crimemap.store.columnar.plan_read`'s. The driver runs a
 statement without parameters as ``COPY (...) TO STDOUT (FORMAT binary)`` and
 decodes the stream into Arrow in C, so the plan's values are bound into its text
 by psycopg (``ClientCursor.mogrify``, PostgreSQL's own quoting) rather than
-sent as parameters. The read runs without the requests' time budget: an export
+sent as parameters. The driver cuts its batches by size; they are asked for
+about as many rows as the embedded store's (:data:`~crimemap.store.columnar.BATCH_ROWS`). The read runs without the requests' time budget: an export
 of a whole table is one statement that runs as long as the client reads.
 """
 
@@ -17,9 +18,14 @@ import psycopg
 
 from crimemap.errors import StoreError, TableChanged
 from crimemap.query import FeatureQuery
+from crimemap.store import columnar
 from crimemap.store.columnar import ArrowFeatures, ColumnarRead, Source, plan_read
 from crimemap.store.postgis.connection import Database
 from crimemap.store.postgis.dialect import CRIME_VALUES, POSTGIS
+
+
+ROW_BYTES = 256
+"""About what a crime's row weighs in the driver's batches: the driver cuts its batches by bytes, not rows."""
 
 
 def plan(source: Source, query: FeatureQuery) -> ColumnarRead | None:
@@ -34,6 +40,8 @@ def features(db: Database, read: ColumnarRead) -> Iterator[ArrowFeatures]:
         with db.cursor() as cur:
             sql = psycopg.ClientCursor(cur.connection).mogrify(read.sql, read.params)
     with adbc.connect(db.conninfo) as conn, conn.cursor() as cur:
+        hint = columnar.BATCH_ROWS * ROW_BYTES
+        cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(hint)})
         try:
             cur.execute(sql)
             batches = cur.fetch_record_batch()
