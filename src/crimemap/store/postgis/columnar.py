@@ -5,8 +5,10 @@ statement without parameters as ``COPY (...) TO STDOUT (FORMAT binary)`` and
 decodes the stream into Arrow in C, so the plan's values are bound into its text
 by psycopg (``ClientCursor.mogrify``, PostgreSQL's own quoting) rather than
 sent as parameters. The driver cuts its batches by size; they are asked for
-about as many rows as the embedded store's (:data:`~crimemap.store.columnar.BATCH_ROWS`). The read runs without the requests' time budget: an export
-of a whole table is one statement that runs as long as the client reads.
+about as many rows as the embedded store's
+(:data:`~crimemap.store.columnar.BATCH_ROWS`). The read runs without the
+requests' time budget: an export of a whole table is one statement that runs as
+long as the client reads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from crimemap.store import columnar
 from crimemap.store.columnar import ArrowFeatures, ColumnarRead, Source, plan_read
 from crimemap.store.postgis.connection import Database
 from crimemap.store.postgis.dialect import CRIME_VALUES, POSTGIS
-
 
 ROW_BYTES = 256
 """About what a crime's row weighs in the driver's batches: the driver cuts its batches by bytes, not rows."""
