@@ -264,7 +264,9 @@ def _driver_floor(store: Store, table: TableInfo, features: int) -> float:
     return rate
 
 
-def bench_export(store_path: str, store: Store, table: TableInfo, floor_features: int) -> list[Row]:
+def bench_export(
+    store_path: str, store: Store, table: TableInfo, floor_features: int, formats: tuple[str, ...] = tuple(FORMAT_NAMES)
+) -> list[Row]:
     rows = []
     month = store.latest_month()
     cases: list[tuple[str, str | None]] = [("the whole table", None)]
@@ -272,6 +274,7 @@ def bench_export(store_path: str, store: Store, table: TableInfo, floor_features
         cases.append((f"one month ({month})", f"month = '{month}'"))
     runs = [("geojson", c) for c in cases] + [("csv", c) for c in cases]
     runs += [(fmt, cases[0]) for fmt in ("parquet", "gpkg", "fgb")]
+    runs = [(fmt, case) for fmt, case in runs if fmt in formats]
     with tempfile.TemporaryDirectory(prefix="crimemap-bench-") as tmp:
         done, t0 = 0, time.perf_counter()
         for batch in feature_batches(store, Export(table)):
@@ -304,6 +307,7 @@ def bench_mapsengine(
     paging_features: int | None = None,
     export: bool = True,
     pages: bool = True,
+    formats: tuple[str, ...] = tuple(FORMAT_NAMES),
     floor_features: int = 1_000_000,
 ) -> list[Row]:
     """Rows ``{name, value, unit, floor, ratio, target, ok}``; see the module docstring."""
@@ -322,7 +326,7 @@ def bench_mapsengine(
             finally:
                 server.stop()
         if export:
-            rows += bench_export(store_path, store, table, floor_features)
+            rows += bench_export(store_path, store, table, floor_features, formats)
     finally:
         store.close()
     return rows
@@ -358,6 +362,9 @@ def main() -> None:
     parser.add_argument("--paging-features", type=int, help="page only this many features (default: all)")
     parser.add_argument("--no-export", action="store_true", help="skip the export figures")
     parser.add_argument("--exports-only", action="store_true", help="only the export figures (no pages, no paging)")
+    parser.add_argument(
+        "--formats", default=",".join(FORMAT_NAMES), help="export formats to measure (default: all of them)"
+    )
     args = parser.parse_args()
     rows = bench_mapsengine(
         args.store,
@@ -366,6 +373,7 @@ def main() -> None:
         paging_features=args.paging_features,
         export=not args.no_export,
         pages=not args.exports_only,
+        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
     )
     print_table(rows)
 

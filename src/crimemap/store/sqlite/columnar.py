@@ -23,7 +23,7 @@ import adbc_driver_sqlite.dbapi as adbc
 from crimemap.errors import StoreError, TableChanged
 from crimemap.query import FeatureQuery
 from crimemap.store import columnar
-from crimemap.store.columnar import ArrowFeatures, ColumnarRead, Source, StoredType, plan_read
+from crimemap.store.columnar import ArrowFeatures, ColumnarRead, Names, Source, StoredType, plan_read
 from crimemap.store.sqlite.dialect import CRIME_VALUES, SQLITE
 
 _TYPED_NULLS: dict[StoredType, str] = {"integer": "0", "double": "0.5", "string": "''", "blob": "X''"}
@@ -46,6 +46,12 @@ def features(path: Path, read: ColumnarRead) -> Iterator[ArrowFeatures]:
     with adbc.connect(uri) as conn, conn.cursor() as cur:
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(columnar.BATCH_ROWS)})
         try:
+            # One transaction (the driver's, autocommit being off): the lookup tables and the rows
+            # come from the same snapshot.
+            names = []
+            for lookup in read.lookups:
+                cur.execute(lookup)
+                names.append(Names.of(cur.fetch_arrow_table()))
             cur.execute(sql, read.params or None)
             batches = cur.fetch_record_batch()
         except adbc.Error as e:
@@ -57,4 +63,4 @@ def features(path: Path, read: ColumnarRead) -> Iterator[ArrowFeatures]:
             if skip:
                 batch, skip = batch.slice(1), 0
             if batch.num_rows:
-                yield read.decode(batch)
+                yield read.decode(batch, names)
