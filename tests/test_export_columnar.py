@@ -30,6 +30,7 @@ from crimemap.records import Feature
 from crimemap.store import columnar, open_store
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, Column, TableInfo
+from crimemap.store.sqlite import SQLiteStore
 from pg_server import fresh_store_url
 
 TRICKY = TableInfo(
@@ -110,6 +111,8 @@ def test_the_driver_reads_whole_tables_and_selections(tricky: Store) -> None:
     assert tricky.arrow_features(FeatureQuery(CRIMES_TABLE, columns=("crime_id", "month"))) is not None
     where = plan_export(tricky, CRIMES_TABLE, where="category = 'burglary' AND month = '2016-02'").where
     assert tricky.arrow_features(FeatureQuery(CRIMES_TABLE, where)) is not None
+    circle = plan_export(tricky, CRIMES_TABLE, where="ST_DISTANCE(geometry, ST_POINT(-0.09, 51.515)) < 400").where
+    assert tricky.arrow_features(FeatureQuery(CRIMES_TABLE, circle)) is not None
 
 
 @pytest.mark.usefixtures("small_batches")
@@ -131,7 +134,7 @@ def test_csv_of_a_selection_keeps_the_columns_asked_for_in_their_order(tricky: S
 @pytest.mark.parametrize(
     "where",
     [None, "month = '2016-02'", "category = 'burglary' AND reported_by = 'City of London Police'",
-     "last_outcome_category = 'Unable to prosecute suspect'"],
+     "last_outcome_category = 'Unable to prosecute suspect'", "ST_DISTANCE(geometry, ST_POINT(-0.09, 51.515)) < 400"],
 )  # fmt: skip
 def test_the_crimes_csv_is_byte_for_byte_the_previous_renderers(tricky: Store, where: str | None) -> None:
     got = csv_export(tricky, CRIMES_TABLE, where=where)
@@ -142,8 +145,11 @@ def test_the_crimes_csv_is_byte_for_byte_the_previous_renderers(tricky: Store, w
 
 def test_a_where_the_driver_cannot_run_reads_in_keyset_batches_to_the_same_bytes(tricky: Store) -> None:
     where = "ST_INTERSECTS(geometry, ST_GEOMFROMTEXT('POLYGON((-0.1 51.51, -0.08 51.51, -0.09 51.52, -0.1 51.51))'))"
+    plan = plan_export(tricky, CRIMES_TABLE, where=where)
+    # The embedded store tests a polygon with a Python function of its own connection, which the driver lacks.
+    assert (tricky.arrow_features(FeatureQuery(CRIMES_TABLE, plan.where)) is None) == isinstance(tricky, SQLiteStore)
     got = csv_export(tricky, CRIMES_TABLE, where=where)
-    assert got == reference_csv(tricky, CRIMES_TABLE, plan_export(tricky, CRIMES_TABLE, where=where).where)
+    assert got == reference_csv(tricky, CRIMES_TABLE, plan.where)
     assert got.count(b"\r\n") > 2
 
 
