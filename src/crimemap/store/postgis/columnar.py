@@ -31,7 +31,8 @@ ROW_BYTES = 256
 
 def plan(source: Source, query: FeatureQuery) -> ColumnarRead | None:
     """The columnar read of ``query``, or None where it does not apply."""
-    return plan_read(source, query, POSTGIS, CRIME_VALUES)
+    read = plan_read(source, query, POSTGIS, CRIME_VALUES)
+    return read if read is None or not read.lookups else None  # every value spelt in SQL here: no lookup tables
 
 
 def features(db: Database, read: ColumnarRead) -> Iterator[ArrowFeatures]:
@@ -52,4 +53,4 @@ def features(db: Database, read: ColumnarRead) -> Iterator[ArrowFeatures]:
             raise StoreError(f"cannot read the store: {e}") from None
         for batch in batches:
             if batch.num_rows:
-                yield read.decode(batch)
+                yield read.decode(batch, ())
