@@ -5,12 +5,17 @@ per export, run by an ADBC driver (``adbc-driver-sqlite``,
 ``adbc-driver-postgresql``), which hands back its result as Arrow record batches
 made in C. No row becomes a Python object: the stored codes of the crimes
 (force, category, month numbers) are decoded a batch at a time by ``take`` from
-small arrays of names (:data:`CRIME_READS`).
+small arrays of names (:data:`CRIME_READS`), and where an engine keeps a name in
+a table of its own (the embedded store's LSOAs, map points, outcomes), that
+table is read once, in the same snapshot, and looked up a batch at a time
+(:class:`Lookup`).
 
 What is read, in which order and how each column decodes is planned here
 (:func:`plan_read`), once; each engine's dialect module says only how it spells
 the crimes' stored values (:class:`CrimeValues`), and its ``columnar`` module
-how it opens the driver and binds values.
+how it opens the driver, binds values and reads the lookup tables. A
+``where`` is compiled by the store's own compiler and dialect
+(:mod:`crimemap.store.compiler`), as for its pages.
 
 **One generation.** The export is one statement, and a statement reads one
 snapshot on both engines (SQLite's WAL read transaction, PostgreSQL's MVCC
@@ -19,7 +24,7 @@ the export never mixes a month's old crimes with its new ones.
 
 >>> read = plan_read(source, FeatureQuery("policeuk-crimes"), SQLITE, SQLITE_CRIME_VALUES)  # doctest: +SKIP
 >>> read.sql  # doctest: +SKIP
-'SELECT crimes.id AS id, crimes.lng AS lng, ... FROM crimes LEFT JOIN ... ORDER BY crimes.month, ...'
+'SELECT crimes.id, crimes.lng, crimes.lat, CASE ... FROM crimes WHERE 1 ORDER BY crimes.month, crimes.cell, crimes.id'
 """
 
 from __future__ import annotations
