@@ -14,8 +14,13 @@ other), reading the police.uk crimes table (``policeuk-crimes``):
   start of the table.
 - ``GeoJSON and CSV export``: ``crimemap export`` in a subprocess, the whole
   table and one month of it (targets >= 300,000 features/s for GeoJSON,
-  >= 500,000 for CSV, and peak RSS < 200 MB whatever the size). Floor:
-  reading the same batches from the store in process. Ratio: export rate /
+  >= 500,000 for CSV, and peak RSS < 200 MB whatever the size). GeoJSON's
+  floor: reading the same keyset batches from the store in process.
+- ``GeoParquet, GeoPackage and FlatGeobuf export``: the same, the whole table
+  (target >= 500,000 features/s for GeoParquet; none for the GDAL formats).
+  CSV's and these formats' floor: the store's driver reading the same
+  statement's Arrow batches in process, nothing rendered
+  (:meth:`~crimemap.store.base.Store.arrow_features`). Ratio: export rate /
   floor rate.
 
 Run standalone::
@@ -62,7 +67,14 @@ WHERE_CLAUSES = (
 
 PAGE_P50_MS = 10.0
 PAGING_PER_S = 250_000.0
-EXPORT_PER_S = {"geojson": 300_000.0, "csv": 500_000.0}
+EXPORT_PER_S: dict[str, float | None] = {
+    "geojson": 300_000.0,
+    "csv": 500_000.0,
+    "parquet": 500_000.0,
+    "gpkg": None,
+    "fgb": None,
+}
+FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "parquet": "GeoParquet", "gpkg": "GeoPackage", "fgb": "FlatGeobuf"}
 EXPORT_PEAK_MB = 200.0
 
 Row = dict[str, Any]
@@ -221,31 +233,64 @@ def warm(store_path: str) -> None:
 
 
 def _count_features(path: Path, fmt: str) -> int:
-    """Features in an export: one per line, between the header and the closing line (GeoJSON) or after the header."""
+    """Features in an export: one per line, between the header and the closing line (GeoJSON) or after the header;
+    a GIS file's own count."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if fmt in ("gpkg", "fgb"):
+        import pyogrio
+
+        return int(pyogrio.read_info(path)["features"])
     with path.open("rb") as f:
         return max(0, sum(1 for _ in f) - (2 if fmt == "geojson" else 1))
 
 
-def bench_export(store_path: str, store: Store, table: TableInfo, floor_features: int) -> list[Row]:
+def _driver_floor(store: Store, table: TableInfo, features: int) -> float:
+    """Features/s of the store's driver reading the export's Arrow batches, nothing rendered (NaN without one)."""
+    batches = store.arrow_features(FeatureQuery(table.id))
+    if batches is None:
+        return float("nan")
+    done, t0 = 0, time.perf_counter()
+    for batch in batches:
+        done += len(batch)
+        if done >= features:
+            break
+    rate = done / (time.perf_counter() - t0)
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
+    return rate
+
+
+def bench_export(
+    store_path: str, store: Store, table: TableInfo, floor_features: int, formats: tuple[str, ...] = tuple(FORMAT_NAMES)
+) -> list[Row]:
     rows = []
     month = store.latest_month()
     cases: list[tuple[str, str | None]] = [("the whole table", None)]
     if table.id == CRIMES_TABLE and month is not None:
         cases.append((f"one month ({month})", f"month = '{month}'"))
+    runs = [("geojson", c) for c in cases] + [("csv", c) for c in cases]
+    runs += [(fmt, cases[0]) for fmt in ("parquet", "gpkg", "fgb")]
+    runs = [(fmt, case) for fmt, case in runs if fmt in formats]
     with tempfile.TemporaryDirectory(prefix="crimemap-bench-") as tmp:
         done, t0 = 0, time.perf_counter()
         for batch in feature_batches(store, Export(table)):
             done += len(batch)
             if done >= floor_features:
                 break
-        floor_rate = done / (time.perf_counter() - t0)
-        for fmt, (label, where) in [("geojson", c) for c in cases] + [("csv", cases[0])]:
+        keyset_rate = done / (time.perf_counter() - t0)
+        driver_rate = _driver_floor(store, table, floor_features)
+        for fmt, (label, where) in runs:
             out = Path(tmp) / f"export.{fmt}"
             seconds, peak_rss, peak_anon = export_run(store_path, table.id, where, out, fmt)
             features = _count_features(out, fmt)
             out.unlink()
-            name = f"{'GeoJSON' if fmt == 'geojson' else 'CSV'} export of {label} ({features:,} features)"
-            rows.append(_row(name, features / seconds, "features/s", floor_rate, EXPORT_PER_S[fmt], True))
+            floor = keyset_rate if fmt == "geojson" else driver_rate
+            name = f"{FORMAT_NAMES[fmt]} export of {label} ({features:,} features)"
+            rows.append(_row(name, features / seconds, "features/s", floor, EXPORT_PER_S[fmt], True))
             rows.append(_row(f"{name}: peak anonymous RSS", peak_anon, "MB", float("nan"), EXPORT_PEAK_MB, False))
             rows.append(_row(f"{name}: peak RSS with mapped store pages", peak_rss, "MB", float("nan"), None, False))
     return rows
@@ -261,6 +306,8 @@ def bench_mapsengine(
     repeat: int = 50,
     paging_features: int | None = None,
     export: bool = True,
+    pages: bool = True,
+    formats: tuple[str, ...] = tuple(FORMAT_NAMES),
     floor_features: int = 1_000_000,
 ) -> list[Row]:
     """Rows ``{name, value, unit, floor, ratio, target, ok}``; see the module docstring."""
@@ -270,14 +317,16 @@ def bench_mapsengine(
         if table is None or table.feature_count == 0:
             raise SystemExit(f"no features in table {table_id!r} of {store_path}")
         warm(store_path)
-        server = Server(store_path)
-        try:
-            rows = bench_pages(server.port, store, table, repeat)
-            rows += bench_paging(server, store, table, paging_features)
-        finally:
-            server.stop()
+        rows: list[Row] = []
+        if pages:
+            server = Server(store_path)
+            try:
+                rows += bench_pages(server.port, store, table, repeat)
+                rows += bench_paging(server, store, table, paging_features)
+            finally:
+                server.stop()
         if export:
-            rows += bench_export(store_path, store, table, floor_features)
+            rows += bench_export(store_path, store, table, floor_features, formats)
     finally:
         store.close()
     return rows
@@ -312,6 +361,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50, help="requests per where clause")
     parser.add_argument("--paging-features", type=int, help="page only this many features (default: all)")
     parser.add_argument("--no-export", action="store_true", help="skip the export figures")
+    parser.add_argument("--exports-only", action="store_true", help="only the export figures (no pages, no paging)")
+    parser.add_argument(
+        "--formats", default=",".join(FORMAT_NAMES), help="export formats to measure (default: all of them)"
+    )
     args = parser.parse_args()
     rows = bench_mapsengine(
         args.store,
@@ -319,6 +372,8 @@ def main() -> None:
         repeat=args.repeat,
         paging_features=args.paging_features,
         export=not args.no_export,
+        pages=not args.exports_only,
+        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
     )
     print_table(rows)
 

@@ -9,7 +9,8 @@ dense and a sparse mile (``crimes_json``), ``crimes-at-location`` at the busiest
 map point, ``outcomes-at-location`` on the dense mile (``outcomes_json``), a
 polygon (not a rectangle) holding a little under 10,000 crimes, and one holding
 more (the 503: 10,001 asked for), a Maps
-Engine page of 1,000 crimes deep in a month and a whole month's export. Before
+Engine page of 1,000 crimes deep in a month, a whole month's features and whole-table
+CSV and GeoParquet exports (the median of 3, in turns). Before
 timing, it checks that both stores give the same bodies; the two stores' runs
 take turns, so that other work on the machine weighs on both alike. Prints one line per
 measure with both stores' figures, the ratio PostGIS / SQLite (below 1 means
@@ -35,6 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crimemap import geo
+from crimemap.export import export_chunks
+from crimemap.export.plan import plan_export
 from crimemap.load.generate.archive import generate
 from crimemap.load.generate.world import DENSEST_CENTRE, TOWNS, month_range
 from crimemap.load.policeuk import load_policeuk
@@ -141,6 +144,15 @@ def export_rate(store: Store, month: str) -> float:
     return exported / (time.perf_counter() - started)
 
 
+def whole_export(store: Store, fmt: str) -> Callable[[], object]:
+    """A whole-table export of the crimes in ``fmt``, its bytes counted and dropped."""
+
+    def run() -> int:
+        return sum(len(c) for c in export_chunks(store, plan_export(store, CRIMES_TABLE), fmt))
+
+    return run
+
+
 def postgres_url(given: str | None) -> str:
     if given:
         return given
@@ -197,6 +209,10 @@ def main() -> None:
         times = interleaved(runs, max(5, args.repeat // 3) if "503" in name else args.repeat)
         for kind, seconds in times.items():
             results[kind][f"{name} p50 ms"] = seconds * 1000
+    for fmt, label in (("csv", "CSV"), ("parquet", "GeoParquet")):
+        runs = {kind: whole_export(store, fmt) for kind, store in stores.items()}
+        for kind, seconds in interleaved(runs, 3).items():
+            results[kind][f"{label} export of the whole table ms"] = seconds * 1000
     for kind, store in stores.items():
         results[kind]["export of a month, features/s"] = export_rate(store, months[-1])
         store.close()

@@ -1,10 +1,10 @@
 """Batches of features as Apache Arrow record batches: what the GeoPackage, FlatGeobuf and GeoParquet writers eat.
 
-Each batch read from the store (:func:`crimemap.export.plan.feature_batches`)
-becomes one ``pyarrow.RecordBatch``: ``gx_id`` (int64), the columns with their
+Each batch read from the store (:func:`crimemap.export.plan.arrow_batches`,
+Arrow arrays already) becomes one ``pyarrow.RecordBatch``: ``gx_id`` (int64), the columns with their
 types (``integer`` int64, ``double`` float64, ``string`` string, ``boolean``
 bool, ``datetime`` a UTC timestamp), and ``geometry``, the point as ISO WKB
-(21 bytes, written with numpy rather than one shapely object per feature;
+(21 bytes, written with numpy over the whole batch rather than one shapely object per feature;
 null without a location). A table of shapes (:mod:`crimemap.geometry.shapes`)
 writes each feature's shape, its Polygon or MultiPolygon, as the store keeps
 it (WKB). Nothing is collected: memory holds one batch.
@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crimemap.export.plan import Export, ExportError, Progress, feature_batches
-from crimemap.records import FeatureColumns
+from crimemap.export.plan import Export, ExportError, Progress, arrow_batches
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType, TableInfo
+from crimemap.store.columnar import ArrowFeatures
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,41 +85,43 @@ def record_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The export as record batches of ``schema`` (see :func:`arrow_schema`), one per store batch."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     kinds = [export.table.schema[n] for n in export.names]
-    for features in feature_batches(store, export, progress=progress):
-        columns: list[Any] = [pa.array(features.gx_id, pa.int64())]
+    for features in arrow_batches(store, export, progress):
+        columns: list[Any] = [features.gx_id]
         for i, kind in enumerate(kinds):
-            values: Sequence[Any] = features.values[i]
+            values = features.values[i]
             if kind == "datetime":
-                values = [_timestamp(v) for v in values]
-            columns.append(pa.array(values, schema.field(i + 1).type))
+                values = pa.array([_timestamp(v) for v in values.to_pylist()], schema.field(i + 1).type)
+            elif values.type != schema.field(i + 1).type:
+                values = pc.cast(values, schema.field(i + 1).type)
+            columns.append(values)
         columns.append(wkb_geometries(features))
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
-def wkb_geometries(features: FeatureColumns) -> pa.Array:
+def wkb_geometries(features: ArrowFeatures) -> pa.Array:
     """The features' geometries as WKB: each shape where the table keeps one, else the point."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    points = wkb_points(features)
+    points = wkb_points(features.lng, features.lat)
     if features.shape is None:
         return points
-    return pc.coalesce(pa.array(features.shape, pa.binary()), points)
+    return pc.coalesce(features.shape, points)
 
 
-def wkb_points(features: FeatureColumns) -> pa.Array:
-    """The features' points as ISO WKB, null where a feature has no location."""
+def wkb_points(lng: pa.Array, lat: pa.Array) -> pa.Array:
+    """Points as ISO WKB, null where a feature has no location, built with numpy (no object per point)."""
     import pyarrow as pa
 
-    n = len(features)
-    missing = np.fromiter((x is None for x in features.lng), bool, n)
+    n = len(lng)
+    missing = lng.is_null().to_numpy(zero_copy_only=False)
     points = np.zeros(n, _WKB_POINT)
     points["order"] = 1  # little-endian
     points["kind"] = 1  # Point
-    points["x"] = np.fromiter((x if x is not None else np.nan for x in features.lng), float, n)
-    points["y"] = np.fromiter((y if y is not None else np.nan for y in features.lat), float, n)
+    points["x"] = lng.to_numpy(zero_copy_only=False)
+    points["y"] = lat.to_numpy(zero_copy_only=False)
     offsets = np.arange(n + 1, dtype=np.int32) * _WKB_POINT.itemsize
     validity = pa.array(~missing).buffers()[1] if missing.any() else None
     return pa.Array.from_buffers(

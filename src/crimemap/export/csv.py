@@ -5,19 +5,28 @@ The header is ``gx_id``, the columns in order, then ``longitude`` and
 has columns of those names, as the police.uk crimes table does), so that
 ``crimemap load`` reads the file back as the same table. A missing value or
 geometry is an empty field; booleans are ``true``/``false``.
+
+The bytes are those Python's ``csv`` module writes (``QUOTE_MINIMAL``, numbers
+as ``repr`` writes them), made a column at a time by pyarrow's compute
+functions in C++ over each Arrow batch the store's driver reads
+(:func:`crimemap.export.plan.arrow_batches`): no row is a Python object.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
-from crimemap.export.plan import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.export.plan import CHUNK_BYTES, Export, Progress, arrow_batches
 from crimemap.store.base import Store
+from crimemap.store.catalogue import ColumnType
+from crimemap.store.columnar import ArrowFeatures
 
 MEDIA_TYPE = "text/csv; charset=utf-8"
 
@@ -30,52 +39,114 @@ def header(names: tuple[str, ...]) -> list[str]:
     return ["gx_id", *names, lng, lat]
 
 
-def _text_field(values: Sequence[object]) -> pa.Array:
-    """A column of text as CSV fields: quoted (quotes doubled) only where it holds a comma, quote or line end."""
-    arr = pa.array(values, pa.string())
-    special = pc.fill_null(pc.match_substring_regex(arr, '[,"\r\n]'), False)
-    if pc.any(special).as_py():
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
-        arr = pc.if_else(special, quoted, arr)
-    return pc.fill_null(arr, "")
+_SPECIAL = (b",", b'"', b"\r", b"\n")
 
 
-def _number_field(values: Sequence[object]) -> pa.Array:
-    """Numbers as Python writes them (``repr``: ``2015.0``, ``0.1``), booleans as ``true``/``false``."""
-    return pa.array(
-        ["" if v is None else "true" if v is True else "false" if v is False else repr(v) for v in values], pa.string()
-    )
+def _text_bytes(values: pa.Array) -> memoryview:
+    """The bytes of all of a text column's values, end to end (no copy)."""
+    data = values.buffers()[2]
+    if data is None or not len(values):
+        return memoryview(b"")
+    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
 
 
-def _int_field(values: Sequence[object]) -> pa.Array:
-    try:
-        arr = pa.array(values, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # not all integers after all: as Python writes them
-        return _number_field(values)
-    return pc.fill_null(pc.cast(arr, pa.string()), "")
+def needs_quotes(values: pa.Array) -> bool:
+    """Whether any value of a text column holds a comma, quote or line end (one search of its bytes)."""
+    raw = _text_bytes(values).tobytes()
+    return any(c in raw for c in _SPECIAL)
 
 
-def csv_lines(
-    gx_id: Sequence[int], columns: list[tuple[str, Sequence[object]]], lng: Sequence[object], lat: Sequence[object]
-) -> bytes:
-    """The CSV lines (CRLF after each) of a batch, made column by column.
+def text_field(values: pa.Array) -> tuple[pa.Array, bool]:
+    """Text as CSV fields, and whether any was quoted: quoted (quotes doubled) only where it holds a comma,
+    quote or line end.
 
-    Byte for byte what the ``csv`` module writes (``QUOTE_MINIMAL``, ``repr`` of
-    numbers), which measured 8 to 10 microseconds a row of the crimes table;
-    here each column is formatted at once by pyarrow, and the fields of a row
-    are joined in C++.
+    Most columns hold none of those anywhere: the column's bytes are searched
+    once, and only a column that holds one is searched value by value.
     """
-    fields = [_int_field(gx_id)]
-    for kind, values in columns:
+    if values.type != pa.string():
+        values = pc.cast(values, pa.string())
+    quoted = needs_quotes(values)
+    if quoted:
+        special = pc.fill_null(pc.match_substring_regex(values, '[,"\r\n]'), False)
+        marked = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+        values = pc.if_else(special, marked, values)
+    return (pc.fill_null(values, "") if values.null_count else values), quoted
+
+
+def float_field(values: pa.Array) -> pa.Array:
+    """Doubles as Python's ``repr`` writes them (``2015.0``, ``-0.12``, ``1e-05``, ``1e+16``).
+
+    pyarrow writes the same shortest digits (checked over millions of random
+    doubles), but ``2015`` for ``2015.0`` and an exponent sooner: a ``.0`` is
+    added to whole numbers, and the few values outside ``[1e-4, 1e16)``, or
+    where pyarrow chose an exponent, are written by ``repr`` itself.
+    """
+    if values.type != pa.float64():
+        values = pc.cast(values, pa.float64())
+    text = pc.cast(values, pa.string())
+    number = values.to_numpy(zero_copy_only=False)  # NaN where missing
+    present = ~values.is_null().to_numpy(zero_copy_only=False) if values.null_count else np.ones(len(values), bool)
+    with np.errstate(invalid="ignore"):
+        size = np.abs(number)
+        odd = present & (~np.isfinite(number) | ((size != 0) & ((size < 1e-4) | (size >= 1e16))))
+        whole = np.isfinite(number) & (np.floor(number) == number) & ~odd
+    if b"e" in _text_bytes(text).tobytes():
+        odd |= pc.fill_null(pc.match_substring(text, "e"), False).to_numpy(zero_copy_only=False)
+        whole &= ~odd
+    if whole.any():
+        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    if odd.any():
+        at = np.flatnonzero(odd)
+        fixed = text.to_pylist()
+        for i, v in zip(at.tolist(), pc.take(values, pa.array(at)).to_pylist(), strict=True):
+            fixed[i] = repr(v)
+        text = pa.array(fixed, pa.string())
+    return pc.fill_null(text, "") if text.null_count else text
+
+
+def number_field(values: pa.Array, kind: ColumnType) -> pa.Array:
+    """An integer, double or boolean column as CSV fields (empty where missing)."""
+    if pa.types.is_boolean(values.type):
+        text = pc.if_else(values, "true", "false")
+    elif pa.types.is_floating(values.type):
+        return float_field(values)
+    else:
+        text = pc.cast(values, pa.string())
+    return pc.fill_null(text, "") if text.null_count else text
+
+
+def csv_lines(features: ArrowFeatures, kinds: list[ColumnType]) -> bytes:
+    """The CSV lines (CRLF after each) of a batch, each column formatted at once and the rows joined in C++.
+
+    The fields are joined by pyarrow's CSV writer, told to quote nothing (the
+    fields are already CSV); a batch with a field that had to be quoted is
+    joined by ``binary_join_element_wise`` instead, since that writer refuses
+    quotes it did not write itself.
+    """
+    fields = [number_field(features.gx_id, "integer")]
+    quoted = False
+    for kind, values in zip(kinds, features.values, strict=True):
         if kind in ("string", "datetime"):
-            fields.append(_text_field(values))
-        elif kind == "integer":
-            fields.append(_int_field(values))
+            field, special = text_field(values)
+            quoted = quoted or special
+            fields.append(field)
         else:
-            fields.append(_number_field(values))
-    fields += [_number_field(lng), _number_field(lat)]
-    rows = pc.binary_join_element_wise(*fields, ",")
-    return ("\r\n".join(rows.to_pylist()) + "\r\n").encode() if len(rows) else b""
+            fields.append(number_field(values, kind))
+    fields += [float_field(features.lng), float_field(features.lat)]
+    if not len(features):
+        return b""
+    if quoted:
+        rows = pc.binary_join_element_wise(*fields, ",")
+        lines = pc.binary_join_element_wise(rows, "\r\n", "")
+        return _text_bytes(lines).tobytes()
+    sink = pa.BufferOutputStream()
+    table = pa.Table.from_arrays(fields, [str(i) for i in range(len(fields))])
+    pa_csv.write_csv(table, sink, _WRITE)
+    return sink.getvalue().to_pybytes()
+
+
+_WRITE = pa_csv.WriteOptions(include_header=False, quoting_style="none", eol="\r\n")
 
 
 def csv_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:
@@ -86,8 +157,8 @@ def csv_chunks(store: Store, export: Export, progress: Progress | None = None) -
     pending = [buffer.getvalue().encode()]
     size = len(pending[0])
     kinds = [export.table.schema.get(n, "string") for n in names]
-    for batch in feature_batches(store, export, progress=progress):
-        body = csv_lines(batch.gx_id, list(zip(kinds, batch.values, strict=True)), batch.lng, batch.lat)
+    for batch in arrow_batches(store, export, progress):
+        body = csv_lines(batch, kinds)
         for start in range(0, len(body), CHUNK_BYTES):
             pending.append(body[start : start + CHUNK_BYTES])
             size += min(CHUNK_BYTES, len(body) - start)

@@ -1,8 +1,13 @@
-"""What an export is, checked before it starts, and how a table is read for it: in batches, by keyset.
+"""What an export is, checked before it starts, and how a table is read for it.
 
-Every writer (:mod:`crimemap.export.geojson`, :mod:`~crimemap.export.csv`,
-:mod:`~crimemap.export.parquet`, :mod:`~crimemap.export.gdal`) reads the table
-through :func:`feature_batches`; :mod:`crimemap.export` chooses the writer.
+GeoJSON (:mod:`crimemap.export.geojson`) reads the table through
+:func:`feature_batches`, in batches by keyset. CSV, GeoParquet, GeoPackage and
+FlatGeobuf (:mod:`~crimemap.export.csv`, :mod:`~crimemap.export.parquet`,
+:mod:`~crimemap.export.gdal`) read it through :func:`arrow_batches`: one
+statement, its rows as Arrow record batches made by the engine's driver in C
+(:mod:`crimemap.store.columnar`), from one snapshot of the store; where a store
+cannot read a selection so, from :func:`feature_batches` turned into Arrow.
+:mod:`crimemap.export` chooses the writer.
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+import pyarrow as pa
+
+from crimemap.export.ahead import read_ahead
 from crimemap.query import FeatureQuery, Predicate, Scalar
 from crimemap.records import FeatureColumns
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType, TableInfo
+from crimemap.store.columnar import ArrowFeatures
 from crimemap.where import parse_where
 from crimemap.where_columns import parse_select
 from crimemap.where_syntax import GEOMETRY, WhereError
@@ -92,6 +101,46 @@ def feature_batches(
         if len(cols) < batch:
             return
         after = (cols.gx_id[-1],)
+
+
+def arrow_batches(store: Store, export: Export, progress: Progress | None = None) -> Iterator[ArrowFeatures]:
+    """The table's features in the store's order for it, as Arrow arrays, a batch at a time.
+
+    Read in one statement by the store's driver where it can
+    (:meth:`~crimemap.store.base.Store.arrow_features`), a batch ahead in a
+    thread of its own (:mod:`crimemap.export.ahead`), else by
+    :func:`feature_batches`, each batch turned into Arrow arrays of the columns' types.
+    """
+    found = store.arrow_features(FeatureQuery(export.table.id, export.where, export.names))
+    if found is not None:
+        found = read_ahead(found)
+    else:
+        kinds = [export.table.schema[n] for n in export.names]
+        found = (_as_arrow(batch, kinds) for batch in feature_batches(store, export))
+    for features in found:
+        if progress is not None:
+            progress(len(features))
+        yield features
+
+
+_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    "integer": pa.int64(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "datetime": pa.string(),
+}
+
+
+def _as_arrow(features: FeatureColumns, kinds: list[ColumnType]) -> ArrowFeatures:
+    shape = pa.array(features.shape, pa.binary()) if features.shape is not None else None
+    return ArrowFeatures(
+        pa.array(features.gx_id, pa.int64()),
+        pa.array(features.lng, pa.float64()),
+        pa.array(features.lat, pa.float64()),
+        tuple(pa.array(v, _ARROW_TYPES[k]) for v, k in zip(features.values, kinds, strict=True)),
+        shape,
+    )
 
 
 def value_fixer(

@@ -27,6 +27,7 @@ from crimemap.records import Crime, Feature, FeatureColumns, OutcomeEvent, Stop,
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.catalogue import FORCE_BOUNDARIES, MonthSummary, TableInfo
+from crimemap.store.columnar import ArrowFeatures
 from crimemap.store.writer import StoreWriter
 
 
@@ -237,6 +238,15 @@ class Store(ABC):
         for i in booleans:
             values[i] = [None if v is None else bool(v) for v in values[i]]
         return cols.with_values(tuple(values))
+
+    def arrow_features(self, query: FeatureQuery) -> Iterator[ArrowFeatures] | None:
+        """All of ``query``'s features as Arrow batches, read by the engine's driver in one statement, or None.
+
+        One statement reads one snapshot: a load that commits meanwhile is not
+        seen. None where this store cannot read ``query`` so (see
+        :mod:`crimemap.store.columnar`); the caller reads :meth:`feature_columns`.
+        """
+        return None
 
     @abstractmethod
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...

@@ -41,7 +41,9 @@ from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store import count_reads
 from crimemap.store.base import JsonList, MonthSummary, Replication, Store, StoreWriter, TableInfo
+from crimemap.store.columnar import ArrowFeatures
 from crimemap.store.documents import Documents
+from crimemap.store.postgis import columnar as columnar_reads
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
 from crimemap.store.postgis import stops as stop_store
@@ -276,6 +278,10 @@ class PostGISStore(Store):
             except TableChanged:
                 if attempt == 2:  # replaced twice while being looked up: let the caller ask again
                     raise
+
+    def arrow_features(self, query: FeatureQuery) -> Iterator[ArrowFeatures] | None:
+        read = columnar_reads.plan(table_reads.require(self._db, query.table), query)
+        return columnar_reads.features(self._db, read) if read is not None else None
 
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         source = table_reads.resolve(self._db, table_id)

@@ -29,6 +29,7 @@ from crimemap import geo
 from crimemap.geometry import areas, shapes
 from crimemap.geometry.areas import rectangle
 from crimemap.query import NUMBER_TEXT, Area, Circle, Polygon
+from crimemap.store.columnar import CrimeValues
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
 from crimemap.store.compiler import circle_sql as compiler_circle_sql
 
@@ -132,3 +133,29 @@ POSTGIS = Dialect(
 
 PgColumn = SqlColumn
 """Columns read the same way in both stores (string expressions carry ``COLLATE "C"``)."""
+
+
+CRIME_VALUES = CrimeValues(
+    source="crimes",
+    order="month, cell, id",
+    values={
+        "id": "id",
+        "lng": "lng",
+        "lat": "lat",
+        "pid": "coalesce(encode(pid, 'hex'), '')",
+        "month": "month",
+        "force": "force",
+        "falls_within": "falls_within",
+        "street": "street_name",
+        "lsoa_code": "lsoa_code",
+        "lsoa_name": "lsoa_name",
+        "category": "category",
+        "outcome_name": "(SELECT name FROM outcome_kinds WHERE code = crimes.outcome)",
+        "outcome_month": "outcome_month",
+        "context": "context",
+        "location_subtype": "location_subtype",
+        "street_id": "street_id",
+    },
+)
+"""The crimes' stored values for a columnar read (:mod:`crimemap.store.columnar`): codes, and the
+texts this store keeps on each crime (street, LSOA)."""

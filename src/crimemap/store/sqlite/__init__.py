@@ -37,8 +37,10 @@ from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store import count_reads
 from crimemap.store.base import JsonList, MonthSummary, Store, StoreError, StoreWriter, TableInfo
+from crimemap.store.columnar import ArrowFeatures
 from crimemap.store.documents import DOCUMENTS_TABLE, Documents
 from crimemap.store.records import FORCE_IDS
+from crimemap.store.sqlite import columnar as columnar_reads
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
 from crimemap.store.sqlite import stats as stat_reads
@@ -255,6 +257,10 @@ class SQLiteStore(Store):
         if source.clustered:
             return table_reads.feature_columns(db, source, query, self._decoders).features()
         return table_reads.features(db, source, query)
+
+    def arrow_features(self, query: FeatureQuery) -> Iterator[ArrowFeatures] | None:
+        read = columnar_reads.plan(table_reads.require(self._db.reader(), query.table), query)
+        return columnar_reads.features(self.path, read) if read is not None else None
 
     def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
         db = self._db.reader()
