@@ -27,6 +27,7 @@ from crimemap.records import Crime, Feature, FeatureColumns, OutcomeEvent, Stop,
 from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.catalogue import FORCE_BOUNDARIES, MonthSummary, TableInfo
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.store.writer import StoreWriter
 
 
@@ -236,6 +237,15 @@ class Store(ABC):
         for i in booleans:
             values[i] = [None if v is None else bool(v) for v in values[i]]
         return cols.with_values(tuple(values))
+
+    def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+        """The features of ``query`` as GeoJSON written by the engine (:mod:`crimemap.store.geojson_sql`).
+
+        The same bytes :func:`crimemap.export.geojson.column_bytes` makes of
+        :meth:`feature_columns`, or None where the engine does not write this
+        read: the caller then renders :meth:`feature_columns` itself.
+        """
+        return None
 
     @abstractmethod
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None: ...

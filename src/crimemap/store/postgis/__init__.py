@@ -40,6 +40,7 @@ from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.base import JsonList, MonthSummary, Replication, Store, StoreWriter, TableInfo
 from crimemap.store.documents import Documents
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
 from crimemap.store.postgis import stats_stops as stop_stat_reads
@@ -250,6 +251,16 @@ class PostGISStore(Store):
             except TableChanged:
                 if attempt == 2:  # replaced twice while being looked up: let the caller ask again
                     raise
+
+    def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+        for attempt in (1, 2):
+            source = table_reads.require(self._db, query.table)
+            try:
+                return table_reads.feature_geojson(self._db, source, query, layout)
+            except TableChanged:
+                if attempt == 2:
+                    raise
+        return None
 
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         source = table_reads.resolve(self._db, table_id)

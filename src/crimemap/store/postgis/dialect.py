@@ -21,6 +21,7 @@ appears in generated SQL other than placeholders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import shapely
@@ -31,6 +32,7 @@ from crimemap.geometry.areas import rectangle
 from crimemap.query import NUMBER_TEXT, Area, Circle, Polygon
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
 from crimemap.store.compiler import circle_sql as compiler_circle_sql
+from crimemap.store.geojson_sql import JsonDialect, sql_literal
 
 
 def text(expr: str) -> str:
@@ -132,3 +134,54 @@ POSTGIS = Dialect(
 
 PgColumn = SqlColumn
 """Columns read the same way in both stores (string expressions carry ``COLLATE "C"``)."""
+
+
+# -- GeoJSON written by the engine (crimemap.store.geojson_sql) ------------------------------------------------
+
+
+def json_string(expr: str) -> str:
+    """Text as JSON: ``to_json`` escapes as orjson does (short escapes, ``\\u00XX`` in lower case, no others)."""
+    return f"coalesce(to_json({expr})::text, 'null')"
+
+
+def json_integer(expr: str) -> str:
+    return f"coalesce(({expr})::text, 'null')"
+
+
+def json_double(expr: str) -> str:
+    """A double as orjson writes it: PostgreSQL's shortest exact digits (``1.0`` for a whole number).
+
+    Within ``1e-4 <= |x| < 1e15`` both write decimals, and zero is ``0.0`` or ``-0.0``; outside it (and wherever the
+    text would not read back as the same double, as under ``extra_float_digits``
+    below 1) the value is NULL, rendered in Python.
+    """
+    x = f"({expr})"
+    return (
+        f"CASE WHEN {x} IS NULL THEN 'null' WHEN {x} = 0 THEN CASE WHEN {x}::text = '-0' THEN '-0.0' ELSE '0.0' END"
+        f" WHEN abs({x}) >= 1e-4 AND abs({x}) < 1e15 AND {x}::text::float8 = {x}"
+        f" THEN CASE WHEN {x} = trunc({x}) THEN {x}::text || '.0' ELSE {x}::text END END"
+    )
+
+
+def json_boolean(expr: str) -> str:
+    return f"CASE WHEN ({expr}) IS NULL THEN 'null' WHEN ({expr}) THEN 'true' ELSE 'false' END"
+
+
+def json_lookup(code: str, texts: Sequence[str]) -> str:
+    """The ready JSON text at index ``code`` of our own vocabulary (NULL past its end)."""
+    return f"(ARRAY[{', '.join(sql_literal(t) for t in texts)}]::text[])[({code}) + 1]"
+
+
+def json_concat(parts: list[str]) -> str:
+    return "(" + " || ".join(parts) + ")"
+
+
+POSTGIS_JSON = JsonDialect(
+    placeholder="%s::text",
+    concat=json_concat,
+    integer=json_integer,
+    double=json_double,
+    string=json_string,
+    boolean=json_boolean,
+    lookup=json_lookup,
+)

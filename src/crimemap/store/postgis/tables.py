@@ -31,10 +31,11 @@ from crimemap.query import And, FeatureQuery, Predicate, Within
 from crimemap.records import Feature
 from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.geojson_sql import FeaturePlan, GeoJSONPage, JsonColumn, Layout
 from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.connection import Database
-from crimemap.store.postgis.dialect import POSTGIS, PgColumn, text
+from crimemap.store.postgis.dialect import POSTGIS, POSTGIS_JSON, PgColumn, text
 from crimemap.store.records import (
     FORCE_NAMES,
     encode_category_name,
@@ -228,6 +229,21 @@ def features(db: Database, source: Source, query: FeatureQuery) -> Iterator[Feat
         [source.key, "lng", "lat", *(source.columns[n].expr for n in names), *shape_tables.select_shape(shapes)]
     )
     params: list[Any] = []
+    sql = _read_sql(db, source, query, select, params)
+    started = False
+    try:
+        for row in db.stream(sql, params):
+            started = True
+            yield shape_tables.feature(row, shapes)
+    except psycopg.errors.UndefinedTable:
+        # The table was replaced (and its old rows dropped) between looking it up and reading it.
+        if started:
+            raise StoreError(f"table {query.table!r} was replaced while being read; try again") from None
+        raise TableChanged(f"table {query.table!r} was replaced while it was being read; ask again") from None
+
+
+def _read_sql(db: Database, source: Source, query: FeatureQuery, select: str, params: list[Any]) -> str:
+    """The statement reading ``select`` of ``query``'s rows in keyset order (its parameters appended to ``params``)."""
     where = ["TRUE"]
     if query.where is not None:
         try:
@@ -256,16 +272,34 @@ def features(db: Database, source: Source, query: FeatureQuery) -> Iterator[Feat
     if query.limit is not None:
         sql += " LIMIT %s"
         params.append(query.limit)
-    started = False
+    return sql
+
+
+def feature_geojson(db: Database, source: Source, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+    """The features of ``query`` as GeoJSON written by PostgreSQL (:mod:`crimemap.store.geojson_sql`), or None.
+
+    None for a table of shapes, and where the engine could not write one of the
+    page's features exactly: the caller reads it through ``feature_columns``.
+    """
+    names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
+    for name in (*names, *(k.column for k in query.order_by)):
+        _column(source, name)
+    if source.info.shapes:
+        return None
+    types = source.info.schema
+    columns = {n: JsonColumn(source.columns[n].expr, types[n]) for n in names}
+    render, params = FeaturePlan(layout, source.key, "lng", "lat", columns).sql(POSTGIS_JSON)
+    keys = ", ".join([*(source.columns[k.column].expr for k in query.order_by), source.key])
+    sql = _read_sql(db, source, query, f"{render}, {keys}", params)
     try:
-        for row in db.stream(sql, params):
-            started = True
-            yield shape_tables.feature(row, shapes)
+        rows = db.all(sql, params)
     except psycopg.errors.UndefinedTable:
-        # The table was replaced (and its old rows dropped) between looking it up and reading it.
-        if started:
-            raise StoreError(f"table {query.table!r} was replaced while being read; try again") from None
         raise TableChanged(f"table {query.table!r} was replaced while it was being read; ask again") from None
+    features = [r[0] for r in rows]
+    if None in features:
+        return None
+    ordered = len(query.order_by)
+    return GeoJSONPage([f.encode() for f in features], [r[1 : ordered + 2] for r in rows])
 
 
 MAX_HINT_RANGES = 512

@@ -37,6 +37,7 @@ from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.base import JsonList, MonthSummary, Store, StoreError, StoreWriter, TableInfo
 from crimemap.store.documents import DOCUMENTS_TABLE, Documents
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import crimes as crime_reads
@@ -259,6 +260,10 @@ class SQLiteStore(Store):
     def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
         db = self._db.reader()
         return table_reads.feature_columns(db, table_reads.require(db, query.table), query, self._decoders)
+
+    def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+        db = self._db.reader()
+        return table_reads.feature_geojson(db, table_reads.require(db, query.table), query, layout)
 
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         db = self._db.reader()
