@@ -149,17 +149,24 @@ def json_integer(expr: str) -> str:
 
 
 def json_double(expr: str) -> str:
-    """A double as orjson writes it: PostgreSQL's shortest exact digits (``1.0`` for a whole number).
+    """A double as orjson writes it, from PostgreSQL's shortest exact digits.
 
-    Within ``1e-4 <= |x| < 1e15`` both write decimals, and zero is ``0.0`` or ``-0.0``; outside it (and wherever the
-    text would not read back as the same double, as under ``extra_float_digits``
-    below 1) the value is NULL, rendered in Python.
+    Within ``1e-4 <= |x| < 1e15`` both write the same decimals (orjson adds ``.0``
+    to a whole number); zero is ``0.0`` or ``-0.0``; within ``1e-5 <= |x| < 1e-4``
+    PostgreSQL writes ``1.2e-05`` where orjson writes ``0.000012``, so its digits
+    are moved. Any other double (and text that would not read back as the same
+    double, as under ``extra_float_digits`` below 1) is NULL: written by Python.
     """
     x = f"({expr})"
+    small = (
+        f"CASE WHEN {x} < 0 THEN '-' ELSE '' END || '0.0000' || replace(split_part(abs({x})::text, 'e', 1), '.', '')"
+    )
     return (
         f"CASE WHEN {x} IS NULL THEN 'null' WHEN {x} = 0 THEN CASE WHEN {x}::text = '-0' THEN '-0.0' ELSE '0.0' END"
-        f" WHEN abs({x}) >= 1e-4 AND abs({x}) < 1e15 AND {x}::text::float8 = {x}"
-        f" THEN CASE WHEN {x} = trunc({x}) THEN {x}::text || '.0' ELSE {x}::text END END"
+        f" WHEN {x}::text::float8 <> {x} THEN NULL"
+        f" WHEN abs({x}) >= 1e-4 AND abs({x}) < 1e15"
+        f" THEN CASE WHEN {x} = trunc({x}) THEN {x}::text || '.0' ELSE {x}::text END"
+        f" WHEN abs({x}) >= 1e-5 AND abs({x}) < 1e-4 THEN {small} END"
     )
 
 
