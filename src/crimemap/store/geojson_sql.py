@@ -21,8 +21,10 @@ bound parameters, never SQL.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Literal
 
 import orjson
@@ -32,8 +34,15 @@ from crimemap.query import Scalar
 JsonKind = Literal["integer", "double", "string", "boolean", "datetime", "json"]
 """How a column's SQL value is written: a column type, or ``json`` (the expression already renders JSON text)."""
 
-FALLBACK = None
-"""What a rendered feature is when the engine cannot write it exactly: the page is rendered in Python."""
+UNEXACT = b"\x01"
+"""What a part the engine could not write exactly becomes in a feature (see :attr:`JsonDialect.concat`): a
+control character, which no JSON either engine writes holds unescaped. A page that holds one is written
+by Python instead."""
+
+
+def all_exact(features: list[bytes]) -> bool:
+    """Whether the engine wrote every feature of a page exactly (none holds :data:`UNEXACT`)."""
+    return not any(map(operator.contains, features, repeat(UNEXACT)))
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ class JsonDialect:
 
     placeholder: str
     concat: Callable[[list[str]], str]
-    """SQL joining the parts' texts into one, NULL if any part is NULL."""
+    """SQL joining the parts' texts into one, a part that is NULL as :data:`UNEXACT` (one function call, not
+    ``||`` after ``||``, which copies the text made so far at each step)."""
     integer: Callable[[str], str]
     double: Callable[[str], str]
     string: Callable[[str], str]

@@ -179,8 +179,16 @@ def json_lookup(code: str, texts: Sequence[str]) -> str:
     return f"(ARRAY[{', '.join(sql_literal(t) for t in texts)}]::text[])[({code}) + 1]"
 
 
+_MAX_ARGUMENTS = 100
+"""PostgreSQL's limit on a function's arguments (``FUNC_MAX_ARGS``), ``concat``'s too."""
+
+
 def json_concat(parts: list[str]) -> str:
-    return "(" + " || ".join(parts) + ")"
+    """The parts joined by ``concat`` (in groups of at most 100 arguments), a NULL part as ``chr(1)``."""
+    marked = [p if p == "%s::text" else f"coalesce({p}, chr(1))" for p in parts]
+    while len(marked) > _MAX_ARGUMENTS:
+        marked = [f"concat({', '.join(marked[i : i + _MAX_ARGUMENTS])})" for i in range(0, len(marked), _MAX_ARGUMENTS)]
+    return f"concat({', '.join(marked)})"
 
 
 POSTGIS_JSON = JsonDialect(

@@ -31,7 +31,7 @@ from crimemap.query import And, FeatureQuery, Predicate, Within
 from crimemap.records import Feature
 from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
-from crimemap.store.geojson_sql import FeaturePlan, GeoJSONPage, JsonColumn, Layout
+from crimemap.store.geojson_sql import FeaturePlan, GeoJSONPage, JsonColumn, Layout, all_exact
 from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.connection import Database
@@ -295,11 +295,11 @@ def feature_geojson(db: Database, source: Source, query: FeatureQuery, layout: L
         rows = db.all(sql, params)
     except psycopg.errors.UndefinedTable:
         raise TableChanged(f"table {query.table!r} was replaced while it was being read; ask again") from None
-    features = [r[0] for r in rows]
-    if None in features:
+    features = [r[0].encode() for r in rows]
+    if not all_exact(features):
         return None
     ordered = len(query.order_by)
-    return GeoJSONPage([f.encode() for f in features], [r[1 : ordered + 2] for r in rows])
+    return GeoJSONPage(features, [r[1 : ordered + 2] for r in rows])
 
 
 MAX_HINT_RANGES = 512

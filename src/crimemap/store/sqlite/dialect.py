@@ -157,11 +157,6 @@ def json_lookup(code: str, texts: list[str] | tuple[str, ...]) -> str:
     return f"CASE {code} {whens} END"
 
 
-UNEXACT = b"\x01"
-"""What a part SQLite could not write exactly becomes in a feature: a control character, which no JSON it
-writes holds unescaped (``printf`` writes NULL as nothing, so NULL cannot carry the news)."""
-
-
 def json_concat(parts: list[str]) -> str:
     """The parts joined by one ``printf``, which writes into one buffer (each ``||`` copies what came before)."""
     marked = [p if p == "?" else f"coalesce({p}, char(1))" for p in parts]

@@ -11,10 +11,8 @@ numbers written as ``YYYY-MM``). A request resolves its table once
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import orjson
@@ -26,12 +24,12 @@ from crimemap.query import FeatureQuery
 from crimemap.records import Feature, FeatureColumns
 from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
-from crimemap.store.geojson_sql import FeaturePlan, GeoJSONPage, JsonColumn, Layout
+from crimemap.store.geojson_sql import FeaturePlan, GeoJSONPage, JsonColumn, Layout, all_exact
 from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite.connection import Reader
-from crimemap.store.sqlite.dialect import SQLITE, SQLITE_JSON, UNEXACT
+from crimemap.store.sqlite.dialect import SQLITE, SQLITE_JSON
 from crimemap.store.sqlite.schema import pid_text, street_name
 
 
@@ -268,7 +266,7 @@ def feature_geojson(db: Reader, source: Source, query: FeatureQuery, layout: Lay
 
 def _page(rows: list[tuple[Any, ...]], keys: int) -> GeoJSONPage | None:
     features = [r[0] for r in rows]
-    if any(map(operator.contains, features, repeat(UNEXACT))):
+    if not all_exact(features):
         return None
     return GeoJSONPage(features, [r[1 : keys + 2] for r in rows])
 
