@@ -55,6 +55,12 @@ FAR_DOUBLES = [9.9e-06, -2.5e-07, 1e15, 1e16, 1.7976931348623157e308, 5e-324]
 """Doubles PostgreSQL leaves to Python (orjson writes them in another notation than PostgreSQL's)."""
 
 
+@pytest.fixture(autouse=True)
+def _engine_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's engine writing is off by measurement (see SQLiteStore.engine_geojson): these tests switch it on."""
+    monkeypatch.setattr(SQLiteStore, "engine_geojson", True)
+
+
 def _texts(store: Store) -> list[str]:
     """:data:`NASTY_TEXT`, but for a NUL in PostgreSQL, whose text cannot hold one."""
     return NASTY_TEXT if isinstance(store, SQLiteStore) else [t for t in NASTY_TEXT if "\x00" not in t]

@@ -261,7 +261,21 @@ class SQLiteStore(Store):
         db = self._db.reader()
         return table_reads.feature_columns(db, table_reads.require(db, query.table), query, self._decoders)
 
+    engine_geojson = False
+    """Whether SQLite writes pages of GeoJSON itself (:func:`crimemap.store.sqlite.tables.feature_geojson`).
+
+    Off, by measurement: written column by column in SQL, a crime costs SQLite more
+    than the columnar Python path costs (CPU time, densest mile of
+    ``bench-data``, 850 crimes: 7.3 ms against 5.7 ms; a 10,000-feature page of
+    the NYC table, whose 17-digit coordinates ``printf`` cannot write exactly:
+    65 ms against 27 ms). Most of it is doubles: ``printf('%!.15g')`` and the
+    check that it is exact cost about 0.4 us each. The spelling is kept, and
+    tested byte for byte against Python, for when stored fragments make it win.
+    """
+
     def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+        if not self.engine_geojson:
+            return None
         db = self._db.reader()
         return table_reads.feature_geojson(db, table_reads.require(db, query.table), query, layout)
 
