@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from crimemap import geo
@@ -151,7 +152,7 @@ def json_boolean(expr: str) -> str:
     return f"CASE typeof({expr}) WHEN 'null' THEN 'null' WHEN 'integer' THEN {flag} END"
 
 
-def json_lookup(code: str, texts: list[str] | tuple[str, ...]) -> str:
+def json_lookup(code: str, texts: Sequence[str]) -> str:
     """The ready JSON text at index ``code`` of our own vocabulary (NULL past its end)."""
     whens = " ".join(f"WHEN {i} THEN {sql_literal(t)}" for i, t in enumerate(texts))
     return f"CASE {code} {whens} END"
