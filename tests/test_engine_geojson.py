@@ -140,6 +140,20 @@ def test_engine_pages_in_order_by_with_cursors_of_typed_values(store: Store, tmp
     )
 
 
+def test_a_table_of_more_columns_than_a_function_takes_arguments_is_written_by_the_engine(
+    store: Store, tmp_path: Path
+) -> None:
+    properties = {f"column {i} \"quoted\"": [i, i + 0.5, f"text {i}\n", i % 2 == 0, None][i % 5] for i in range(130)}
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-0.1, 51.5]}, "properties": properties}
+    path = tmp_path / "wide.geojson"
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": [feature] * 3}))
+    table = _loaded(store, path)
+    names = tuple(c.name for c in table.columns)
+    query = FeatureQuery(table.id, None, names, (), None, None)
+    engine = store.feature_geojson(query, Layout(names))
+    assert engine is not None and engine.features == _python(store, query, names)
+
+
 def test_doubles_the_engine_cannot_write_exactly_are_written_by_python(store: Store, tmp_path: Path) -> None:
     table = _loaded(store, _table_file(store, tmp_path, FAR_DOUBLES))
     names = tuple(c.name for c in table.columns)

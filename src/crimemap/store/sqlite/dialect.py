@@ -161,7 +161,16 @@ def json_lookup(code: str, texts: Sequence[str]) -> str:
 def json_concat(parts: list[str]) -> str:
     """The parts joined by one ``printf``, which writes into one buffer (each ``||`` copies what came before)."""
     marked = [p if p == "?" else f"coalesce({p}, char(1))" for p in parts]
-    return "printf('" + "%s" * len(parts) + "', " + ", ".join(marked) + ")"
+    while len(marked) > _MAX_ARGUMENTS:  # SQLite takes at most 127 (SQLITE_MAX_FUNCTION_ARG)
+        marked = [_printf(marked[i : i + _MAX_ARGUMENTS]) for i in range(0, len(marked), _MAX_ARGUMENTS)]
+    return _printf(marked)
+
+
+_MAX_ARGUMENTS = 100
+
+
+def _printf(parts: list[str]) -> str:
+    return "printf('" + "%s" * len(parts) + "', " + ", ".join(parts) + ")"
 
 
 SQLITE_JSON = JsonDialect(
