@@ -477,7 +477,8 @@ def report(results: dict[str, dict[str, float]], sizes: dict[str, tuple[int, int
     print(f"{'measure':<66}" + "".join(f"{n:>{width}}" for n in names) + "  embedded/tipg  PostGIS/embedded")
     for measure_name in results[names[0]]:
         values = [results[n].get(measure_name, float("nan")) for n in names]
-        line = f"{measure_name:<66}" + "".join(f"{v:>{width},.1f}" for v in values)
+        digits = 2 if "p50" in measure_name else 1
+        line = f"{measure_name:<66}" + "".join(f"{v:>{width},.{digits}f}" for v in values)
         mine, pg = results[names[0]][measure_name], results[names[1]][measure_name]
         tipg = results.get("tipg 1.6.1 (PostGIS)", {}).get(measure_name)
         faster = "p50" in measure_name
