@@ -140,8 +140,16 @@ PgColumn = SqlColumn
 
 
 def json_string(expr: str) -> str:
-    """Text as JSON: ``to_json`` escapes as orjson does (short escapes, ``\\u00XX`` in lower case, no others)."""
-    return f"coalesce(to_json({expr})::text, 'null')"
+    """Text as JSON: ``to_json`` escapes as orjson does (short escapes, ``\\u00XX`` in lower case, no others).
+
+    ``to_json`` costs about 1 us a call, so text with nothing to escape (nearly all)
+    is only quoted; a regular expression, compiled once, finds the rest.
+    """
+    x = f"({expr})"
+    return (
+        f"CASE WHEN {x} IS NULL THEN 'null' WHEN {x} ~ '[\\x01-\\x1f\"\\\\]' THEN to_json({x})::text"
+        f" ELSE '\"' || {x} || '\"' END"
+    )
 
 
 def json_integer(expr: str) -> str:

@@ -286,11 +286,16 @@ def feature_geojson(db: Database, source: Source, query: FeatureQuery, layout: L
         _column(source, name)
     if source.info.shapes:
         return None
+    # Each value is read once, by a subquery (OFFSET 0 keeps PostgreSQL from folding it into the
+    # rendering, which names a value up to four times); the rendering runs over its rows, in its order.
     types = source.info.schema
-    columns = {n: JsonColumn(source.columns[n].expr, types[n]) for n in names}
-    render, params = FeaturePlan(layout, source.key, "lng", "lat", columns).sql(POSTGIS_JSON)
-    keys = ", ".join([*(source.columns[k.column].expr for k in query.order_by), source.key])
-    sql = _read_sql(db, source, query, f"{render}, {keys}", params)
+    values = [f"{source.columns[n].expr} AS v{i}" for i, n in enumerate(names)]
+    keys = [f"{source.columns[k.column].expr} AS k{i}" for i, k in enumerate(query.order_by)]
+    columns = {n: JsonColumn(f"v{i}", types[n]) for i, n in enumerate(names)}
+    render, params = FeaturePlan(layout, "fid", "lng", "lat", columns).sql(POSTGIS_JSON)
+    inner = ", ".join([f"{source.key} AS fid", "lng", "lat", *values, *keys])
+    cursor = ", ".join([*(f"k{i}" for i in range(len(query.order_by))), "fid"])
+    sql = f"SELECT {render}, {cursor} FROM ({_read_sql(db, source, query, inner, params)} OFFSET 0) page"
     try:
         rows = db.all(sql, params)
     except psycopg.errors.UndefinedTable:
