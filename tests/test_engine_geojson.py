@@ -143,7 +143,7 @@ def test_engine_pages_in_order_by_with_cursors_of_typed_values(store: Store, tmp
 def test_a_table_of_more_columns_than_a_function_takes_arguments_is_written_by_the_engine(
     store: Store, tmp_path: Path
 ) -> None:
-    properties = {f"column {i} \"quoted\"": [i, i + 0.5, f"text {i}\n", i % 2 == 0, None][i % 5] for i in range(130)}
+    properties = {f'column {i} "quoted"': [i, i + 0.5, f"text {i}\n", i % 2 == 0, None][i % 5] for i in range(130)}
     feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [-0.1, 51.5]}, "properties": properties}
     path = tmp_path / "wide.geojson"
     path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": [feature] * 3}))
