@@ -1,22 +1,24 @@
 """GeoJSON features rendered by the engine: the plan, written once, and what each dialect spells its own way.
 
 A page of features crosses into Python as one ready string per feature instead of
-a tuple of values to decode and dump: the SQL built here concatenates the
-feature (``||``), the same bytes :func:`crimemap.export.geojson.column_bytes`
-writes, and each store's ``dialect`` module gives the few functions that
-differ (:class:`JsonDialect`): how a string is quoted as JSON, how a double is
-written, how a code is looked up in our own vocabulary.
+a tuple of values to decode and dump: the SQL planned here (:class:`FeaturePlan`)
+joins each feature in one call, the same bytes
+:func:`crimemap.export.geojson.column_bytes` writes, and each store's ``dialect``
+module gives the few functions that differ (:class:`JsonDialect`): how a string
+is quoted as JSON, how a double is written, how a code is looked up in our own
+vocabulary, how the parts are joined.
 
 Exactness comes first. Where the engine cannot promise orjson's bytes (a double
-outside ``1e-4 <= |x| < 1e15``, where orjson and the engine choose different
-notations; a value of an unexpected type), the rendering is SQL ``NULL``, so the
-whole feature is ``NULL`` and the caller renders that page in Python instead
-(:data:`FALLBACK`). Property names, which are user text in a loaded table, are
-bound parameters, never SQL.
+PostgreSQL writes in another notation; a value of an unexpected type), that part
+is SQL ``NULL``, joined as :data:`UNEXACT`, and the caller renders the page in
+Python instead (:func:`all_exact`). Property names, which are user text in a
+loaded table, are bound parameters, never SQL.
 
 >>> plan = FeaturePlan(Layout(("name",)), key="gx_id", lng="lng", lat="lat",
 ...                    columns={"name": JsonColumn("c0", "string")})
->>> sql, params = plan.sql(SOME_DIALECT)  # doctest: +SKIP
+>>> sql, params = plan.sql(SQLITE_JSON)  # doctest: +SKIP
+>>> params  # doctest: +SKIP
+['{"type":"Feature","id":', ',"geometry":', ',"properties":{"name":', '}}']
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ class FeaturePlan:
         head = '{"type":"Feature"'
         if layout.with_id:
             fixed(head + ',"id":')
-            parts.append(_not_null(dialect.integer(self.key)))
+            parts.append(dialect.integer(self.key))
             head = ""
         if layout.with_geometry:
             fixed(head + ',"geometry":')
@@ -137,7 +139,7 @@ class FeaturePlan:
 
     def _value(self, name: str, dialect: JsonDialect) -> str:
         if name in self.layout.key_as_text:
-            return "'\"' || " + _not_null(dialect.integer(self.key)) + " || '\"'"
+            return "'\"' || " + dialect.integer(self.key) + " || '\"'"
         column = self.columns[name]
         if column.kind == "json":
             return column.expr
@@ -157,10 +159,6 @@ class GeoJSONPage:
 
     features: list[bytes]
     cursors: list[tuple[Scalar, ...]]
-
-
-def _not_null(sql: str) -> str:
-    return sql
 
 
 def json_texts(values: Sequence[str | None]) -> list[str]:
