@@ -45,16 +45,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crimemap.api.mapsengine.params import FeaturesRequest
-from crimemap.api.mapsengine.routes import render_columns
+from crimemap.export.geojson import geojson_page
 from crimemap.export.plan import Export, feature_batches
 from crimemap.query import FeatureQuery, Predicate
 from crimemap.store import open_store
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, TableInfo
 from crimemap.store.engines import is_server_store
+from crimemap.store.geojson_sql import Layout
 from crimemap.where import parse_where
-from crimemap.where_syntax import GEOMETRY
 from crimemap_server import Server, crimemap_command
 
 FEATURES = "/mapsengine/v1/tables/{table}/features"
@@ -107,9 +106,8 @@ def _page_floor(store: Store, table: TableInfo, where: Predicate | None, after: 
     """A page in process: the store query and the rendered features, as the endpoint does them."""
     names = tuple(c.name for c in table.columns)
     query = FeatureQuery(table.id, where, names, (), (after,) if after is not None else None, 1_001)
-    page = store.feature_columns(query).head(1_000)
-    request = FeaturesRequest(where, (GEOMETRY, *names), (), None, 1_000, False, "", None)
-    return b",".join(render_columns(table, request, names, page))
+    page = geojson_page(store, query, Layout(names, with_id=False))
+    return b",".join(page.features[:1_000])
 
 
 def _median_ms(fn: Callable[[], object], n: int) -> float:

@@ -156,13 +156,13 @@ def test_an_empty_result_is_an_empty_feature_collection(nyc: Store) -> None:
 def test_export_is_streamed_in_small_chunks_from_small_batches(nyc: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exporting, "BATCH_FEATURES", 1_000)
     reads: list[FeatureQuery] = []
-    real = nyc.feature_columns
+    real = nyc.feature_geojson
 
-    def spy(query: FeatureQuery) -> Any:
+    def spy(query: FeatureQuery, layout: Any) -> Any:
         reads.append(query)
-        return real(query)
+        return real(query, layout)
 
-    monkeypatch.setattr(nyc, "feature_columns", spy)
+    monkeypatch.setattr(nyc, "feature_geojson", spy)
     plan = plan_export(nyc, TABLE)
     tracemalloc.start()
     sizes = [len(c) for c in export_chunks(nyc, plan, "geojson")]

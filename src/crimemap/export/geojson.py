@@ -13,16 +13,19 @@ the properties in column order::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 from typing import Any
 
 import orjson
 
-from crimemap.export.plan import CHUNK_BYTES, Export, Progress, feature_batches
+from crimemap.export import plan
+from crimemap.export.plan import CHUNK_BYTES, Export, Progress
 from crimemap.geometry import shapes
+from crimemap.query import FeatureQuery, Scalar
 from crimemap.records import Feature, FeatureColumns
 from crimemap.store.base import Store
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 
 HEAD = b'{"type":"FeatureCollection","features":[\n'
 TAIL = b"\n]}\n"
@@ -68,6 +71,31 @@ def column_bytes(
     return [template % (p, dumps(q)) for p, q in zip(geometries, properties, strict=True)]
 
 
+def geojson_page(store: Store, query: FeatureQuery, layout: Layout) -> GeoJSONPage:
+    """The features of ``query`` as GeoJSON laid out as ``layout`` says, and each one's cursor.
+
+    Written by the engine where the store can (:meth:`Store.feature_geojson`),
+    else here from :meth:`Store.feature_columns`: the same bytes either way.
+    The cursor of a feature is its ``query.order_by`` values, then its key.
+    """
+    page = store.feature_geojson(query, layout)
+    if page is not None:
+        return page
+    cols = store.feature_columns(query)
+    fetched = query.columns if query.columns is not None else tuple(c for c in layout.names)
+    values: list[Sequence[Scalar]] = []
+    for name in layout.names:
+        if name in layout.key_as_text:
+            values.append([str(g) for g in cols.gx_id])
+        else:
+            values.append(cols.values[fetched.index(name)])
+    keys = [cols.values[fetched.index(k.column)] for k in query.order_by]
+    features = column_bytes(
+        cols.with_values(tuple(values)), layout.names, with_id=layout.with_id, with_geometry=layout.with_geometry
+    )
+    return GeoJSONPage(features, list(zip(*keys, cols.gx_id, strict=True)))
+
+
 def _point(lng: float | None, lat: float | None) -> bytes:
     return b'{"type":"Point","coordinates":[%b]}' % orjson.dumps([lng, lat])[1:-1] if lng is not None else b"null"
 
@@ -77,13 +105,25 @@ def _shape_or_point(shape: bytes | None, lng: float | None, lat: float | None) -
 
 
 def geojson_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:
-    """The FeatureCollection in chunks of about :data:`~crimemap.export.plan.CHUNK_BYTES` bytes."""
-    names = export.names
+    """The FeatureCollection in chunks of about :data:`~crimemap.export.plan.CHUNK_BYTES` bytes.
+
+    Read a batch at a time by keyset, as :func:`~crimemap.export.plan.feature_batches`
+    reads, each batch's features written by the engine where it can (:func:`geojson_page`).
+    """
+    layout = Layout(export.names)
     pending: list[bytes] = [HEAD]
     size = len(HEAD)
     first = True
-    for batch in feature_batches(store, export, progress=progress):
-        for line in column_bytes(batch, names):
+    after: tuple[Scalar, ...] | None = None
+    batch = plan.BATCH_FEATURES
+    while True:
+        query = FeatureQuery(export.table.id, export.where, export.names, (), after, batch)
+        page = geojson_page(store, query, layout)
+        if not page.features:
+            break
+        if progress is not None:
+            progress(len(page.features))
+        for line in page.features:
             if not first:
                 pending.append(b",\n")
             first = False
@@ -92,5 +132,8 @@ def geojson_chunks(store: Store, export: Export, progress: Progress | None = Non
             if size >= CHUNK_BYTES:
                 yield b"".join(pending)
                 pending, size = [], 0
+        if len(page.features) < batch:
+            break
+        after = page.cursors[-1][-1:]
     pending.append(TAIL)
     yield b"".join(pending)

@@ -28,6 +28,7 @@ from crimemap.stats_query import StatsQuery
 from crimemap.stats_stops_query import StopStatsQuery
 from crimemap.store.catalogue import FORCE_BOUNDARIES, MonthSummary, TableInfo
 from crimemap.store.columnar import ArrowFeatures
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.store.writer import StoreWriter
 
 
@@ -245,6 +246,15 @@ class Store(ABC):
         One statement reads one snapshot: a load that commits meanwhile is not
         seen. None where this store cannot read ``query`` so (see
         :mod:`crimemap.store.columnar`); the caller reads :meth:`feature_columns`.
+        """
+        return None
+
+    def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+        """The features of ``query`` as GeoJSON written by the engine (:mod:`crimemap.store.geojson_sql`).
+
+        The same bytes :func:`crimemap.export.geojson.column_bytes` makes of
+        :meth:`feature_columns`, or None where the engine does not write this
+        read: the caller then renders :meth:`feature_columns` itself.
         """
         return None
 

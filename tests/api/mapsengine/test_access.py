@@ -16,6 +16,7 @@ from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery
 from crimemap.records import Feature, FeatureColumns
 from crimemap.store.base import Store
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.store.sqlite import SQLiteStore
 
 TABLE = "02378420399528461352-11853667273131550346"
@@ -198,6 +199,9 @@ class _FailingStore(SQLiteStore):
         raise sqlite3.OperationalError("database is locked")
 
     def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
+        raise sqlite3.OperationalError("database is locked")
+
+    def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
         raise sqlite3.OperationalError("database is locked")
 
 

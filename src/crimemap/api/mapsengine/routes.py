@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -80,12 +79,13 @@ from crimemap.api.page_tokens import Page, PageTokens, secret_of
 from crimemap.api.responses import JSONResponse
 from crimemap.echo import cut, echo
 from crimemap.errors import PageCursorGone
-from crimemap.export.geojson import column_bytes, feature_bytes
+from crimemap.export.geojson import feature_bytes, geojson_page
 from crimemap.export.plan import value_fixer
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.records import Feature, FeatureColumns
+from crimemap.records import Feature
 from crimemap.store.base import Store
 from crimemap.store.catalogue import TableInfo
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.where_syntax import GEOMETRY
 
 PREFIX = "/mapsengine/v1"
@@ -152,21 +152,21 @@ def list_features(
     fetch = names + tuple(k.column for k in req.order_by if k.column not in names)
     after = req.page.after if req.page else None
     query = FeatureQuery(table.id, req.where, fetch, req.order_by, after, size + 1)
+    layout = Layout(
+        req.properties,
+        frozenset(n for n in req.properties if n not in table.schema),
+        with_id=False,
+        with_geometry=req.with_geometry,
+    )
     try:
-        found = _store(request).feature_columns(query) if size > 0 else None
+        found = geojson_page(_store(request), query, layout) if size > 0 else GeoJSONPage([], [])
     except PageCursorGone as e:
         raise invalid("pageToken", str(e)) from None
-    more = found is not None and len(found) > size
-    page = found.head(size) if found is not None else FeatureColumns((), (), (), ())
-    body = [
-        b'{"type":"FeatureCollection","features":[',
-        b",".join(render_columns(table, req, fetch, page)),
-        b"]",
-    ]
+    more = len(found.features) > size
+    features = found.features[:size]
+    body = [b'{"type":"FeatureCollection","features":[', b",".join(features), b"]"]
     if more and (req.limit is None or served + size < req.limit):
-        last = page.row(len(page) - 1)
-        cursor = (*(last.properties[fetch.index(k.column)] for k in req.order_by), last.gx_id)
-        token = tokens.issue(table.id, req.fingerprint, Page(served + size, cursor))
+        token = tokens.issue(table.id, req.fingerprint, Page(served + size, tuple(found.cursors[size - 1])))
         body.append(b',"nextPageToken":' + orjson.dumps(token))
     if req.include_schema:
         body.append(b',"schema":' + orjson.dumps(schema_resource(table)))
@@ -197,27 +197,6 @@ def get_feature(
         raise not_found(f"Feature {echo(feature_id)} not found in table {table.id!r}")
     req = FeaturesRequest(None, output, (), None, 1, False, "", None)
     return Response(render_features(table, req, names, [feature])[0], media_type="application/json")
-
-
-def render_columns(
-    table: TableInfo, req: FeaturesRequest, fetched: tuple[str, ...], page: FeatureColumns
-) -> list[bytes]:
-    """GeoJSON features of a page read column by column (:meth:`Store.feature_columns`), typed values.
-
-    Properties come in ``select`` order; ``gx_id`` is a string, as Maps Engine had it.
-    """
-    names = req.properties
-    if names != fetched:
-        gx_text: list[str] | None = None
-        values: list[Sequence[Scalar]] = []
-        for n in names:
-            if n in table.schema:
-                values.append(page.values[fetched.index(n)])
-            else:
-                gx_text = gx_text if gx_text is not None else [str(g) for g in page.gx_id]
-                values.append(gx_text)
-        page = page.with_values(tuple(values))
-    return column_bytes(page, names, with_id=False, with_geometry=req.with_geometry)
 
 
 def render_features(

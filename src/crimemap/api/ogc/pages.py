@@ -24,11 +24,11 @@ from crimemap.api.ogc.errors import invalid
 from crimemap.api.ogc.params import ItemsRequest
 from crimemap.api.page_tokens import PageTokens, TokenError
 from crimemap.errors import PageCursorGone
-from crimemap.export.geojson import column_bytes
+from crimemap.export.geojson import geojson_page
 from crimemap.query import FeatureQuery, Scalar
-from crimemap.records import Feature
 from crimemap.store.base import Store
 from crimemap.store.catalogue import TableInfo
+from crimemap.store.geojson_sql import Layout
 
 HISTORY = 16
 """Starts of earlier pages a cursor carries, so that ``prev`` is a keyset read too."""
@@ -59,26 +59,23 @@ class Page:
 
 
 def read_page(store: Store, table: TableInfo, request: ItemsRequest, after: Cursor | None) -> Page:
-    """The features of ``request`` after ``after`` (``request.limit`` of them) as GeoJSON with ids."""
+    """The features of ``request`` after ``after`` (``request.limit`` of them) as GeoJSON with ids.
+
+    Written by the engine where the store can (:func:`crimemap.export.geojson.geojson_page`).
+    """
     names = request.names
     fetch = names + tuple(k.column for k in request.order_by if k.column not in names)
     query = FeatureQuery(table.id, request.where, fetch, request.order_by, after, request.limit + 1)
     try:
-        found = store.feature_columns(query)
+        found = geojson_page(store, query, Layout(names))
     except PageCursorGone as e:
         raise invalid("cursor", str(e)) from None
     except ValueError:  # a cursor that does not fit the query's order
         raise invalid("cursor", "the cursor does not fit this query; start again from the first page") from None
-    more = len(found) > request.limit
-    page = found.head(request.limit)
-    last = _cursor(request, fetch, page.row(len(page) - 1)) if len(page) else None
-    if fetch != names:
-        page = page.with_values(page.values[: len(names)])
-    return Page(column_bytes(page, names), last, more)
-
-
-def _cursor(request: ItemsRequest, fetch: tuple[str, ...], feature: Feature) -> Cursor:
-    return (*(feature.properties[fetch.index(k.column)] for k in request.order_by), feature.gx_id)
+    more = len(found.features) > request.limit
+    features = found.features[: request.limit]
+    last = tuple(found.cursors[len(features) - 1]) if features else None
+    return Page(features, last, more)
 
 
 def seek(store: Store, table: TableInfo, request: ItemsRequest, skip: int) -> Cursor | None:

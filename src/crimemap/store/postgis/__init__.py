@@ -43,6 +43,7 @@ from crimemap.store import count_reads
 from crimemap.store.base import JsonList, MonthSummary, Replication, Store, StoreWriter, TableInfo
 from crimemap.store.columnar import ArrowFeatures
 from crimemap.store.documents import Documents
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.store.postgis import columnar as columnar_reads
 from crimemap.store.postgis import crimes as crime_reads
 from crimemap.store.postgis import stats as stat_reads
@@ -282,6 +283,16 @@ class PostGISStore(Store):
     def arrow_features(self, query: FeatureQuery) -> Iterator[ArrowFeatures] | None:
         read = columnar_reads.plan(table_reads.require(self._db, query.table), query)
         return columnar_reads.features(self._db, read) if read is not None else None
+
+    def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+        for attempt in (1, 2):
+            source = table_reads.require(self._db, query.table)
+            try:
+                return table_reads.feature_geojson(self._db, source, query, layout)
+            except TableChanged:
+                if attempt == 2:
+                    raise
+        return None
 
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         source = table_reads.resolve(self._db, table_id)

@@ -21,6 +21,7 @@ appears in generated SQL other than placeholders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import shapely
@@ -32,6 +33,7 @@ from crimemap.query import NUMBER_TEXT, Area, Circle, Polygon
 from crimemap.store.columnar import CrimeValues
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn
 from crimemap.store.compiler import circle_sql as compiler_circle_sql
+from crimemap.store.geojson_sql import JsonDialect, sql_literal
 
 
 def text(expr: str) -> str:
@@ -159,3 +161,76 @@ CRIME_VALUES = CrimeValues(
 )
 """The crimes' stored values for a columnar read (:mod:`crimemap.store.columnar`): codes, and the
 texts this store keeps on each crime (street, LSOA)."""
+
+# -- GeoJSON written by the engine (crimemap.store.geojson_sql) ------------------------------------------------
+
+
+def json_string(expr: str) -> str:
+    """Text as JSON: ``to_json`` escapes as orjson does (short escapes, ``\\u00XX`` in lower case, no others).
+
+    ``to_json`` costs about 1 us a call, so text with nothing to escape (nearly all)
+    is only quoted; a regular expression, compiled once, finds the rest.
+    """
+    x = f"({expr})"
+    return (
+        f"CASE WHEN {x} IS NULL THEN 'null' WHEN {x} ~ '[\\x01-\\x1f\"\\\\]' THEN to_json({x})::text"
+        f" ELSE '\"' || {x} || '\"' END"
+    )
+
+
+def json_integer(expr: str) -> str:
+    return f"coalesce(({expr})::text, 'null')"
+
+
+def json_double(expr: str) -> str:
+    """A double as orjson writes it, from PostgreSQL's shortest exact digits.
+
+    Within ``1e-4 <= |x| < 1e15`` both write the same decimals (orjson adds ``.0``
+    to a whole number); zero is ``0.0`` or ``-0.0``; within ``1e-5 <= |x| < 1e-4``
+    PostgreSQL writes ``1.2e-05`` where orjson writes ``0.000012``, so its digits
+    are moved. Any other double (and text that would not read back as the same
+    double, as under ``extra_float_digits`` below 1) is NULL: written by Python.
+    """
+    x = f"({expr})"
+    small = (
+        f"CASE WHEN {x} < 0 THEN '-' ELSE '' END || '0.0000' || replace(split_part(abs({x})::text, 'e', 1), '.', '')"
+    )
+    return (
+        f"CASE WHEN {x} IS NULL THEN 'null' WHEN {x} = 0 THEN CASE WHEN {x}::text = '-0' THEN '-0.0' ELSE '0.0' END"
+        f" WHEN {x}::text::float8 <> {x} THEN NULL"
+        f" WHEN abs({x}) >= 1e-4 AND abs({x}) < 1e15"
+        f" THEN CASE WHEN {x} = trunc({x}) THEN {x}::text || '.0' ELSE {x}::text END"
+        f" WHEN abs({x}) >= 1e-5 AND abs({x}) < 1e-4 THEN {small} END"
+    )
+
+
+def json_boolean(expr: str) -> str:
+    return f"CASE WHEN ({expr}) IS NULL THEN 'null' WHEN ({expr}) THEN 'true' ELSE 'false' END"
+
+
+def json_lookup(code: str, texts: Sequence[str]) -> str:
+    """The ready JSON text at index ``code`` of our own vocabulary (NULL past its end)."""
+    return f"(ARRAY[{', '.join(sql_literal(t) for t in texts)}]::text[])[({code}) + 1]"
+
+
+_MAX_ARGUMENTS = 100
+"""PostgreSQL's limit on a function's arguments (``FUNC_MAX_ARGS``), ``concat``'s too."""
+
+
+def json_concat(parts: list[str]) -> str:
+    """The parts joined by ``concat`` (in groups of at most 100 arguments), a NULL part as ``chr(1)``."""
+    marked = [p if p == "%s::text" else f"coalesce({p}, chr(1))" for p in parts]
+    while len(marked) > _MAX_ARGUMENTS:
+        marked = [f"concat({', '.join(marked[i : i + _MAX_ARGUMENTS])})" for i in range(0, len(marked), _MAX_ARGUMENTS)]
+    return f"concat({', '.join(marked)})"
+
+
+POSTGIS_JSON = JsonDialect(
+    placeholder="%s::text",
+    concat=json_concat,
+    integer=json_integer,
+    double=json_double,
+    string=json_string,
+    boolean=json_boolean,
+    lookup=json_lookup,
+)

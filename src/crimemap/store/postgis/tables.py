@@ -31,10 +31,11 @@ from crimemap.query import And, FeatureQuery, Predicate, Within
 from crimemap.records import Feature
 from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, compile_predicate, keyset_condition, order_clause
+from crimemap.store.geojson_sql import FeaturePlan, GeoJSONPage, JsonColumn, Layout, all_exact
 from crimemap.store.postgis import boundaries as shape_tables
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.connection import Database
-from crimemap.store.postgis.dialect import POSTGIS, PgColumn, text
+from crimemap.store.postgis.dialect import POSTGIS, POSTGIS_JSON, PgColumn, text
 from crimemap.store.records import (
     FORCE_NAMES,
     encode_category_name,
@@ -76,7 +77,11 @@ CRIME_COLUMNS_SQL: dict[str, PgColumn] = {
         "category",
         encode_category_slug,
     ),
-    "last_outcome_category": PgColumn(text("(SELECT name FROM outcome_kinds WHERE code = crimes.outcome)")),
+    # One lookup of all outcome names per statement (an InitPlan), then a jsonb key a row: the correlated
+    # subquery it replaces cost about 2 us a crime.
+    "last_outcome_category": PgColumn(
+        text("((SELECT jsonb_object_agg(code, name) FROM outcome_kinds) ->> crimes.outcome::text)")
+    ),
     "outcome_month": PgColumn(
         f"CASE WHEN outcome_month IS NULL THEN NULL ELSE {_month_text('outcome_month')} END",
         "outcome_month",
@@ -228,6 +233,21 @@ def features(db: Database, source: Source, query: FeatureQuery) -> Iterator[Feat
         [source.key, "lng", "lat", *(source.columns[n].expr for n in names), *shape_tables.select_shape(shapes)]
     )
     params: list[Any] = []
+    sql = _read_sql(db, source, query, select, params)
+    started = False
+    try:
+        for row in db.stream(sql, params):
+            started = True
+            yield shape_tables.feature(row, shapes)
+    except psycopg.errors.UndefinedTable:
+        # The table was replaced (and its old rows dropped) between looking it up and reading it.
+        if started:
+            raise StoreError(f"table {query.table!r} was replaced while being read; try again") from None
+        raise TableChanged(f"table {query.table!r} was replaced while it was being read; ask again") from None
+
+
+def _read_sql(db: Database, source: Source, query: FeatureQuery, select: str, params: list[Any]) -> str:
+    """The statement reading ``select`` of ``query``'s rows in keyset order (its parameters appended to ``params``)."""
     where = ["TRUE"]
     if query.where is not None:
         try:
@@ -256,16 +276,39 @@ def features(db: Database, source: Source, query: FeatureQuery) -> Iterator[Feat
     if query.limit is not None:
         sql += " LIMIT %s"
         params.append(query.limit)
-    started = False
+    return sql
+
+
+def feature_geojson(db: Database, source: Source, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+    """The features of ``query`` as GeoJSON written by PostgreSQL (:mod:`crimemap.store.geojson_sql`), or None.
+
+    None for a table of shapes, and where the engine could not write one of the
+    page's features exactly: the caller reads it through ``feature_columns``.
+    """
+    names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
+    for name in (*names, *(k.column for k in query.order_by)):
+        _column(source, name)
+    if source.info.shapes:
+        return None
+    # Each value is read once, by a subquery (OFFSET 0 keeps PostgreSQL from folding it into the
+    # rendering, which names a value up to four times); the rendering runs over its rows, in its order.
+    types = source.info.schema
+    values = [f"{source.columns[n].expr} AS v{i}" for i, n in enumerate(names)]
+    keys = [f"{source.columns[k.column].expr} AS k{i}" for i, k in enumerate(query.order_by)]
+    columns = {n: JsonColumn(f"v{i}", types[n]) for i, n in enumerate(names)}
+    render, params = FeaturePlan(layout, "fid", "lng", "lat", columns).sql(POSTGIS_JSON)
+    inner = ", ".join([f"{source.key} AS fid", "lng", "lat", *values, *keys])
+    cursor = ", ".join([*(f"k{i}" for i in range(len(query.order_by))), "fid"])
+    sql = f"SELECT {render}, {cursor} FROM ({_read_sql(db, source, query, inner, params)} OFFSET 0) page"
     try:
-        for row in db.stream(sql, params):
-            started = True
-            yield shape_tables.feature(row, shapes)
+        rows = db.all(sql, params)
     except psycopg.errors.UndefinedTable:
-        # The table was replaced (and its old rows dropped) between looking it up and reading it.
-        if started:
-            raise StoreError(f"table {query.table!r} was replaced while being read; try again") from None
         raise TableChanged(f"table {query.table!r} was replaced while it was being read; ask again") from None
+    features = [r[0].encode() for r in rows]
+    if not all_exact(features):
+        return None
+    ordered = len(query.order_by)
+    return GeoJSONPage(features, [r[1 : ordered + 2] for r in rows])
 
 
 MAX_HINT_RANGES = 512

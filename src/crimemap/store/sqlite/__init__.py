@@ -39,6 +39,7 @@ from crimemap.store import count_reads
 from crimemap.store.base import JsonList, MonthSummary, Store, StoreError, StoreWriter, TableInfo
 from crimemap.store.columnar import ArrowFeatures
 from crimemap.store.documents import DOCUMENTS_TABLE, Documents
+from crimemap.store.geojson_sql import GeoJSONPage, Layout
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import columnar as columnar_reads
 from crimemap.store.sqlite import crime_table
@@ -265,6 +266,24 @@ class SQLiteStore(Store):
     def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
         db = self._db.reader()
         return table_reads.feature_columns(db, table_reads.require(db, query.table), query, self._decoders)
+
+    engine_geojson = False
+    """Whether SQLite writes pages of GeoJSON itself (:func:`crimemap.store.sqlite.tables.feature_geojson`).
+
+    Off, by measurement: written column by column in SQL, a crime costs SQLite more
+    than the columnar Python path costs (CPU time, densest mile of
+    ``bench-data``, 850 crimes: 7.3 ms against 5.7 ms; a 10,000-feature page of
+    the NYC table, whose 17-digit coordinates ``printf`` cannot write exactly:
+    65 ms against 27 ms). Most of it is doubles: ``printf('%!.15g')`` and the
+    check that it is exact cost about 0.4 us each. The spelling is kept, and
+    tested byte for byte against Python, for when stored fragments make it win.
+    """
+
+    def feature_geojson(self, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+        if not self.engine_geojson:
+            return None
+        db = self._db.reader()
+        return table_reads.feature_geojson(db, table_reads.require(db, query.table), query, layout)
 
     def feature(self, table_id: str, gx_id: int, columns: tuple[str, ...] | None = None) -> Feature | None:
         db = self._db.reader()

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import shapely
 
 from crimemap import deadline
@@ -174,11 +175,17 @@ def _number(text: Any) -> float | None:
     return float(text) if isinstance(text, str) and _NUMBER.fullmatch(text) else None
 
 
+def _json_number(value: Any) -> str | None:
+    """A number as orjson writes it, for the doubles SQLite's ``printf`` cannot write exactly (NULL: not a number)."""
+    return orjson.dumps(value).decode() if isinstance(value, int | float) else None
+
+
 def register_functions(conn: sqlite3.Connection) -> None:
     """The functions crimemap's SQL calls beyond SQLite's own.
 
     ``cm_in_polygon`` tests a point against a polygon (by its key); ``cm_intersects``
-    two WKB geometries (:mod:`crimemap.geometry.shapes`); ``cm_lower``
+    two WKB geometries (:mod:`crimemap.geometry.shapes`); ``cm_json_number`` writes a
+    number as orjson does (:mod:`crimemap.store.geojson_sql`); ``cm_lower``
     lower-cases all of Unicode, as Python does (SQLite's ``lower`` knows ASCII
     only). The math functions (``sin``, ``cos``, ``radians``) are SQLite's own
     where it was built with them, else the same C library's through Python, so
@@ -187,6 +194,7 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("cm_in_polygon", 3, _in_polygon, deterministic=True)
     conn.create_function("cm_lower", 1, _lower, deterministic=True)
     conn.create_function("cm_number", 1, _number, deterministic=True)
+    conn.create_function("cm_json_number", 1, _json_number, deterministic=True)
     conn.create_function("cm_intersects", 2, shapes.intersects, deterministic=True)
     try:
         conn.execute("SELECT sin(0.5), cos(0.5), radians(1.0)").fetchone()

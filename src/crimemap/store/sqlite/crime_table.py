@@ -32,8 +32,9 @@ from crimemap.months import format_month, parse_month
 from crimemap.query import And, Area, Compare, FeatureQuery, In, Predicate, Within
 from crimemap.records import FeatureColumns
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate
+from crimemap.store.geojson_sql import JsonColumn, json_texts
 from crimemap.store.sqlite.connection import Reader
-from crimemap.store.sqlite.dialect import SQLITE
+from crimemap.store.sqlite.dialect import SQLITE, json_lookup, json_value
 from crimemap.store.sqlite.schema import KIND_BASE, kind_sql
 
 month_text = lru_cache(maxsize=4096)(format_month)
@@ -102,6 +103,52 @@ READS: dict[str, ReadColumn] = {
     "street_id": ReadColumn("crimes.street_id"),
 }
 """How each column of :data:`crimemap.store.catalogue.CRIME_COLUMNS` is read (see the module docstring)."""
+
+
+def _json_month(expr: str) -> str:
+    return (
+        f"CASE WHEN {expr} IS NULL THEN 'null' WHEN {expr} >= 0"
+        f" THEN printf('\"%04d-%02d\"', {expr} / 12, {expr} % 12 + 1) END"
+    )
+
+
+def _json_lsoa(column: str) -> str:
+    return f"coalesce((SELECT json_quote({column}) FROM lsoas WHERE code = crimes.lsoa), '\"\"')"
+
+
+_FORCE_JSON = json_lookup("crimes.force", json_texts(_FORCE_NAMES))
+
+GEOJSON: dict[str, JsonColumn] = {
+    "id": JsonColumn("crimes.id", "integer"),
+    "crime_id": JsonColumn(
+        "CASE WHEN crimes.pid_key IS NULL THEN '\"\"' ELSE"
+        ' json_quote(substr(crimes.json, instr(crimes.json, \',"persistent_id":"\') + 18, 64)) END',
+        "json",
+    ),
+    "month": JsonColumn(_json_month("crimes.month"), "json"),
+    "reported_by": JsonColumn(_FORCE_JSON, "json"),
+    "falls_within": JsonColumn(
+        f"CASE WHEN crimes.falls_within IS NULL THEN {_FORCE_JSON} ELSE {json_value('crimes.falls_within')} END", "json"
+    ),
+    "longitude": JsonColumn("crimes.lng", "double"),
+    "latitude": JsonColumn("crimes.lat", "double"),
+    "location": JsonColumn("coalesce(crimes.street_name, s.name, '')", "string"),
+    "lsoa_code": JsonColumn(_json_lsoa("lsoa_code"), "json"),
+    "lsoa_name": JsonColumn(_json_lsoa("lsoa_name"), "json"),
+    "crime_type": JsonColumn(json_lookup("crimes.category", json_texts(_CATEGORY_NAMES)), "json"),
+    "category": JsonColumn(json_lookup("crimes.category", json_texts(_CATEGORY_SLUGS)), "json"),
+    "last_outcome_category": JsonColumn(
+        "CASE WHEN crimes.outcome IS NULL THEN 'null'"
+        " ELSE coalesce((SELECT json_quote(name) FROM outcome_kinds WHERE code = crimes.outcome), 'null') END",
+        "json",
+    ),
+    "outcome_month": JsonColumn(_json_month("crimes.outcome_month"), "json"),
+    "context": JsonColumn("crimes.context", "string"),
+    "location_type": JsonColumn(json_lookup("crimes.force", json_texts(_LOCATION_TYPES)), "json"),
+    "location_subtype": JsonColumn("crimes.location_subtype", "string"),
+    "street_id": JsonColumn("crimes.street_id", "integer"),
+}
+"""Each column of the crimes as JSON written by SQLite, the same text :data:`READS` and orjson make."""
 
 
 def select_list(names: Sequence[str]) -> tuple[str, list[tuple[int, int, ReadColumn]]]:
@@ -187,20 +234,35 @@ def features(
 ) -> FeatureColumns:
     """Crimes as features in clustered order (``query`` has no ``order_by``), ``query.limit`` at most."""
     select, places = select_list(names)
-    params: list[Any] = []
+    return columns(rows(db, query, select, (), sql_columns), places, d)
+
+
+def rows(
+    db: Reader,
+    query: FeatureQuery,
+    select: str,
+    select_params: Sequence[Any],
+    sql_columns: dict[str, SqlColumn],
+) -> list[tuple[Any, ...]]:
+    """The rows ``select`` (over :data:`SOURCE`, binding ``select_params`` first) makes of ``query``'s crimes.
+
+    In clustered order (``query`` has no ``order_by``), ``query.limit`` at most:
+    the columns of :func:`features`, or each crime's GeoJSON (:data:`GEOJSON`).
+    """
+    params: list[Any] = list(select_params)
     after = clustered_key(db, query.after) if query.after is not None else None
     limit = query.limit if query.limit is not None else -1
     months = months_named(query.where)
     area_list = areas_named(query.where)
     if area_list or months is not None:
-        where = _compiled(query.where, sql_columns, params)
+        where_params: list[Any] = []
+        where = _compiled(query.where, sql_columns, where_params)
         if months is None:
             months = {m for (m,) in db.execute("SELECT DISTINCT month FROM loads WHERE kind = 'street'")}
         ranges: list[areas.CellRange] | None = None
         if area_list:
             ranges = list(areas.area_ranges(_smallest(area_list)))
-        rows = _walk(db, select, where, params, sorted(months), ranges, after, limit)
-        return columns(rows, places, d)
+        return _walk(db, select, params, where, where_params, sorted(months), ranges, after, limit)
     source = SOURCE
     kind = kind_named(query.where, sql_columns)
     if kind is not None and db.one("SELECT 1 FROM sqlite_master WHERE name = 'crimes_by_kind'") is not None:
@@ -216,7 +278,7 @@ def features(
         sql += " AND (crimes.month, crimes.cell, crimes.id) > (?, ?, ?)"
         params.extend(after)
     sql += " ORDER BY crimes.month, crimes.cell, crimes.id LIMIT ?"
-    return columns(db.execute(sql, (*params, limit)).fetchall(), places, d)
+    return db.execute(sql, (*params, limit)).fetchall()
 
 
 def _compiled(pred: Predicate | None, sql_columns: dict[str, SqlColumn], params: list[Any]) -> str:
@@ -282,6 +344,7 @@ _PAGE = 4096
 def _walk(
     db: Reader,
     select: str,
+    select_params: list[Any],
     where: str,
     params: list[Any],
     months: list[int],
@@ -312,7 +375,7 @@ def _walk(
                 sql = base + cells
                 args = [month, span.lo, span.hi]
             left = limit - len(found) if limit >= 0 else -1
-            found.extend(db.execute(sql + order, (*args, *params, left)).fetchall())
+            found.extend(db.execute(sql + order, (*select_params, *args, *params, left)).fetchall())
             if 0 <= limit <= len(found):
                 return found
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from crimemap import geo
@@ -11,6 +12,7 @@ from crimemap.query import Area, Circle
 from crimemap.store.columnar import CrimeValues, Lookup
 from crimemap.store.compiler import Dialect, Geometry
 from crimemap.store.compiler import circle_sql as compiler_circle_sql
+from crimemap.store.geojson_sql import JsonDialect, sql_literal
 
 
 def circle_sql(circle: Circle, geometry: Geometry, params: list[Any]) -> str:
@@ -134,3 +136,81 @@ CRIME_VALUES = CrimeValues(
 )
 """The crimes' stored values for a columnar read (:mod:`crimemap.store.columnar`): codes, and the
 names of the LSOA, map point and outcome looked up a batch at a time (a join measured half the read)."""
+
+# -- GeoJSON written by the engine (crimemap.store.geojson_sql) ------------------------------------------------
+
+_DOUBLE = "printf('%!.15g', {x})"
+
+
+def _double(x: str) -> str:
+    """A REAL as orjson writes it: SQLite's ``printf('%!.15g')`` where that is orjson's text, else Python's.
+
+    Within ``1e-4 <= |x| < 1e15`` both write decimals (``1.0`` for a whole
+    number), and 15 digits that read back as the same double are its shortest
+    form, which is what orjson writes. Longer doubles (SQLite's 16 and 17 digits
+    round ties otherwise than orjson, measured) and those outside that range go
+    through ``cm_json_number``, orjson itself.
+    """
+    double = _DOUBLE.format(x=x)
+    return (
+        f"CASE WHEN abs({x}) >= 1e-4 AND abs({x}) < 1e15 AND CAST({double} AS REAL) = {x}"
+        f" THEN {double} ELSE cm_json_number({x}) END"
+    )
+
+
+def json_value(expr: str) -> str:
+    """Any stored value as orjson writes what Python reads of it (SQLite's columns hold any type).
+
+    ``json_quote`` escapes strings as orjson does (``\\u00XX`` in lower case, the
+    short escapes, nothing else); doubles as :func:`_double` says. A blob is
+    NULL: not written here.
+    """
+    x = expr
+    return (
+        f"CASE typeof({x}) WHEN 'null' THEN 'null' WHEN 'integer' THEN CAST({x} AS TEXT)"
+        f" WHEN 'text' THEN json_quote({x}) WHEN 'real' THEN {_double(x)} END"
+    )
+
+
+def json_double(expr: str) -> str:
+    """A REAL column's value (or NULL) as orjson writes it (see :func:`_double`)."""
+    x = expr
+    return f"CASE WHEN {x} IS NULL THEN 'null' WHEN typeof({x}) = 'real' THEN {_double(x)} ELSE {json_value(x)} END"
+
+
+def json_boolean(expr: str) -> str:
+    """A boolean kept as 0 or 1 as ``false``/``true`` (``null``), as :meth:`Store.feature_columns` reads it."""
+    flag = f"CASE WHEN {expr} THEN 'true' ELSE 'false' END"
+    return f"CASE typeof({expr}) WHEN 'null' THEN 'null' WHEN 'integer' THEN {flag} END"
+
+
+def json_lookup(code: str, texts: Sequence[str]) -> str:
+    """The ready JSON text at index ``code`` of our own vocabulary (NULL past its end)."""
+    whens = " ".join(f"WHEN {i} THEN {sql_literal(t)}" for i, t in enumerate(texts))
+    return f"CASE {code} {whens} END"
+
+
+def json_concat(parts: list[str]) -> str:
+    """The parts joined by one ``printf``, which writes into one buffer (each ``||`` copies what came before)."""
+    marked = [p if p == "?" else f"coalesce({p}, char(1))" for p in parts]
+    while len(marked) > _MAX_ARGUMENTS:  # SQLite takes at most 127 (SQLITE_MAX_FUNCTION_ARG)
+        marked = [_printf(marked[i : i + _MAX_ARGUMENTS]) for i in range(0, len(marked), _MAX_ARGUMENTS)]
+    return _printf(marked)
+
+
+_MAX_ARGUMENTS = 100
+
+
+def _printf(parts: list[str]) -> str:
+    return "printf('" + "%s" * len(parts) + "', " + ", ".join(parts) + ")"
+
+
+SQLITE_JSON = JsonDialect(
+    placeholder="?",
+    concat=json_concat,
+    integer=json_value,
+    double=json_double,
+    string=json_value,
+    boolean=json_boolean,
+    lookup=json_lookup,
+)

@@ -24,11 +24,12 @@ from crimemap.query import FeatureQuery
 from crimemap.records import Feature, FeatureColumns
 from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE, STOPS_TABLE, Column, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate, keyset_condition, order_clause
+from crimemap.store.geojson_sql import FeaturePlan, GeoJSONPage, JsonColumn, Layout, all_exact
 from crimemap.store.records import encode_category_name, encode_category_slug, encode_force_name
 from crimemap.store.sqlite import crime_table
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite.connection import Reader
-from crimemap.store.sqlite.dialect import SQLITE
+from crimemap.store.sqlite.dialect import SQLITE, SQLITE_JSON
 from crimemap.store.sqlite.schema import pid_text, street_name
 
 
@@ -40,9 +41,7 @@ CRIME_COLUMNS_SQL: dict[str, SqlColumn] = {
     "id": SqlColumn("crimes.id"),
     "crime_id": SqlColumn(pid_text("crimes")),
     "month": SqlColumn(_month_text("crimes.month"), "crimes.month", parse_month, order_preserving=True),
-    "reported_by": SqlColumn(
-        "(SELECT name FROM forces WHERE code = crimes.force)", "crimes.force", encode_force_name
-    ),
+    "reported_by": SqlColumn("(SELECT name FROM forces WHERE code = crimes.force)", "crimes.force", encode_force_name),
     "falls_within": SqlColumn("coalesce(crimes.falls_within, (SELECT name FROM forces WHERE code = crimes.force))"),
     "longitude": SqlColumn("crimes.lng"),
     "latitude": SqlColumn("crimes.lat"),
@@ -220,6 +219,56 @@ def feature_columns(db: Reader, source: Source, query: FeatureQuery, decoders: c
             values[i] = [None if v is None else bool(v) for v in values[i]]
         cols = cols.with_values(tuple(values))
     return cols
+
+
+def feature_geojson(db: Reader, source: Source, query: FeatureQuery, layout: Layout) -> GeoJSONPage | None:
+    """The features of ``query`` as GeoJSON written by SQLite (:mod:`crimemap.store.geojson_sql`), or None.
+
+    None where the engine does not write this read (a table of shapes, the crimes
+    in an ``orderBy``) or could not write one of its features exactly: the caller
+    reads the page through :meth:`~crimemap.store.base.Store.feature_columns`.
+    """
+    names = query.columns if query.columns is not None else tuple(c.name for c in source.info.columns)
+    for name in (*names, *(k.column for k in query.order_by)):
+        _column(source, name)
+    if source.info.shapes or (source.clustered and query.order_by) or source.info.id == STOPS_TABLE:
+        return None
+    if source.clustered:
+        plan = FeaturePlan(layout, "crimes.id", "crimes.lng", "crimes.lat", crime_table.GEOJSON)
+        render, render_params = plan.sql(SQLITE_JSON)
+        rows = crime_table.rows(db, query, f"CAST({render} AS BLOB), crimes.id", render_params, source.columns)
+        return _page(rows, 0)
+    columns = {n: JsonColumn(source.columns[n].expr, source.info.schema[n]) for n in names}
+    plan = FeaturePlan(layout, source.key, "lng", "lat", columns)
+    render, params = plan.sql(SQLITE_JSON)
+    where = ["1"]
+    try:
+        if query.where is not None:
+            where.append(compile_predicate(query.where, source.columns, params, SQLITE, source.geometry))
+    except KeyError as e:
+        raise _changed(source, e) from None
+    if query.after is not None:
+        where.append(keyset_condition(query.order_by, source.columns, source.key, query.after, params, SQLITE))
+    order = order_clause(query.order_by, source.columns, source.key, SQLITE)
+    keys = ", ".join([*(source.columns[k.column].expr for k in query.order_by), source.key])
+    sql = f"SELECT CAST({render} AS BLOB), {keys} FROM {source.sql} WHERE {' AND '.join(where)} {order}"
+    if query.limit is not None:
+        sql += " LIMIT ?"
+        params.append(query.limit)
+    page = _page(db.execute(sql, params).fetchall(), len(query.order_by))
+    booleans = [i for i, k in enumerate(query.order_by) if source.info.schema[k.column] == "boolean"]
+    if page is not None and booleans:
+        cursors = page.cursors
+        fixed = [tuple(bool(v) if i in booleans and v is not None else v for i, v in enumerate(c)) for c in cursors]
+        page = GeoJSONPage(page.features, fixed)
+    return page
+
+
+def _page(rows: list[tuple[Any, ...]], keys: int) -> GeoJSONPage | None:
+    features = [r[0] for r in rows]
+    if not all_exact(features):
+        return None
+    return GeoJSONPage(features, [r[1 : keys + 2] for r in rows])
 
 
 def features(db: Reader, source: Source, query: FeatureQuery) -> Iterator[Feature]:
