@@ -39,7 +39,7 @@ from crimemap.store.postgis.schema import INDEXES, PARTITIONED, index_sql
 
 Connection = psycopg.Connection[Any]
 
-__all__ = ["PARTITIONED", "create_stage", "keep_rows", "seal", "swap_in", "analyze_whole", "partitions"]
+__all__ = ["PARTITIONED", "analyze_whole", "create_stage", "keep_rows", "lock_for_swaps", "partitions", "seal", "swap_in"]
 
 CLUSTERED = {"crimes": "cell, id", "outcomes": "cell, force, seq", "stops": "cell, id"}
 """The order in which a month's rows are kept on disk: the order of the answers (see the writer)."""
@@ -148,6 +148,23 @@ def check_ids(conn: Connection, table: str, month: int, stage: str) -> None:
                 f"{format_month(month)}: {what} id {clash[0]} is already stored for another {what}"
                 f" (of {format_month(other)}); nothing was stored"
             )
+
+
+LOCK_ORDER = ("outcomes", "crimes", "stops")
+"""The order a load locks the partitioned tables in before it swaps months in: the order readers lock them
+(an outcomes read joins each outcome to its crimes: outcomes first)."""
+
+
+def lock_for_swaps(conn: Connection, tables: set[str]) -> None:
+    """Lock ``tables`` for the swaps at once, in :data:`LOCK_ORDER`, waiting for the reads in flight to end.
+
+    Taken one ``DETACH`` at a time, crimes first, the locks met a read of
+    outcomes that held ``outcomes`` and waited for ``crimes``: a deadlock (seen
+    in a test). Readers that arrive from here wait for the commit.
+    """
+    ordered = [t for t in LOCK_ORDER if t in tables]
+    if ordered:
+        conn.execute(f"LOCK TABLE {', '.join(ordered)} IN ACCESS EXCLUSIVE MODE")
 
 
 def swap_in(conn: Connection, table: str, month: int, stage: str) -> None:

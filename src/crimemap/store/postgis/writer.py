@@ -460,6 +460,7 @@ class PostGISWriter(StoreWriter):
             months.seal(conn, table, month, stage)
         if self.loaded["street"]:
             conn.execute("ANALYZE streets (cell)")
+        months.lock_for_swaps(conn, {table for table, _ in self.stages})
         for (table, month), stage in sorted(self.stages.items()):
             months.swap_in(conn, table, month, stage)
         for table in months.PARTITIONED:
