@@ -39,7 +39,9 @@ from crimemap.store.postgis.schema import INDEXES, PARTITIONED, index_sql
 
 Connection = psycopg.Connection[Any]
 
-__all__ = ["PARTITIONED", "analyze_whole", "create_stage", "keep_rows", "lock_for_swaps", "partitions", "seal", "swap_in"]
+__all__ = [
+    "PARTITIONED", "analyze_whole", "create_stage", "keep_rows", "lock_for_swaps", "partitions", "seal", "swap_in",
+]  # fmt: skip
 
 CLUSTERED = {"crimes": "cell, id", "outcomes": "cell, force, seq", "stops": "cell, id"}
 """The order in which a month's rows are kept on disk: the order of the answers (see the writer)."""
