@@ -79,9 +79,18 @@ def measure_reloads(root: Path, crimes_per_month: int, repeat: int) -> dict[str,
             results[stored] = statistics.median(
                 timed(lambda s=store: load_policeuk(s, [last])) for _ in range(repeat)
             )
+            results[f"outcomes_{stored}"] = outcomes_at_the_densest_mile(store, repeat * 10)
             if stored == "36":
                 results.update(measure_pruning(store.url, repeat * 10))
     return results
+
+
+def outcomes_at_the_densest_mile(store: PostGISStore, repeat: int) -> float:
+    """p50 seconds of the last month's outcomes in the densest mile: each outcome is joined to its crime by
+    persistent id, which may be in any month (a probe of every month's index with partitions)."""
+    query = CrimeQuery(month=LAST, area=Circle(DENSEST_CENTRE, geo.ONE_MILE_M))
+    store.outcomes_json(query, 10_001)  # warm
+    return statistics.median(timed(lambda: store.outcomes_json(query, 10_001)) for _ in range(repeat))
 
 
 def measure_pruning(url: str, repeat: int) -> dict[str, float]:
@@ -127,6 +136,11 @@ def main() -> None:
         print(f"    reload with 36 months stored                 {r['36']:7.2f} s  ({r['36'] / r['floor']:.2f}x floor)")
         print(f"    36 / 3                                       {r['36'] / r['3']:7.2f}")
         print(f"    (first loads: 3 months {r['load_3']:.1f} s, 36 months {r['load_36']:.1f} s)")
+        if "outcomes_3" in r:
+            print(
+                f"    outcomes of the densest mile of {LAST}: 3 months stored {r['outcomes_3'] * 1000:.1f} ms,"
+                f" 36 months {r['outcomes_36'] * 1000:.1f} ms ({r['outcomes_36'] / r['outcomes_3']:.2f}x)"
+            )
         if "pruned" in r:
             print(
                 f"    densest mile of {LAST}, 36 months stored: pruned {r['pruned'] * 1000:.1f} ms,"

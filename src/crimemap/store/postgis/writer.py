@@ -498,6 +498,7 @@ class PostGISWriter(StoreWriter):
         """
         conn, crimes = self.conn, "crimes"
         this_load = "(month, force) IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))"
+        in_months = "month = ANY(%s::integer[])"
 
         def newest_for(keys: str) -> str:
             """Set each crime whose persistent id is among ``keys`` to its newest outcome month, where that differs."""
@@ -513,10 +514,11 @@ class PostGISWriter(StoreWriter):
             f"SELECT 1 FROM loads WHERE kind = 'street' AND rows > 0 AND NOT {this_load} LIMIT 1", self._pairs("dated")
         ).fetchone()
         if self.loaded["outcomes"] and undated:
+            outcomes = self._pairs("outcomes")
             conn.execute(
-                newest_for(f"SELECT pid_key FROM outcomes WHERE {this_load}")
+                newest_for(f"SELECT pid_key FROM outcomes WHERE {in_months} AND {this_load}")
                 + f" AND NOT ({crimes}.month, {crimes}.force) IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))",
-                [*self._pairs("outcomes"), *self._pairs("dated")],
+                [_months(outcomes), *outcomes, *self._pairs("dated")],
             )
         if not self.loaded["street"]:
             return
@@ -525,12 +527,19 @@ class PostGISWriter(StoreWriter):
         ).fetchone()
         if outcomes_before:
             # Keep a date given with the crime (a harvested one) when no outcome of it is stored.
-            keys = f"SELECT pid_key FROM {crimes} WHERE {this_load} AND pid_key IS NOT NULL"
+            street = self._pairs("street")
+            keys = f"SELECT pid_key FROM {crimes} WHERE {in_months} AND {this_load} AND pid_key IS NOT NULL"
             conn.execute(
-                newest_for(keys) + f" AND ({crimes}.month, {crimes}.force) IN"
+                newest_for(keys) + f" AND {crimes}.{in_months} AND ({crimes}.month, {crimes}.force) IN"
                 " (SELECT * FROM unnest(%s::integer[], %s::smallint[]))",
-                [*self._pairs("street"), *self._pairs("street")],
+                [_months(street), *street, _months(street), *street],
             )
+
+
+def _months(pairs: tuple[list[int], list[int]]) -> list[int]:
+    """The months of (month, force) pairs: a term ``month = ANY(...)`` of them lets PostgreSQL read only their
+    partitions (a ``(month, force) IN (...)`` term alone reads every month's rows to test them)."""
+    return sorted(set(pairs[0]))
 
 
 def analyze(conn: psycopg.Connection[Any], crimes: str = "crimes", outcomes: str = "outcomes") -> None:
