@@ -364,7 +364,7 @@ def _add_new_tables(conn: Connection) -> None:
                 conn.execute(ddl)
 
 
-def _create_or_upgrade(conn: Connection, upgrade: Callable[[Connection], None]) -> bool:
+def _create_or_upgrade(conn: Connection, upgrade: Callable[[Connection, int], None]) -> bool:
     if _table_exists(conn, "crimemap_schema") and _version(conn) == SCHEMA_VERSION:
         return False
     _require_extensions(conn)
