@@ -40,7 +40,8 @@ from crimemap.store.postgis.schema import INDEXES, PARTITIONED, index_sql
 Connection = psycopg.Connection[Any]
 
 __all__ = [
-    "PARTITIONED", "analyze_whole", "create_stage", "keep_rows", "lock_for_swaps", "partitions", "seal", "swap_in",
+    "PARTITIONED", "analyze_whole", "analyzes_whole", "create_stage", "keep_rows", "lock_for_swaps", "partitions",
+    "seal", "swap_in",
 ]  # fmt: skip
 
 CLUSTERED = {"crimes": "cell, id", "outcomes": "cell, force, seq", "stops": "cell, id"}
@@ -108,8 +109,9 @@ def keep_rows(conn: Connection, table: str, month: int, stage: str, replaced: li
     )
 
 
-def seal(conn: Connection, table: str, month: int, stage: str) -> None:
-    """Build ``stage``'s indexes and the check matching its bound, and its statistics: ready to be attached."""
+def seal(conn: Connection, table: str, month: int, stage: str, analyze: bool = True) -> None:
+    """Build ``stage``'s indexes and the check matching its bound, and its statistics (unless the load analyzes
+    the whole table after the swap, see :func:`analyze_whole`): ready to be attached."""
     suffix = stage[len(table) :]  # "_2024_03_next"
     for name, (owner, _) in INDEXES.items():
         if owner != table:
@@ -122,7 +124,8 @@ def seal(conn: Connection, table: str, month: int, stage: str) -> None:
     if table in IDS:
         check_ids(conn, table, month, stage)
     conn.execute(f"ALTER TABLE {stage} ADD CONSTRAINT {stage}_month CHECK (month = {int(month)})")
-    conn.execute(f"ANALYZE {stage} ({ANALYZED[table]})")
+    if analyze:
+        conn.execute(f"ANALYZE {stage} ({ANALYZED[table]})")
 
 
 def check_ids(conn: Connection, table: str, month: int, stage: str) -> None:
@@ -188,14 +191,19 @@ def swap_in(conn: Connection, table: str, month: int, stage: str) -> None:
             conn.execute(f"ALTER INDEX {index}{suffix} RENAME TO {index}{suffix.removesuffix('_next')}")
 
 
-def analyze_whole(conn: Connection, table: str, months_written: int) -> None:
-    """The partitioned table's own statistics (for plans that read every month), when a load wrote most months.
+def analyzes_whole(conn: Connection, table: str, months: set[int]) -> bool:
+    """Whether a load writing ``months`` of ``table`` analyzes the whole table after its swaps: when it writes
+    at least half of the months stored then (a first load, a rebuild).
 
-    ``ANALYZE`` of a partitioned table samples every partition and analyzes
-    each again: its cost grows with the months stored, so a load pays it only
-    when it wrote at least half of them (a first load, a rebuild), in
-    proportion to what it wrote.
+    ``ANALYZE`` of a partitioned table samples every partition for the table's
+    own statistics (for plans that read every month) and analyzes each
+    partition again: its cost grows with the months stored, so a load pays it
+    only in proportion to what it wrote, and then its months need no ``ANALYZE``
+    of their own.
     """
-    stored = len(partitions(conn, table))
-    if stored and months_written * 2 >= stored:
-        conn.execute(f"ANALYZE {table} ({ANALYZED[table]})")
+    stored = set(partitions(conn, table)) | months
+    return len(months) * 2 >= len(stored)
+
+
+def analyze_whole(conn: Connection, table: str) -> None:
+    conn.execute(f"ANALYZE {table} ({ANALYZED[table]})")

@@ -92,10 +92,10 @@ def _partition(conn: psycopg.Connection[Any], table: str) -> None:
             f" ORDER BY {months.CLUSTERED[table]}",
             (month,),
         )
-        months.seal(conn, table, month, stage)
+        months.seal(conn, table, month, stage, analyze=False)
         months.swap_in(conn, table, month, stage)
     conn.execute(f"DROP TABLE {table}_v2")
-    months.analyze_whole(conn, table, len(stored))
+    months.analyze_whole(conn, table)
 
 
 def upgrade_from_1(conn: psycopg.Connection[Any]) -> None:

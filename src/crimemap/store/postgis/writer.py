@@ -455,18 +455,20 @@ class PostGISWriter(StoreWriter):
         on the months aside is done before it.
         """
         conn = self.conn
+        whole = {
+            table for table in months.PARTITIONED
+            if (written := {m for t, m in self.stages if t == table}) and months.analyzes_whole(conn, table, written)
+        }  # fmt: skip
         for (table, month), stage in sorted(self.stages.items()):
             months.keep_rows(conn, table, month, stage, sorted(self.replaced[(table, month)]))
-            months.seal(conn, table, month, stage)
+            months.seal(conn, table, month, stage, analyze=table not in whole)
         if self.loaded["street"]:
             conn.execute("ANALYZE streets (cell)")
         months.lock_for_swaps(conn, {table for table, _ in self.stages})
         for (table, month), stage in sorted(self.stages.items()):
             months.swap_in(conn, table, month, stage)
-        for table in months.PARTITIONED:
-            written = sum(1 for t, _ in self.stages if t == table)
-            if written:
-                months.analyze_whole(conn, table, written)
+        for table in sorted(whole):
+            months.analyze_whole(conn, table)
         if self.loaded["street"] or self.loaded["outcomes"]:
             self.date_outcomes()
             if self.loaded["street"]:
