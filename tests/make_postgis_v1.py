@@ -31,7 +31,7 @@ LOADED_AT = "2026-12-03T07:50:50+00:00"
 PLACES = "name,kind,visits,open,latitude,longitude\nTower,castle,12.5,true,51.5081,-0.0759\nAbbey,church,7,false,51.4993,-0.1273\nNowhere,none,,,,\n"  # noqa: E501
 
 
-def main() -> None:
+def main(fixture: Path = FIXTURE) -> None:
     import psycopg
 
     from crimemap.load.generate.archive import generate
@@ -64,8 +64,8 @@ def main() -> None:
         capture_output=True,
         text=True,
     ).stdout
-    FIXTURE.write_bytes(gzip.compress(_schema_free(dump, schema).encode(), mtime=0))
-    print(f"wrote {FIXTURE}")
+    fixture.write_bytes(gzip.compress(_schema_free(dump, schema).encode(), mtime=0))
+    print(f"wrote {fixture}")
 
 
 def _schema_free(dump: str, schema: str) -> str:
@@ -80,12 +80,12 @@ def _schema_free(dump: str, schema: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)) + "\n"
 
 
-def restore(conn: object) -> None:
+def restore(conn: object, fixture: Path = FIXTURE) -> None:
     """Replay the fixture on ``conn`` (a psycopg connection whose search path starts at an empty schema)."""
     import psycopg
 
     assert isinstance(conn, psycopg.Connection)
-    text = gzip.decompress(FIXTURE.read_bytes()).decode()
+    text = gzip.decompress(fixture.read_bytes()).decode()
     statement: list[str] = []
     lines = iter(text.splitlines())
     with conn.transaction():

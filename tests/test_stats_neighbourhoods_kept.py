@@ -24,7 +24,6 @@ from crimemap.query import CrimeQuery
 from crimemap.stats_query import parse_stats
 from crimemap.stats_stops_query import parse_stop_stats
 from crimemap.store.base import Store
-from crimemap.store.postgis import writer as pg_writer
 from crimemap.store.sqlite import SQLiteStore
 
 MONTHS = ["2024-05", "2024-06"]
@@ -82,13 +81,10 @@ def test_the_kept_counts_follow_every_load_in_any_order(store: Store, archive: P
     assert Counter({(r[1], r[0]): r[-1] for r in rows}) == truth
 
 
-def test_postgis_bulk_loads_keep_the_counts_of_the_tables_they_wrote(
-    archive: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_postgis_loads_keep_the_counts_of_the_months_they_swapped_in(archive: Path) -> None:
     from crimemap.store.postgis import PostGISStore
     from pg_server import fresh_store_url
 
-    monkeypatch.setattr(pg_writer, "BULK_MIN_ROWS", 0)  # every load written in bulk, then swapped in
     with PostGISStore(fresh_store_url()) as store:
         load_neighbourhoods(store, [archive / "many.zip"])
         load_policeuk(store, [archive])

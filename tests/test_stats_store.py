@@ -291,19 +291,15 @@ def test_a_postgis_store_made_before_the_counts_gets_them_when_opened(file_rows:
         assert row is not None and row[0] == len(real)
 
 
-def test_postgis_bulk_loads_keep_the_counts(
-    file_rows: list[Crow], generated_archive: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Loads written in bulk (new tables swapped in at the end) count from the tables they wrote; then one in place."""
+def test_postgis_loads_that_swap_months_in_keep_the_counts(file_rows: list[Crow], generated_archive: Path) -> None:
+    """Loads build each month aside and swap it in before counting it: the counts read the months swapped in."""
     from crimemap.store.postgis import PostGISStore
-    from crimemap.store.postgis import writer as pg_writer
     from pg_server import fresh_store_url
 
-    monkeypatch.setattr(pg_writer, "BULK_MIN_ROWS", 0)  # every load as large as the store is written in bulk
     with PostGISStore(fresh_store_url()) as st:
-        load_policeuk(st, [POLICEUK])  # into an empty store: in bulk
-        load_policeuk(st, [generated_archive])  # the generated months: in bulk, keeping the real ones
-        load_policeuk(st, [generated_archive])  # again, smaller than the store now: in place, replacing them
+        load_policeuk(st, [POLICEUK])  # into an empty store
+        load_policeuk(st, [generated_archive])  # the generated months, keeping the real ones
+        load_policeuk(st, [generated_archive])  # again, replacing them
         for params in QUERIES[:12] + QUERIES[18:23]:
             query = parse_stats(**params)
             assert st.stats(query) == expected(file_rows, query), params

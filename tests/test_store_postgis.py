@@ -32,7 +32,7 @@ from crimemap.store.catalogue import CRIMES_TABLE
 from crimemap.store.postgis import PostGISStore
 from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
 from crimemap.store.postgis.schema import INDEXES, SCHEMA_VERSION, ensure_schema
-from crimemap.store.postgis.upgrade import upgrade_from_1
+from crimemap.store.postgis.upgrade import upgrade
 from crimemap.store.sqlite import SQLiteStore
 from pg_server import fresh_store_url
 from wire_datasets import V1_STORE, postgis_v1_url
@@ -98,8 +98,8 @@ def test_a_first_release_store_is_upgraded_in_place_and_answers_as_the_embedded_
 def test_an_upgrade_that_fails_leaves_the_first_release_store_as_it_was(v1_url: str, stores: list[Any]) -> None:
     before = sql(v1_url, "SELECT count(*), sum(id), sum(length(street_name)) FROM crimes")
 
-    def fails_at_the_end(conn: psycopg.Connection[Any]) -> None:
-        upgrade_from_1(conn)
+    def fails_at_the_end(conn: psycopg.Connection[Any], version: int) -> None:
+        upgrade(conn, version)
         raise RuntimeError("the upgrade was stopped")
 
     with psycopg.connect(v1_url, autocommit=True) as conn, pytest.raises(RuntimeError):

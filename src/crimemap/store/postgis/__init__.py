@@ -60,7 +60,7 @@ from crimemap.store.postgis.connection import (
 )
 from crimemap.store.postgis.replay import ReplayClock, lsn
 from crimemap.store.postgis.schema import ensure_schema, is_read_only, outdated
-from crimemap.store.postgis.upgrade import upgrade_from_1
+from crimemap.store.postgis.upgrade import upgrade
 from crimemap.store.postgis.writer import PostGISWriter, drop_retired
 
 __all__ = [
@@ -78,7 +78,7 @@ _DOCUMENTS = Documents("%s")
 
 
 class PostGISStore(Store):
-    """The PostgreSQL/PostGIS store (see the module docstring). A store of schema 1 is upgraded on first open.
+    """The PostgreSQL/PostGIS store (see the module docstring). A store of an older schema is upgraded on first open.
 
     On a hot standby (or a read-only session) the store is opened read-only: it
     writes nothing, and refuses a store that would need an upgrade, naming the
@@ -108,7 +108,7 @@ class PostGISStore(Store):
                         " `crimemap upgrade --store <the primary's URL>` once, and the standby follows"
                     )
             else:
-                ensure_schema(conn, upgrade_from_1)
+                ensure_schema(conn, upgrade)
                 stat_reads.ensure_built(conn)
                 stat_reads.ensure_neighbourhoods_kept(conn)
         self._db.open_pool()

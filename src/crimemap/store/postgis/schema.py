@@ -1,4 +1,4 @@
-"""The PostGIS store's schema (version 2), and how to create it, upgrade an older one or refuse a newer one.
+"""The PostGIS store's schema (version 3), and how to create it, upgrade an older one or refuse a newer one.
 
 The tables mirror the embedded store's (:mod:`crimemap.store.sqlite.schema`):
 months are integers (``year * 12 + month - 1``), forces, categories and outcomes
@@ -27,7 +27,16 @@ as points through the view ``crime_points``. Map points (``streets``) keep a
 ``geom`` point for them too, but are found through their cell like crimes (a
 GiST index there cost a load more than all its other map-point work).
 
-A store of schema 1 is upgraded in place, in one transaction, the first time it
+Schema 3 partitions ``crimes``, ``outcomes`` and ``stops`` by month (declarative
+``PARTITION BY LIST (month)``, one partition a month, named ``crimes_2024_03``):
+a load builds each month it writes as a table of its own and swaps it in
+(:mod:`crimemap.store.postgis.partitions`), so that reloading a month costs the
+same however many months are stored, and reads that name a month touch its
+partition alone. A primary key of a partitioned table must hold the partition
+key, so the crimes' and the stops' are ``(id, month)``; a load checks that an
+id is not stored in another month itself (:func:`~crimemap.store.postgis.partitions.check_ids`).
+
+A store of schema 1 or 2 is upgraded in place, in one transaction, the first time it
 is opened (:mod:`crimemap.store.postgis.upgrade`). Everything is created in the
 first schema of the connection's ``search_path`` (``public`` by default); the
 table ``crimemap_schema`` records the version.
@@ -45,7 +54,7 @@ from crimemap.store.base import StoreError
 from crimemap.store.documents import DDL as DOCUMENTS_DDL
 from crimemap.store.documents import DOCUMENTS_TABLE
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 CRIMES_DDL = """
 CREATE TABLE {name} (
@@ -88,8 +97,12 @@ CREATE TABLE {name} (
 )"""
 """``seq``: the row's place in its outcomes file, which orders an answer's outcomes within a cell, as in SQLite."""
 
+PARTITIONED = ("crimes", "outcomes", "stops")
+"""The tables partitioned by month (schema 3)."""
+PARTITION_BY = " PARTITION BY LIST (month)"
+
 INDEXES: dict[str, tuple[str, str]] = {
-    "crimes_pkey": ("crimes", "ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY (id)"),
+    "crimes_pkey": ("crimes", "ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY (id, month)"),
     "crimes_by_cell": ("crimes", "CREATE INDEX {name} ON {table} (month, cell, id)"),
     "crimes_by_pid": ("crimes", "CREATE INDEX {name} ON {table} (pid_key) WHERE pid_key IS NOT NULL"),
     "outcomes_pkey": ("outcomes", "ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY (month, cell, force, seq)"),
@@ -97,8 +110,14 @@ INDEXES: dict[str, tuple[str, str]] = {
     # A (category, force) pair's crimes in clustered order: a Maps Engine page whose `where` names one of
     # each and no month or area reads its rows and no others (as in the embedded store's crimes_by_kind).
     "crimes_by_kind": ("crimes", "CREATE INDEX {name} ON {table} (category, force, month, cell, id)"),
+    "stops_pkey": ("stops", "ALTER TABLE {table} ADD CONSTRAINT {name} PRIMARY KEY (id, month)"),
+    "stops_by_month_force": ("stops", "CREATE INDEX {name} ON {table} (month, force, id)"),
+    "stops_by_month_geom": ("stops", "CREATE INDEX {name} ON {table} USING gist (month, geom)"),
+    "stops_by_street": ("stops", "CREATE INDEX {name} ON {table} (street_id, month, id) WHERE street_id IS NOT NULL"),
+    "stops_unnamed": ("stops", "CREATE INDEX {name} ON {table} (id) WHERE NOT named"),
 }
-"""Every index of the two big tables, by name: a bulk load builds them once, at its end (see the writer)."""
+"""Every index of the tables partitioned by month, by name: defined on the partitioned table, and built on each
+month's table by the load that writes it, once its rows are in (see :mod:`crimemap.store.postgis.partitions`)."""
 
 CRIME_POINTS_VIEW = """
 CREATE OR REPLACE VIEW crime_points AS
@@ -148,9 +167,9 @@ CREATE TABLE categories (code smallint PRIMARY KEY, slug text NOT NULL, name tex
 CREATE TABLE forces (code smallint PRIMARY KEY, id text NOT NULL UNIQUE, name text NOT NULL);
 CREATE TABLE outcome_kinds (code integer PRIMARY KEY, slug text NOT NULL, name text NOT NULL UNIQUE);
 
-{CRIMES_DDL.format(name="crimes")};
-{OUTCOMES_DDL.format(name="outcomes")};
-{";".join(index_sql(name) for name in INDEXES)};
+{CRIMES_DDL.format(name="crimes")}{PARTITION_BY};
+{OUTCOMES_DDL.format(name="outcomes")}{PARTITION_BY};
+{";".join(index_sql(name) for name, (table, _) in INDEXES.items() if table != "stops")};
 {CRIME_POINTS_VIEW};
 
 {STREETS_DDL};
@@ -185,9 +204,9 @@ CREATE TABLE retired_tables (physical text PRIMARY KEY);
 CREATE TABLE crimemap_schema (version integer NOT NULL);
 """
 
-STOPS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stops (
-    id bigint PRIMARY KEY,
+STOPS_DDL = """
+CREATE TABLE {name} (
+    id bigint NOT NULL,
     month integer NOT NULL,
     cell bigint NOT NULL,
     force smallint NOT NULL,
@@ -213,12 +232,11 @@ CREATE TABLE IF NOT EXISTS stops (
     json text NOT NULL,
     geom geometry(Point, 4326) GENERATED ALWAYS AS (CASE WHEN lng IS NULL OR lat IS NULL THEN NULL
         ELSE ST_SetSRID(ST_MakePoint(lng, lat), 4326) END) STORED
-);
-CREATE INDEX IF NOT EXISTS stops_by_month_force ON stops (month, force, id);
-CREATE INDEX IF NOT EXISTS stops_by_month_geom ON stops USING gist (month, geom);
-CREATE INDEX IF NOT EXISTS stops_by_street ON stops (street_id, month, id) WHERE street_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS stops_unnamed ON stops (id) WHERE NOT named;
-"""
+)"""
+STOPS_SCHEMA = (
+    STOPS_DDL.format(name="stops") + PARTITION_BY + ";\n"
+    + ";\n".join(index_sql(name) for name, (table, _) in INDEXES.items() if table == "stops")
+)  # fmt: skip
 """Stops and searches (:mod:`crimemap.store.postgis.stops`); the columns hold what the embedded store's do."""
 
 STATS_SCHEMA = """
@@ -256,7 +274,7 @@ ADDED_TABLES = {
     "feature_geometry": FEATURE_GEOMETRY_SCHEMA,
     DOCUMENTS_TABLE: DOCUMENTS_DDL,
 }
-"""Tables added since schema 1, created when a store lacks them (every statement is IF NOT EXISTS)."""
+"""Tables added since schema 1, created when a store lacks them."""
 
 
 Connection = psycopg.Connection[Any]
@@ -277,13 +295,13 @@ def _require_extensions(conn: Connection) -> None:
             ) from None
 
 
-def ensure_schema(conn: Connection, upgrade: Callable[[Connection], None]) -> bool:
-    """Create the schema in an empty database, upgrade one of schema 1, refuse a newer one.
+def ensure_schema(conn: Connection, upgrade: Callable[[Connection, int], None]) -> bool:
+    """Create the schema in an empty database, upgrade an older one, refuse a newer one.
 
     ``conn`` is in autocommit mode. Several processes may open a store at once
     (``crimemap serve --workers N``): an advisory lock lets one create or upgrade
-    it while the others wait, then find it done. ``upgrade`` rewrites a schema-1
-    store inside the transaction this opens. Tables added since a store was made
+    it while the others wait, then find it done. ``upgrade(conn, version)`` rewrites a store
+    of an older schema inside the transaction this opens. Tables added since a store was made
     are added to it (:data:`ADDED_TABLES`, :data:`ADDED_INDEXES`). Returns whether it upgraded.
     """
     upgraded = _create_or_upgrade(conn, upgrade)
@@ -342,10 +360,11 @@ def _add_new_tables(conn: Connection) -> None:
             continue
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('crimemap schema ' || current_schema()))")
-            conn.execute(ddl)
+            if not _made_meanwhile(conn, table):
+                conn.execute(ddl)
 
 
-def _create_or_upgrade(conn: Connection, upgrade: Callable[[Connection], None]) -> bool:
+def _create_or_upgrade(conn: Connection, upgrade: Callable[[Connection, int], None]) -> bool:
     if _table_exists(conn, "crimemap_schema") and _version(conn) == SCHEMA_VERSION:
         return False
     _require_extensions(conn)
@@ -364,7 +383,7 @@ def _create_or_upgrade(conn: Connection, upgrade: Callable[[Connection], None]) 
             )
         if version == SCHEMA_VERSION:  # upgraded meanwhile by another process
             return False
-        upgrade(conn)
+        upgrade(conn, version)
         conn.execute("UPDATE crimemap_schema SET version = %s", (SCHEMA_VERSION,))
         return True
 
@@ -384,6 +403,15 @@ def seed_vocabulary(conn: Connection) -> None:
             "INSERT INTO outcome_kinds VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
             [(o.code, o.slug, o.name) for o in vocab.OUTCOMES],
         )
+
+
+def _made_meanwhile(conn: Connection, name: str) -> bool:
+    """Whether another process made table ``name`` while this one waited for the lock (read from the catalog
+    afresh: ``to_regclass`` may answer from a cache that a lock taken since has not refreshed)."""
+    found = conn.execute(
+        "SELECT 1 FROM pg_class WHERE relname = %s AND relnamespace = current_schema()::regnamespace", (name,)
+    ).fetchone()
+    return found is not None
 
 
 def _table_exists(conn: Connection, name: str) -> bool:

@@ -11,9 +11,9 @@ a ``LATERAL`` subquery (see :mod:`crimemap.store.postgis.crimes`), with the
 exact test of :func:`crimemap.store.postgis.dialect.exact_sql` on its edges.
 
 A load calls :func:`refresh` from its writer's ``finish`` with the (month,
-force) sets it replaced, reading the crimes table the load wrote (a bulk load's
-``crimes_next``); a database made before the counts existed gets them whole
-when the store is opened (:func:`ensure_built`), under the load lock.
+force) sets it replaced, reading the months the load swapped in; a database
+made before the counts existed gets them whole when the store is opened
+(:func:`ensure_built`), under the load lock.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def table_info(one: One) -> TableInfo | None:
 
 _COPIED = tuple(c for c in STOP_ROW if c not in ("x", "y", "z"))
 _PICK = [STOP_ROW.index(c) for c in _COPIED]
-_COPY = f"COPY stops ({', '.join(_COPIED)}) FROM STDIN (FORMAT BINARY)"
+_COPY = f"COPY {{table}} ({', '.join(_COPIED)}) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = {
     "month": "int4", "cell": "int8", "id": "int8", "force": "int2", "lng": "float8", "lat": "float8",
     "street_id": "int8", "named": "bool", "operation": "bool", "outcome_linked": "bool", "removal": "bool",
@@ -224,16 +224,17 @@ def replace_stops(
     force: int,
     batches: Iterable[PreparedStops],
     record_load: Callable[[int, int, str, int], None],
+    table: str,
 ) -> int:
-    """Replace the stops of ``month`` and ``force`` by the prepared batches (in the load's transaction)."""
+    """Copy the stops of ``month`` and ``force`` into ``table``: the month's stage, which holds none of them
+    (see :mod:`crimemap.store.postgis.partitions`); in the load's transaction."""
     m = parse_month(month)
-    conn.execute("DELETE FROM stops WHERE month = %s AND force = %s", (m, force))
     count = 0
     types = [_COPY_TYPES.get(c, "text") for c in _COPIED]
     try:
         for batch in batches:
             rows = compose(batch, lambda points: _stored_streets(conn, points))  # before the COPY holds the line
-            with conn.cursor().copy(_COPY) as copy:
+            with conn.cursor().copy(_COPY.format(table=table)) as copy:
                 copy.set_types(types)
                 for row in rows:
                     copy.write_row([row[i] for i in _PICK])

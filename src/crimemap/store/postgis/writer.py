@@ -9,17 +9,14 @@ with no Python object per crime. The writing process passes them on.
 
 A load is one transaction on a connection of its own, serialised with other
 loads by an advisory lock; readers keep reading the committed rows until it
-commits. Two ways to write, chosen by :meth:`PostGISWriter.expect`:
+commits. Crimes, outcomes and stops are partitioned by month: each month a load
+writes is built aside, as a table of its own, unindexed while its rows are
+copied in; its indexes are built once at the end by sorting (about three times
+cheaper than keeping them up row by row), and it takes the stored month's place
+(:mod:`crimemap.store.postgis.partitions`). So a load costs what the months it
+writes hold, however many are stored besides.
 
-- **in place**: a replaced month and force is deleted and its rows copied into
-  the tables, every index kept up row by row. For loads small beside the store.
-- **bulk**, for a load as large as what is stored (a first load, a rebuild):
-  the rows go into new, unindexed tables; at the end the rows that stay are
-  copied over, every index is built once by sorting (about three times cheaper
-  than keeping it up row by row), and the new tables take the old ones' names.
-  Readers wait only for that swap, the transaction's last step.
-
-Either way, the end of the load dates each crime by the newest month of its
+The end of the load dates each crime by the newest month of its
 outcome history, rewriting the date inside its JSON, in set-based statements
 that touch only the rows this load relates to (:meth:`PostGISWriter.date_outcomes`).
 """
@@ -45,16 +42,10 @@ from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatc
 from crimemap.store.catalogue import CRIMES_TABLE, Column, TableInfo
 from crimemap.store.documents import Documents
 from crimemap.store.postgis import boundaries as shape_tables
+from crimemap.store.postgis import partitions as months
 from crimemap.store.postgis import stats
 from crimemap.store.postgis import stops as stop_store
 from crimemap.store.postgis.copy_binary import SIGNATURE, TRAILER, CopyRows
-from crimemap.store.postgis.schema import (
-    CRIME_POINTS_VIEW,
-    CRIMES_DDL,
-    INDEXES,
-    OUTCOMES_DDL,
-    index_sql,
-)
 from crimemap.store.postgis.tables import COPY_TYPES, pg_type, quote_ident
 from crimemap.store.records import FORCE_IDS, KNOWN_OUTCOMES
 from crimemap.store.stop_rows import prepare_stops
@@ -71,10 +62,6 @@ STREET_COLUMNS = "id, lng, lat, cell, name"
 DATE_MARK = '"},"persistent_id":'
 """What follows the ``YYYY-MM`` date of a crime's ``outcome_status`` in its JSON, and nothing else in it
 (:func:`crimemap.policeuk_json.crime_json`: ``outcome_status`` comes just before ``persistent_id``)."""
-
-BULK_MIN_ROWS = 200_000
-"""A load of fewer rows than this is written in place, however empty the store."""
-
 
 # -- preparing rows (in the parsing process) ----------------------------------------------------------------
 
@@ -233,31 +220,31 @@ class PostGISWriter(StoreWriter):
         self.loaded: dict[str, set[tuple[int, int]]] = {"street": set(), "outcomes": set()}
         self.dated: set[tuple[int, int]] = set()
         """Street sets of this load whose crimes came dated by every outcome of this load (see replace_group)."""
-        self.crimes, self.outcomes = "crimes", "outcomes"
-        self.bulk = False
-        self.stops_loaded = False
-        self.built: set[str] = set()
-        """Indexes of the bulk tables built already."""
+        self.stages: dict[tuple[str, int], str] = {}
+        """The table each month this load writes is built in, by (partitioned table, month): see _stage."""
+        self.replaced: dict[tuple[str, int], set[int]] = {}
+        """The forces whose rows of a (partitioned table, month) this load replaces."""
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL work_mem = '64MB'")  # the dating joins hash a load's persistent ids in memory
+        conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # each month's indexes are built by sorting
         conn.execute(
             "CREATE TEMP TABLE new_streets (n bigserial, id bigint, lng float8, lat float8, cell bigint, name text)"
             " ON COMMIT DROP"
         )
 
-    # -- the strategy ------------------------------------------------------------------------------
-    def expect(self, rows: int) -> None:
-        """Write in bulk (see the module docstring) when this load is at least as large as the store."""
-        if self.bulk or self.loaded["street"] or self.loaded["outcomes"]:
-            return
-        stored = self.conn.execute("SELECT coalesce(sum(rows), 0) FROM loads").fetchone()
-        if rows < max(int(stored[0]) if stored else 0, BULK_MIN_ROWS):
-            return
-        self.bulk = True
-        self.crimes, self.outcomes = "crimes_next", "outcomes_next"
-        self.conn.execute(CRIMES_DDL.format(name=self.crimes))
-        self.conn.execute(OUTCOMES_DDL.format(name=self.outcomes))
-        self.conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    # -- the months being built ----------------------------------------------------------------------
+    def _stage(self, table: str, month: int, forces: list[int]) -> str:
+        """The table ``month`` of ``table`` is built in, with no rows of ``forces`` (replaced now) left in it."""
+        key = (table, month)
+        stage = self.stages.get(key)
+        if stage is None:
+            stage = self.stages[key] = months.create_stage(self.conn, table, month)
+        replaced = self.replaced.setdefault(key, set())
+        again = [f for f in forces if f in replaced]
+        if again:  # a second file of a force in one load: the later one wins
+            self.conn.execute(f"DELETE FROM {stage} WHERE force = ANY(%s::smallint[])", (again,))
+        replaced.update(forces)
+        return stage
 
     # -- outcome names new to the vocabulary ------------------------------------------------------------
     def _outcome_code(self, name: str) -> int:
@@ -308,14 +295,6 @@ class PostGISWriter(StoreWriter):
             (month, force, kind, rows, _now()),
         )
 
-    def _delete(self, kind: str, month: int, forces: list[int]) -> None:
-        table = self.crimes if kind == "street" else self.outcomes
-        replaced = [f for f in forces if (month, f) in self.loaded[kind]]
-        if self.bulk:
-            forces = replaced  # the stored rows are left behind at the end (see finish)
-        if forces:
-            self.conn.execute(f"DELETE FROM {table} WHERE month = %s AND force = ANY(%s)", (month, forces))
-
     def replace_prepared(self, kind: str, month: str, force: str, batches: Iterable[Any]) -> int:
         """Replace one force's ``kind`` of ``month``; its crimes' outcome dates are completed at the end."""
         return self._replace(kind, month, (force,), batches, dated=False).get(force, 0)
@@ -336,21 +315,18 @@ class PostGISWriter(StoreWriter):
         m = parse_month(month)
         codes = [force_code(f) for f in forces]
         if kind == "stops":
-            self.stops_loaded = True
+            stage = self._stage("stops", m, codes)
             return {
-                f: stop_store.replace_stops(self.conn, month, c, batches, self._record_load)
+                f: stop_store.replace_stops(self.conn, month, c, batches, self._record_load, stage)
                 for f, c in zip(forces, codes, strict=True)
             }
-        if self.bulk and kind == "street" and self.loaded["outcomes"]:
-            # The loader brings outcomes first: their indexes are built while it reads the street files.
-            self._build_indexes("outcomes")
-        self._delete(kind, m, codes)
+        stage = self._stage("crimes" if kind == "street" else "outcomes", m, codes)
         counts = dict.fromkeys(codes, 0)
         try:
             if kind == "street":
-                self.copy_crimes(batches, counts)
+                self.copy_crimes(batches, counts, stage)
             else:
-                self._copy_outcomes(batches, counts)
+                self._copy_outcomes(batches, counts, stage)
         except psycopg.errors.UniqueViolation as e:
             raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
         except psycopg.DataError as e:
@@ -367,9 +343,10 @@ class PostGISWriter(StoreWriter):
             self.dated.clear()  # crimes read before these outcomes were not dated by them
         return {FORCE_IDS[code]: n for code, n in counts.items()}
 
-    def copy_crimes(self, batches: Iterable[PreparedCrimes], counts: dict[int, int]) -> None:
+    def copy_crimes(self, batches: Iterable[PreparedCrimes], counts: dict[int, int], table: str) -> None:
+        """Copy crimes into ``table`` (a month's stage), and their map points new to the store into ``streets``."""
         streets: list[bytes] = []
-        with self.conn.cursor().copy(f"COPY {self.crimes} ({CRIME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        with self.conn.cursor().copy(f"COPY {table} ({CRIME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(SIGNATURE)
             for chunk in batches:
                 copy.write(encode_crimes(self.renumber(chunk.batch)) if chunk.batch is not None else chunk.rows)
@@ -390,7 +367,7 @@ class PostGISWriter(StoreWriter):
         )
         self.conn.execute("TRUNCATE new_streets")
 
-    def _copy_outcomes(self, batches: Iterable[PreparedOutcomes], counts: dict[int, int]) -> None:
+    def _copy_outcomes(self, batches: Iterable[PreparedOutcomes], counts: dict[int, int], table: str) -> None:
         for chunk in batches:
             first = counts.get(chunk.force, 0)
             if chunk.batch is not None or first:
@@ -404,7 +381,7 @@ class PostGISWriter(StoreWriter):
                 rows = encode_outcomes(o, first)
             else:
                 rows = chunk.rows
-            with self.conn.cursor().copy(f"COPY {self.outcomes} ({OUTCOME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as c:
+            with self.conn.cursor().copy(f"COPY {table} ({OUTCOME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as c:
                 c.write(SIGNATURE + rows + TRAILER)
             counts[chunk.force] = first + chunk.count
 
@@ -471,22 +448,33 @@ class PostGISWriter(StoreWriter):
 
     # -- the end of the load ------------------------------------------------------------------------------
     def finish(self) -> None:
-        """Complete what the load wrote, then stamp it; the bulk tables take their places last."""
+        """Complete the months this load built and swap them in, then date outcomes, count, and stamp the load.
+
+        Readers wait from the first swap to the commit (see
+        :mod:`crimemap.store.postgis.partitions`), so everything that can be done
+        on the months aside is done before it.
+        """
         conn = self.conn
-        if self.bulk and not (self.loaded["street"] or self.loaded["outcomes"]):
-            self._abandon_bulk()
+        whole = {
+            table for table in months.PARTITIONED
+            if (written := {m for t, m in self.stages if t == table}) and months.analyzes_whole(conn, table, written)
+        }  # fmt: skip
+        for (table, month), stage in sorted(self.stages.items()):
+            months.keep_rows(conn, table, month, stage, sorted(self.replaced[(table, month)]))
+            months.seal(conn, table, month, stage, analyze=table not in whole)
+        if self.loaded["street"]:
+            conn.execute("ANALYZE streets (cell)")
+        months.lock_for_swaps(conn, {table for table, _ in self.stages})
+        for (table, month), stage in sorted(self.stages.items()):
+            months.swap_in(conn, table, month, stage)
+        for table in sorted(whole):
+            months.analyze_whole(conn, table)
         if self.loaded["street"] or self.loaded["outcomes"]:
-            if self.bulk:
-                self._keep_stored_rows()
-                self._build_indexes()
             self.date_outcomes()
-            analyze(conn, self.crimes, self.outcomes)
             if self.loaded["street"]:
                 stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
-                stats.refresh(conn, self.loaded["street"], self.crimes)  # the counts of the sets it replaced
-        stats.refresh_neighbourhoods(conn, self.loaded["street"], self.crimes)
-        if self.stops_loaded:
-            conn.execute("ANALYZE stops")
+                stats.refresh(conn, self.loaded["street"])  # the counts of the sets it replaced
+        stats.refresh_neighbourhoods(conn, self.loaded["street"])
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
             " ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text"
@@ -495,53 +483,10 @@ class PostGISWriter(StoreWriter):
             "INSERT INTO meta VALUES ('last_updated', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (_now(),),
         )
-        if self.bulk:
-            self._swap()
-
-    def _abandon_bulk(self) -> None:
-        """A bulk load that wrote no crimes nor outcomes leaves the stored tables as they are."""
-        self.conn.execute(f"DROP TABLE {self.crimes}, {self.outcomes}")
-        self.bulk, self.crimes, self.outcomes = False, "crimes", "outcomes"
 
     def _pairs(self, kind: str) -> tuple[list[int], list[int]]:
         pairs = sorted(self.dated if kind == "dated" else self.loaded[kind])
         return [m for m, _ in pairs], [f for _, f in pairs]
-
-    def _keep_stored_rows(self) -> None:
-        """Copy the stored rows this load does not replace into the bulk tables, in clustered order."""
-        for kind, old, new, columns, order in (
-            ("street", "crimes", self.crimes, CRIME_COLUMNS, "month, cell, id"),
-            ("outcomes", "outcomes", self.outcomes, OUTCOME_COLUMNS, "month, cell, force, seq"),
-        ):
-            self.conn.execute(
-                f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {old}"
-                " WHERE (month, force) NOT IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))"
-                f" ORDER BY {order}",
-                self._pairs(kind),
-            )
-
-    def _build_indexes(self, only: str | None = None) -> None:
-        """Build the bulk tables' indexes not built yet (of the table ``only``, when given)."""
-        for name, (table, _) in INDEXES.items():
-            if name in self.built or (only is not None and table != only):
-                continue
-            self.built.add(name)
-            try:
-                self.conn.execute(index_sql(name, f"{table}_next", "_next"))
-            except psycopg.errors.UniqueViolation as e:
-                what = "a crime id" if table == "crimes" else "an outcome row"
-                raise StoreError(f"{what} is stored twice ({e}); nothing was stored") from None
-
-    def _swap(self) -> None:
-        """The bulk tables take the old ones' names: readers wait from here to the commit, a moment."""
-        conn = self.conn
-        conn.execute("DROP VIEW IF EXISTS crime_points")
-        for table in ("crimes", "outcomes"):
-            conn.execute(f"DROP TABLE {table}")
-            conn.execute(f"ALTER TABLE {table}_next RENAME TO {table}")
-        for name in INDEXES:
-            conn.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
-        conn.execute(CRIME_POINTS_VIEW)
 
     def date_outcomes(self) -> None:
         """A crime's ``outcome_month`` is the newest month of its outcome history; its JSON shows it.
@@ -553,14 +498,15 @@ class PostGISWriter(StoreWriter):
         load (see :meth:`replace_group`), so those are left out of the first
         statement: a first load, the largest, runs none.
         """
-        conn, crimes = self.conn, self.crimes
+        conn, crimes = self.conn, "crimes"
         this_load = "(month, force) IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))"
+        in_months = "month = ANY(%s::integer[])"
 
         def newest_for(keys: str) -> str:
             """Set each crime whose persistent id is among ``keys`` to its newest outcome month, where that differs."""
             return (
                 f"UPDATE {crimes} SET outcome_month = n.month, json = {redated_json(crimes, 'n.month')}"
-                f" FROM (SELECT o.pid_key, o.pid, max(o.month) AS month FROM {self.outcomes} o"
+                " FROM (SELECT o.pid_key, o.pid, max(o.month) AS month FROM outcomes o"
                 f" WHERE o.pid_key IN ({keys}) GROUP BY o.pid_key, o.pid) AS n"
                 f" WHERE {crimes}.pid_key = n.pid_key AND {crimes}.pid = n.pid"
                 f" AND {crimes}.outcome_month IS DISTINCT FROM n.month"
@@ -570,10 +516,11 @@ class PostGISWriter(StoreWriter):
             f"SELECT 1 FROM loads WHERE kind = 'street' AND rows > 0 AND NOT {this_load} LIMIT 1", self._pairs("dated")
         ).fetchone()
         if self.loaded["outcomes"] and undated:
+            outcomes = self._pairs("outcomes")
             conn.execute(
-                newest_for(f"SELECT pid_key FROM {self.outcomes} WHERE {this_load}")
+                newest_for(f"SELECT pid_key FROM outcomes WHERE {in_months} AND {this_load}")
                 + f" AND NOT ({crimes}.month, {crimes}.force) IN (SELECT * FROM unnest(%s::integer[], %s::smallint[]))",
-                [*self._pairs("outcomes"), *self._pairs("dated")],
+                [_months(outcomes), *outcomes, *self._pairs("dated")],
             )
         if not self.loaded["street"]:
             return
@@ -582,26 +529,26 @@ class PostGISWriter(StoreWriter):
         ).fetchone()
         if outcomes_before:
             # Keep a date given with the crime (a harvested one) when no outcome of it is stored.
-            keys = f"SELECT pid_key FROM {crimes} WHERE {this_load} AND pid_key IS NOT NULL"
+            street = self._pairs("street")
+            keys = f"SELECT pid_key FROM {crimes} WHERE {in_months} AND {this_load} AND pid_key IS NOT NULL"
             conn.execute(
-                newest_for(keys) + f" AND ({crimes}.month, {crimes}.force) IN"
+                newest_for(keys) + f" AND {crimes}.{in_months} AND ({crimes}.month, {crimes}.force) IN"
                 " (SELECT * FROM unnest(%s::integer[], %s::smallint[]))",
-                [*self._pairs("street"), *self._pairs("street")],
+                [_months(street), *street, _months(street), *street],
             )
 
 
-ANALYZED = {
-    "crimes": "month, cell, force, category, street_id, pid_key, outcome, outcome_month, lng, lat",
-    "outcomes": "month, cell, force, pid_key, lng, lat",
-    "streets": "cell",
-}
-"""The columns queries filter on: statistics of the others (the JSON above all) cost an ANALYZE most of its time."""
+def _months(pairs: tuple[list[int], list[int]]) -> list[int]:
+    """The months of (month, force) pairs: a term ``month = ANY(...)`` of them lets PostgreSQL read only their
+    partitions (a ``(month, force) IN (...)`` term alone reads every month's rows to test them)."""
+    return sorted(set(pairs[0]))
 
 
 def analyze(conn: psycopg.Connection[Any], crimes: str = "crimes", outcomes: str = "outcomes") -> None:
     """Fresh statistics for the planner, in the load's own transaction, so the first query after it plans well."""
-    for table, name in (("crimes", crimes), ("outcomes", outcomes), ("streets", "streets")):
-        conn.execute(f"ANALYZE {name} ({ANALYZED[table]})")
+    for table, name in (("crimes", crimes), ("outcomes", outcomes)):
+        conn.execute(f"ANALYZE {name} ({months.ANALYZED[table]})")
+    conn.execute("ANALYZE streets (cell)")
 
 
 def _copy_value(col: Column) -> Any:
