@@ -151,12 +151,14 @@ class SQLiteStore(Store):
     def crimes_json(self, query: CrimeQuery, limit: int) -> JsonList:
         if query.month is None:
             return super().crimes_json(query, limit)
-        return crime_reads.crimes_json(self._db.reader(), query, limit)
+        with self._db.reader().snapshot() as db:
+            return crime_reads.crimes_json(db, query, limit)
 
     def outcomes_json(self, query: CrimeQuery, limit: int) -> JsonList:
         if query.month is None:
             return super().outcomes_json(query, limit)
-        return crime_reads.outcomes_json(self._db.reader(), query, limit, self._outcome_json)
+        with self._db.reader().snapshot() as db:
+            return crime_reads.outcomes_json(db, query, limit, self._outcome_json)
 
     def crimes_exceed(self, query: CrimeQuery, n: int) -> bool:
         if query.month is None:
@@ -190,8 +192,10 @@ class SQLiteStore(Store):
     def stops_json(self, query: StopQuery, limit: int) -> JsonList:
         if query.month is None:
             return super().stops_json(query, limit)
-        db = self._db.reader()
-        return stop_store.stops_json(db, query, limit) if self._has_stops() else JsonList(0, b"[]")
+        if not self._has_stops():
+            return JsonList(0, b"[]")
+        with self._db.reader().snapshot() as db:
+            return stop_store.stops_json(db, query, limit)
 
     def stop_location_known(self, street_id: int) -> bool:
         if self.street(street_id) is not None:
@@ -230,19 +234,22 @@ class SQLiteStore(Store):
         return dt.datetime.fromisoformat(row[0]) if row else None
 
     def stats(self, query: StatsQuery) -> list[tuple[Any, ...]]:
-        return count_reads.crime_stats(stat_reads.SqliteCounts(self._db.reader()), query, self._outcome_slug)
+        with self._db.reader().snapshot() as db:
+            return count_reads.crime_stats(stat_reads.SqliteCounts(db), query, self._outcome_slug)
 
     def _outcome_slug(self, code: int) -> str | None:
         name = self._outcome_name(code)
         return vocab.outcome_by_name(name).slug if name is not None else None
 
     def neighbourhood_stats(self, query: StatsQuery, boundaries: str) -> list[tuple[Any, ...]] | None:
-        return count_reads.neighbourhood_stats(stat_reads.SqliteCounts(self._db.reader()), query, boundaries)
+        with self._db.reader().snapshot() as db:
+            return count_reads.neighbourhood_stats(stat_reads.SqliteCounts(db), query, boundaries)
 
     def stop_stats(self, query: StopStatsQuery) -> list[tuple[Any, ...]]:
         if not self._has_stops():
             return no_stops(query)
-        return count_reads.stop_stats(stat_reads.SqliteCounts(self._db.reader()), query)
+        with self._db.reader().snapshot() as db:
+            return count_reads.stop_stats(stat_reads.SqliteCounts(db), query)
 
     # -- feature tables -----------------------------------------------------------------------
     def tables(self) -> list[TableInfo]:
@@ -264,8 +271,8 @@ class SQLiteStore(Store):
         return columnar_reads.features(self.path, read) if read is not None else None
 
     def feature_columns(self, query: FeatureQuery) -> FeatureColumns:
-        db = self._db.reader()
-        return table_reads.feature_columns(db, table_reads.require(db, query.table), query, self._decoders)
+        with self._db.reader().snapshot() as db:
+            return table_reads.feature_columns(db, table_reads.require(db, query.table), query, self._decoders)
 
     engine_geojson = False
     """Whether SQLite writes pages of GeoJSON itself (:func:`crimemap.store.sqlite.tables.feature_geojson`).

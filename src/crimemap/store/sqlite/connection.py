@@ -84,6 +84,26 @@ class Reader:
         except sqlite3.OperationalError as e:
             raise self._translated(e) from None
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        """Read the store as of one moment: every statement inside sees the same committed state.
+
+        An answer made of several statements (a mile's cell ranges, a count's
+        kept sums and its edge cells, a page and its names) is otherwise read in
+        autocommit, each statement on its own: a load committing between two of
+        them gave half the old month and half the new. In WAL mode a read
+        transaction costs no lock a writer waits for; it ends when the answer is read.
+        """
+        if self.conn.in_transaction:  # already inside one
+            yield self
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
     def _translated(self, e: sqlite3.OperationalError) -> StoreError:
         if "interrupted" not in str(e):
             return StoreError(f"store error: {e}")
