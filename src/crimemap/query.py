@@ -216,3 +216,20 @@ class StopQuery:
     street_id: int | None = None
     located: bool | None = True
     limit: int | None = None
+
+
+def conjuncts(pred: Predicate | None) -> list[Predicate]:
+    """The terms ``pred`` requires all of (its ANDs flattened; none for no predicate).
+
+    A store reads what it can from them: the months, areas and (category, force)
+    pairs a ``where`` confines a read to.
+
+    >>> a, b = Compare("a", "=", 1), Compare("b", "=", 2)
+    >>> conjuncts(And((a, And((b, Not(a)))))) == [a, b, Not(a)]
+    True
+    """
+    if pred is None:
+        return []
+    if isinstance(pred, And):
+        return [p for op in pred.operands for p in conjuncts(op)]
+    return [pred]

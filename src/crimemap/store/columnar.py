@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from crimemap import vocab
 from crimemap.months import format_month
-from crimemap.query import And, Compare, FeatureQuery, Predicate, Within
+from crimemap.query import Compare, FeatureQuery, Predicate, Within, conjuncts
 from crimemap.store.catalogue import CRIMES_TABLE, ColumnType, TableInfo
 from crimemap.store.compiler import Dialect, Geometry, SqlColumn, compile_predicate
 from crimemap.store.records import CATEGORY_SLUGS, FORCE_NAMES, LOCATION_TYPES
@@ -288,20 +288,13 @@ def _walked_faster(where: Predicate | None, columns: Mapping[str, SqlColumn]) ->
     force (the index of those pairs): a scan would read every crime of every month for a few.
     """
     named: set[str] = set()
-    for p in _conjuncts(where):
+    for p in conjuncts(where):
         if isinstance(p, Within):
             return True
         if isinstance(p, Compare) and p.op == "=" and p.column in columns:
             named.add((columns[p.column].physical or "").rpartition(".")[2])
     return {"category", "force"} <= named
 
-
-def _conjuncts(pred: Predicate | None) -> list[Predicate]:
-    if pred is None:
-        return []
-    if isinstance(pred, And):
-        return [p for op in pred.operands for p in _conjuncts(op)]
-    return [pred]
 
 
 def _plan_crimes(names: tuple[str, ...], where: str, params: list[Any], crimes: CrimeValues) -> ColumnarRead:

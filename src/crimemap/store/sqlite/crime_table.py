@@ -29,7 +29,7 @@ from crimemap import vocab
 from crimemap.errors import PageCursorGone
 from crimemap.geometry import areas
 from crimemap.months import format_month, parse_month
-from crimemap.query import And, Area, Compare, FeatureQuery, In, Predicate, Within
+from crimemap.query import And, Area, Compare, FeatureQuery, In, Predicate, Within, conjuncts
 from crimemap.records import FeatureColumns
 from crimemap.store.compiler import Geometry, SqlColumn, compile_predicate
 from crimemap.store.geojson_sql import JsonColumn, json_texts
@@ -182,18 +182,11 @@ def columns(rows: list[tuple[Any, ...]], places: list[tuple[int, int, ReadColumn
 # -- the clustered walk ----------------------------------------------------------------------------------
 
 
-def _conjuncts(pred: Predicate | None) -> list[Predicate]:
-    if pred is None:
-        return []
-    if isinstance(pred, And):
-        return [p for op in pred.operands for p in _conjuncts(op)]
-    return [pred]
-
 
 def months_named(pred: Predicate | None) -> set[int] | None:
     """The months a ``where`` confines crimes to (``month = '...'`` or ``month IN (...)``), or None."""
     found: set[int] | None = None
-    for p in _conjuncts(pred):
+    for p in conjuncts(pred):
         values: tuple[Any, ...]
         if isinstance(p, Compare) and p.column == "month" and p.op == "=":
             values = (p.value,)
@@ -213,7 +206,7 @@ def months_named(pred: Predicate | None) -> set[int] | None:
 
 def areas_named(pred: Predicate | None) -> list[Area]:
     """The areas a ``where`` confines crimes to (each an ``ST_INTERSECTS``/``ST_DISTANCE``/bbox)."""
-    return [p.area for p in _conjuncts(pred) if isinstance(p, Within)]
+    return [p.area for p in conjuncts(pred) if isinstance(p, Within)]
 
 
 def clustered_key(db: Reader, after: tuple[Any, ...]) -> tuple[int, int, int]:
@@ -304,7 +297,7 @@ def kind_named(pred: Predicate | None, sql_columns: dict[str, SqlColumn]) -> Kin
     """
     codes: dict[str, set[int]] = {"crimes.category": set(), "crimes.force": set()}
     rest: list[Predicate] = []
-    for p in _conjuncts(pred):
+    for p in conjuncts(pred):
         stored = _stored_code(p, sql_columns)
         if stored is None:
             rest.append(p)
