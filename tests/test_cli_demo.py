@@ -72,10 +72,15 @@ def _serve_and_stop(tmp_path: Path, signum: int, status: int, workers: str) -> N
         start_new_session=True,
     )  # fmt: skip
     with proc:
-        _wait_until_it_answers(url, proc)
-        assert _shm_dirs(proc.pid) or not Path("/dev/shm").is_dir()
-        os.killpg(proc.pid, signum)
-        assert proc.wait(30) == status
+        try:
+            _wait_until_it_answers(url, proc)
+            assert _shm_dirs(proc.pid) or not Path("/dev/shm").is_dir()
+            os.killpg(proc.pid, signum)
+            assert proc.wait(30) == status
+        finally:
+            if proc.poll() is None:  # it did not stop: fail, never hang the suite
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     assert _shm_dirs(proc.pid) == set()
 
 
