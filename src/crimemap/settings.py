@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     tile_attribution: str | None = None
     """The credit shown for a tile server or PMTiles file."""
     max_replica_lag: float | None = None
-    """Seconds a hot standby's replay may lag before ``/health`` answers 503 (None: no bound)."""
+    """Seconds a hot standby's replay may stall, with WAL waiting, before ``/health`` answers 503 (None: no bound)."""
 
     @field_validator("api_keys", "bearer_tokens", mode="before")
     @classmethod
