@@ -58,6 +58,15 @@ def serving(store: str | Path, *options: str, env: dict[str, str] | None = None)
             proc.stderr.close()
 
 
+def hangup_as_by_default() -> None:
+    """In the child: SIGHUP handled by default, as in a terminal, even when the tests run under ``nohup``.
+
+    A process inherits an ignored signal, and crimemap keeps SIGHUP ignored on purpose when it was
+    (``nohup crimemap serve``): without this, the tests of stopping by SIGHUP would test ``nohup``.
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 @contextmanager
 def demo(tmp: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``crimemap demo OPTIONS...`` with its temporary files under ``tmp``: (base URL, process) once it answers.
@@ -71,6 +80,7 @@ def demo(tmp: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=hangup_as_by_default,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -15,7 +15,7 @@ import pytest
 from conftest import NYC, needs_shared_data
 from crimemap.cli import NYC_TITLES, _load_nyc_tables
 from crimemap.store.sqlite import SQLiteStore
-from serve_process import demo, free_port
+from serve_process import demo, free_port, hangup_as_by_default
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -70,6 +70,7 @@ def _serve_and_stop(tmp_path: Path, signum: int, status: int, workers: str) -> N
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=hangup_as_by_default,
     )  # fmt: skip
     with proc:
         try:

@@ -30,17 +30,7 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
 
 
 def _as_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Run SIGTERM's handler now: uvicorn's while it serves, else :func:`_raise_stopped`.
-
-    Called directly rather than by raising SIGTERM from inside this handler: a signal
-    raised within a handler, while the event loop slept, was now and then never run,
-    and the server never stopped.
-    """
-    handler = signal.getsignal(signal.SIGTERM)
-    if callable(handler):
-        handler(signal.SIGTERM, frame)
-    elif handler == signal.SIG_DFL:
-        signal.raise_signal(signal.SIGTERM)  # no handler of ours or uvicorn's: the default ends the process
+    signal.raise_signal(signal.SIGTERM)  # to uvicorn's handler while it serves, else to _raise_stopped
 
 
 _HANDLERS = {signal.SIGTERM: _raise_stopped, signal.SIGHUP: _as_sigterm}
