@@ -65,7 +65,7 @@ from crimemap.store.catalogue import CRIME_COLUMNS, CRIMES_TABLE  # noqa: E402
 from crimemap.store.postgis import PostGISStore  # noqa: E402
 from crimemap.store.postgis.tables import CRIME_COLUMNS_SQL  # noqa: E402
 from crimemap.store.sqlite import SQLiteStore  # noqa: E402
-from crimemap_server import Server, free_port  # noqa: E402
+from crimemap_server import Server, free_port, start, stop  # noqa: E402
 
 BENCH_DATA = HERE.parent / "bench-data"
 MONTH = "2024-06"
@@ -231,25 +231,10 @@ class PygeoapiServer:
                        env=env, check=True, capture_output=True)  # fmt: skip
         command = [sys.executable, "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--port", str(self.port),
                    "--workers", "1", "--log-level", "warning"]  # fmt: skip
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/collections", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError("pygeoapi did not start")
-            time.sleep(0.2)
+        self.process = start(command, self.url + "/collections", "pygeoapi", env)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop(self.process)
 
 
 # -- tipg ---------------------------------------------------------------------------------------------------
@@ -279,25 +264,10 @@ class TipgServer:
         }
         command = [python, "-m", "uvicorn", "tipg.main:app", "--port", str(self.port), "--workers", str(workers),
                    "--log-level", "warning"]  # fmt: skip
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/collections/{self.collection}", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError("tipg did not start")
-            time.sleep(0.2)
+        self.process = start(command, f"{self.url}/collections/{self.collection}", "tipg", env)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop(self.process)
 
 
 def has_module(python: str, module: str) -> bool:
@@ -443,8 +413,8 @@ def main() -> None:
                 app.stop()
         results["floor (bare app)"] = floor
     finally:
-        for _, _, stop in servers.values():
-            stop()
+        for _, _, stop_server in servers.values():
+            stop_server()
         shutil.rmtree(folder, ignore_errors=True)
     report(results, sizes, args.crimes_per_month, args.workers)
 

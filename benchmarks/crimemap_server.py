@@ -23,6 +23,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start(command: list[str], ready_url: str, name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``command`` (a server) and wait up to a minute until ``ready_url`` answers 200."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(ready_url, timeout=5).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            stop(process)
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the server to stop; kill it if it has not within 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 class Server:
     """A real server over a store, started and waited for; ``stop()`` ends it."""
 
@@ -31,22 +56,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         command = [*crimemap_command(), "serve", "--store", store_path, "--port", str(self.port)]
         command += ["--workers", str(workers), "--cache-mb", str(cache_mb)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+        self.process = start(command, self.url + "/health", "the server")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop(self.process)
