@@ -218,7 +218,7 @@ def _archive(folder: Path, seed: int, crimes: int = 3_000) -> Path:
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "parquet"])
 def test_an_export_during_a_load_reads_one_generation(
     kind: str, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,7 +241,7 @@ def test_an_export_during_a_load_reads_one_generation(
     finally:
         store.close()
     assert after != before  # the load did replace the month
-    if fmt == "csv":
+    if fmt != "parquet":
         assert during == before
     else:
         assert _parquet_rows(during) == _parquet_rows(before)
