@@ -10,7 +10,7 @@ map point, ``outcomes-at-location`` on the dense mile (``outcomes_json``), a
 polygon (not a rectangle) holding a little under 10,000 crimes, and one holding
 more (the 503: 10,001 asked for), a Maps
 Engine page of 1,000 crimes deep in a month, a whole month's features and whole-table
-CSV and GeoParquet exports (the median of 3, in turns). Before
+GeoJSON, CSV and GeoParquet exports (the median of 3, in turns). Before
 timing, it checks that both stores give the same bodies; the two stores' runs
 take turns, so that other work on the machine weighs on both alike. Prints one line per
 measure with both stores' figures, the ratio PostGIS / SQLite (below 1 means
@@ -209,7 +209,7 @@ def main() -> None:
         times = interleaved(runs, max(5, args.repeat // 3) if "503" in name else args.repeat)
         for kind, seconds in times.items():
             results[kind][f"{name} p50 ms"] = seconds * 1000
-    for fmt, label in (("csv", "CSV"), ("parquet", "GeoParquet")):
+    for fmt, label in (("geojson", "GeoJSON"), ("csv", "CSV"), ("parquet", "GeoParquet")):
         runs = {kind: whole_export(store, fmt) for kind, store in stores.items()}
         for kind, seconds in interleaved(runs, 3).items():
             results[kind][f"{label} export of the whole table ms"] = seconds * 1000

@@ -27,6 +27,7 @@ from crimemap.load.policeuk import load_policeuk
 from crimemap.load.policeuk_files import STREET_HEADER
 from crimemap.load.tables import load_table
 from crimemap.query import FeatureQuery, OrderKey
+from crimemap.store import columnar
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, TableInfo
 from crimemap.store.geojson_sql import Layout
@@ -211,7 +212,7 @@ def test_engine_writes_real_crimes_page_by_page_as_python_does(policeuk_store: S
 
 
 def test_geojson_export_of_the_crimes_keeps_memory_flat(policeuk_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exporting, "BATCH_FEATURES", 500)
+    monkeypatch.setattr(columnar, "BATCH_ROWS", 500)  # Python's share: a few batches' bytes, not the table's
     plan = exporting.plan_export(policeuk_store, CRIMES_TABLE)
     tracemalloc.start()
     size = sum(len(c) for c in export_chunks(policeuk_store, plan, "geojson"))

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from crimemap.export.plan import CHUNK_BYTES, Export, Progress, arrow_batches
+from crimemap.export.plan import Export, Progress, arrow_batches, in_chunks
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType
 from crimemap.store.columnar import ArrowFeatures
@@ -154,15 +154,11 @@ def csv_chunks(store: Store, export: Export, progress: Progress | None = None) -
     names = export.names
     buffer = io.StringIO()
     csv.writer(buffer).writerow(header(names))
-    pending = [buffer.getvalue().encode()]
-    size = len(pending[0])
     kinds = [export.table.schema.get(n, "string") for n in names]
-    for batch in arrow_batches(store, export, progress):
-        body = csv_lines(batch, kinds)
-        for start in range(0, len(body), CHUNK_BYTES):
-            pending.append(body[start : start + CHUNK_BYTES])
-            size += min(CHUNK_BYTES, len(body) - start)
-            if size >= CHUNK_BYTES:
-                yield b"".join(pending)
-                pending, size = [], 0
-    yield b"".join(pending)
+
+    def parts() -> Iterator[bytes]:
+        yield buffer.getvalue().encode()
+        for batch in arrow_batches(store, export, progress):
+            yield csv_lines(batch, kinds)
+
+    return in_chunks(parts())

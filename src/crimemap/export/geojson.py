@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from crimemap.export import plan
-from crimemap.export.plan import CHUNK_BYTES, Export, Progress
+from crimemap.export.geojson_columns import feature_lines
+from crimemap.export.plan import Export, Progress, arrow_batches, in_chunks
 from crimemap.geometry import shapes
 from crimemap.query import FeatureQuery, Scalar
 from crimemap.records import Feature, FeatureColumns
@@ -107,33 +107,23 @@ def _shape_or_point(shape: bytes | None, lng: float | None, lat: float | None) -
 def geojson_chunks(store: Store, export: Export, progress: Progress | None = None) -> Iterator[bytes]:
     """The FeatureCollection in chunks of about :data:`~crimemap.export.plan.CHUNK_BYTES` bytes.
 
-    Read a batch at a time by keyset, as :func:`~crimemap.export.plan.feature_batches`
-    reads, each batch's features written by the engine where it can (:func:`geojson_page`).
+    Read as Arrow batches by the store's driver, in one snapshot, as the CSV
+    export reads (:func:`~crimemap.export.plan.arrow_batches`), and each batch's
+    features written a column at a time in C++ (:mod:`crimemap.export.geojson_columns`).
     """
-    layout = Layout(export.names)
-    pending: list[bytes] = [HEAD]
-    size = len(HEAD)
-    first = True
-    after: tuple[Scalar, ...] | None = None
-    batch = plan.BATCH_FEATURES
-    while True:
-        query = FeatureQuery(export.table.id, export.where, export.names, (), after, batch)
-        page = geojson_page(store, query, layout)
-        if not page.features:
-            break
-        if progress is not None:
-            progress(len(page.features))
-        for line in page.features:
+    names = export.names
+    kinds = [export.table.schema.get(n, "string") for n in names]
+
+    def parts() -> Iterator[bytes | memoryview]:
+        yield HEAD
+        first = True
+        for batch in arrow_batches(store, export, progress):
+            if not len(batch):
+                continue
             if not first:
-                pending.append(b",\n")
+                yield b",\n"
+            yield from feature_lines(batch, names, kinds)
             first = False
-            pending.append(line)
-            size += len(line) + 2
-            if size >= CHUNK_BYTES:
-                yield b"".join(pending)
-                pending, size = [], 0
-        if len(page.features) < batch:
-            break
-        after = page.cursors[-1][-1:]
-    pending.append(TAIL)
-    yield b"".join(pending)
+        yield TAIL
+
+    return in_chunks(parts())

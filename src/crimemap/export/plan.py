@@ -12,7 +12,7 @@ cannot read a selection so, from :func:`feature_batches` turned into Arrow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -76,6 +76,23 @@ def plan_export(store: Store, table_id: str, where: str | None = None, select: s
     except WhereError as e:
         raise ExportError(f"--{e.parameter.lower()}: {e.message}") from None
     return Export(table, predicate, columns)
+
+
+def in_chunks(parts: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    """``parts`` joined and cut again into chunks of :data:`CHUNK_BYTES` (the last one shorter)."""
+    pending: list[bytes | memoryview] = []
+    size = 0
+    for part in parts:
+        at = 0
+        while at < len(part):
+            piece = part[at : at + CHUNK_BYTES - size]
+            pending.append(piece)
+            size += len(piece)
+            at += len(piece)
+            if size == CHUNK_BYTES:
+                yield b"".join(pending)
+                pending, size = [], 0
+    yield b"".join(pending)
 
 
 def feature_batches(

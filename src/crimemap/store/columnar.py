@@ -68,6 +68,13 @@ class ArrowFeatures:
     def __len__(self) -> int:
         return len(self.gx_id)
 
+    def slice(self, start: int, length: int) -> ArrowFeatures:
+        """``length`` features from ``start`` (fewer at the end), sharing the arrays' buffers."""
+        shape = self.shape.slice(start, length) if self.shape is not None else None
+        values = tuple(v.slice(start, length) for v in self.values)
+        return ArrowFeatures(self.gx_id.slice(start, length), self.lng.slice(start, length),
+                             self.lat.slice(start, length), values, shape)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Lookup:
