@@ -21,6 +21,7 @@ import csv
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO
 
 import numpy as np
@@ -50,7 +51,9 @@ class ReadCarefully(Exception):
     """This file needs the careful reader (see the module docstring)."""
 
 
+@lru_cache(maxsize=256)
 def _normalise(name: str) -> str:
+    """A header name as snake_case (the same few names come in every file: each is worked out once)."""
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
 
