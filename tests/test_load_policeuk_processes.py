@@ -158,12 +158,15 @@ def test_a_parsing_process_killed_mid_load_is_a_load_error_within_bounded_time_a
 
 def test_a_script_without_a_main_guard_fails_its_parallel_load_instead_of_hanging(tmp_path: Path) -> None:
     # spawn re-runs the script in the child, whose own load cannot start a process while bootstrapping: it exits 1.
+    # (Each process opens its own store file, so that the child does not first wait for the parent's write lock.)
     script = tmp_path / "unguarded.py"
     script.write_text(
+        "import os\n"
         "from pathlib import Path\n"
         "from crimemap.load.policeuk import load_policeuk\n"
         "from crimemap.store.sqlite import SQLiteStore\n"
-        f"load_policeuk(SQLiteStore(Path({str(tmp_path / 's.sqlite')!r})), [Path({str(POLICEUK)!r})], parallel=True)\n"
+        f"store = SQLiteStore(Path({str(tmp_path)!r}) / f's{{os.getpid()}}.sqlite')\n"
+        f"load_policeuk(store, [Path({str(POLICEUK)!r})], parallel=True)\n"
     )
     ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert ran.returncode == 1
