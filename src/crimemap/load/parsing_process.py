@@ -72,16 +72,18 @@ def parse_in_worker(
 def _receive(receiving: Connection, worker: Any) -> tuple[str, Any]:
     """The child's next message; :class:`LoadError` once it has died with nothing more sent."""
     while not receiving.poll(CHECK_EVERY_S):
-        if not worker.is_alive():  # the pipe should have ended too: this is the belt to its braces
-            break
+        if not worker.is_alive():  # the pipe should have ended with it: this is the belt to those braces
+            raise _died(worker)
     try:
         message: tuple[str, Any] = receiving.recv()
     except (EOFError, OSError):
-        worker.join(CHECK_EVERY_S)
-        raise LoadError(
-            f"the parsing process died ({_how_it_ended(worker.exitcode)}) before it read every file"
-        ) from None
+        raise _died(worker) from None
     return message
+
+
+def _died(worker: Any) -> LoadError:
+    worker.join(CHECK_EVERY_S)
+    return LoadError(f"the parsing process died ({_how_it_ended(worker.exitcode)}) before it read every file")
 
 
 def _how_it_ended(exitcode: int | None) -> str:
