@@ -1,4 +1,5 @@
-"""The parallel load's second process: it finds zips by any name, and never outlives a killed load."""
+"""The parallel load's second process: it finds zips by any name, never outlives a killed load, and its death
+is a clear error, not a load that waits forever."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICEUK
+from crimemap.load.errors import LoadError
 from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
-from crimemap.load.policeuk_files import find_sources
+from crimemap.load.policeuk_files import Source, find_sources
 from crimemap.query import CrimeQuery
 from crimemap.store.base import Store
+from crimemap.store.sqlite import SQLiteStore
 
 
 def _crime_ids(store: Store, month: str) -> list[int]:
@@ -110,3 +113,92 @@ def test_a_killed_load_leaves_neither_its_parser_nor_the_resource_tracker_behind
     for pid in left:  # clean up before failing
         os.kill(pid, signal.SIGKILL)
     assert left == set(), f"still running after the load was killed: {left}"
+
+
+def _parsing_process(parent: int) -> int:
+    """The pid of the load's parsing process: the child of ``parent`` that multiprocessing spawned to parse."""
+    for pid in _children(parent):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--multiprocessing-fork" in command and not any(b"resource_tracker" in part for part in command):
+            return pid
+    raise AssertionError(f"no parsing process among the children of {parent}")
+
+
+def _answers(store: Store) -> list[object]:
+    """What the store answers about its crimes and outcomes: months, every crime, every outcome."""
+    months = store.months()
+    return [
+        months,
+        [_crime_ids(store, m.month) for m in months],
+        [sorted(map(repr, store.outcomes(CrimeQuery(month=m.month)))) for m in months],
+    ]
+
+
+def test_a_parsing_process_killed_mid_load_is_a_load_error_within_bounded_time_and_stores_nothing(
+    store: Store,
+) -> None:
+    load_policeuk(store, [POLICEUK / "2016-01"])
+    before = _answers(store)
+    killed_at: list[float] = []
+
+    def kill_the_parser(source: Source, rows: int) -> None:
+        # After the first group is stored: 36 groups, so the parser, at most a few batches ahead, is not done.
+        if not killed_at:
+            os.kill(_parsing_process(os.getpid()), signal.SIGKILL)
+            killed_at.append(time.monotonic())
+
+    with pytest.raises(LoadError, match=r"the parsing process died \(killed by signal 9, SIGKILL\)"):
+        load_policeuk(store, sorted(POLICEUK.glob("*/*-city-of-london-*.csv")), parallel=True, on_file=kill_the_parser)
+    assert killed_at and time.monotonic() - killed_at[0] < 30
+    assert _answers(store) == before
+
+
+def test_a_script_without_a_main_guard_fails_its_parallel_load_instead_of_hanging(tmp_path: Path) -> None:
+    # spawn re-runs the script in the child, whose own load cannot start a process while bootstrapping: it exits 1.
+    # (Each process opens its own store file, so that the child does not first wait for the parent's write lock.)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import os\n"
+        "from pathlib import Path\n"
+        "from crimemap.load.policeuk import load_policeuk\n"
+        "from crimemap.store.sqlite import SQLiteStore\n"
+        f"store = SQLiteStore(Path({str(tmp_path)!r}) / f's{{os.getpid()}}.sqlite')\n"
+        f"load_policeuk(store, [Path({str(POLICEUK)!r})], parallel=True)\n"
+    )
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 1
+    assert "LoadError: the parsing process died (exit code 1)" in ran.stderr
+
+
+def test_the_command_line_reports_a_dead_parsing_process_and_exits_non_zero(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    generate(archive, months=["2024-01", "2024-02"], crimes_per_month=60_000, seed=3)  # over 16 MiB: parallel
+    path = tmp_path / "s.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crimemap", "load", "--quiet", "--store", str(path), str(archive)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            parser = _parsing_process(proc.pid)
+            break
+        except AssertionError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the load ended before its parser was seen"
+            time.sleep(0.05)
+    os.kill(parser, signal.SIGKILL)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "error: the parsing process died (killed by signal 9, SIGKILL)" in stderr
+    assert "nothing was loaded" in stderr
+    reopened = SQLiteStore(path)
+    assert reopened.months() == []
+    reopened.close()

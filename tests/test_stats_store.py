@@ -242,6 +242,27 @@ def test_counts_follow_a_reload_that_replaces_a_month_and_force(make_store: Any)
     assert store.stats(bbox) == [(_cell(0.47, 51.73, 6), 2)]
 
 
+def test_a_reload_of_other_forces_in_neighbouring_months_keeps_the_counts_it_did_not_replace(make_store: Any) -> None:
+    # The counts of consecutive months are remade in one pass: only the (month, force) sets replaced.
+    store: Store = make_store()
+    with store.writer() as w:
+        for month in ("2020-03", "2020-04", "2020-05"):
+            w.replace_crimes(month, "essex", [_crime(i, month, "essex", "burglary", 0.47, 51.73) for i in range(5)])
+            w.replace_crimes(month, "kent", [_crime(i + 100, month, "kent", "drugs", 0.52, 51.27) for i in range(3)])
+    with store.writer() as w:
+        w.replace_crimes("2020-03", "essex", [_crime(i, "2020-03", "essex", "robbery", 0.47, 51.73) for i in range(2)])
+        w.replace_crimes("2020-04", "kent", [_crime(100, "2020-04", "kent", "shoplifting", 0.52, 51.27)])
+    assert store.stats(StatsQuery(group=("month", "force", "category"))) == [
+        ("2020-03", "essex", "robbery", 2),
+        ("2020-03", "kent", "drugs", 3),
+        ("2020-04", "essex", "burglary", 5),
+        ("2020-04", "kent", "shoplifting", 1),
+        ("2020-05", "essex", "burglary", 5),
+        ("2020-05", "kent", "drugs", 3),
+    ]
+    assert sum(r[-1] for r in store.stats(StatsQuery(group=("month", "cell"), level=6))) == 19
+
+
 def test_a_file_made_before_the_counts_gets_them_on_its_first_writable_open(
     tmp_path: Path, file_rows: list[Crow]
 ) -> None:

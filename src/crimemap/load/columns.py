@@ -18,8 +18,10 @@ files), so which one read a file never shows.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO
 
 import numpy as np
@@ -49,7 +51,9 @@ class ReadCarefully(Exception):
     """This file needs the careful reader (see the module docstring)."""
 
 
+@lru_cache(maxsize=256)
 def _normalise(name: str) -> str:
+    """A header name as snake_case (the same few names come in every file: each is worked out once)."""
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
 
@@ -114,25 +118,30 @@ def coordinates(lng_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.
     return located, lng, lat
 
 
+_KEY_SEPARATOR = "\x1f"
+"""Joins a map point's longitude, latitude and name texts into one key: the numbers never contain it."""
+
+_NO_POINT = (0, "null", math.nan, math.nan, math.nan)
+"""What a row without a location gets: no street id, a null ``location``, no unit vector."""
+
+
 class MapPoints:
     """Map points met so far in this load, by the text of their coordinates and name.
 
     police.uk snaps crimes to a fixed set of anonymised points, so the same
     points come back in every month's files: each one's street id (a hash),
-    ``location`` JSON and unit vector are computed once per load.
+    ``location`` JSON and unit vector are computed once per load. A file's
+    points are looked up by one joined text key per distinct point, so a point
+    met before costs one dictionary lookup.
     """
 
     def __init__(self) -> None:
-        self.known: dict[tuple[str, str, str], tuple[int, str, float, float, float]] = {}
+        self.known: dict[str, tuple[int, str, float, float, float]] = {}
 
-    def point(
-        self, lng_text: str, lat_text: str, name: str, lng: float, lat: float
-    ) -> tuple[int, str, float, float, float]:
-        key = (lng_text, lat_text, name)
-        found = self.known.get(key)
-        if found is None:
-            sid = street_id(lng_text, lat_text, name)
-            found = self.known[key] = (sid, location_json(lng, lat, sid, name), *unit_vector(lng, lat))
+    def _new(self, key: str, lng: float, lat: float) -> tuple[int, str, float, float, float]:
+        lng_text, lat_text, name = key.split(_KEY_SEPARATOR, 2)
+        sid = street_id(lng_text, lat_text, name)
+        found = self.known[key] = (sid, location_json(lng, lat, sid, name), *unit_vector(lng, lat))
         return found
 
     def column(
@@ -146,29 +155,21 @@ class MapPoints:
     ) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray, np.ndarray]:
         """Street ids, ``location`` JSON and unit vectors of a column of points (each distinct one looked up once)."""
         n = len(located)
-        parts = [c.dictionary_encode() for c in (lng_text, lat_text, names)]
-        sizes = [len(p.dictionary) for p in parts]
-        codes = [p.indices.to_numpy().astype(np.int64) for p in parts]
-        key = np.where(located, (codes[0] * sizes[1] + codes[1]) * sizes[2] + codes[2], -1)
-        unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        texts = [p.dictionary.to_pylist() for p in parts]
-        sids = np.zeros(len(unique), dtype=np.int64)
-        xyz = np.full((3, len(unique)), np.nan)
-        locs: list[str] = []
-        for u, (k, i) in enumerate(zip(unique.tolist(), first.tolist(), strict=True)):
-            if k < 0:
-                locs.append("null")
-                continue
-            sid, loc, x, y, z = self.point(
-                texts[0][codes[0][i]], texts[1][codes[1][i]], texts[2][codes[2][i]], float(lng[i]), float(lat[i])
-            )
-            sids[u] = sid
-            xyz[:, u] = (x, y, z)
-            locs.append(loc)
-        inverse = inverse.reshape(n)
-        street_ids = np.where(located, sids[inverse], 0)
+        if not n:
+            return np.zeros(0, np.int64), pa.array([], pa.string()), np.zeros(0), np.zeros(0), np.zeros(0)
+        encoded = pc.binary_join_element_wise(lng_text, lat_text, names, _KEY_SEPARATOR).dictionary_encode()
+        keys = encoded.dictionary.to_pylist()
+        inverse = encoded.indices.to_numpy().astype(np.int64)
+        first = np.unique(inverse, return_index=True)[1].tolist()
+        known, new = self.known, self._new
+        found = [
+            (known.get(key) or new(key, float(lng[i]), float(lat[i]))) if located[i] else _NO_POINT
+            for key, i in zip(keys, first, strict=True)
+        ]
+        sids, locs, x, y, z = zip(*found, strict=True)
+        street_ids = np.array(sids, dtype=np.int64)[inverse]
         location = pa.array(locs, pa.string()).take(pa.array(inverse))
-        return street_ids, location, xyz[0][inverse], xyz[1][inverse], xyz[2][inverse]
+        return street_ids, location, np.array(x)[inverse], np.array(y)[inverse], np.array(z)[inverse]
 
 
 @dataclass

@@ -9,16 +9,14 @@ store transaction: a wrong header or a bad row anywhere raises
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from crimemap import vocab
-from crimemap.lifeline import exit_with_parent
 from crimemap.load import pipeline
 from crimemap.load.errors import LoadError
+from crimemap.load.parsing_process import parse_in_worker
 from crimemap.load.policeuk_files import Source, find_sources
 from crimemap.months import parse_month
 from crimemap.store.base import Store
@@ -36,10 +34,6 @@ class LoadSummary:
     forces: set[str] = field(default_factory=set)
     skipped: list[str] = field(default_factory=list)
 
-
-
-BATCH_ROWS = 50_000
-"""Records per batch handed from the parsing process to the writing one."""
 
 BYTES_PER_ROW = 200
 """About how many bytes a police.uk CSV row takes, to estimate a load's rows from its files."""
@@ -109,54 +103,3 @@ def load_policeuk(
                 if on_file:
                     on_file(source, rows)
     return summary
-
-
-def parse_in_worker(
-    groups: list[pipeline.Group], prepare: pipeline.Prepare
-) -> Iterator[tuple[pipeline.Group, Iterator[Any]]]:
-    """Read and prepare the groups in a child process, handing batches back in order.
-
-    The child runs ahead by a bounded number of batches, so memory stays flat;
-    a parse error in the child is raised here as the same :class:`LoadError`.
-    """
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue: Any = ctx.Queue(maxsize=6)
-    worker = ctx.Process(target=_worker_main, args=(groups, prepare, queue, os.getpid()), daemon=True)
-    worker.start()
-    try:
-        for group in groups:
-
-            def batches() -> Iterator[Any]:
-                while True:
-                    tag, payload = queue.get()
-                    if tag == "batch":
-                        yield payload
-                    elif tag == "end":
-                        return
-                    else:
-                        raise LoadError(payload)
-
-            yield group, batches()
-    finally:
-        worker.kill()
-        worker.join()
-        queue.close()
-
-
-def _worker_main(groups: list[pipeline.Group], prepare: pipeline.Prepare, queue: Any, parent_pid: int) -> None:
-    exit_with_parent(parent_pid)  # a killed load must not leave its parser running
-    state = pipeline.ReadState()
-    for group in groups:
-        try:
-            for batch in pipeline.group_batches(group, prepare, state):
-                queue.put(("batch", batch))
-        except LoadError as e:
-            queue.put(("error", str(e)))
-            return
-        except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
-            where = ", ".join(s.label for s in group.sources)
-            queue.put(("error", f"{where}: {type(e).__name__}: {e}"))
-            return
-        queue.put(("end", None))
