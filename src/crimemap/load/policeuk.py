@@ -37,7 +37,6 @@ class LoadSummary:
     skipped: list[str] = field(default_factory=list)
 
 
-
 BATCH_ROWS = 50_000
 """Records per batch handed from the parsing process to the writing one."""
 
@@ -84,8 +83,9 @@ def load_policeuk(
     wanted = _in_load_order(sources)
     if parallel is None:
         parallel = sum(s.size for s in wanted) >= PARALLEL_MIN_BYTES
-    with store.writer() as writer:
-        writer.expect(sum(s.size for s in wanted) // BYTES_PER_ROW)
+    expected = sum(s.size for s in wanted) // BYTES_PER_ROW
+    with store.writer(expected) as writer:
+        writer.expect(expected)
         prepare = type(writer).prepare
         groups = pipeline.plan(wanted, by_month=writer.groups_months)
         if parallel:

@@ -65,8 +65,8 @@ class Store(ABC):
         self.close()
 
     @abstractmethod
-    def writer(self) -> AbstractContextManager[StoreWriter]:
-        """A transaction for one load (see :class:`StoreWriter`)."""
+    def writer(self, expected_rows: int = 0) -> AbstractContextManager[StoreWriter]:
+        """A transaction for one load (see :class:`StoreWriter`); ``expected_rows``: about how many rows it brings."""
 
     # -- police.uk -----------------------------------------------------------------
     @abstractmethod

@@ -34,6 +34,7 @@ from crimemap.store.catalogue import STOP_COLUMNS, STOPS_TABLE, MonthSummary, Ta
 from crimemap.store.compiler import Geometry, SqlColumn
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
+from crimemap.store.sqlite.load_connection import SqlConnection
 from crimemap.store.stop_rows import FORCE_IDS, STOP_FIELDS, STOP_ROW, PreparedStops, compose, stop_from_row
 
 GEOMETRY = Geometry(unit=("s.x", "s.y", "s.z"), lng="s.lng", lat="s.lat")
@@ -294,7 +295,7 @@ def table_info(db: Reader) -> TableInfo | None:
 INSERT = f"INSERT INTO stops ({', '.join(STOP_ROW)}) VALUES ({', '.join('?' * len(STOP_ROW))})"
 
 
-def _stored_streets(conn: sqlite3.Connection, points: Iterable[tuple[float, float]]) -> dict[Any, tuple[int, str]]:
+def _stored_streets(conn: SqlConnection, points: Iterable[tuple[float, float]]) -> dict[Any, tuple[int, str]]:
     """The stored map point at each of ``points`` (the smallest id where two share one).
 
     One query per few thousand grid cells (the streets index is on ``cell``),
@@ -317,7 +318,7 @@ _CELLS_PER_QUERY = 4_000
 
 
 def replace_stops(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     month: str,
     force: int,
     batches: Iterable[PreparedStops],
@@ -339,7 +340,7 @@ def replace_stops(
     return count
 
 
-def name_stops(conn: sqlite3.Connection) -> None:
+def name_stops(conn: SqlConnection) -> None:
     """Name the stops at points a street file of this load brought (see :mod:`crimemap.store.stop_rows`).
 
     Only stops stored unnamed are looked at (a partial index holds them); the
@@ -347,13 +348,23 @@ def name_stops(conn: sqlite3.Connection) -> None:
     """
     if conn.execute("SELECT 1 FROM stops WHERE named = 0 LIMIT 1").fetchone() is None:
         return
-    conn.create_function("cm_json_text", 1, lambda v: orjson.dumps(v).decode(), deterministic=True)
+    point = "(SELECT id FROM streets WHERE cell = s.cell AND lng = s.lng AND lat = s.lat ORDER BY id LIMIT 1)"
+    names = conn.execute(
+        f"SELECT DISTINCT t.id, t.name FROM stops s JOIN streets t ON t.id = {point} WHERE s.named = 0"
+    ).fetchall()
+    # The names as JSON text, made here by orjson as every stop's JSON is (the load's connection has no
+    # Python functions to call from SQL).
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS stop_names (street INTEGER PRIMARY KEY, json TEXT NOT NULL)")
+    conn.execute("DELETE FROM temp.stop_names")
+    conn.executemany(
+        "INSERT INTO temp.stop_names VALUES (?, ?)", [(sid, orjson.dumps(name).decode()) for sid, name in names]
+    )
     conn.execute(
         "UPDATE stops SET named = 1, street_id = m.street, street_name = m.name,"
         ' json = replace(json, \'"street":{"id":\' || stops.street_id || \',"name":""}\','
-        " '\"street\":{\"id\":' || m.street || ',\"name\":' || cm_json_text(m.name) || '}')"
-        " FROM (SELECT s.month, s.cell, s.id, t.id AS street, t.name FROM stops s JOIN streets t"
-        "  ON t.id = (SELECT id FROM streets WHERE cell = s.cell AND lng = s.lng AND lat = s.lat ORDER BY id LIMIT 1)"
+        " '\"street\":{\"id\":' || m.street || ',\"name\":' || m.name_json || '}')"
+        " FROM (SELECT s.month, s.cell, s.id, t.id AS street, t.name, n.json AS name_json FROM stops s JOIN streets t"
+        f"  ON t.id = {point} JOIN temp.stop_names n ON n.street = t.id"
         "  WHERE s.named = 0) AS m"
         " WHERE stops.month = m.month AND stops.cell = m.cell AND stops.id = m.id"
     )
