@@ -65,6 +65,10 @@ class LoadConnection(SqlConnection, Protocol):
         """The rows of one statement as an Arrow table."""
         ...
 
+    def sync(self) -> None:
+        """Wait until the statements sent so far have run; raise the error of one that failed."""
+        ...
+
 
 class Rows:
     """The rows of one statement, all fetched (a load's reads are small lookups)."""
@@ -98,6 +102,9 @@ class LocalConnection:
     def executemany(self, sql: str, parameters: pa.Table | Iterable[tuple[Any, ...]], /) -> None:
         rows = _python_rows(parameters) if isinstance(parameters, pa.Table) else parameters
         self.conn.executemany(sql, rows)
+
+    def sync(self) -> None:
+        """Nothing to wait for: ``sqlite3`` runs each statement before it returns."""
 
     def arrow(self, sql: str, parameters: Iterable[Any] = (), /) -> pa.Table:
         cursor = self.conn.execute(sql, tuple(parameters))
@@ -134,16 +141,37 @@ class DriverConnection:
     def __init__(self, path: Path, cache_kib: int) -> None:
         ctx = mp.get_context("spawn")
         self._pipe, child = ctx.Pipe()
+        self._pending = False
         self._process = ctx.Process(target=_serve, args=(str(path), cache_kib, child, os.getpid()), daemon=True)
         self._process.start()
         child.close()
         self._call("ready", "", None)
 
-    def _call(self, op: str, sql: str, params: tuple[Any, ...] | None, table: pa.Table | None = None) -> Any:
+    def _call(
+        self, op: str, sql: str, params: tuple[Any, ...] | None, table: pa.Table | None = None, wait: bool = True
+    ) -> Any:
+        """Send one statement; wait for its answer, or (``wait=False``) let it run while this process goes on."""
+        if sql == "ROLLBACK":  # the load failed already: the error of a statement still running is moot
+            try:
+                self.sync()
+            except sqlite3.Error:
+                pass
+        self.sync()
         try:
             self._pipe.send((op, sql, params, table is not None))
             if table is not None:
                 self._pipe.send_bytes(_to_ipc(table))
+        except OSError as e:
+            raise sqlite3.OperationalError(f"the store's writing process ended ({e!r})") from None
+        self._pending = True
+        return self.sync() if wait else None
+
+    def sync(self) -> Any:
+        """Wait for the statement sent last, if its answer is still to come; raise its error."""
+        if not self._pending:
+            return None
+        self._pending = False
+        try:
             status, value = self._pipe.recv()
             if status == "table":
                 return _from_ipc(self._pipe.recv_bytes())
@@ -163,13 +191,18 @@ class DriverConnection:
         return self._call("arrow", sql, tuple(parameters))  # type: ignore[no-any-return]
 
     def executemany(self, sql: str, parameters: pa.Table | Iterable[tuple[Any, ...]], /) -> None:
-        """Run ``sql`` once per row: an Arrow table's columns are bound in C; Python rows are made one first."""
+        """Run ``sql`` once per row: an Arrow table's columns are bound in C; Python rows are made one first.
+
+        It runs while this process goes on (preparing the next chunk): its error, if any, is raised by the
+        next call, or by :meth:`sync`.
+        """
         table = parameters if isinstance(parameters, pa.Table) else _arrow_params(parameters)
         if table is not None and table.num_rows:
-            self._call("executemany", sql, None, table)
+            self._call("executemany", sql, None, table, wait=False)
 
     def close(self) -> None:
         try:
+            self._pending = False  # an error still to come is the load's, raised already or moot
             self._call("close", "", None)
         except sqlite3.Error:
             pass

@@ -34,7 +34,7 @@ from crimemap.store.catalogue import STOP_COLUMNS, STOPS_TABLE, MonthSummary, Ta
 from crimemap.store.compiler import Geometry, SqlColumn
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
-from crimemap.store.sqlite.load_connection import SqlConnection
+from crimemap.store.sqlite.load_connection import LoadConnection, SqlConnection
 from crimemap.store.stop_rows import FORCE_IDS, STOP_FIELDS, STOP_ROW, PreparedStops, compose, stop_from_row
 
 GEOMETRY = Geometry(unit=("s.x", "s.y", "s.z"), lng="s.lng", lat="s.lat")
@@ -318,7 +318,7 @@ _CELLS_PER_QUERY = 4_000
 
 
 def replace_stops(
-    conn: SqlConnection,
+    conn: LoadConnection,
     month: str,
     force: int,
     batches: Iterable[PreparedStops],
@@ -328,14 +328,15 @@ def replace_stops(
     m = parse_month(month)
     conn.execute("DELETE FROM stops WHERE month = ? AND force = ?", (m, force))
     count = 0
-    for batch in batches:
-        rows = compose(batch, lambda points: _stored_streets(conn, points))
-        try:
+    try:
+        for batch in batches:
+            rows = compose(batch, lambda points: _stored_streets(conn, points))
             conn.executemany(INSERT, rows)
-        except sqlite3.IntegrityError as e:
-            clash = f"{month} {FORCE_IDS[force]}: a stop id is already stored for another stop ({e})"
-            raise StoreError(clash) from None
-        count += len(rows)
+            count += len(rows)
+        conn.sync()  # a batch's insert runs on while the next is composed: its error shows by here
+    except sqlite3.IntegrityError as e:
+        clash = f"{month} {FORCE_IDS[force]}: a stop id is already stored for another stop ({e})"
+        raise StoreError(clash) from None
     record_load(m, force, "stops", count)
     return count
 

@@ -341,13 +341,19 @@ class SQLiteWriter(StoreWriter):
         for code in codes:
             conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, code))
         counts = dict.fromkeys(codes, 0)
-        for chunk in batches:
-            if kind == "street":
-                self._insert_crimes(chunk, month)
-                for code, n in chunk.forces.items():
-                    counts[code] = counts.get(code, 0) + n
-            else:
-                self._insert_outcomes(chunk, counts)
+        try:
+            for chunk in batches:
+                if kind == "street":
+                    self._insert_crimes(chunk)
+                    for code, n in chunk.forces.items():
+                        counts[code] = counts.get(code, 0) + n
+                else:
+                    self._insert_outcomes(chunk, counts)
+            conn.sync()  # a chunk's insert runs on while the next is made: its error shows by here
+        except sqlite3.IntegrityError as e:
+            if kind != "street":
+                raise
+            raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
         for code, n in counts.items():
             self._record_load(m, code, kind, n)
             self.loaded[kind].append((m, code))
@@ -355,7 +361,7 @@ class SQLiteWriter(StoreWriter):
                 self.loaded["dated"].append((m, code))
         return {FORCE_IDS[code]: n for code, n in counts.items()}
 
-    def _insert_crimes(self, chunk: PreparedCrimes, month: str) -> None:
+    def _insert_crimes(self, chunk: PreparedCrimes) -> None:
         if chunk.unknown:
             types = [arrow(c).type for c in chunk.columns]
             types[_OUTCOME_COLUMN] = pa.int64()
@@ -371,10 +377,7 @@ class SQLiteWriter(StoreWriter):
         table = pa.Table.from_arrays(
             [month_column, *cols[:11], pa.array(lsoa), *cols[11:]], names=[c.strip() for c in CRIME_COLUMNS.split(",")]
         )
-        try:
-            self.conn.executemany(CRIME_INSERT, table)
-        except sqlite3.IntegrityError as e:
-            raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
+        self.conn.executemany(CRIME_INSERT, table)
 
     def _own_street_names(self, chunk: PreparedCrimes) -> pa.Array:
         """Each crime's street name where it is not its map point's stored name (else null)."""
