@@ -65,8 +65,12 @@ class Store(ABC):
         self.close()
 
     @abstractmethod
-    def writer(self, expected_rows: int = 0) -> AbstractContextManager[StoreWriter]:
-        """A transaction for one load (see :class:`StoreWriter`); ``expected_rows``: about how many rows it brings."""
+    def writer(self, crime_rows: int = 0) -> AbstractContextManager[StoreWriter]:
+        """A transaction for one load (see :class:`StoreWriter`).
+
+        ``crime_rows``: about how many crime and outcome rows it brings (a store may
+        choose how to bind them by it).
+        """
 
     # -- police.uk -----------------------------------------------------------------
     @abstractmethod

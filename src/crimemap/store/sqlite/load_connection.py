@@ -50,6 +50,10 @@ BUSY_TIMEOUT_MS = 60_000
 """How long a load waits for another writer's lock, as the ``sqlite3`` writer's ``timeout=60`` does."""
 
 
+SORT_THREADS = 2
+"""Threads SQLite may sort with (``PRAGMA threads``): a bulk load's index builds and counts at its end."""
+
+
 class SqlConnection(Protocol):
     """What the writing code needs of a connection to run SQL: ``execute`` and ``executemany``."""
 
@@ -222,7 +226,7 @@ def _serve(path: str, cache_kib: int, pipe: Any, parent_pid: int) -> None:
     cur = conn.cursor()
     pragmas = (
         f"busy_timeout = {BUSY_TIMEOUT_MS}", "journal_mode = WAL", "synchronous = NORMAL",
-        "temp_store = MEMORY", f"cache_size = {-cache_kib}", "mmap_size = 0",
+        "temp_store = MEMORY", f"cache_size = {-cache_kib}", "mmap_size = 0", f"threads = {SORT_THREADS}",
     )  # fmt: skip
     for pragma in pragmas:
         cur.execute(f"PRAGMA {pragma}")

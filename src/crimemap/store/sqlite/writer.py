@@ -338,8 +338,12 @@ class SQLiteWriter(StoreWriter):
         codes = {force_code(f): f for f in forces}
         conn = self.conn
         table = "crimes" if kind == "street" else "outcomes"
+        # Rows are only ever stored with their load's record: where there is none, there is nothing to delete
+        # (outcomes have no index on their force: each delete read the whole month stored so far).
+        stored = {f for (f,) in conn.execute("SELECT force FROM loads WHERE month = ? AND kind = ?", (m, kind))}
         for code in codes:
-            conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, code))
+            if code in stored:
+                conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, code))
         counts = dict.fromkeys(codes, 0)
         try:
             for chunk in batches:
