@@ -36,6 +36,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
+import signal
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -155,20 +156,32 @@ class DriverConnection:
         self, op: str, sql: str, params: tuple[Any, ...] | None, table: pa.Table | None = None, wait: bool = True
     ) -> Any:
         """Send one statement; wait for its answer, or (``wait=False``) let it run while this process goes on."""
-        if sql == "ROLLBACK":  # the load failed already: the error of a statement still running is moot
-            try:
-                self.sync()
-            except sqlite3.Error:
-                pass
+        if sql == "ROLLBACK":
+            # The load failed already: an error still to come, or a writing process already gone, is moot
+            # (closing the driver's connection, or its process ending, rolls the transaction back).
+            for step in (self.sync, lambda: self._call_now(op, sql, params)):
+                try:
+                    step()
+                except sqlite3.Error:
+                    self._pending = False
+            return None
         self.sync()
+        self._send(op, sql, params, table)
+        self._pending = True
+        return self.sync() if wait else None
+
+    def _call_now(self, op: str, sql: str, params: tuple[Any, ...] | None) -> Any:
+        self._send(op, sql, params, None)
+        self._pending = True
+        return self.sync()
+
+    def _send(self, op: str, sql: str, params: tuple[Any, ...] | None, table: pa.Table | None) -> None:
         try:
             self._pipe.send((op, sql, params, table is not None))
             if table is not None:
                 self._pipe.send_bytes(_to_ipc(table))
         except OSError as e:
             raise sqlite3.OperationalError(f"the store's writing process ended ({e!r})") from None
-        self._pending = True
-        return self.sync() if wait else None
 
     def sync(self) -> Any:
         """Wait for the statement sent last, if its answer is still to come; raise its error."""
@@ -219,6 +232,7 @@ class DriverConnection:
 def _serve(path: str, cache_kib: int, pipe: Any, parent_pid: int) -> None:
     """The writing process: run the statements the loading process sends, on the driver's connection."""
     exit_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the loading process's to handle (it rolls back)
     import adbc_driver_manager
     import adbc_driver_sqlite.dbapi as adbc
 
