@@ -205,7 +205,7 @@ class DriverConnection:
         return Rows(self._call("execute", sql, tuple(parameters)))
 
     def arrow(self, sql: str, parameters: Iterable[Any] = (), /) -> pa.Table:
-        return self._call("arrow", sql, tuple(parameters))  # type: ignore[no-any-return]
+        return self._call("arrow", sql, tuple(parameters))
 
     def executemany(self, sql: str, parameters: pa.Table | Iterable[tuple[Any, ...]], /) -> None:
         """Run ``sql`` once per row: an Arrow table's columns are bound in C; Python rows are made one first.
