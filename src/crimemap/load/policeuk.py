@@ -78,7 +78,8 @@ def load_policeuk(
     wanted = _in_load_order(sources)
     if parallel is None:
         parallel = sum(s.size for s in wanted) >= PARALLEL_MIN_BYTES
-    with store.writer() as writer:
+    crime_rows = sum(s.size for s in wanted if s.kind != "stop-and-search") // BYTES_PER_ROW
+    with store.writer(crime_rows) as writer:
         writer.expect(sum(s.size for s in wanted) // BYTES_PER_ROW)
         prepare = type(writer).prepare
         groups = pipeline.plan(wanted, by_month=writer.groups_months)

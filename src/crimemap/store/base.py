@@ -65,8 +65,12 @@ class Store(ABC):
         self.close()
 
     @abstractmethod
-    def writer(self) -> AbstractContextManager[StoreWriter]:
-        """A transaction for one load (see :class:`StoreWriter`)."""
+    def writer(self, crime_rows: int = 0) -> AbstractContextManager[StoreWriter]:
+        """A transaction for one load (see :class:`StoreWriter`).
+
+        ``crime_rows``: about how many crime and outcome rows it brings (a store may
+        choose how to bind them by it).
+        """
 
     # -- police.uk -----------------------------------------------------------------
     @abstractmethod

@@ -141,7 +141,7 @@ class PostGISStore(Store):
         return found
 
     @contextmanager
-    def writer(self) -> Iterator[StoreWriter]:
+    def writer(self, crime_rows: int = 0) -> Iterator[StoreWriter]:
         """A load's connection, in one transaction: a load is committed whole or not at all.
 
         A connection lost before the commit (the primary died, or was failed over) is a

@@ -58,6 +58,13 @@ __all__ = ["SQLiteStore"]
 _DOCUMENTS = Documents("?")
 
 
+DRIVER_MIN_ROWS = 100_000
+"""Loads of this many crime and outcome rows or more are written through the ADBC driver, in a process of its
+own (:mod:`~crimemap.store.sqlite.load_connection`): below it, starting that process costs more than binding
+the rows from Python. Stops do not count: they are composed into Python rows in the writing process, and
+sending those to the driver measured slower than binding them there."""
+
+
 class SQLiteStore(Store):
     """The embedded store (see the module docstring)."""
 
@@ -114,10 +121,11 @@ class SQLiteStore(Store):
         return name
 
     @contextmanager
-    def writer(self) -> Iterator[StoreWriter]:
+    def writer(self, crime_rows: int = 0) -> Iterator[StoreWriter]:
+        """A load's transaction; one of :data:`DRIVER_MIN_ROWS` crimes and outcomes or more goes through the driver."""
         if self.readonly:
             raise StoreError("this store is open read-only")
-        with self._db.writing() as conn:
+        with self._db.loading(through_driver=crime_rows >= DRIVER_MIN_ROWS) as conn:
             conn.execute("BEGIN IMMEDIATE")
             w = SQLiteWriter(conn)
             try:

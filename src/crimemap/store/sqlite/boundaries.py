@@ -9,13 +9,13 @@ physical tables that hold shapes, so a read knows to select them.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import shapely
 
 from crimemap.records import Feature
 from crimemap.store.catalogue import TableInfo
+from crimemap.store.sqlite.load_connection import SqlConnection
 
 SHAPE_COLUMNS_SQL = ", shape BLOB, shape_west REAL, shape_south REAL, shape_east REAL, shape_north REAL"
 SHAPE_COLUMNS = 5
@@ -34,7 +34,7 @@ def shape_values(feature: Feature) -> tuple[Any, ...]:
     return (feature.shape, west, south, east, north)
 
 
-def record(conn: sqlite3.Connection, info: TableInfo, physical: str, replaced: str | None) -> None:
+def record(conn: SqlConnection, info: TableInfo, physical: str, replaced: str | None) -> None:
     """Note which physical table holds shapes (and forget the one a load replaced)."""
     if replaced is not None:
         conn.execute("DELETE FROM feature_geometry WHERE physical = ?", (replaced,))

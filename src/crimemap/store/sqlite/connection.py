@@ -33,6 +33,7 @@ from crimemap.errors import ClientGone, ReadTimeout
 from crimemap.geometry import areas, shapes
 from crimemap.query import NUMBER_TEXT
 from crimemap.store.base import StoreError
+from crimemap.store.sqlite.load_connection import LoadConnection, LocalConnection, driver_connection
 
 TIME_BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds one read may run before it is interrupted (default 10), on both stores."""
@@ -162,6 +163,17 @@ class Connections:
             yield conn
         finally:
             conn.close()
+
+    @contextmanager
+    def loading(self, *, through_driver: bool) -> Iterator[LoadConnection]:
+        """A connection for one load (:mod:`~crimemap.store.sqlite.load_connection`): ``sqlite3``'s, or the
+        ADBC driver's in a process of its own."""
+        if through_driver:
+            with driver_connection(self.path, WRITE_CACHE_KIB) as conn:
+                yield conn
+        else:
+            with self.writing() as local:
+                yield LocalConnection(local)
 
     def close(self) -> None:
         with self._lock:

@@ -18,7 +18,6 @@ The reads are planned once for both stores (:mod:`crimemap.store.count_reads`);
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ from crimemap.store.documents import Documents
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.crimes import CRIME_GEOMETRY
 from crimemap.store.sqlite.dialect import area_sql
+from crimemap.store.sqlite.load_connection import SqlConnection
 from crimemap.store.sqlite.stops import GEOMETRY as STOP_GEOMETRY
 from crimemap.store.stats_plan import LEVELS, Tally
 
@@ -46,7 +46,7 @@ _ROW_SHIFT = _SPAN.bit_length() - 1
 # -- keeping the counts ------------------------------------------------------------------------------
 
 
-def _fine_counts(conn: sqlite3.Connection, where: str, params: Iterable[Any]) -> None:
+def _fine_counts(conn: SqlConnection, where: str, params: Iterable[Any]) -> None:
     """``temp.stats_fine``: the crimes matching ``where`` counted by month, force, category, outcome, level-3 cell."""
     fine = LEVELS[0]
     conn.execute("DROP TABLE IF EXISTS temp.stats_fine")
@@ -59,7 +59,7 @@ def _fine_counts(conn: sqlite3.Connection, where: str, params: Iterable[Any]) ->
     )
 
 
-def _insert_from_fine(conn: sqlite3.Connection) -> None:
+def _insert_from_fine(conn: SqlConnection) -> None:
     conn.execute(
         "INSERT INTO stats_totals SELECT month, force, category, sum(crimes) FROM temp.stats_fine GROUP BY 1, 2, 3"
     )
@@ -83,7 +83,7 @@ _REPLACED = "(month, force) IN (SELECT json_extract(value, '$[0]'), json_extract
 """The (month, force) sets a load replaced, given as one JSON array of pairs."""
 
 
-def refresh(conn: sqlite3.Connection, replaced: Iterable[tuple[int, int]]) -> None:
+def refresh(conn: SqlConnection, replaced: Iterable[tuple[int, int]]) -> None:
     """Make the counts of the (month, force) sets a load replaced again, inside the load's transaction.
 
     Consecutive months are counted together (up to :data:`RUN_CRIMES` stored
@@ -123,7 +123,7 @@ def _consecutive_runs(months: list[int], stored: dict[int, int]) -> list[list[in
     return runs
 
 
-def rebuild(conn: sqlite3.Connection) -> None:
+def rebuild(conn: SqlConnection) -> None:
     """Make every count again from the crimes (a file older than the counts, or a repair)."""
     for table in ("stats_totals", "stats_outcomes", "stats_cells"):
         conn.execute(f"DELETE FROM {table}")
@@ -134,7 +134,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (BUILT_KEY,))
 
 
-def ensure_built(conn: sqlite3.Connection) -> None:
+def ensure_built(conn: SqlConnection) -> None:
     """Give a file made before the counts existed its counts (on a writable open; one transaction)."""
     if _built(conn):
         return
@@ -148,11 +148,11 @@ def ensure_built(conn: sqlite3.Connection) -> None:
         raise
 
 
-def _built(conn: sqlite3.Connection) -> bool:
+def _built(conn: SqlConnection) -> bool:
     return conn.execute("SELECT 1 FROM meta WHERE key = ?", (BUILT_KEY,)).fetchone() is not None
 
 
-def refresh_neighbourhoods(conn: sqlite3.Connection, replaced: Iterable[tuple[int, int]]) -> None:
+def refresh_neighbourhoods(conn: SqlConnection, replaced: Iterable[tuple[int, int]]) -> None:
     """Keep the counts per neighbourhood (:mod:`crimemap.store.stats_neighbourhoods`), in the load's transaction."""
     documents = _DOCUMENTS.many(conn.execute(*_DOCUMENTS.kind_query(kept.BOUNDARY_KIND, None)).fetchall())
 
@@ -168,7 +168,7 @@ def refresh_neighbourhoods(conn: sqlite3.Connection, replaced: Iterable[tuple[in
 _DOCUMENTS = Documents("?")
 
 
-def ensure_neighbourhoods_kept(conn: sqlite3.Connection) -> None:
+def ensure_neighbourhoods_kept(conn: SqlConnection) -> None:
     """Give a file made before the counts per neighbourhood existed its counts (on a writable open)."""
     if conn.execute("SELECT 1 FROM meta WHERE key = ?", (kept.KEPT_KEY,)).fetchone() is not None:
         return

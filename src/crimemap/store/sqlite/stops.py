@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
-from crimemap import geo, vocab
+from crimemap import vocab
 from crimemap.errors import StoreError
 from crimemap.geometry import areas
 from crimemap.geometry.areas import rectangle
@@ -30,10 +31,12 @@ from crimemap.months import format_month, parse_month
 from crimemap.query import Circle, StopQuery
 from crimemap.records import Stop
 from crimemap.store.base import JsonList
+from crimemap.store.batches import cells as grid_cells
 from crimemap.store.catalogue import STOP_COLUMNS, STOPS_TABLE, MonthSummary, TableInfo
 from crimemap.store.compiler import Geometry, SqlColumn
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
+from crimemap.store.sqlite.load_connection import LoadConnection, SqlConnection
 from crimemap.store.stop_rows import FORCE_IDS, STOP_FIELDS, STOP_ROW, PreparedStops, compose, stop_from_row
 
 GEOMETRY = Geometry(unit=("s.x", "s.y", "s.z"), lng="s.lng", lat="s.lat")
@@ -294,30 +297,31 @@ def table_info(db: Reader) -> TableInfo | None:
 INSERT = f"INSERT INTO stops ({', '.join(STOP_ROW)}) VALUES ({', '.join('?' * len(STOP_ROW))})"
 
 
-def _stored_streets(conn: sqlite3.Connection, points: Iterable[tuple[float, float]]) -> dict[Any, tuple[int, str]]:
+def _stored_streets(conn: LoadConnection, points: Iterable[tuple[float, float]]) -> dict[Any, tuple[int, str]]:
     """The stored map point at each of ``points`` (the smallest id where two share one).
 
-    One query per few thousand grid cells (the streets index is on ``cell``),
-    the exact coordinates compared here: a query per point cost four times as much.
+    The points go into a staging table, and one join looks each up by its cell
+    (the streets index is on ``cell``) and its exact coordinates: a query per
+    point cost four times as much, and reading whole cells back to compare them
+    here moved every map point of those cells out of SQLite.
     """
-    wanted = set(points)
-    cells = sorted({geo.cell_of(lng, lat) for lng, lat in wanted})
-    found: dict[Any, tuple[int, str]] = {}
-    for i in range(0, len(cells), _CELLS_PER_QUERY):
-        chunk = cells[i : i + _CELLS_PER_QUERY]
-        sql = f"SELECT id, name, lng, lat FROM streets WHERE cell IN ({','.join('?' * len(chunk))}) ORDER BY id"
-        for sid, name, lng, lat in conn.execute(sql, chunk):
-            key = (lng, lat)
-            if key in wanted and key not in found:
-                found[key] = (sid, name)
-    return found
-
-
-_CELLS_PER_QUERY = 4_000
+    listed = list(points)
+    lng = np.fromiter((p[0] for p in listed), np.float64, len(listed))
+    lat = np.fromiter((p[1] for p in listed), np.float64, len(listed))
+    wanted = pa.table({"lng": lng, "lat": lat, "cell": grid_cells(lng, lat, np.ones(len(listed), bool))})
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS stop_points (lng REAL, lat REAL, cell INTEGER)")
+    conn.execute("DELETE FROM temp.stop_points")
+    conn.executemany("INSERT INTO temp.stop_points VALUES (?, ?, ?)", wanted)
+    found = conn.arrow(
+        "SELECT p.lng, p.lat, s.id, s.name FROM temp.stop_points p JOIN streets s ON s.id = ("
+        "SELECT id FROM streets WHERE cell = p.cell AND lng = p.lng AND lat = p.lat ORDER BY id LIMIT 1)"
+    )
+    columns = [c.to_pylist() for c in found.columns]
+    return {(a, b): (sid, name) for a, b, sid, name in zip(*columns, strict=True)}
 
 
 def replace_stops(
-    conn: sqlite3.Connection,
+    conn: LoadConnection,
     month: str,
     force: int,
     batches: Iterable[PreparedStops],
@@ -325,21 +329,25 @@ def replace_stops(
 ) -> int:
     """Replace the stops of ``month`` and ``force`` by the prepared batches (in the load's transaction)."""
     m = parse_month(month)
-    conn.execute("DELETE FROM stops WHERE month = ? AND force = ?", (m, force))
+    # Stops are only ever stored with their file's load record: without one there is nothing to delete (the
+    # planner read the whole month stored so far for each file's delete).
+    if conn.execute("SELECT 1 FROM loads WHERE month = ? AND force = ? AND kind = 'stops'", (m, force)).fetchone():
+        conn.execute("DELETE FROM stops WHERE month = ? AND force = ?", (m, force))
     count = 0
-    for batch in batches:
-        rows = compose(batch, lambda points: _stored_streets(conn, points))
-        try:
+    try:
+        for batch in batches:
+            rows = compose(batch, lambda points: _stored_streets(conn, points))
             conn.executemany(INSERT, rows)
-        except sqlite3.IntegrityError as e:
-            clash = f"{month} {FORCE_IDS[force]}: a stop id is already stored for another stop ({e})"
-            raise StoreError(clash) from None
-        count += len(rows)
+            count += len(rows)
+        conn.sync()  # a batch's insert runs on while the next is composed: its error shows by here
+    except sqlite3.IntegrityError as e:
+        clash = f"{month} {FORCE_IDS[force]}: a stop id is already stored for another stop ({e})"
+        raise StoreError(clash) from None
     record_load(m, force, "stops", count)
     return count
 
 
-def name_stops(conn: sqlite3.Connection) -> None:
+def name_stops(conn: SqlConnection) -> None:
     """Name the stops at points a street file of this load brought (see :mod:`crimemap.store.stop_rows`).
 
     Only stops stored unnamed are looked at (a partial index holds them); the
@@ -347,13 +355,23 @@ def name_stops(conn: sqlite3.Connection) -> None:
     """
     if conn.execute("SELECT 1 FROM stops WHERE named = 0 LIMIT 1").fetchone() is None:
         return
-    conn.create_function("cm_json_text", 1, lambda v: orjson.dumps(v).decode(), deterministic=True)
+    point = "(SELECT id FROM streets WHERE cell = s.cell AND lng = s.lng AND lat = s.lat ORDER BY id LIMIT 1)"
+    names = conn.execute(
+        f"SELECT DISTINCT t.id, t.name FROM stops s JOIN streets t ON t.id = {point} WHERE s.named = 0"
+    ).fetchall()
+    # The names as JSON text, made here by orjson as every stop's JSON is (the load's connection has no
+    # Python functions to call from SQL).
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS stop_names (street INTEGER PRIMARY KEY, json TEXT NOT NULL)")
+    conn.execute("DELETE FROM temp.stop_names")
+    conn.executemany(
+        "INSERT INTO temp.stop_names VALUES (?, ?)", [(sid, orjson.dumps(name).decode()) for sid, name in names]
+    )
     conn.execute(
         "UPDATE stops SET named = 1, street_id = m.street, street_name = m.name,"
         ' json = replace(json, \'"street":{"id":\' || stops.street_id || \',"name":""}\','
-        " '\"street\":{\"id\":' || m.street || ',\"name\":' || cm_json_text(m.name) || '}')"
-        " FROM (SELECT s.month, s.cell, s.id, t.id AS street, t.name FROM stops s JOIN streets t"
-        "  ON t.id = (SELECT id FROM streets WHERE cell = s.cell AND lng = s.lng AND lat = s.lat ORDER BY id LIMIT 1)"
+        " '\"street\":{\"id\":' || m.street || ',\"name\":' || m.name_json || '}')"
+        " FROM (SELECT s.month, s.cell, s.id, t.id AS street, t.name, n.json AS name_json FROM stops s JOIN streets t"
+        f"  ON t.id = {point} JOIN temp.stop_names n ON n.street = t.id"
         "  WHERE s.named = 0) AS m"
         " WHERE stops.month = m.month AND stops.cell = m.cell AND stops.id = m.id"
     )

@@ -6,6 +6,12 @@ police.uk JSON object (:func:`crimemap.policeuk_json.crime_json`). The writing
 process only inserts them, in the clustered order, and at the end dates the
 crimes whose outcomes arrived (rewriting the date inside their JSON) in two
 set-based statements.
+
+The rows cross as numpy and pyarrow columns and are inserted as they are: the
+writer's connection is the ADBC SQLite driver's
+for a large load (:mod:`~crimemap.store.sqlite.load_connection`), which binds a whole Arrow
+table to an ``INSERT`` in C, where ``sqlite3`` needs a Python value per field (small loads keep
+``sqlite3``, given the same tables).
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import math
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -34,6 +39,7 @@ from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import boundaries as shape_tables
 from crimemap.store.sqlite import stats
 from crimemap.store.sqlite import stops as stop_store
+from crimemap.store.sqlite.load_connection import LoadConnection
 from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
 from crimemap.store.stop_rows import prepare_stops
 from crimemap.store.writer import StoreWriter
@@ -44,8 +50,6 @@ CRIME_COLUMNS = (
 )
 CRIME_INSERT = f"INSERT INTO crimes ({CRIME_COLUMNS}) VALUES ({', '.join('?' * 17)})"
 """A prepared crime row (see :func:`prepare_crimes`)."""
-LSOA_INSERT = "INSERT OR IGNORE INTO lsoas (lsoa_code, lsoa_name) VALUES (?, ?)"
-LSOA_CODE = "SELECT code FROM lsoas WHERE lsoa_code = ? AND lsoa_name = ?"
 OUTCOME_INSERT = "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 STREET_INSERT = "INSERT OR IGNORE INTO streets VALUES (?, ?, ?, ?, ?)"
 
@@ -77,15 +81,16 @@ class PreparedCrimes:
     pairs), which the writer turns into the store's numbers. ``columns`` are in
     :data:`CRIME_INSERT`'s order from ``cell`` on, ``lsoa`` left out: numpy and
     pyarrow arrays, which cross from the parsing process to the writing one as
-    whole buffers; the writer makes them Python values once (:func:`plain`), just
-    before it binds them, instead of both processes pickling every value.
+    whole buffers and are bound as they are (:func:`arrow`).
     """
 
     month: int
     columns: list[Any]
     lsoa: np.ndarray
-    lsoas: list[tuple[str, str]]
-    streets: list[tuple[Any, ...]]
+    lsoas: pa.Table
+    """The distinct (``lsoa_code``, ``lsoa_name``) pairs, in the order their codes are given."""
+    streets: pa.Table
+    """The chunk's map points, :data:`STREET_INSERT`'s columns (``id, name, lng, lat, cell``)."""
     street_names: pa.Array
     """Each crime's street name (its column in ``columns`` is left empty: the writer fills it in)."""
     street_index: np.ndarray
@@ -114,8 +119,13 @@ class PreparedOutcomes:
 
 
 def plain(column: Any) -> list[Any]:
-    """A prepared column as Python values (None where an array is null), to bind."""
+    """A prepared column as Python values (None where an array is null)."""
     return column.to_pylist() if isinstance(column, pa.Array) else column.tolist()
+
+
+def arrow(column: Any) -> pa.Array:
+    """A prepared column as an Arrow array, to bind (numpy's buffers are taken as they are)."""
+    return column if isinstance(column, pa.Array) else pa.array(column)
 
 
 def prepare(kind: str, records: Any) -> Any:
@@ -142,31 +152,30 @@ def _blobs(raw: np.ndarray, present: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(32), n, [validity, pa.py_buffer(np.ascontiguousarray(raw).tobytes())])
 
 
-def _distinct_pairs(first: pa.Array, second: pa.Array) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """Each row's index into the distinct pairs of two text columns, and those pairs."""
+def _distinct_pairs(first: pa.Array, second: pa.Array) -> tuple[np.ndarray, list[pa.Array]]:
+    """Each row's index into the distinct pairs of two text columns, and those pairs (as two columns)."""
     a, b = first.dictionary_encode(), second.dictionary_encode()
     key = a.indices.to_numpy().astype(np.int64) * max(1, len(b.dictionary)) + b.indices.to_numpy()
     unique, at, inverse = np.unique(key, return_index=True, return_inverse=True)
-    firsts, seconds = first.take(pa.array(at)).to_pylist(), second.take(pa.array(at)).to_pylist()
-    return inverse.reshape(len(key)), list(zip(firsts, seconds, strict=True))
+    return inverse.reshape(len(key)), [first.take(pa.array(at)), second.take(pa.array(at))]
 
 
 def prepare_crimes(b: CrimeBatch) -> PreparedCrimes:
     """A batch as columns of plain values, in the order it came (the loader sorts a month first)."""
     located = b.located
     has_pid = b.pid_key >= 0
-    lsoa, lsoas = _distinct_pairs(b.lsoa_code, b.lsoa_name)
-    streets: list[tuple[Any, ...]] = []
+    lsoa, pairs = _distinct_pairs(b.lsoa_code, b.lsoa_name)
+    lsoas = pa.table({"lsoa_code": pairs[0], "lsoa_name": pairs[1]})
     street_index = np.full(len(b), -1, dtype=np.int64)
-    if located.any():
-        where = np.flatnonzero(located)
-        sids, first, inverse = np.unique(b.street_id[where], return_index=True, return_inverse=True)
-        street_index[where] = inverse.reshape(len(where))
-        at = where[first]
-        names = b.street_name.take(pa.array(at)).to_pylist()
-        streets = list(
-            zip(sids.tolist(), names, b.lng[at].tolist(), b.lat[at].tolist(), b.cell[at].tolist(), strict=True)
-        )
+    where = np.flatnonzero(located)
+    sids, first, inverse = np.unique(b.street_id[where], return_index=True, return_inverse=True)
+    street_index[where] = inverse.reshape(len(where))
+    at = where[first]
+    streets = pa.table({
+        "id": pa.array(sids, pa.int64()), "name": b.street_name.take(pa.array(at, pa.int64())),
+        "lng": pa.array(b.lng[at], pa.float64()), "lat": pa.array(b.lat[at], pa.float64()),
+        "cell": pa.array(b.cell[at], pa.int64()),
+    })  # fmt: skip
     forces, counts = np.unique(b.force, return_counts=True)
     columns: list[Any] = [
         b.cell,
@@ -219,7 +228,7 @@ class SQLiteWriter(StoreWriter):
     arrive in order, but even appending costs more than one sort at the end.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: LoadConnection) -> None:
         self.conn = conn
         self.outcome_codes: dict[str, int] = {
             name.lower(): code for code, name in conn.execute("SELECT code, name FROM outcome_kinds")
@@ -270,12 +279,31 @@ class SQLiteWriter(StoreWriter):
                 new = '"outcome_status":{"category":' + orjson.dumps(shown).decode()
                 jsons[i] = jsons[i].replace(old, new, 1)
 
-    def _lsoa_codes(self, chunk: PreparedCrimes) -> list[int]:
-        """The store's numbers of a chunk's LSOAs, row by row."""
+    def _lsoa_codes(self, chunk: PreparedCrimes) -> np.ndarray:
+        """The store's numbers of a chunk's LSOAs, row by row.
+
+        Pairs new to the store are numbered in the chunk's order, as inserting them
+        one by one did: the staging table keeps that order in ``i``.
+        """
         conn = self.conn
-        conn.executemany(LSOA_INSERT, chunk.lsoas)
-        codes = np.array([conn.execute(LSOA_CODE, pair).fetchone()[0] for pair in chunk.lsoas], dtype=np.int64)
-        return codes[chunk.lsoa].tolist() if len(codes) else []
+        n = chunk.lsoas.num_rows
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS load_lsoas (i INTEGER PRIMARY KEY, lsoa_code, lsoa_name)")
+        conn.execute("DELETE FROM temp.load_lsoas")
+        conn.executemany(
+            "INSERT INTO temp.load_lsoas VALUES (?, ?, ?)", chunk.lsoas.add_column(0, "i", pa.array(np.arange(n)))
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO lsoas (lsoa_code, lsoa_name) SELECT lsoa_code, lsoa_name FROM temp.load_lsoas"
+            " ORDER BY i"
+        )
+        codes = conn.arrow(
+            "SELECT l.code FROM temp.load_lsoas t JOIN lsoas l ON l.lsoa_code = t.lsoa_code"
+            " AND l.lsoa_name = t.lsoa_name ORDER BY t.i"
+        ).column(0)
+        assert len(codes) == n
+        return codes.to_numpy()[chunk.lsoa]
 
     def _record_load(self, month: int, force: int, kind: str, rows: int) -> None:
         self.conn.execute(
@@ -310,16 +338,26 @@ class SQLiteWriter(StoreWriter):
         codes = {force_code(f): f for f in forces}
         conn = self.conn
         table = "crimes" if kind == "street" else "outcomes"
+        # Rows are only ever stored with their load's record: where there is none, there is nothing to delete
+        # (outcomes have no index on their force: each delete read the whole month stored so far).
+        stored = {f for (f,) in conn.execute("SELECT force FROM loads WHERE month = ? AND kind = ?", (m, kind))}
         for code in codes:
-            conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, code))
+            if code in stored:
+                conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, code))
         counts = dict.fromkeys(codes, 0)
-        for chunk in batches:
-            if kind == "street":
-                self._insert_crimes(chunk, month)
-                for code, n in chunk.forces.items():
-                    counts[code] = counts.get(code, 0) + n
-            else:
-                self._insert_outcomes(chunk, counts)
+        try:
+            for chunk in batches:
+                if kind == "street":
+                    self._insert_crimes(chunk)
+                    for code, n in chunk.forces.items():
+                        counts[code] = counts.get(code, 0) + n
+                else:
+                    self._insert_outcomes(chunk, counts)
+            conn.sync()  # a chunk's insert runs on while the next is made: its error shows by here
+        except sqlite3.IntegrityError as e:
+            if kind != "street":
+                raise
+            raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
         for code, n in counts.items():
             self._record_load(m, code, kind, n)
             self.loaded[kind].append((m, code))
@@ -327,45 +365,53 @@ class SQLiteWriter(StoreWriter):
                 self.loaded["dated"].append((m, code))
         return {FORCE_IDS[code]: n for code, n in counts.items()}
 
-    def _insert_crimes(self, chunk: PreparedCrimes, month: str) -> None:
-        chunk.columns = [plain(c) for c in chunk.columns]
+    def _insert_crimes(self, chunk: PreparedCrimes) -> None:
         if chunk.unknown:
+            types = [arrow(c).type for c in chunk.columns]
+            types[_OUTCOME_COLUMN] = pa.int64()
+            chunk.columns = [plain(c) for c in chunk.columns]
             self._number_unknown_crimes(chunk)
+            chunk.columns = [pa.array(c, t) for c, t in zip(chunk.columns, types, strict=True)]
+        n = len(chunk.lsoa)
         lsoa = self._lsoa_codes(chunk)
         self.conn.executemany(STREET_INSERT, chunk.streets)
-        chunk.columns[_STREET_NAME_COLUMN] = self._own_street_names(chunk)
-        cols = chunk.columns
-        rows = zip(repeat(chunk.month), *cols[:11], lsoa, *cols[11:], strict=False)
-        try:
-            self.conn.executemany(CRIME_INSERT, rows)
-        except sqlite3.IntegrityError as e:
-            raise StoreError(f"{month}: a crime id is already stored for another crime ({e})") from None
-
-    def _own_street_names(self, chunk: PreparedCrimes) -> list[str | None]:
-        """Each crime's street name where it is not its map point's stored name (else None)."""
-        if not chunk.streets:
-            return chunk.street_names.to_pylist()
-        ids = orjson.dumps([s[0] for s in chunk.streets]).decode()
-        stored = dict(
-            self.conn.execute("SELECT s.id, s.name FROM json_each(?) j JOIN streets s ON s.id = j.value", (ids,))
+        cols = [arrow(c) for c in chunk.columns]
+        cols[_STREET_NAME_COLUMN] = self._own_street_names(chunk)
+        month_column = pa.array(np.full(n, chunk.month, dtype=np.int64))
+        table = pa.Table.from_arrays(
+            [month_column, *cols[:11], pa.array(lsoa), *cols[11:]], names=[c.strip() for c in CRIME_COLUMNS.split(",")]
         )
-        names = pa.array([stored[s[0]] for s in chunk.streets], pa.string())
+        self.conn.executemany(CRIME_INSERT, table)
+
+    def _own_street_names(self, chunk: PreparedCrimes) -> pa.Array:
+        """Each crime's street name where it is not its map point's stored name (else null)."""
+        if not chunk.streets.num_rows:
+            return chunk.street_names
+        ids = orjson.dumps(chunk.streets.column("id").to_numpy(), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        names = self.conn.arrow(
+            "SELECT s.name FROM json_each(?) j JOIN streets s ON s.id = j.value ORDER BY j.key", (ids,)
+        ).column(0)
+        assert len(names) == chunk.streets.num_rows
         index = pa.array(chunk.street_index, mask=chunk.street_index < 0)
         same = pc.fill_null(pc.equal(names.take(index), chunk.street_names), False)
-        return pc.if_else(same, pa.scalar(None, pa.string()), chunk.street_names).to_pylist()
+        return pc.if_else(same, pa.scalar(None, pa.string()), chunk.street_names)
 
     def _insert_outcomes(self, chunk: PreparedOutcomes, counts: dict[int, int]) -> None:
-        outcome = chunk.outcome.tolist()
+        outcome: Any = chunk.outcome
         if chunk.unknown:
             codes = {placeholder: self._outcome_code(name) for placeholder, name in chunk.unknown.items()}
-            outcome = [codes.get(o, o) for o in outcome]
+            outcome = [codes.get(o, o) for o in outcome.tolist()]
         seq, n = counts.get(chunk.force, 0), len(chunk)
-        rows = zip(
-            repeat(chunk.month, n), repeat(chunk.force, n), chunk.cell.tolist(), range(seq, seq + n),
-            chunk.pid.to_pylist(), chunk.pid_key.tolist(), outcome, chunk.lng.tolist(), chunk.lat.tolist(),
-            strict=True,
+        table = pa.Table.from_arrays(
+            [
+                pa.array(np.full(n, chunk.month, dtype=np.int64)), pa.array(np.full(n, chunk.force, dtype=np.int64)),
+                pa.array(chunk.cell), pa.array(np.arange(seq, seq + n, dtype=np.int64)),
+                chunk.pid.cast(pa.binary()), pa.array(chunk.pid_key), pa.array(outcome, pa.int64()),
+                pa.array(chunk.lng), pa.array(chunk.lat),
+            ],
+            names=["month", "force", "cell", "seq", "pid", "pid_key", "outcome", "lng", "lat"],
         )  # fmt: skip
-        self.conn.executemany(OUTCOME_INSERT, rows)
+        self.conn.executemany(OUTCOME_INSERT, table)
         counts[chunk.force] = seq + n
 
     def replace_table(self, info: TableInfo, features: Iterable[Feature]) -> int:

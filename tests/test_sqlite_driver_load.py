@@ -1,0 +1,138 @@
+"""Large loads into the embedded store go through the ADBC SQLite driver, in a process of its own.
+
+Small loads keep ``sqlite3``; both must store the same bytes, and the store's
+own readers, in the process that loads, must see each load whole once it is
+committed (two copies of SQLite in one process do not: see
+:mod:`crimemap.store.sqlite.load_connection`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import crimemap.store.sqlite as sqlite_store
+from conftest import POLICEUK
+from crimemap.errors import StoreError
+from crimemap.load.generate.archive import generate
+from crimemap.load.policeuk import load_policeuk
+from crimemap.load.policeuk_files import Source, find_sources
+from crimemap.load.policeuk_reader import read_street
+from crimemap.query import CrimeQuery, StopQuery
+from crimemap.store.sqlite import SQLiteStore
+from crimemap.store.sqlite.load_connection import sqlite_message
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("archive")
+    generate(out, months=["2024-05", "2024-06"], crimes_per_month=4_000, seed=3, stops_per_month=1_000)
+    return out
+
+
+def _files(archive: Path, keep: Callable[[Source], bool]) -> list[Path]:
+    return [Path(s.label) for s in find_sources([archive]) if keep(s)]
+
+
+def _steps(archive: Path) -> list[list[Path]]:
+    """Loads that take every path of the writer: stops before their streets (named later), outcomes of
+    crimes stored before (dated at the end), a month loaded again."""
+    return [
+        _files(archive, lambda s: s.month == "2024-06" and s.kind != "outcomes"),
+        _files(archive, lambda s: s.month == "2024-05" and s.kind == "stop-and-search"),
+        _files(archive, lambda s: s.month == "2024-05" and s.kind != "stop-and-search"),
+        _files(archive, lambda s: s.month == "2024-06" and s.kind == "outcomes"),
+        _files(archive, lambda s: s.month == "2024-06"),
+    ]
+
+
+def _contents(path: Path) -> dict[str, str]:
+    """A digest of every table's rows (each value as SQLite quotes it) and of every index's definition."""
+    conn = sqlite3.connect(path)
+    found = {}
+    for name, kind, sql in conn.execute("SELECT name, type, sql FROM sqlite_master ORDER BY name"):
+        digest = hashlib.sha256(str(sql).encode())
+        if kind == "table":
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({name})") if r[1] != "loaded_at"]
+            where = " WHERE key != 'last_updated'" if name == "meta" else ""
+            order = ", ".join(str(i + 1) for i in range(len(columns)))
+            quoted = ", ".join(f"quote({c})" for c in columns)
+            for row in conn.execute(f"SELECT {quoted} FROM {name}{where} ORDER BY {order}"):
+                digest.update(repr(row).encode())
+        found[name] = digest.hexdigest()
+    conn.close()
+    return found
+
+
+def _load_steps(path: Path, steps: list[list[Path]]) -> None:
+    store = SQLiteStore(path)
+    for files in steps:
+        load_policeuk(store, files, parallel=False)
+    store.close()
+
+
+def test_a_load_through_the_driver_stores_exactly_what_sqlite3_stores(
+    tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = _steps(archive)
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", 10**12)
+    _load_steps(tmp_path / "sqlite3.sqlite", steps)
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", 0)
+    _load_steps(tmp_path / "driver.sqlite", steps)
+    by_sqlite3, by_driver = _contents(tmp_path / "sqlite3.sqlite"), _contents(tmp_path / "driver.sqlite")
+    assert by_driver == by_sqlite3
+    assert {"crimes", "outcomes", "stops", "streets", "lsoas", "stats_cells"} <= set(by_driver)
+
+
+def test_readers_in_the_loading_process_see_each_driver_load_whole_after_its_commit(
+    tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", 0)
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    june = _files(archive, lambda s: s.month == "2024-06")
+    may = _files(archive, lambda s: s.month == "2024-05")
+    assert store.months() == []  # this process's reader is open before the loads and stays open
+    first = load_policeuk(store, june, parallel=False)
+    assert [m.month for m in store.months()] == ["2024-06"]
+    assert len(list(store.crimes(CrimeQuery(month="2024-06")))) > 0
+    second = load_policeuk(store, may, parallel=False)
+    assert [m.month for m in store.months()] == ["2024-06", "2024-05"]
+    assert sum(m.crimes for m in store.months()) == first.crimes + second.crimes
+    located = [list(store.stops(StopQuery(month="2024-05", located=here))) for here in (True, False)]
+    assert sum(map(len, located)) == second.stops
+    store.close()
+    reopened = sqlite3.connect(tmp_path / "s.sqlite")
+    assert reopened.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    reopened.close()
+
+
+def test_a_crime_id_stored_twice_through_the_driver_is_refused_and_nothing_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", 0)
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    source = find_sources([POLICEUK / "2016-01" / "2016-01-city-of-london-street.csv"])[0]
+    crimes = list(read_street(source))
+    with store.writer() as w:
+        w.replace_crimes("2016-01", "city-of-london", crimes)
+    before = _contents(tmp_path / "s.sqlite")
+    other = [c._replace(month="2016-02") for c in crimes[:3]]  # the same ids in another month
+    with pytest.raises(StoreError, match="2016-02: a crime id is already stored .*UNIQUE constraint failed"):
+        with store.writer() as w:
+            w.replace_crimes("2016-02", "city-of-london", other)
+    assert [m.month for m in store.months()] == ["2016-01"]
+    store.close()
+    assert _contents(tmp_path / "s.sqlite") == before
+
+
+def test_the_drivers_messages_read_as_sqlites_own() -> None:
+    assert sqlite_message("INTEGRITY: failed to execute query: UNIQUE constraint failed: crimes.id") == (
+        "UNIQUE constraint failed: crimes.id"
+    )
+    assert sqlite_message("IO: Failed to reset statement: UNIQUE constraint failed: t.a") == (
+        "UNIQUE constraint failed: t.a"
+    )
