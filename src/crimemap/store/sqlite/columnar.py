@@ -1,8 +1,10 @@
 """Whole tables of the embedded store as Arrow record batches, read by the ADBC SQLite driver in C.
 
-The plan is :func:`crimemap.store.columnar.plan_read`'s; this module opens the
-store's file read-only beside the store's own connections, binds the values and
-hands the batches on. Two things are SQLite's own:
+The plan is :func:`crimemap.store.columnar.plan_read`'s; this module has the
+driver open the store's file read-only, binds the values and hands the batches
+on. The driver runs in a process of its own (:mod:`crimemap.store.sqlite.driver_process`),
+which holds no other connection to the file: the driver bundles its own copy of
+SQLite, and two copies in one process release each other's locks. Two things are SQLite's own:
 
 - A ``where`` that needs the store's Python functions (``cm_in_polygon``,
   ``cm_lower``, ``cm_number``, ``cm_intersects``) cannot run on the driver's
@@ -21,11 +23,11 @@ from pathlib import Path
 
 import adbc_driver_sqlite.dbapi as adbc
 
-from crimemap.errors import StoreError, TableChanged
 from crimemap.query import FeatureQuery
 from crimemap.store import columnar
 from crimemap.store.columnar import ArrowFeatures, ColumnarRead, Names, Source, StoredType, plan_read
 from crimemap.store.sqlite.dialect import CRIME_VALUES, SQLITE
+from crimemap.store.sqlite.driver_process import driver_read
 
 _TYPED_NULLS: dict[StoredType, str] = {"integer": "0", "double": "0.5", "string": "''", "blob": "X''"}
 _PYTHON_FUNCTIONS = ("cm_in_polygon(", "cm_lower(", "cm_number(", "cm_intersects(")
@@ -57,28 +59,19 @@ def _driver_has_math() -> bool:
 
 
 def features(path: Path, read: ColumnarRead) -> Iterator[ArrowFeatures]:
-    """The features ``read`` reads from the store at ``path``, a batch at a time, from one snapshot."""
+    """The features ``read`` reads from the store at ``path``, a batch at a time, from one snapshot.
+
+    The lookup tables and the rows are read in one transaction of the driver's
+    (autocommit off), so they come from the same snapshot.
+    """
     first = ", ".join(_TYPED_NULLS[t] for t in read.types)
     sql = f"SELECT {first} UNION ALL SELECT * FROM ({read.sql})"
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
-    with adbc.connect(uri) as conn, conn.cursor() as cur:
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(columnar.BATCH_ROWS)})
-        try:
-            # One transaction (the driver's, autocommit being off): the lookup tables and the rows
-            # come from the same snapshot.
-            names = []
-            for lookup in read.lookups:
-                cur.execute(lookup)
-                names.append(Names.of(cur.fetch_arrow_table()))
-            cur.execute(sql, read.params or None)
-            batches = cur.fetch_record_batch()
-        except adbc.Error as e:
-            if "no such table" in str(e) or "no such column" in str(e):
-                raise TableChanged(f"the table was replaced while it was being read ({e}); ask again") from None
-            raise StoreError(f"cannot read the store: {e}") from None
-        skip = 1
-        for batch in batches:
-            if skip:
-                batch, skip = batch.slice(1), 0
-            if batch.num_rows:
-                yield read.decode(batch, names)
+    lookups, batches = driver_read(uri, list(read.lookups), sql, list(read.params or ()), columnar.BATCH_ROWS)
+    names = [Names.of(table) for table in lookups]
+    skip = 1
+    for batch in batches:
+        if skip:
+            batch, skip = batch.slice(1), 0
+        if batch.num_rows:
+            yield read.decode(batch, names)
