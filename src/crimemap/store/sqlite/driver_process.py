@@ -13,7 +13,8 @@ another process's ``PRAGMA wal_checkpoint(TRUNCATE)`` ran under it (busy 0,
 where it reports busy 1 without the driver). So a server answering requests
 through ``sqlite3`` while it exports through the driver could read pages a
 load's checkpoint had just overwritten. In a child that holds no other
-connection to the file, the driver is one more reader like any other.
+connection to the file, the driver is one more reader like any other (a large
+load writes through the driver the same way, :mod:`crimemap.store.sqlite.load_connection`).
 
 The child is a small script (``python -c``: the driver and pyarrow, not
 crimemap), started per read. It gets the request (URI, lookup statements,
