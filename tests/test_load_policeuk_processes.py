@@ -115,16 +115,42 @@ def test_a_killed_load_leaves_neither_its_parser_nor_the_resource_tracker_behind
     assert left == set(), f"still running after the load was killed: {left}"
 
 
-def _parsing_process(parent: int) -> int:
-    """The pid of the load's parsing process: the child of ``parent`` that multiprocessing spawned to parse."""
+def _spawned(parent: int) -> list[int]:
+    """The children of ``parent`` that multiprocessing spawned (not its resource tracker)."""
+    found = []
     for pid in _children(parent):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
         if b"--multiprocessing-fork" in command and not any(b"resource_tracker" in part for part in command):
-            return pid
-    raise AssertionError(f"no parsing process among the children of {parent}")
+            found.append(pid)
+    return found
+
+
+def _holds_open(pid: int, path: Path) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def _parsing_process(parent: int) -> int:
+    """The pid of the load's parsing process: the child of ``parent`` that multiprocessing spawned to parse."""
+    spawned = _spawned(parent)
+    if len(spawned) != 1:
+        raise AssertionError(f"not one spawned process among the children of {parent}: {spawned}")
+    return spawned[0]
+
+
+def _load_processes(parent: int, store: Path) -> tuple[int, int]:
+    """(parsing, writing) processes of a large load into the embedded store at ``store``: the writing one
+    (the ADBC driver's) is the spawned child that holds the store file open."""
+    spawned = _spawned(parent)
+    writing = [pid for pid in spawned if _holds_open(pid, store)]
+    if len(spawned) != 2 or len(writing) != 1:
+        raise AssertionError(f"no parsing and writing processes among the children of {parent} yet: {spawned}")
+    return next(pid for pid in spawned if pid != writing[0]), writing[0]
 
 
 def _answers(store: Store) -> list[object]:
@@ -173,7 +199,15 @@ def test_a_script_without_a_main_guard_fails_its_parallel_load_instead_of_hangin
     assert "LoadError: the parsing process died (exit code 1)" in ran.stderr
 
 
-def test_the_command_line_reports_a_dead_parsing_process_and_exits_non_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("killed", "said"),
+    [("parsing", "error: the parsing process died (killed by signal 9, SIGKILL)"),
+     ("writing", "error: the store's writing process ended")],
+)  # fmt: skip
+def test_the_command_line_reports_a_dead_load_process_and_exits_non_zero(
+    tmp_path: Path, killed: str, said: str
+) -> None:
+    """A large load has two processes beside the command's: the parser, and the ADBC driver writing the store."""
     archive = tmp_path / "archive"
     generate(archive, months=["2024-01", "2024-02"], crimes_per_month=60_000, seed=3)  # over 16 MiB: parallel
     path = tmp_path / "s.sqlite"
@@ -186,18 +220,18 @@ def test_the_command_line_reports_a_dead_parsing_process_and_exits_non_zero(tmp_
     deadline = time.monotonic() + 60
     while True:
         try:
-            parser = _parsing_process(proc.pid)
+            parsing, writing = _load_processes(proc.pid, path.resolve())
             break
         except AssertionError:
-            assert proc.poll() is None and time.monotonic() < deadline, "the load ended before its parser was seen"
+            assert proc.poll() is None and time.monotonic() < deadline, "the load ended before its processes were seen"
             time.sleep(0.05)
-    os.kill(parser, signal.SIGKILL)
+    os.kill(parsing if killed == "parsing" else writing, signal.SIGKILL)
     try:
         _, stderr = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 1
-    assert "error: the parsing process died (killed by signal 9, SIGKILL)" in stderr
+    assert proc.returncode == 1, stderr
+    assert said in stderr and "Traceback" not in stderr
     assert "nothing was loaded" in stderr
     reopened = SQLiteStore(path)
     assert reopened.months() == []

@@ -7,6 +7,7 @@ Long work shows a progress bar on a terminal and stays quiet in scripts
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -74,7 +75,7 @@ def load(
             started = time.perf_counter()
             summary = dispatch.load_paths(st, paths, table=table, title=title, progress=progress_bar, quiet=quiet)
             elapsed = time.perf_counter() - started
-    except (dispatch.LoadError, StoreError, ValueError) as e:
+    except (dispatch.LoadError, StoreError, ValueError, sqlite3.Error) as e:  # sqlite3's: the writing process
         raise fail(f"{e}\nnothing was loaded; the store is as it was") from None
     if not quiet:
         out.print(summary.describe(elapsed), highlight=False)
