@@ -20,7 +20,7 @@ from conftest import LiveServer
 from crimemap.api.app import Settings
 from crimemap.store.base import Store
 from wire_datasets import DATASETS, load_dataset
-from wire_requests import GOLDEN_SECRET, WireRequest, answer_digest
+from wire_requests import GOLDEN_SECRET, changed_answers
 
 GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "wire.json").read_bytes())
 
@@ -50,21 +50,7 @@ def test_every_recorded_answer_is_unchanged(
     monkeypatch.setenv("CRIMEMAP_TOKEN_SECRET", GOLDEN_SECRET)
     loaded = dataset(store)
     server = live_server(loaded, Settings(cache_mb=0))
-    changed: list[str] = []
-    for i, (method, path, form, follow) in enumerate(golden["requests"]):
-        req = WireRequest(method, path, tuple((k, v) for k, v in form), follow)
-        for key, status, exact, unordered in answer_digest(server.client, req):
-            recorded = golden["answers"].get(f"{i}{key[len(req.key) :]}")
-            if recorded is None:
-                changed.append(f"{key}: not recorded")
-                continue
-            want_status, want_exact, _, want_unordered = recorded  # the third: PostGIS's answer then
-            same = status == want_status and (
-                (exact != "" and exact == want_exact)  # the body, byte for byte
-                or (exact == "" and unordered == want_unordered)  # a whole walk through pages
-            )
-            if not same:
-                changed.append(f"{key}: status {status} (was {want_status})")
+    changed = changed_answers(server.client, golden)
     if loaded is not store:
         loaded.close()
     assert not changed, f"{len(changed)} answers changed, e.g.:\n" + "\n".join(changed[:10])

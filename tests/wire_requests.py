@@ -21,6 +21,7 @@ import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -205,6 +206,30 @@ def answer_digest(client: httpx.Client, request: WireRequest) -> Iterator[tuple[
         features.extend(response.json()["features"])
         page += 1
     yield f"{request.key} [all pages]", response.status_code, "", _canonical_digest(features)
+
+
+def changed_answers(client: httpx.Client, golden: dict[str, Any]) -> list[str]:
+    """What differs from a recorded data set (``{"requests": ..., "answers": ...}``), one line per answer.
+
+    An answer is the same when its status is, and its body byte for byte (or, for a
+    walk through pages, the features of every page in any order).
+    """
+    changed: list[str] = []
+    for i, (method, path, form, follow) in enumerate(golden["requests"]):
+        req = WireRequest(method, path, tuple((k, v) for k, v in form), follow)
+        for key, status, exact, unordered in answer_digest(client, req):
+            recorded = golden["answers"].get(f"{i}{key[len(req.key) :]}")
+            if recorded is None:
+                changed.append(f"{key}: not recorded")
+                continue
+            want_status, want_exact, _, want_unordered = recorded  # the third: PostGIS's answer then
+            same = status == want_status and (
+                (exact != "" and exact == want_exact)  # the body, byte for byte
+                or (exact == "" and unordered == want_unordered)  # a whole walk through pages
+            )
+            if not same:
+                changed.append(f"{key}: status {status} (was {want_status})")
+    return changed
 
 
 _TOKEN = re.compile(rb',"nextPageToken":"[^"]*"')
