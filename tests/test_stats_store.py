@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import crimemap.store.sqlite as sqlite_store
 from api.policeuk.test_crimes import inside
 from conftest import POLICEUK, STORE_KINDS, _open_empty
 from crimemap import vocab
@@ -32,6 +33,8 @@ from crimemap.records import Crime
 from crimemap.stats_query import StatsQuery, parse_stats
 from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
+from crimemap.store.sqlite.load_connection import LocalConnection
+from crimemap.store.sqlite.stats import rebuild
 
 GENERATED_MONTHS = ["2024-05", "2024-06"]
 
@@ -261,6 +264,43 @@ def test_a_reload_of_other_forces_in_neighbouring_months_keeps_the_counts_it_did
         ("2020-05", "kent", "drugs", 3),
     ]
     assert sum(r[-1] for r in store.stats(StatsQuery(group=("month", "cell"), level=6))) == 19
+
+
+def test_a_set_replaced_twice_in_one_load_is_counted_as_its_last_replacement(make_store: Any) -> None:
+    # The counts are made from the rows as a load writes them: the first replacement's rows must not count.
+    store: Store = make_store()
+    with store.writer() as w:
+        w.replace_crimes("2020-03", "essex", [_crime(i, "2020-03", "essex", "burglary", 0.47, 51.73) for i in range(5)])
+        w.replace_crimes("2020-03", "kent", [_crime(i + 9, "2020-03", "kent", "drugs", 0.52, 51.27) for i in range(3)])
+        w.replace_crimes("2020-03", "essex", [_crime(i, "2020-03", "essex", "robbery", 0.47, 51.73) for i in range(2)])
+    assert store.stats(StatsQuery(group=("force", "category"))) == [("essex", "robbery", 2), ("kent", "drugs", 3)]
+    assert sum(r[-1] for r in store.stats(StatsQuery(group=("cell",), level=6))) == 5
+
+
+@pytest.mark.parametrize("through_driver", [False, True], ids=["sqlite3", "driver"])
+def test_the_counts_a_load_makes_as_it_writes_are_those_counted_back_from_its_stored_crimes(
+    tmp_path: Path, generated_archive: Path, monkeypatch: pytest.MonkeyPatch, through_driver: bool
+) -> None:
+    if through_driver:
+        monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", 0)
+    path = tmp_path / "s.sqlite"
+    with SQLiteStore(path) as st:
+        load_policeuk(st, [POLICEUK, generated_archive])
+        load_policeuk(st, [POLICEUK])  # a reload: its sets' counts replaced
+    conn = sqlite3.connect(path, isolation_level=None)
+    tables = ("stats_totals", "stats_outcomes", "stats_cells")
+
+    def kept() -> dict[str, list[Any]]:
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}")) for t in tables}
+
+    made_by_loads = kept()
+    conn.execute("BEGIN")
+    rebuild(LocalConnection(conn))
+    assert kept() == made_by_loads
+    stored = conn.execute("SELECT count(*) FROM crimes").fetchone()[0]
+    assert sum(n for *_, n in made_by_loads["stats_totals"]) == stored
+    conn.execute("ROLLBACK")
+    conn.close()
 
 
 def test_a_file_made_before_the_counts_gets_them_on_its_first_writable_open(

@@ -31,6 +31,7 @@ from crimemap.store import stats_neighbourhoods as kept
 from crimemap.store.compiler import Geometry
 from crimemap.store.count_reads import BUILT_KEY, CountSql
 from crimemap.store.documents import Documents
+from crimemap.store.load_counts import LoadCounts
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.crimes import CRIME_GEOMETRY
 from crimemap.store.sqlite.dialect import area_sql
@@ -83,9 +84,11 @@ _REPLACED = "(month, force) IN (SELECT json_extract(value, '$[0]'), json_extract
 """The (month, force) sets a load replaced, given as one JSON array of pairs."""
 
 
-def refresh(conn: SqlConnection, replaced: Iterable[tuple[int, int]]) -> None:
+def refresh(conn: SqlConnection, replaced: Iterable[tuple[int, int]], written: LoadCounts | None = None) -> None:
     """Make the counts of the (month, force) sets a load replaced again, inside the load's transaction.
 
+    The sets whose crimes ``written`` counted as the load wrote them are
+    inserted from its groups; the rest are counted from the stored crimes.
     Consecutive months are counted together (up to :data:`RUN_CRIMES` stored
     crimes), so a load of many small months runs a dozen statements, not a
     dozen a month; each pass reads one range of the crimes' clustered key.
@@ -93,19 +96,29 @@ def refresh(conn: SqlConnection, replaced: Iterable[tuple[int, int]]) -> None:
     if not _built(conn):
         rebuild(conn)
         return
-    by_month: dict[int, set[int]] = {}
-    for month, force in replaced:
-        by_month.setdefault(month, set()).add(force)
+    replaced = list(replaced)
+    counted, uncounted = written.counted(replaced) if written is not None else ([], replaced)
     stored = dict(conn.execute("SELECT month, sum(rows) FROM loads WHERE kind = 'street' GROUP BY month"))
-    for run in _consecutive_runs(sorted(by_month), stored):
-        pairs = orjson.dumps([[m, f] for m in run for f in sorted(by_month[m])]).decode()
-        where, params = f"month BETWEEN ? AND ? AND {_REPLACED}", (run[0], run[-1], pairs)
-        for table in ("stats_totals", "stats_outcomes"):
-            conn.execute(f"DELETE FROM {table} WHERE {where}", params)
-        for level in LEVELS:
-            conn.execute(f"DELETE FROM stats_cells WHERE level = {level} AND {where}", params)
-        _fine_counts(conn, where, params)
-        _insert_from_fine(conn)
+    for sets, count in ((replaced, False), (uncounted, True)):
+        by_month: dict[int, set[int]] = {}
+        for month, force in sets:
+            by_month.setdefault(month, set()).add(force)
+        for run in _consecutive_runs(sorted(by_month), stored):
+            pairs = orjson.dumps([[m, f] for m in run for f in sorted(by_month[m])]).decode()
+            where, params = f"month BETWEEN ? AND ? AND {_REPLACED}", (run[0], run[-1], pairs)
+            if count:
+                _fine_counts(conn, where, params)
+                _insert_from_fine(conn)
+                continue
+            for table in ("stats_totals", "stats_outcomes"):
+                conn.execute(f"DELETE FROM {table} WHERE {where}", params)
+            for level in LEVELS:
+                conn.execute(f"DELETE FROM stats_cells WHERE level = {level} AND {where}", params)
+    if counted:
+        assert written is not None
+        for table, rows in written.tables(counted).items():
+            marks = ", ".join("?" * rows.num_columns)
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
 
 
 def _consecutive_runs(months: list[int], stored: dict[int, int]) -> list[list[int]]:

@@ -35,6 +35,7 @@ from crimemap.records import Feature
 from crimemap.store.batches import NO_MONTH, NO_OUTCOME, CrimeBatch, OutcomeBatch, pid_bytes
 from crimemap.store.catalogue import CRIMES_TABLE, STOPS_TABLE, TableInfo
 from crimemap.store.documents import Documents
+from crimemap.store.load_counts import LoadCounts
 from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import boundaries as shape_tables
 from crimemap.store.sqlite import stats
@@ -236,6 +237,7 @@ class SQLiteWriter(StoreWriter):
         self.outcome_names: dict[int, str] = {code: name for name, code in self.outcome_codes.items()}
         self.loaded: dict[str, list[tuple[int, int]]] = {"street": [], "outcomes": [], "dated": []}
         self.deferred_indexes: list[str] = []
+        self.written = LoadCounts()
 
     prepare = staticmethod(prepare)
 
@@ -344,6 +346,8 @@ class SQLiteWriter(StoreWriter):
         for code in codes:
             if code in stored:
                 conn.execute(f"DELETE FROM {table} WHERE month = ? AND force = ?", (m, code))
+        if kind == "street":
+            self.written.replacing(m, codes)
         counts = dict.fromkeys(codes, 0)
         try:
             for chunk in batches:
@@ -382,6 +386,7 @@ class SQLiteWriter(StoreWriter):
             [month_column, *cols[:11], pa.array(lsoa), *cols[11:]], names=[c.strip() for c in CRIME_COLUMNS.split(",")]
         )
         self.conn.executemany(CRIME_INSERT, table)
+        self.written.add(table["month"], table["force"], table["category"], table["outcome"], table["cell"])
 
     def _own_street_names(self, chunk: PreparedCrimes) -> pa.Array:
         """Each crime's street name where it is not its map point's stored name (else null)."""
@@ -495,7 +500,7 @@ class SQLiteWriter(StoreWriter):
         self._date_outcomes()
         if self.loaded["street"]:
             stop_store.name_stops(conn)  # map points this load brought name the stops stored at them
-        stats.refresh(conn, self.loaded["street"])
+        stats.refresh(conn, self.loaded["street"], self.written)
         stats.refresh_neighbourhoods(conn, self.loaded["street"])
         conn.execute(
             "INSERT INTO meta VALUES ('generation', '1')"
