@@ -18,12 +18,12 @@ import csv
 import io
 from collections.abc import Iterator
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from crimemap.export.plan import Export, Progress, arrow_batches, in_chunks
+from crimemap.export.text_columns import holds_any, shortest_doubles, text_bytes
 from crimemap.store.base import Store
 from crimemap.store.catalogue import ColumnType
 from crimemap.store.columnar import ArrowFeatures
@@ -39,22 +39,13 @@ def header(names: tuple[str, ...]) -> list[str]:
     return ["gx_id", *names, lng, lat]
 
 
-_SPECIAL = (b",", b'"', b"\r", b"\n")
-
-
-def _text_bytes(values: pa.Array) -> memoryview:
-    """The bytes of all of a text column's values, end to end (no copy)."""
-    data = values.buffers()[2]
-    if data is None or not len(values):
-        return memoryview(b"")
-    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
-    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+_SPECIAL = b',"\r\n'
+_EMPTY = pa.scalar("", pa.string())
 
 
 def needs_quotes(values: pa.Array) -> bool:
     """Whether any value of a text column holds a comma, quote or line end (one search of its bytes)."""
-    raw = _text_bytes(values).tobytes()
-    return any(c in raw for c in _SPECIAL)
+    return holds_any(values, _SPECIAL)
 
 
 def text_field(values: pa.Array) -> tuple[pa.Array, bool]:
@@ -75,34 +66,12 @@ def text_field(values: pa.Array) -> tuple[pa.Array, bool]:
 
 
 def float_field(values: pa.Array) -> pa.Array:
-    """Doubles as Python's ``repr`` writes them (``2015.0``, ``-0.12``, ``1e-05``, ``1e+16``).
+    """Doubles as Python's ``repr`` writes them (``2015.0``, ``-0.12``, ``1e-05``, ``1e+16``), empty where missing.
 
-    pyarrow writes the same shortest digits (checked over millions of random
-    doubles), but ``2015`` for ``2015.0`` and an exponent sooner: a ``.0`` is
-    added to whole numbers, and the few values outside ``[1e-4, 1e16)``, or
-    where pyarrow chose an exponent, are written by ``repr`` itself.
+    pyarrow writes the same digits as ``repr`` for magnitudes in ``[1e-4, 1e16)``
+    (:func:`crimemap.export.text_columns.shortest_doubles`).
     """
-    if values.type != pa.float64():
-        values = pc.cast(values, pa.float64())
-    text = pc.cast(values, pa.string())
-    number = values.to_numpy(zero_copy_only=False)  # NaN where missing
-    present = ~values.is_null().to_numpy(zero_copy_only=False) if values.null_count else np.ones(len(values), bool)
-    with np.errstate(invalid="ignore"):
-        size = np.abs(number)
-        odd = present & (~np.isfinite(number) | ((size != 0) & ((size < 1e-4) | (size >= 1e16))))
-        whole = np.isfinite(number) & (np.floor(number) == number) & ~odd
-    if b"e" in _text_bytes(text).tobytes():
-        odd |= pc.fill_null(pc.match_substring(text, "e"), False).to_numpy(zero_copy_only=False)
-        whole &= ~odd
-    if whole.any():
-        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
-    if odd.any():
-        at = np.flatnonzero(odd)
-        fixed = text.to_pylist()
-        for i, v in zip(at.tolist(), pc.take(values, pa.array(at)).to_pylist(), strict=True):
-            fixed[i] = repr(v)
-        text = pa.array(fixed, pa.string())
-    return pc.fill_null(text, "") if text.null_count else text
+    return shortest_doubles(values, (1e-4, 1e16), repr, _EMPTY)
 
 
 def number_field(values: pa.Array, kind: ColumnType) -> pa.Array:
@@ -139,7 +108,7 @@ def csv_lines(features: ArrowFeatures, kinds: list[ColumnType]) -> bytes:
     if quoted:
         rows = pc.binary_join_element_wise(*fields, ",")
         lines = pc.binary_join_element_wise(rows, "\r\n", "")
-        return _text_bytes(lines).tobytes()
+        return text_bytes(lines).tobytes()
     sink = pa.BufferOutputStream()
     table = pa.Table.from_arrays(fields, [str(i) for i in range(len(fields))])
     pa_csv.write_csv(table, sink, _WRITE)

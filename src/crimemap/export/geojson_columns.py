@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crimemap.export.text_columns import replaced, shortest_doubles, text_bytes
 from crimemap.geometry import shapes
 from crimemap.store.catalogue import ColumnType
 from crimemap.store.columnar import ArrowFeatures
@@ -44,30 +44,14 @@ PLAIN_FROM, PLAIN_TO = 1e-5, 1e12
 digits and no exponent (checked over millions of random doubles at every magnitude)."""
 
 
-def _byte_range(values: pa.Array) -> np.ndarray:
-    """All of a text column's bytes, end to end, as a numpy view (no copy)."""
-    data = values.buffers()[2]
-    if data is None or not len(values):
-        return np.zeros(0, np.uint8)
-    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
-    return np.frombuffer(data, np.uint8)[int(offsets[0]) : int(offsets[-1])]
-
-
 def _needs_escaping(values: pa.Array) -> bool:
     """Whether any value holds a quote, a backslash or a control character: one pass over the column's bytes."""
-    raw = _byte_range(values)
+    raw = text_bytes(values)
     return bool(len(raw)) and bool(((raw < _CONTROL_BELOW) | (raw == _QUOTE) | (raw == _BACKSLASH)).any())
 
 
-def _by_orjson(text: pa.Array, values: pa.Array, wanted: np.ndarray) -> pa.Array:
-    """``text`` with the values where ``wanted`` is True replaced by what ``orjson`` writes of them."""
-    at = np.flatnonzero(wanted)
-    if not len(at):
-        return text
-    fixed = text.to_pylist()
-    for i, value in zip(at.tolist(), pc.take(values, pa.array(at)).to_pylist(), strict=True):
-        fixed[i] = orjson.dumps(value).decode()
-    return pa.array(fixed, pa.string())
+def _by_orjson(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 def json_strings(values: pa.Array) -> pa.Array:
@@ -77,28 +61,13 @@ def json_strings(values: pa.Array) -> pa.Array:
     text = pc.binary_join_element_wise('"', values, '"', "")
     if _needs_escaping(values):
         special = pc.fill_null(pc.match_substring_regex(values, _NEEDS_ESCAPING), False)
-        text = _by_orjson(text, values, special.to_numpy(zero_copy_only=False))
+        text = replaced(text, values, special.to_numpy(zero_copy_only=False), _by_orjson)
     return pc.fill_null(text, _NULL) if text.null_count else text
 
 
 def json_doubles(values: pa.Array) -> pa.Array:
     """Doubles as ``orjson`` writes them (``2015.0``, ``0.00001``, ``5e-324``, ``1e+16``; ``null`` where missing)."""
-    if values.type != pa.float64():
-        values = pc.cast(values, pa.float64())
-    text = pc.cast(values, pa.string())
-    number = values.to_numpy(zero_copy_only=False)  # NaN where missing
-    present = values.is_valid().to_numpy(zero_copy_only=False) if values.null_count else np.ones(len(values), bool)
-    with np.errstate(invalid="ignore"):
-        size = np.abs(number)
-        odd = present & (~np.isfinite(number) | ((size != 0) & ((size < PLAIN_FROM) | (size >= PLAIN_TO))))
-        whole = present & np.isfinite(number) & (np.floor(number) == number) & ~odd
-    if (_byte_range(text) == ord("e")).any():
-        odd |= pc.fill_null(pc.match_substring(text, "e"), False).to_numpy(zero_copy_only=False)
-        whole &= ~odd
-    if whole.any():
-        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
-    text = _by_orjson(text, values, odd)
-    return pc.fill_null(text, _NULL) if text.null_count else text
+    return shortest_doubles(values, (PLAIN_FROM, PLAIN_TO), _by_orjson, _NULL)
 
 
 def json_values(values: pa.Array, kind: ColumnType) -> pa.Array:
@@ -158,7 +127,7 @@ def feature_lines(
         part = features.slice(start, SLICE_ROWS)
         texts = feature_texts(part, names, kinds, ",\n")
         last = start + SLICE_ROWS >= len(features)
-        yield _byte_range(texts)[: -2 if last else None].data  # a view of the bytes: no copy
+        yield text_bytes(texts)[: -2 if last else None].data  # a view of the bytes: no copy
 
 
 __all__ = ["feature_lines", "feature_texts", "geometries", "json_doubles", "json_strings", "json_values"]
