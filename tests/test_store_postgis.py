@@ -279,6 +279,22 @@ def test_the_time_budget_comes_from_the_environment(
     assert store._one("SHOW statement_timeout") == ("250ms",)
 
 
+def test_a_read_run_again_on_a_connection_is_planned_once_not_for_each_call(
+    url: str, stores: list[PostGISStore]
+) -> None:
+    # psycopg prepares a statement run five times; PostgreSQL then planned it anew for every call's values.
+    stores.append(store := PostGISStore(url, pool_size=1))
+    load_policeuk(store, [POLICEUK])
+    month = store.latest_month()
+    query = CrimeQuery(month=month, area=Circle((-0.0915, 51.5155), 500.0))
+    answers = {store.crimes_json(query, 10_001).body for _ in range(12)}
+    assert len(answers) == 1 and answers != {b"[]"}
+    generic, custom = store._one(
+        "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) FROM pg_prepared_statements"
+    )
+    assert generic > 0 and custom == 0
+
+
 # -- binary COPY rows ------------------------------------------------------------------------------
 
 
