@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from crimemap.errors import StoreError
 from crimemap.policeuk_json import crimes_json, outcomes_at_location_json, stops_json
@@ -64,7 +64,7 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    writer_type: type[StoreWriter] = StoreWriter
+    writer_type: ClassVar[type[StoreWriter]]
     """The class of :meth:`writer`'s writers: a load reads its ``prepare`` and ``groups_months`` before
     opening one, to start its parsing process beside the writer's start."""
 

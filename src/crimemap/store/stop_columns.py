@@ -227,7 +227,7 @@ def prepare_stop_columns(s: StopColumns) -> PreparedColumns:
         pa.array(np.full(n, month, np.int64)), pa.array(cell), pa.array(s.id, pa.int64()),
         pa.array(np.full(n, force, np.int64)), p.x, p.y, p.z, pa.array(s.lng, mask=unlocated),
         pa.array(s.lat, mask=unlocated), p.street, pa.array(unlocated),
-        pa.array(np.where(unlocated, "", None), pa.string()),
+        pc.if_else(pa.array(unlocated), pa.scalar("", pa.string()), pa.scalar(None, pa.string())),
         _nullable_text(s.type), s.datetime, s.operation, _nullable_text(s.operation_name),
         _nullable_text(s.gender), _nullable_text(s.age_range), _nullable_text(s.self_defined_ethnicity),
         _nullable_text(s.officer_defined_ethnicity), _nullable_text(s.legislation),

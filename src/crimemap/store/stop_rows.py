@@ -1,10 +1,14 @@
 """Stops as both stores keep them: rows made once at load time, with each stop's JSON ready.
 
 A stop's police.uk JSON is made in the process that parses the files
-(:func:`prepare_stops`), cut in two where its ``location`` goes
-(:func:`crimemap.policeuk_json.stop_json_parts`): only the writing process can
-tell which stored map point a stop lies on, so it puts the location in between
-(:func:`compose`) without encoding the stop again.
+(:func:`prepare_stops`), cut in two where its map point's ``<id>,"name":<name>``
+goes (:func:`crimemap.policeuk_json.stop_json_parts`,
+:func:`crimemap.policeuk_json.stop_place_parts`): only the writing process can
+tell which stored map point a stop lies on, so it puts the point in between
+(:func:`compose_table`) without encoding the stop again. A batch's rows are
+Arrow columns, on both sides: the writer joins the points in for the whole
+batch, and the embedded store binds the table as it is (through the ADBC driver
+for a large load), with no Python per stop.
 
 **Which street a stop is shown at.** police.uk places stops on the same
 anonymised map points as crimes, and its stop-and-search files give only the
@@ -18,8 +22,9 @@ added to the map points (``crimes-at-location`` by ``lat``/``lng`` never snaps
 to it), and a later load that brings a street file naming it names its stops.
 Stops harvested from an API keep the street the API gave them.
 
-Rows are in the order of :data:`STOP_ROW`; booleans are Python ``bool`` or
-``None`` (each store converts), empty text is ``None``.
+Rows are in the order of :data:`STOP_ROW`, typed as :data:`ROW_SCHEMA` says;
+empty text is null. :func:`compose` gives them as Python values (``bool`` or
+``None`` for the yes/no columns), for PostGIS's ``COPY``.
 """
 
 from __future__ import annotations
@@ -197,7 +202,7 @@ def compose_table(batch: PreparedStops, streets: Streets) -> pa.Table:
     t = batch.columns
     street_id, named, name = (t.column(c).combine_chunks() for c in ("street_id", "named", "street_name"))
     if len(batch.point_lng):
-        found = streets(pa.table({"lng": batch.point_lng, "lat": batch.point_lat}))
+        found = streets(pa.table({"lng": batch.point_lng, "lat": batch.point_lat})).combine_chunks()
         if found.num_rows:
             lng = t.column("lng").to_numpy(zero_copy_only=False)
             lat = t.column("lat").to_numpy(zero_copy_only=False)
@@ -205,8 +210,8 @@ def compose_table(batch: PreparedStops, streets: Streets) -> pa.Table:
             at = _found_at(lng, lat, wanted, found)
             hit = pa.array(at >= 0)
             index = pa.array(at, mask=at < 0)
-            street_id = pc.if_else(hit, found.column("id").take(index), street_id)
-            name = pc.if_else(hit, found.column("name").take(index), name)
+            street_id = pc.if_else(hit, found.column("id").chunk(0).take(index), street_id)
+            name = pc.if_else(hit, found.column("name").chunk(0).take(index), name)
             named = pc.or_(named, hit)
     located = pc.is_valid(t.column("lng"))
     point = pc.binary_join_element_wise(
