@@ -182,7 +182,8 @@ class _Points:
     """The ``location`` JSON after the map point's name; empty without a location."""
     lng: np.ndarray
     lat: np.ndarray
-    """The distinct points' coordinates (every located stop of a file is unnamed: the store names it)."""
+    """The distinct points' coordinates (every located stop of a file is unnamed: the store names it). -0.0
+    and 0.0 are two here, one to the lookup (SQL compares them equal)."""
 
 
 def _points(s: StopColumns) -> _Points:
@@ -196,8 +197,6 @@ def _points(s: StopColumns) -> _Points:
     index = np.full(n, -1, dtype=np.int64)
     index[where] = inverse.reshape(-1)
     at = pa.array(index, mask=index < 0)
-    # Equal coordinates are one point to the map points' lookup, even where their bits differ (-0.0 and 0.0).
-    points = {(a, b) for a, b in distinct.tolist()}
     return _Points(
         street=pa.array(street, pa.int64()).take(at),
         x=pa.array(x, pa.float64()).take(at),
@@ -205,8 +204,8 @@ def _points(s: StopColumns) -> _Points:
         z=pa.array(z, pa.float64()).take(at),
         place_head=pc.fill_null(pa.array(head, pa.string()).take(at), "null"),
         place_tail=pc.fill_null(pa.array(tail, pa.string()).take(at), ""),
-        lng=np.fromiter((p[0] for p in points), np.float64, len(points)),
-        lat=np.fromiter((p[1] for p in points), np.float64, len(points)),
+        lng=np.ascontiguousarray(distinct[:, 0]),
+        lat=np.ascontiguousarray(distinct[:, 1]),
     )
 
 
