@@ -19,9 +19,10 @@ from crimemap.load.errors import LoadError
 from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.policeuk_files import Source, find_sources
-from crimemap.query import CrimeQuery
+from crimemap.query import CrimeQuery, StopQuery
 from crimemap.store.base import Store
 from crimemap.store.sqlite import SQLiteStore
+from stops_truth import STOPS
 
 
 def _crime_ids(store: Store, month: str) -> list[int]:
@@ -235,4 +236,47 @@ def test_the_command_line_reports_a_dead_load_process_and_exits_non_zero(
     assert "nothing was loaded" in stderr
     reopened = SQLiteStore(path)
     assert reopened.months() == []
+    reopened.close()
+
+
+@pytest.mark.parametrize("killed", ["parsing", "writing"])
+def test_a_large_stop_and_search_load_killed_in_either_process_leaves_the_store_as_it_was(
+    tmp_path: Path, killed: str
+) -> None:
+    """Stop-and-search files alone make a large load too: parsed in one process, written through the ADBC
+    driver in another (:data:`crimemap.store.sqlite.DRIVER_MIN_ROWS` counts their rows)."""
+    archive = tmp_path / "archive"
+    generate(archive, months=["2024-01", "2024-02"], crimes_per_month=1_000, seed=3, stops_per_month=55_000)
+    for f in archive.rglob("*.csv"):
+        if not f.name.endswith("-stop-and-search.csv"):
+            f.unlink()  # over 16 MiB and 100,000 rows of stops alone: parallel, and through the driver
+    path = tmp_path / "s.sqlite"
+    store = SQLiteStore(path)
+    load_policeuk(store, sorted((STOPS / "2016-01").iterdir()))
+    before = [store.stop_months(), [sorted(map(repr, store.stops(StopQuery(month="2016-01"))))]]
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crimemap", "load", "--quiet", "--store", str(path), str(archive)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            parsing, writing = _load_processes(proc.pid, path.resolve())
+            break
+        except AssertionError:
+            assert proc.poll() is None and time.monotonic() < deadline, "the load ended before its processes were seen"
+            time.sleep(0.05)
+    os.kill(parsing if killed == "parsing" else writing, signal.SIGKILL)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "nothing was loaded" in stderr and "Traceback" not in stderr
+    reopened = SQLiteStore(path)
+    assert [reopened.stop_months(), [sorted(map(repr, reopened.stops(StopQuery(month="2016-01"))))]] == before
+    assert before[0] != []
     reopened.close()

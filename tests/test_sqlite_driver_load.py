@@ -22,9 +22,11 @@ from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
 from crimemap.load.policeuk_files import Source, find_sources
 from crimemap.load.policeuk_reader import read_street
+from crimemap.load.stops import read_stops
 from crimemap.query import CrimeQuery, StopQuery
 from crimemap.store.sqlite import SQLiteStore
 from crimemap.store.sqlite.load_connection import sqlite_message
+from stops_truth import STOPS
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +127,26 @@ def test_a_crime_id_stored_twice_through_the_driver_is_refused_and_nothing_is_st
         with store.writer() as w:
             w.replace_crimes("2016-02", "city-of-london", other)
     assert [m.month for m in store.months()] == ["2016-01"]
+    store.close()
+    assert _contents(tmp_path / "s.sqlite") == before
+
+
+def test_a_stop_id_stored_twice_through_the_driver_is_refused_and_nothing_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", 0)
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    source = next(s for s in find_sources([STOPS / "2016-01"]) if s.kind == "stop-and-search")
+    stops = list(read_stops(source))
+    with store.writer() as w:
+        w.replace_stops("2016-01", source.force, stops)
+    before = _contents(tmp_path / "s.sqlite")
+    other = [s._replace(month="2016-02") for s in stops[:3]]  # the same ids in another month
+    clash = f"2016-02 {source.force}: a stop id is already stored for another stop .*UNIQUE constraint failed"
+    with pytest.raises(StoreError, match=clash):
+        with store.writer() as w:
+            w.replace_stops("2016-02", source.force, other)
+    assert [m.month for m in store.stop_months()] == ["2016-01"]
     store.close()
     assert _contents(tmp_path / "s.sqlite") == before
 

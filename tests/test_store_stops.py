@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from conftest import POLICEUK, _open_empty
 from crimemap import geo
 from crimemap.export.plan import value_fixer
 from crimemap.load.policeuk import load_policeuk
-from crimemap.query import Circle, FeatureQuery, Polygon, StopQuery
+from crimemap.query import Circle, CrimeQuery, FeatureQuery, Polygon, StopQuery
 from crimemap.store.base import Store
 from crimemap.store.catalogue import STOPS_TABLE, TableInfo
 from stops_truth import STOPS, files
@@ -107,3 +108,39 @@ def test_a_store_file_made_before_stops_gets_the_table_when_opened_for_writing(t
     with SQLiteStore(path) as writable:
         load_policeuk(writable, [STOPS / "2020-01"])
         assert writable.stop_months()[0].month == "2020-01"
+
+
+@pytest.mark.parametrize("name", ['On or near "The Cut"', "On or near Back\\Lane", "On or near Rue de l'Église"])
+def test_a_stop_shows_its_map_points_name_as_json_whatever_the_name_holds(
+    make_store: Callable[[], Store], tmp_path: Path, name: str
+) -> None:
+    """The writer puts a batch's map point names into the stops' JSON for the whole batch at once: a name
+    that JSON must escape is escaped as everywhere else."""
+    month = tmp_path / "2016-01"
+    month.mkdir()
+    quoted = '"' + name.replace('"', '""') + '"'
+    (month / "2016-01-city-of-london-street.csv").write_text(
+        "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,"
+        "Last outcome category,Context\n"
+        f",2016-01,City of London Police,City of London Police,-0.111497,51.518226,{quoted},E01000914,"
+        "Camden 028B,Anti-social behaviour,,\n"
+    )
+    (month / "2016-01-city-of-london-stop-and-search.csv").write_text(
+        "Type,Date,Part of a policing operation,Policing operation,Latitude,Longitude,Gender,Age range,"
+        "Self-defined ethnicity,Officer-defined ethnicity,Legislation,Object of search,Outcome,"
+        "Outcome linked to object of search,Removal of more than just outer clothing\n"
+        "Person search,2016-01-01T08:05:00+00:00,,,51.518226,-0.111497,Male,18-24,,White,,Controlled drugs,"
+        "Arrest,,\n"
+    )
+    store = make_store()
+    load_policeuk(store, [month])
+    (crime,) = orjson.loads(store.crimes_json(CrimeQuery(month="2016-01"), 10).body)
+    body = store.stops_json(StopQuery(month="2016-01", force="city-of-london"), 10).body
+    (stop,) = orjson.loads(body)
+    assert crime["location"]["street"]["name"] == name
+    assert stop["location"] == {
+        "latitude": "51.518226",
+        "street": crime["location"]["street"],
+        "longitude": "-0.111497",
+    }
+    assert orjson.dumps(stop["location"]) in body  # written as orjson writes it

@@ -339,3 +339,15 @@ def stop_json_parts(s: Stop) -> tuple[bytes, bytes]:
 def stop_location_json(lng: float, lat: float, street_id: int | None, name: str) -> bytes:
     """The ``location`` object of a located stop, as bytes to put between its JSON's parts."""
     return orjson.dumps(stop_location(lng, lat, street_id, name))
+
+
+def stop_place_parts(lng: float, lat: float) -> tuple[str, str]:
+    """A located stop's ``location`` cut where its map point's id and name go: what the file's coordinates
+    decide, so a store only puts in ``<id>,"name":<name>`` (a whole column at once).
+
+    >>> head, tail = stop_place_parts(-0.08162, 51.516814)
+    >>> whole = stop_location_json(-0.08162, 51.516814, 12, "On or near X")
+    >>> (head + '12,"name":"On or near X"' + tail).encode() == whole
+    True
+    """
+    return f'{{"latitude":"{lat:.6f}","street":{{"id":', f'}},"longitude":"{lng:.6f}"}}'

@@ -17,6 +17,7 @@ import queue
 import signal
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -34,13 +35,18 @@ _DONE = None
 """What the parsing process's main thread hands its sending thread after the last batch."""
 
 
+@contextmanager
 def parse_in_worker(
     groups: list[pipeline.Group], prepare: pipeline.Prepare
-) -> Iterator[tuple[pipeline.Group, Iterator[Any]]]:
-    """Read and prepare the groups in a child process, handing batches back in order.
+) -> Iterator[Iterator[tuple[pipeline.Group, Iterator[Any]]]]:
+    """Read and prepare the groups in a child process, started now, handing batches back in order.
 
-    A parse error in the child is raised here as the same :class:`LoadError`; a
-    child that dies raises one naming its exit code or signal.
+    Started before the load's writer opens, the child's start (about half a
+    second of importing) runs beside the writer's own (the ADBC driver's
+    process, :mod:`crimemap.store.sqlite.load_connection`). The child is ended
+    on leaving, whether or not its groups were all read. A parse error in the
+    child is raised here as the same :class:`LoadError`; a child that dies
+    raises one naming its exit code or signal.
     """
     ctx = mp.get_context("spawn")
     receiving, sending = ctx.Pipe(duplex=False)
@@ -50,23 +56,29 @@ def parse_in_worker(
     finally:
         sending.close()  # the child's copy is now the only write end: its death ends the pipe
     try:
-        for group in groups:
-
-            def batches() -> Iterator[Any]:
-                while True:
-                    tag, payload = _receive(receiving, worker)
-                    if tag == "batch":
-                        yield payload
-                    elif tag == "end":
-                        return
-                    else:
-                        raise LoadError(payload)
-
-            yield group, batches()
+        yield _groups(groups, receiving, worker)
     finally:
         worker.kill()
         worker.join()
         receiving.close()
+
+
+def _groups(
+    groups: list[pipeline.Group], receiving: Connection, worker: Any
+) -> Iterator[tuple[pipeline.Group, Iterator[Any]]]:
+    for group in groups:
+
+        def batches() -> Iterator[Any]:
+            while True:
+                tag, payload = _receive(receiving, worker)
+                if tag == "batch":
+                    yield payload
+                elif tag == "end":
+                    return
+                else:
+                    raise LoadError(payload)
+
+        yield group, batches()
 
 
 def _receive(receiving: Connection, worker: Any) -> tuple[str, Any]:

@@ -10,6 +10,7 @@ store transaction: a wrong header or a bad row anywhere raises
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,16 +79,18 @@ def load_policeuk(
     wanted = _in_load_order(sources)
     if parallel is None:
         parallel = sum(s.size for s in wanted) >= PARALLEL_MIN_BYTES
-    crime_rows = sum(s.size for s in wanted if s.kind != "stop-and-search") // BYTES_PER_ROW
-    with store.writer(crime_rows) as writer:
-        writer.expect(sum(s.size for s in wanted) // BYTES_PER_ROW)
-        prepare = type(writer).prepare
-        groups = pipeline.plan(wanted, by_month=writer.groups_months)
-        if parallel:
-            parsed = parse_in_worker(groups, prepare)
+    expected = sum(s.size for s in wanted) // BYTES_PER_ROW
+    writer_type = store.writer_type
+    prepare = writer_type.prepare
+    groups = pipeline.plan(wanted, by_month=writer_type.groups_months)
+    with ExitStack() as stack:
+        if parallel:  # started first: its start runs beside the writer's
+            parsed = stack.enter_context(parse_in_worker(groups, prepare))
         else:
             state = pipeline.ReadState()
             parsed = ((g, pipeline.group_batches(g, prepare, state)) for g in groups)
+        writer = stack.enter_context(store.writer(expected))
+        writer.expect(expected)
         for group, batches in parsed:
             stored = writer.replace_group(group.kind, group.month, group.forces, batches)
             for source in group.sources:

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from crimemap.errors import StoreError
 from crimemap.policeuk_json import crimes_json, outcomes_at_location_json, stops_json
@@ -64,11 +64,15 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    writer_type: ClassVar[type[StoreWriter]]
+    """The class of :meth:`writer`'s writers: a load reads its ``prepare`` and ``groups_months`` before
+    opening one, to start its parsing process beside the writer's start."""
+
     @abstractmethod
-    def writer(self, crime_rows: int = 0) -> AbstractContextManager[StoreWriter]:
+    def writer(self, rows: int = 0) -> AbstractContextManager[StoreWriter]:
         """A transaction for one load (see :class:`StoreWriter`).
 
-        ``crime_rows``: about how many crime and outcome rows it brings (a store may
+        ``rows``: about how many crime, outcome and stop rows it brings (a store may
         choose how to bind them by it).
         """
 

@@ -26,11 +26,14 @@ import pyarrow.compute as pc
 from crimemap import vocab
 from crimemap.geometry.areas import unit_vector
 from crimemap.months import parse_month
+from crimemap.policeuk_json import stop_place_parts
 from crimemap.store.batches import cells
 from crimemap.vocab_stops import involved_person, stop_outcome_id
 
-PreparedRows = tuple[list[tuple[Any, ...]], list[bytes], list[bytes], set[tuple[float, float]]]
-"""What :class:`crimemap.store.stop_rows.PreparedStops` holds: rows, JSON heads and tails, unnamed points."""
+PreparedColumns = tuple[list[pa.Array], pa.Array, pa.Array, np.ndarray, np.ndarray]
+"""What :class:`crimemap.store.stop_rows.PreparedStops` holds: the columns of its rows but ``json`` (in
+:data:`~crimemap.store.stop_rows.STOP_ROW` order), the JSON heads and tails, and the unnamed points'
+longitudes and latitudes."""
 
 
 def point_id(lng: float, lat: float) -> int:
@@ -105,7 +108,7 @@ _NEEDS_ESCAPING = r'["\\\x00-\x1f]'
 """What JSON escapes in a string (orjson escapes nothing else: it writes UTF-8 as it is)."""
 
 
-def _json_string(column: pa.Array) -> pa.Array:
+def json_strings(column: pa.Array) -> pa.Array:
     """Each text value as a JSON string: quoted for the whole column at once when nothing in it needs escaping.
 
     For columns of mostly distinct values, such as the date-times.
@@ -131,14 +134,13 @@ def _involved(kind: str) -> bool | None:
     return involved_person(kind)
 
 
-def _join(parts: list[pa.Array | str]) -> list[bytes]:
-    """Concatenate literal text and columns, row by row, into each row's bytes."""
+def _join(parts: list[pa.Array | str]) -> pa.Array:
+    """Concatenate literal text and columns, row by row, into each row's text."""
     columns = [p if isinstance(p, pa.Array) else pa.scalar(p, pa.string()) for p in parts]
-    joined = pc.binary_join_element_wise(*columns, "")
-    return pc.cast(joined, pa.binary()).to_pylist()
+    return pc.binary_join_element_wise(*columns, "")
 
 
-def json_parts(s: StopColumns) -> tuple[list[bytes], list[bytes]]:
+def json_parts(s: StopColumns) -> tuple[pa.Array, pa.Array]:
     """Each stop's JSON cut where its ``location`` goes, as :func:`crimemap.policeuk_json.stop_json_parts` cuts it."""
     heads = _join([
         '{"age_range":', _json(s.age_range, _text_or_null),
@@ -148,7 +150,7 @@ def json_parts(s: StopColumns) -> tuple[list[bytes], list[bytes]]:
         ',"gender":', _json(s.gender, _text_or_null),
         ',"legislation":', _json(s.legislation, _text_or_null),
         ',"outcome_linked_to_object_of_search":', _json(s.linked, _same),
-        ',"datetime":', _json_string(s.datetime),
+        ',"datetime":', json_strings(s.datetime),
         ',"removal_of_more_than_outer_clothing":', _json(s.removal, _same),
         ',"outcome_object":', _json(s.outcome, _outcome_object),
         ',"location":',
@@ -164,59 +166,85 @@ def json_parts(s: StopColumns) -> tuple[list[bytes], list[bytes]]:
     return heads, tails
 
 
-def _points(s: StopColumns) -> tuple[np.ndarray, list[Any], list[Any], list[Any], list[Any]]:
-    """Each located stop's own street id and unit vector, once per distinct point (None without a location)."""
+@dataclass
+class _Points:
+    """What each located stop's point is, made once per distinct point and taken for every row."""
+
+    street: pa.Array
+    """The point's own street id (:func:`point_id`); null without a location, as are the others."""
+    x: pa.Array
+    y: pa.Array
+    z: pa.Array
+    place_head: pa.Array
+    """The ``location`` JSON before the map point's id (:func:`~crimemap.policeuk_json.stop_place_parts`);
+    ``null`` without a location."""
+    place_tail: pa.Array
+    """The ``location`` JSON after the map point's name; empty without a location."""
+    lng: np.ndarray
+    lat: np.ndarray
+    """The distinct points' coordinates (every located stop of a file is unnamed: the store names it). -0.0
+    and 0.0 are two here, one to the lookup (SQL compares them equal)."""
+
+
+def _points(s: StopColumns) -> _Points:
     n = len(s)
-    street: list[Any] = [None] * n
-    x: list[Any] = [None] * n
-    y: list[Any] = [None] * n
-    z: list[Any] = [None] * n
     where = np.flatnonzero(s.located)
-    if not len(where):
-        return where, street, x, y, z
     bits = np.stack([s.lng[where], s.lat[where]], axis=1).view(np.int64)  # -0.0 is not 0.0 in a street id
     unique, inverse = np.unique(bits, axis=0, return_inverse=True)
-    made = [(point_id(a, b), *unit_vector(a, b)) for a, b in unique.view(np.float64).tolist()]
-    for i, u in zip(where.tolist(), inverse.reshape(-1).tolist(), strict=True):
-        street[i], x[i], y[i], z[i] = made[u]
-    return where, street, x, y, z
+    distinct = unique.view(np.float64).reshape(-1, 2)
+    made = [(point_id(a, b), *unit_vector(a, b), *stop_place_parts(a, b)) for a, b in distinct.tolist()]
+    street, x, y, z, head, tail = (list(c) for c in zip(*made, strict=True)) if made else ([], [], [], [], [], [])
+    index = np.full(n, -1, dtype=np.int64)
+    index[where] = inverse.reshape(-1)
+    at = pa.array(index, mask=index < 0)
+    return _Points(
+        street=pa.array(street, pa.int64()).take(at),
+        x=pa.array(x, pa.float64()).take(at),
+        y=pa.array(y, pa.float64()).take(at),
+        z=pa.array(z, pa.float64()).take(at),
+        place_head=pc.fill_null(pa.array(head, pa.string()).take(at), "null"),
+        place_tail=pc.fill_null(pa.array(tail, pa.string()).take(at), ""),
+        lng=np.ascontiguousarray(distinct[:, 0]),
+        lat=np.ascontiguousarray(distinct[:, 1]),
+    )
 
 
-def _nullable_text(column: pa.Array) -> list[str | None]:
-    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column).to_pylist()
+def _nullable_text(column: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
-def prepare_stop_columns(s: StopColumns) -> PreparedRows:
-    """The batch's rows and JSON parts, sorted by ``(cell, id)``, as
+def prepare_stop_columns(s: StopColumns) -> PreparedColumns:
+    """The batch's columns and JSON parts, sorted by ``(cell, id)``, as
     :func:`crimemap.store.stop_rows.prepare_stops` makes them of its stops, and its unnamed points."""
     n = len(s)
-    if not n:
-        return [], [], [], set()
     month, force = parse_month(s.month), vocab.FORCE_BY_ID[s.force].code
     cell = cells(s.lng, s.lat, s.located)
-    where, street, x, y, z = _points(s)
-    lng: list[Any] = [None] * n
-    lat: list[Any] = [None] * n
-    for i, a, b in zip(where.tolist(), s.lng[where].tolist(), s.lat[where].tolist(), strict=True):
-        lng[i], lat[i] = a, b
-    points = {(a, b) for a, b in zip(s.lng[where].tolist(), s.lat[where].tolist(), strict=True)}
-    located = s.located.tolist()
-    named = [not here for here in located]
-    name = [None if here else "" for here in located]
-    outcome = s.outcome.to_pylist()
-    outcome_ids = _each_distinct(s.outcome, outcome_id_of, pa.string()).to_pylist()
+    p = _points(s)
+    unlocated = ~s.located
     heads, tails = json_parts(s)
-    columns = (
-        [month] * n, cell.tolist(), s.id.tolist(), [force] * n, x, y, z, lng, lat, street, named, name,
-        _nullable_text(s.type), s.datetime.to_pylist(), s.operation.to_pylist(), _nullable_text(s.operation_name),
+    columns = [
+        pa.array(np.full(n, month, np.int64)), pa.array(cell), pa.array(s.id, pa.int64()),
+        pa.array(np.full(n, force, np.int64)), p.x, p.y, p.z, pa.array(s.lng, mask=unlocated),
+        pa.array(s.lat, mask=unlocated), p.street, pa.array(unlocated),
+        pc.if_else(pa.array(unlocated), pa.scalar("", pa.string()), pa.scalar(None, pa.string())),
+        _nullable_text(s.type), s.datetime, s.operation, _nullable_text(s.operation_name),
         _nullable_text(s.gender), _nullable_text(s.age_range), _nullable_text(s.self_defined_ethnicity),
         _nullable_text(s.officer_defined_ethnicity), _nullable_text(s.legislation),
-        _nullable_text(s.object_of_search), [o or None for o in outcome], outcome_ids, s.linked.to_pylist(),
-        s.removal.to_pylist(), [None] * n,
-    )  # fmt: skip
-    order = np.lexsort((s.id, cell)).tolist()  # the clustered order, (cell, id)
-    rows = list(zip(*columns, strict=True))
-    return [rows[i] for i in order], [heads[i] for i in order], [tails[i] for i in order], points
+        _nullable_text(s.object_of_search), _nullable_text(s.outcome),
+        _each_distinct(s.outcome, outcome_id_of, pa.string()), s.linked, s.removal,
+    ]  # fmt: skip
+    order = pa.array(np.lexsort((s.id, cell)))  # the clustered order, (cell, id)
+    heads = _join([heads, p.place_head])
+    tails = _join([p.place_tail, tails])
+    return [c.take(order) for c in columns], heads.take(order), tails.take(order), p.lng, p.lat
 
 
-__all__ = ["PreparedRows", "StopColumns", "json_parts", "outcome_id_of", "point_id", "prepare_stop_columns"]
+__all__ = [
+    "PreparedColumns",
+    "StopColumns",
+    "json_parts",
+    "json_strings",
+    "outcome_id_of",
+    "point_id",
+    "prepare_stop_columns",
+]

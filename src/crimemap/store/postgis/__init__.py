@@ -86,6 +86,8 @@ class PostGISStore(Store):
     (see :mod:`~crimemap.store.postgis.connection`).
     """
 
+    writer_type = PostGISWriter
+
     def __init__(
         self,
         url: str,
@@ -141,7 +143,7 @@ class PostGISStore(Store):
         return found
 
     @contextmanager
-    def writer(self, crime_rows: int = 0) -> Iterator[StoreWriter]:
+    def writer(self, rows: int = 0) -> Iterator[StoreWriter]:
         """A load's connection, in one transaction: a load is committed whole or not at all.
 
         A connection lost before the commit (the primary died, or was failed over) is a

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 
 from crimemap import vocab
 from crimemap.errors import StoreError
@@ -203,19 +204,19 @@ _COPY_TYPES = {
 }  # fmt: skip
 
 
-def _stored_streets(
-    conn: psycopg.Connection[Any], points: Iterable[tuple[float, float]]
-) -> dict[tuple[float, float], tuple[int, str]]:
-    """The map points stored before this load at each of ``points`` (the smallest id where two share one)."""
-    pts = list(points)
+def _stored_streets(conn: psycopg.Connection[Any], points: pa.Table) -> pa.Table:
+    """The map points stored before this load at each of ``points`` (the smallest id where two share one):
+    ``lng, lat, id, name``."""
     rows = conn.execute(
         "SELECT DISTINCT ON (p.lng, p.lat) p.lng, p.lat, t.id, t.name"
         " FROM unnest(%s::float8[], %s::float8[]) AS p(lng, lat)"
         " JOIN streets t ON t.geom && ST_SetSRID(ST_MakePoint(p.lng, p.lat), 4326) AND t.lng = p.lng AND t.lat = p.lat"
         " ORDER BY p.lng, p.lat, t.id",
-        ([p[0] for p in pts], [p[1] for p in pts]),
+        (points.column("lng").to_pylist(), points.column("lat").to_pylist()),
     ).fetchall()
-    return {(lng, lat): (sid, name) for lng, lat, sid, name in rows}
+    columns = list(zip(*rows, strict=True)) or [(), (), (), ()]
+    types = (pa.float64(), pa.float64(), pa.int64(), pa.string())
+    return pa.table([pa.array(c, t) for c, t in zip(columns, types, strict=True)], names=["lng", "lat", "id", "name"])
 
 
 def replace_stops(

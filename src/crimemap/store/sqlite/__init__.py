@@ -59,14 +59,16 @@ _DOCUMENTS = Documents("?")
 
 
 DRIVER_MIN_ROWS = 100_000
-"""Loads of this many crime and outcome rows or more are written through the ADBC driver, in a process of its
-own (:mod:`~crimemap.store.sqlite.load_connection`): below it, starting that process costs more than binding
-the rows from Python. Stops do not count: they are composed into Python rows in the writing process, and
-sending those to the driver measured slower than binding them there."""
+"""Loads of this many rows (crimes, outcomes and stops) or more are written through the ADBC driver, in a
+process of its own (:mod:`~crimemap.store.sqlite.load_connection`): below it, starting that process costs more
+than binding the rows from Python. Stops count since their rows are Arrow tables
+(:func:`crimemap.store.stop_rows.compose_table`), as crimes' are."""
 
 
 class SQLiteStore(Store):
     """The embedded store (see the module docstring)."""
+
+    writer_type = SQLiteWriter
 
     def __init__(
         self, path: str | Path, *, readonly: bool = False, on_upgrade: Callable[[int, int], None] | None = None
@@ -121,11 +123,11 @@ class SQLiteStore(Store):
         return name
 
     @contextmanager
-    def writer(self, crime_rows: int = 0) -> Iterator[StoreWriter]:
-        """A load's transaction; one of :data:`DRIVER_MIN_ROWS` crimes and outcomes or more goes through the driver."""
+    def writer(self, rows: int = 0) -> Iterator[StoreWriter]:
+        """A load's transaction; one of :data:`DRIVER_MIN_ROWS` rows or more goes through the driver."""
         if self.readonly:
             raise StoreError("this store is open read-only")
-        with self._db.loading(through_driver=crime_rows >= DRIVER_MIN_ROWS) as conn:
+        with self._db.loading(through_driver=rows >= DRIVER_MIN_ROWS) as conn:
             conn.execute("BEGIN IMMEDIATE")
             w = SQLiteWriter(conn)
             try:

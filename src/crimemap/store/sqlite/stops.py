@@ -37,7 +37,7 @@ from crimemap.store.compiler import Geometry, SqlColumn
 from crimemap.store.sqlite.connection import Reader
 from crimemap.store.sqlite.dialect import circle_sql
 from crimemap.store.sqlite.load_connection import LoadConnection, SqlConnection
-from crimemap.store.stop_rows import FORCE_IDS, STOP_FIELDS, STOP_ROW, PreparedStops, compose, stop_from_row
+from crimemap.store.stop_rows import FORCE_IDS, STOP_FIELDS, STOP_ROW, PreparedStops, compose_table, stop_from_row
 
 GEOMETRY = Geometry(unit=("s.x", "s.y", "s.z"), lng="s.lng", lat="s.lat")
 _SELECT = ", ".join(f"s.{f}" for f in STOP_FIELDS)
@@ -297,27 +297,23 @@ def table_info(db: Reader) -> TableInfo | None:
 INSERT = f"INSERT INTO stops ({', '.join(STOP_ROW)}) VALUES ({', '.join('?' * len(STOP_ROW))})"
 
 
-def _stored_streets(conn: LoadConnection, points: Iterable[tuple[float, float]]) -> dict[Any, tuple[int, str]]:
-    """The stored map point at each of ``points`` (the smallest id where two share one).
+def _stored_streets(conn: LoadConnection, points: pa.Table) -> pa.Table:
+    """The stored map point at each of ``points`` (the smallest id where two share one): ``lng, lat, id, name``.
 
     The points go into a staging table, and one join looks each up by its cell
     (the streets index is on ``cell``) and its exact coordinates: a query per
     point cost four times as much, and reading whole cells back to compare them
     here moved every map point of those cells out of SQLite.
     """
-    listed = list(points)
-    lng = np.fromiter((p[0] for p in listed), np.float64, len(listed))
-    lat = np.fromiter((p[1] for p in listed), np.float64, len(listed))
-    wanted = pa.table({"lng": lng, "lat": lat, "cell": grid_cells(lng, lat, np.ones(len(listed), bool))})
+    lng, lat = points.column("lng").to_numpy(), points.column("lat").to_numpy()
+    wanted = points.append_column("cell", pa.array(grid_cells(lng, lat, np.ones(len(lng), bool))))
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS stop_points (lng REAL, lat REAL, cell INTEGER)")
     conn.execute("DELETE FROM temp.stop_points")
     conn.executemany("INSERT INTO temp.stop_points VALUES (?, ?, ?)", wanted)
-    found = conn.arrow(
+    return conn.arrow(
         "SELECT p.lng, p.lat, s.id, s.name FROM temp.stop_points p JOIN streets s ON s.id = ("
         "SELECT id FROM streets WHERE cell = p.cell AND lng = p.lng AND lat = p.lat ORDER BY id LIMIT 1)"
     )
-    columns = [c.to_pylist() for c in found.columns]
-    return {(a, b): (sid, name) for a, b, sid, name in zip(*columns, strict=True)}
 
 
 def replace_stops(
@@ -336,9 +332,9 @@ def replace_stops(
     count = 0
     try:
         for batch in batches:
-            rows = compose(batch, lambda points: _stored_streets(conn, points))
+            rows = compose_table(batch, lambda points: _stored_streets(conn, points))
             conn.executemany(INSERT, rows)
-            count += len(rows)
+            count += rows.num_rows
         conn.sync()  # a batch's insert runs on while the next is composed: its error shows by here
     except sqlite3.IntegrityError as e:
         clash = f"{month} {FORCE_IDS[force]}: a stop id is already stored for another stop ({e})"
