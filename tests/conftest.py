@@ -64,6 +64,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         needs_shared_data()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the files marked ``heavy`` first: one handed out last keeps the other workers idle.
+
+    scripts/test passes ``--no-loadscope-reorder``, so that xdist hands the files out in this order.
+    """
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
     """Under pytest-xdist, a test marked ``alone`` runs while no other worker runs a test (nor sets one up)."""

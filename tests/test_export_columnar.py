@@ -38,6 +38,8 @@ from crimemap.store.postgis import PostGISStore
 from crimemap.store.sqlite import SQLiteStore
 from pg_server import fresh_store_url
 
+pytestmark = pytest.mark.heavy  # large generated stores for the memory tests: scheduled first under xdist
+
 TRICKY = TableInfo(
     "tricky",
     "Values a CSV writer can get wrong",
