@@ -10,8 +10,11 @@ is headless Chromium for the web map's tests.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +62,62 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         value is path for value in imported for path in (SHARED_DATA, POLICEUK, NYC)
     ):
         needs_shared_data()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the files marked ``heavy`` first: one handed out last keeps the other workers idle.
+
+    scripts/test passes ``--no-loadscope-reorder``, so that xdist hands the files out in this order.
+    """
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Under pytest-xdist, a test marked ``alone`` runs while no other worker runs a test (nor sets one up)."""
+    with _turn(item.config, exclusive=item.get_closest_marker("alone") is not None):
+        return (yield)
+
+
+def _lock_files(config: pytest.Config) -> tuple[Path, Path] | None:
+    """The gate and the lock the workers of this xdist run share (None outside a worker)."""
+    run = getattr(config, "workerinput", {}).get("testrunuid")
+    if run is None:
+        return None
+    folder = Path(tempfile.gettempdir())
+    return folder / f"crimemap-tests-{run}.gate", folder / f"crimemap-tests-{run}.lock"
+
+
+@contextlib.contextmanager
+def _turn(config: pytest.Config, *, exclusive: bool) -> Iterator[None]:
+    """A readers-writer lock over the workers of one run (``flock`` on two files), the writer first in line.
+
+    Every test holds the lock shared; an ``alone`` test holds it exclusively, and holds the gate while it waits,
+    so that the other workers queue behind it rather than keep it waiting. Without xdist it is a no-op.
+    """
+    files = _lock_files(config)
+    if files is None:
+        yield
+        return
+    with open(files[0], "a") as gate, open(files[1], "a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            if not exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker that has run its last test removes the lock files (the last one to finish removes them for good)."""
+    for path in _lock_files(session.config) or ():
+        path.unlink(missing_ok=True)
 
 
 STORE_KINDS = ["sqlite", "postgis"]

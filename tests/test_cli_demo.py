@@ -17,6 +17,8 @@ from crimemap.cli import NYC_TITLES, _load_nyc_tables
 from crimemap.store.sqlite import SQLiteStore
 from serve_process import demo, free_port, hangup_as_by_default
 
+pytestmark = pytest.mark.heavy  # a crimemap process started and stopped in each test: scheduled first under xdist
+
 
 def _leftovers(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))

@@ -34,6 +34,8 @@ from crimemap.records import Feature
 from crimemap.store.base import Store
 from crimemap.store.catalogue import CRIMES_TABLE, Column, TableInfo
 
+pytestmark = pytest.mark.heavy  # large generated stores for the memory test: scheduled first under xdist
+
 BY_TYPE_ID = "02378420399528461352-17772055697785505571"
 TYPES = TableInfo(
     "types",

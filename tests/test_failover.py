@@ -33,6 +33,8 @@ from pg_failover import formation
 from pg_server import Cluster, _free_port, fresh_store_url, server, server_binaries
 from serve_process import serving
 
+pytestmark = pytest.mark.heavy  # a pg_auto_failover formation and servers of its own: scheduled first under xdist
+
 SPOT = (51.515, -0.09)
 PATHS = [
     f"/api/crimes-street/all-crime?lat={SPOT[0]}&lng={SPOT[1]}&date=2016-01",

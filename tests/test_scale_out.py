@@ -28,6 +28,8 @@ from crimemap.store.sqlite import SQLiteStore
 from pg_replica import ReplicaSet, replica_set
 from serve_process import serving
 
+pytestmark = pytest.mark.heavy  # a primary, a standby and PgBouncer of its own: scheduled first under xdist
+
 MONTHS = ("2016-01", "2016-02")
 """City of London months from the shared data: small, so that a load and its replay take a moment."""
 SPOTS = ((51.515, -0.09), (51.5136, -0.0984), (51.518, -0.081))

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.alone  # scripts/setup reinstalls crimemap into the .venv and node_modules (npm ci)
 
 
 def test_scripts_test_announces_and_times_every_step() -> None:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 import shapely
 
-from conftest import LiveServer
+from conftest import STORE_KINDS, LiveServer, _open_empty
 from crimemap.load.generate.archive import generate
 from crimemap.load.generate.neighbourhoods import write_neighbourhoods
 from crimemap.load.neighbourhoods import load_neighbourhoods
@@ -33,11 +33,21 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
-def server(store: Store, archive: Path, live_server: Callable[..., LiveServer]) -> LiveServer:
-    load_policeuk(store, [archive])
-    load_neighbourhoods(store, [archive / "neighbourhoods.zip"])
-    return live_server(store)
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """The archive and its neighbourhoods, loaded once per kind of store: the tests only read it."""
+    loaded = _open_empty(request.param, tmp_path_factory.mktemp("store"))
+    load_policeuk(loaded, [archive])
+    load_neighbourhoods(loaded, [archive / "neighbourhoods.zip"])
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module")
+def server(store: Store) -> Iterator[LiveServer]:
+    served = LiveServer(store)
+    yield served
+    served.stop()
 
 
 def _rows(server: LiveServer, path: str, **params: str) -> list[dict[str, object]]:
@@ -124,7 +134,7 @@ def test_a_bad_neighbourhood_group_is_400_naming_group(server: LiveServer, path:
     assert response.status_code == 400 and "group" in response.json()["message"]
 
 
-@pytest.mark.parametrize("make_store", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_the_command_line_groups_by_neighbourhood_as_the_api_does(store: Store, server: LiveServer) -> None:
     run = [sys.executable, "-m", "crimemap", "stats", "--store", store.url, "--format", "json"]
     for data, path in (("crimes", "/stats/crimes"), ("stops", "/stats/stops")):

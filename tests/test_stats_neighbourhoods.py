@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 import shapely
 
-from conftest import LiveServer
+from conftest import STORE_KINDS, LiveServer, _open_empty
 from crimemap.geometry.shapes import polygonal
 from crimemap.load.generate.archive import generate
 from crimemap.load.policeuk import load_policeuk
@@ -30,11 +30,22 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
-def server(store: Store, archive: Path, tmp_path: Path, live_server: Callable[..., LiveServer]) -> LiveServer:
-    load_policeuk(store, [archive])
-    store_leicestershire(store, tmp_path)
-    return live_server(store)
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """The archive and Leicestershire's neighbourhoods, loaded once per kind of store: the tests only read it."""
+    folder = tmp_path_factory.mktemp("store")
+    loaded = _open_empty(request.param, folder)
+    load_policeuk(loaded, [archive])
+    store_leicestershire(loaded, folder)
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module")
+def server(store: Store) -> Iterator[LiveServer]:
+    served = LiveServer(store)
+    yield served
+    served.stop()
 
 
 POLY = ":".join(f"{lat},{lng}" for lat, lng in nc04_points())
@@ -77,7 +88,7 @@ def test_a_neighbourhood_that_cannot_be_counted_is_400(
         assert response.status_code == 400 and message in response.json()["message"]
 
 
-@pytest.mark.parametrize("make_store", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_the_command_line_counts_a_neighbourhood_as_the_api_does(store: Store, server: LiveServer) -> None:
     run = [sys.executable, "-m", "crimemap", "stats", "--store", store.url, "--format", "json"]
     answer = subprocess.run([*run, "--neighbourhood", "leicestershire/NC04", "--group", "category"],

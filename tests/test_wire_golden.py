@@ -22,6 +22,8 @@ from crimemap.store.base import Store
 from wire_datasets import DATASETS, load_dataset
 from wire_requests import GOLDEN_SECRET, changed_answers
 
+pytestmark = pytest.mark.heavy  # thousands of requests replayed on each store: scheduled first under xdist
+
 GOLDEN = orjson.loads((Path(__file__).parent / "golden" / "wire.json").read_bytes())
 
 
