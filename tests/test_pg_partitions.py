@@ -162,6 +162,56 @@ def test_a_reader_during_a_reload_sees_the_old_month_or_the_new_never_a_mix_nor_
         assert all(g == new[part] for g in got[first_new:]), "once swapped in, the new month stays"
 
 
+def test_a_reload_waiting_for_a_long_read_to_end_holds_up_none_of_the_reads_that_arrive_meanwhile(
+    url: str, stores: list[PostGISStore], archives: dict[str, Path]
+) -> None:
+    # A download streams from one open transaction for as long as it takes. The load's lock for its swaps must
+    # wait for it to end, but a lock request that waits puts every later reader of the table behind it.
+    stores.append(store := PostGISStore(url))
+    load_policeuk(store, [archives["three"]])
+    before = _month_seen(store, "2024-03")
+    assert before[1][0] > 0
+    failed: list[BaseException] = []
+
+    def reload() -> None:
+        try:
+            load_policeuk(store, [archives["again"]])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failed.append(e)
+
+    with psycopg.connect(url) as long_read:  # not autocommit: its transaction stays open after the read
+        long_read.execute("SELECT count(*) FROM crimes").fetchone()
+        loader = threading.Thread(target=reload)
+        loader.start()
+        _until_a_lock_is_asked_for(url, loader)
+        answered: list[tuple[Any, ...]] = []
+        reader = threading.Thread(target=lambda: answered.append(_month_seen(store, "2024-03")))
+        reader.start()
+        reader.join(timeout=20)  # held up, it would wait for the long read, which never ends on its own
+        assert answered == [before], "a read that arrived while the load waited for its lock was held up"
+        assert loader.is_alive(), "the load waits for the long read"
+        long_read.rollback()
+    loader.join(timeout=120)
+    assert not loader.is_alive() and not failed
+    assert _month_seen(store, "2024-03") != before  # the reload landed
+
+
+def _until_a_lock_is_asked_for(url: str, loader: threading.Thread) -> None:
+    """Return once some connection waits for a lock on the store's crimes (at most 60 s)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(6000):
+            waiting = conn.execute(
+                "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE NOT l.granted AND c.relname IN ('crimes', 'outcomes')"
+                " AND c.relnamespace = current_schema()::regnamespace"
+            ).fetchone()
+            if waiting is not None:
+                return
+            assert loader.is_alive(), "the load ended without waiting for the long read"
+            threading.Event().wait(0.01)
+    raise AssertionError("the load never asked for its lock")
+
+
 def test_a_reload_that_fails_halfway_leaves_the_stored_month_in_place(
     make_store: Callable[[], Store], archives: dict[str, Path]
 ) -> None:

@@ -29,9 +29,11 @@ load: the dating of outcomes and the counts, see
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from crimemap.errors import StoreError
 from crimemap.months import format_month
@@ -160,16 +162,45 @@ LOCK_ORDER = ("outcomes", "crimes", "stops")
 (an outcomes read joins each outcome to its crimes: outcomes first)."""
 
 
+LOCK_ATTEMPT_MS = 100
+"""How long one attempt at the swaps' lock may wait: the reads that arrive meanwhile wait behind it."""
+
+LOCK_PAUSE_S = (0.05, 1.0)
+"""The pause between two attempts, doubled each time from the first figure up to the second."""
+
+
 def lock_for_swaps(conn: Connection, tables: set[str]) -> None:
-    """Lock ``tables`` for the swaps at once, in :data:`LOCK_ORDER`, waiting for the reads in flight to end.
+    """Lock ``tables`` for the swaps at once, in :data:`LOCK_ORDER`, once no read of them is in flight.
 
     Taken one ``DETACH`` at a time, crimes first, the locks met a read of
     outcomes that held ``outcomes`` and waited for ``crimes``: a deadlock (seen
     in a test). Readers that arrive from here wait for the commit.
+
+    A lock that is waited for makes every later reader of the table wait behind
+    it (PostgreSQL queues them in order), so a download streaming from one open
+    transaction for minutes held up every API read for as long, each stopped by
+    its time budget (a 503, tested). So each attempt waits at most
+    :data:`LOCK_ATTEMPT_MS` (``lock_timeout``, inside a savepoint), and between
+    attempts the load steps back (:data:`LOCK_PAUSE_S`) and lets the reads through.
     """
     ordered = [t for t in LOCK_ORDER if t in tables]
-    if ordered:
-        conn.execute(f"LOCK TABLE {', '.join(ordered)} IN ACCESS EXCLUSIVE MODE")
+    if not ordered:
+        return
+    (before,) = conn.execute("SELECT current_setting('lock_timeout')").fetchone() or ("0",)
+    pause = LOCK_PAUSE_S[0]
+    while True:
+        conn.execute("SAVEPOINT swap_lock")
+        conn.execute(f"SET LOCAL lock_timeout = {LOCK_ATTEMPT_MS}")
+        try:
+            conn.execute(f"LOCK TABLE {', '.join(ordered)} IN ACCESS EXCLUSIVE MODE")
+        except psycopg.errors.LockNotAvailable:
+            conn.execute("ROLLBACK TO SAVEPOINT swap_lock")  # the setting goes back with it
+            time.sleep(pause)
+            pause = min(pause * 2, LOCK_PAUSE_S[1])
+            continue
+        conn.execute("RELEASE SAVEPOINT swap_lock")
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
+        return
 
 
 def swap_in(conn: Connection, table: str, month: int, stage: str) -> None:
