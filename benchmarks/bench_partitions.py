@@ -76,9 +76,7 @@ def measure_reloads(root: Path, crimes_per_month: int, repeat: int) -> dict[str,
     for stored, paths in (("3", three), ("36", [months])):
         with PostGISStore(fresh_url()) as store:
             results[f"load_{stored}"] = timed(lambda s=store, p=paths: load_policeuk(s, p))
-            results[stored] = statistics.median(
-                timed(lambda s=store: load_policeuk(s, [last])) for _ in range(repeat)
-            )
+            results[stored] = statistics.median(timed(lambda s=store: load_policeuk(s, [last])) for _ in range(repeat))
             results[f"outcomes_{stored}"] = outcomes_at_the_densest_mile(store, repeat * 10)
             if stored == "36":
                 results.update(measure_pruning(store.url, repeat * 10))

@@ -97,9 +97,7 @@ def test_a_tangle_of_edges_is_refused_without_testing_every_pair(monkeypatch: py
 def test_police_uk_polygon_that_crosses_itself_is_400_within_seconds(
     policeuk_server: LiveServer, ring: list[tuple[float, float]], path: str
 ) -> None:
-    posted, took = _timed(
-        lambda: policeuk_server.client.post(path, data={"poly": _latlng(ring), "date": "2016-06"})
-    )
+    posted, took = _timed(lambda: policeuk_server.client.post(path, data={"poly": _latlng(ring), "date": "2016-06"}))
     assert_error(posted, 400, "poly: the polygon crosses itself", "more than 100 times")
     assert took < WITHIN
 

@@ -134,7 +134,7 @@ def test_headers_and_line_ends_match_the_real_files(archive: tuple[Path, Generat
 
 def test_reported_by_is_the_forces_name_from_the_vocabulary(street: dict[str, list[Row]]) -> None:
     for name, rows in street.items():
-        force = FORCE_BY_ID[name[len("2016-12-"):-len("-street.csv")]]
+        force = FORCE_BY_ID[name[len("2016-12-") : -len("-street.csv")]]
         assert {(r["Reported by"], r["Falls within"]) for r in rows} == {(force.name, force.name)}
         assert {r["Month"] for r in rows} == {name[:7]}
 
@@ -159,8 +159,9 @@ def test_many_crimes_share_a_map_point(street: dict[str, list[Row]]) -> None:
 
 def test_category_mix_is_like_the_real_data(street: dict[str, list[Row]]) -> None:
     rows = _all(street)
-    share = {slug: n / len(rows) for slug, n in Counter(
-        CATEGORY_BY_NAME[r["Crime type"].lower()].slug for r in rows).items()}
+    share = {
+        slug: n / len(rows) for slug, n in Counter(CATEGORY_BY_NAME[r["Crime type"].lower()].slug for r in rows).items()
+    }
     assert share["violent-crime"] == pytest.approx(0.30, abs=0.02)
     assert share["anti-social-behaviour"] == pytest.approx(0.20, abs=0.02)
     assert share["shoplifting"] == pytest.approx(0.07, abs=0.01)
@@ -234,8 +235,7 @@ def test_last_outcome_category_is_the_latest_outcome(
 
 def test_zip_holds_the_month_in_the_archive_layout(tmp_path: Path) -> None:
     def make(name: str, zipped: bool) -> GenerateSummary:
-        return generate(tmp_path / name, months=["2016-01", "2016-02"], crimes_per_month=2_000, seed=5,
-                        zipped=zipped)
+        return generate(tmp_path / name, months=["2016-01", "2016-02"], crimes_per_month=2_000, seed=5, zipped=zipped)
 
     make("plain", zipped=False)
     summary = make("zipped", zipped=True)
@@ -252,8 +252,7 @@ def test_zip_holds_the_month_in_the_archive_layout(tmp_path: Path) -> None:
 
 def test_progress_counts_up_to_the_crimes_asked_for(tmp_path: Path) -> None:
     written: list[int] = []
-    summary = generate(tmp_path, months=["2016-01", "2016-02"], crimes_per_month=1_000,
-                       progress=written.append)
+    summary = generate(tmp_path, months=["2016-01", "2016-02"], crimes_per_month=1_000, progress=written.append)
     assert sum(written) == summary.crimes == 2_000
     assert len(written) > 2
 

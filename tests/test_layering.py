@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 ``name`` is that module; ``name.*`` is a package and everything in it."""
 
+
 def module_name(path: Path, src: Path = SRC) -> str:
     parts = list(path.relative_to(src).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

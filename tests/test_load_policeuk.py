@@ -56,9 +56,7 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_month(
-    tmp: Path, month: str, kinds: tuple[str, ...] = ("street", "outcomes"), force: str = CITY
-) -> Path:
+def copy_month(tmp: Path, month: str, kinds: tuple[str, ...] = ("street", "outcomes"), force: str = CITY) -> Path:
     folder = tmp / "archive" / month
     folder.mkdir(parents=True, exist_ok=True)
     for kind in kinds:
@@ -91,9 +89,7 @@ def test_crime_fields_keep_the_csv_values(store: Store) -> None:
     assert crime.location_type == "Force"
 
 
-def test_loading_the_same_files_again_gives_the_same_ids_and_no_duplicates(
-    store: Store, tmp_path: Path
-) -> None:
+def test_loading_the_same_files_again_gives_the_same_ids_and_no_duplicates(store: Store, tmp_path: Path) -> None:
     archive = copy_month(tmp_path, "2016-05")
     load_policeuk(store, [archive])
     first = sorted((c.id, c.street_id, c.persistent_id) for c in all_crimes(store, "2016-05"))
@@ -143,9 +139,7 @@ def test_a_newer_archive_of_a_stored_month_replaces_it(store: Store, tmp_path: P
     newer.write_text("".join(lines[:101]))
     load_policeuk(store, [newer])
     assert len(all_crimes(store, "2016-04")) == 100
-    assert len(all_crimes(store, "2016-03")) == len(
-        csv_rows(POLICEUK / "2016-03" / f"2016-03-{CITY}-street.csv")
-    )
+    assert len(all_crimes(store, "2016-03")) == len(csv_rows(POLICEUK / "2016-03" / f"2016-03-{CITY}-street.csv"))
     month = next(m for m in store.months() if m.month == "2016-04")
     assert month.crimes == 100
 
@@ -234,9 +228,7 @@ def test_a_wrong_header_is_refused_naming_the_file_and_nothing_is_loaded(tmp_pat
     bad = good / "2016-07" / f"2016-07-{CITY}-street.csv"
     text = bad.read_text()
     bad.write_text(text.replace("Crime ID,Month", "Crime,Month", 1))
-    _assert_failed_load_changes_nothing(
-        tmp_path / "s.sqlite", [good], r"2016-07-city-of-london-street\.csv: line 1"
-    )
+    _assert_failed_load_changes_nothing(tmp_path / "s.sqlite", [good], r"2016-07-city-of-london-street\.csv: line 1")
 
 
 def test_a_bad_row_halfway_is_refused_naming_file_and_line_and_nothing_is_loaded(tmp_path: Path) -> None:
@@ -373,9 +365,7 @@ def test_the_command_line_is_quiet_in_scripts_and_reports_a_summary(tmp_path: Pa
         text=True,
     )
     assert (
-        failed.returncode == 1
-        and "no such file or folder" in failed.stderr
-        and "nothing was loaded" in failed.stderr
+        failed.returncode == 1 and "no such file or folder" in failed.stderr and "nothing was loaded" in failed.stderr
     )
 
 

@@ -110,4 +110,3 @@ def test_each_worker_reads_the_one_settings_object_serve_wrote(tmp_path: Path) -
     with serving(store, "--workers", "2", env={"CRIMEMAP_API_KEYS": "stale"}) as url:
         codes = [_fresh_connection_get(f"{url}/api/forces") for _ in range(20)]
     assert codes == [200] * 20  # no --api-key: no keys, whatever the variable said
-

@@ -348,9 +348,7 @@ _POLY = "ST_INTERSECTS(geometry, ST_GEOMFROMTEXT('{}'))"
         ),
     ],
 )
-def test_malformed_clauses_are_refused_with_what_and_where(
-    clause: str, fragment: str, position: int | None
-) -> None:
+def test_malformed_clauses_are_refused_with_what_and_where(clause: str, fragment: str, position: int | None) -> None:
     with pytest.raises(WhereError) as caught:
         where(clause)
     error = caught.value

@@ -197,9 +197,7 @@ def counted_area(store: Store, text: str) -> Polygon:
     return Polygon(tuple((float(p["longitude"]), float(p["latitude"])) for p in points))
 
 
-def in_neighbourhood(
-    store: Store, query: StatsQuery | StopStatsQuery, text: str
-) -> StatsQuery | StopStatsQuery:
+def in_neighbourhood(store: Store, query: StatsQuery | StopStatsQuery, text: str) -> StatsQuery | StopStatsQuery:
     """``query`` counting only inside the neighbourhood ``force/id`` (see :func:`counted_area`)."""
     if query.area is not None:
         raise StatsError("neighbourhood", "give one area: bbox, poly or neighbourhood")

@@ -247,9 +247,7 @@ def crime_json_column(
 
     slugs = [c.slug for c in vocab.CATEGORIES]
     heads = [
-        f'{{"category":"{slug}","location_type":"{ltype}","location":'
-        for ltype in ("Force", "BTP")
-        for slug in slugs
+        f'{{"category":"{slug}","location_type":"{ltype}","location":' for ltype in ("Force", "BTP") for slug in slugs
     ]
     head_index = categories.astype(np.int64) + np.where(btp, len(slugs), 0)
     head = pa.array(heads, pa.string()).take(pa.array(head_index))

@@ -168,7 +168,6 @@ class FeatureColumns:
         return cls(gx, lng, lat, values, shapes if any(s is not None for s in shapes) else None)
 
 
-
 @dataclass(frozen=True)
 class OutcomeEvent:
     """An outcome in a crime's history (``outcomes-for-crime``, ``outcomes-at-location``)."""
@@ -176,4 +175,3 @@ class OutcomeEvent:
     outcome: str
     month: str
     crime: Crime | None = None
-

@@ -253,9 +253,7 @@ class _Parser:
         if self.is_call("ST_INTERSECTS"):
             pred = self.st_intersects()
             if self.peek().kind == "op":
-                self.fail(
-                    "ST_INTERSECTS(...) is a condition by itself and cannot be compared", self.peek().pos
-                )
+                self.fail("ST_INTERSECTS(...) is a condition by itself and cannot be compared", self.peek().pos)
             return pred
         left = self.operand("a condition")
         tok = self.peek()
@@ -287,8 +285,7 @@ class _Parser:
         if isinstance(left, _Literal):
             if isinstance(right, _Literal):
                 self.fail(
-                    "a comparison needs a column or ST_DISTANCE on one side; constant conditions "
-                    "are not allowed",
+                    "a comparison needs a column or ST_DISTANCE on one side; constant conditions are not allowed",
                     left.pos,
                 )
             left, right, op = right, left, _FLIPPED[op]
@@ -429,8 +426,7 @@ class _Parser:
         else:  # boolean
             if lit.kind != "boolean":
                 self.fail(
-                    f"column {name!r} is boolean; compare it with TRUE or FALSE, "
-                    f"not {_describe_literal(lit)}",
+                    f"column {name!r} is boolean; compare it with TRUE or FALSE, not {_describe_literal(lit)}",
                     lit.pos,
                 )
             if op not in (None, "=", "<>"):
@@ -456,9 +452,7 @@ class _Parser:
             elif shape is None and self.is_call(inner):
                 shape = parse_inner()
             else:
-                self.fail(
-                    f"{name} takes geometry and {inner}(...) as arguments, found {describe(tok)}", tok.pos
-                )
+                self.fail(f"{name} takes geometry and {inner}(...) as arguments, found {describe(tok)}", tok.pos)
         self.expect(")", f"to close {name}")
         assert shape is not None
         return shape
@@ -501,8 +495,7 @@ class _Parser:
             self.fail("ST_DISTANCE(...) can only be compared with <, <=, > or >=", dist.pos)
         if lit.kind != "number" or float(lit.value) < 0:
             self.fail(
-                "ST_DISTANCE(...) must be compared with a number of metres >= 0, "
-                f"not {_describe_literal(lit)}",
+                f"ST_DISTANCE(...) must be compared with a number of metres >= 0, not {_describe_literal(lit)}",
                 lit.pos,
             )
         within = Within(Circle(dist.center, float(lit.value)))

@@ -31,9 +31,7 @@ def _column_list(text: str, parameter: str) -> list[tuple[str, int, Token | None
     while True:
         tok = tokens[i]
         if tok.kind not in ("ident", "qident"):
-            raise WhereError(
-                f"expected a column name, found {describe(tok)}", parameter=parameter, position=tok.pos
-            )
+            raise WhereError(f"expected a column name, found {describe(tok)}", parameter=parameter, position=tok.pos)
         name = tok.value if tok.kind == "qident" else tok.text
         i += 1
         word = None
@@ -65,9 +63,7 @@ def parse_select(text: str | None, schema: Mapping[str, ColumnType]) -> tuple[st
         return tuple(schema)
     check_length(text, "select")
     if text.strip() == "*":
-        raise WhereError(
-            "select=* is not supported; leave select out to get every column", parameter="select"
-        )
+        raise WhereError("select=* is not supported; leave select out to get every column", parameter="select")
     names: list[str] = []
     for name, pos, word in _column_list(text, "select"):
         if word is not None:

@@ -25,9 +25,7 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(policeuk_store: Store, live_server: Any) -> None:
-    server: LiveServer = live_server(
-        policeuk_store, Settings(rate_limit=True, rate_per_second=0.5, rate_burst=3)
-    )
+    server: LiveServer = live_server(policeuk_store, Settings(rate_limit=True, rate_per_second=0.5, rate_burst=3))
     url = "/api/crimes-street/all-crime?lat=51.5155&lng=-0.0922&date=2017-01"
     assert [server.client.get(url).status_code for _ in range(3)] == [200, 200, 200]
     refused = server.client.get(url)
@@ -36,12 +34,8 @@ def test_rate_limit_answers_429_with_retry_after(policeuk_store: Store, live_ser
     assert server.client.get("/health").status_code == 200  # only the police.uk API is limited
 
 
-def test_rate_limit_lets_requests_through_again_after_retry_after(
-    policeuk_store: Store, live_server: Any
-) -> None:
-    server: LiveServer = live_server(
-        policeuk_store, Settings(rate_limit=True, rate_per_second=2, rate_burst=2)
-    )
+def test_rate_limit_lets_requests_through_again_after_retry_after(policeuk_store: Store, live_server: Any) -> None:
+    server: LiveServer = live_server(policeuk_store, Settings(rate_limit=True, rate_per_second=2, rate_burst=2))
     codes = [server.client.get("/api/forces").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     time.sleep(1 / 2 + 0.05)  # one token back

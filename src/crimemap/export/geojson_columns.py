@@ -118,9 +118,7 @@ SLICE_ROWS = 4_096
 size of the batch the driver hands over."""
 
 
-def feature_lines(
-    features: ArrowFeatures, names: Sequence[str], kinds: Sequence[ColumnType]
-) -> Iterator[memoryview]:
+def feature_lines(features: ArrowFeatures, names: Sequence[str], kinds: Sequence[ColumnType]) -> Iterator[memoryview]:
     """The batch's features, one a line, joined by ``,\\n`` (none before the first or after the last), in pieces:
     views of the rendered buffers, copied once, by whoever joins them into chunks."""
     for start in range(0, len(features), SLICE_ROWS):

@@ -85,9 +85,7 @@ def harvest_policeuk(
     ],
     bbox: Annotated[
         str | None,
-        typer.Option(
-            help="The area: minlng,minlat,maxlng,maxlat in degrees (crimes and stops).", show_default=False
-        ),
+        typer.Option(help="The area: minlng,minlat,maxlng,maxlat in degrees (crimes and stops).", show_default=False),
     ] = None,
     months: Annotated[
         str | None,

@@ -72,6 +72,7 @@ NO_LOCATION = "No Location"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
+
 def parse_months(text: str) -> tuple[str, ...]:
     """``2017-01..2017-06`` (inclusive), ``2017-01,2017-03`` or ``2017-01``.
 

@@ -44,7 +44,6 @@ _EPOCH = 1970 * 12
 MAX_ROWS_PER_FILE = 1 << _ROW_BITS
 
 
-
 def crime_id(month: str, force: str, row: int) -> int:
     """The crime's API id: month, force and row number in the street file, packed in 37 bits.
 
@@ -99,7 +98,6 @@ class Source:
                 yield raw
 
 
-
 def find_sources(paths: Iterable[Path]) -> list[Source]:
     """Every police.uk CSV under the given files, folders and zips, in a stable order."""
     found: list[Source] = []
@@ -146,5 +144,3 @@ def _zip_sources(path: Path) -> list[Source]:
         month, force, kind = _classify(label, info.filename)
         sources.append(Source(label, month, force, kind, path, info.filename, info.file_size))
     return sources
-
-

@@ -38,7 +38,6 @@ MAX_REPORTED = 5
 # -- what the first pass learns ----------------------------------------------------------------------
 
 
-
 @dataclass
 class Problems:
     """Features with a problem of one kind: how many, and the first few feature numbers."""

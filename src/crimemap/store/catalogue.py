@@ -63,7 +63,6 @@ class MonthSummary:
     crimes: int
 
 
-
 CRIME_COLUMNS: tuple[Column, ...] = (
     Column("id", "integer"),
     Column("crime_id", "string"),

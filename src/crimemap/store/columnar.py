@@ -303,7 +303,6 @@ def _walked_faster(where: Predicate | None, columns: Mapping[str, SqlColumn]) ->
     return {"category", "force"} <= named
 
 
-
 def _plan_crimes(names: tuple[str, ...], where: str, params: list[Any], crimes: CrimeValues) -> ColumnarRead:
     wanted = ["id", "lng", "lat"]
     for n in names:

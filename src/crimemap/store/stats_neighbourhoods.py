@@ -47,6 +47,7 @@ KEPT_KEY = "stats_neighbourhoods"
 KEPT_GROUPS = frozenset({"neighbourhood", "month", "category", "force"})
 """What the kept counts can be grouped by; other groups are counted another way."""
 
+
 @dataclass(frozen=True)
 class Boundary:
     """One stored neighbourhood as the counts see it: ``force/id``, the ring of its boundary, its polygon."""

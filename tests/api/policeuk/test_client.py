@@ -32,8 +32,7 @@ def api(policeuk_server: LiveServer) -> Any:
 
 def _keys(crimes: list[Any]) -> Counter[tuple[str, str, str, str, str]]:
     return Counter(
-        (c.persistent_id, c.category.id, c.location.latitude, c.location.longitude, c.location.name)
-        for c in crimes
+        (c.persistent_id, c.category.id, c.location.latitude, c.location.longitude, c.location.name) for c in crimes
     )
 
 
@@ -56,9 +55,7 @@ def test_client_crimes_at_location_and_no_location(api: Any) -> None:
                                                           crime.location.name)]  # fmt: skip
     assert _keys(at) == keys(here)
     nowhere = api.get_crimes_no_location("city-of-london", date=MONTH)
-    expected = [
-        r for r in street_rows() if r.month == MONTH and r.force_file == "city-of-london" and not r.located
-    ]
+    expected = [r for r in street_rows() if r.month == MONTH and r.force_file == "city-of-london" and not r.located]
     assert len(nowhere) == len(expected) > 0 and {c.month for c in nowhere} == {MONTH}
     assert len({c.id for c in nowhere}) == len(nowhere)
 

@@ -164,9 +164,7 @@ def assert_error(response: httpx.Response, status: int, *words: str) -> None:
 # ---- synthetic crimes written through the StoreWriter ------------------------------------------------
 
 
-def synthetic_crime(
-    i: int, lat: float, lng: float, month: str = "2024-01", force: str = "metropolitan"
-) -> Crime:
+def synthetic_crime(i: int, lat: float, lng: float, month: str = "2024-01", force: str = "metropolitan") -> Crime:
     lat, lng = round(lat, 6), round(lng, 6)
     return Crime(
         id=i,
@@ -212,14 +210,10 @@ def test_point_query_returns_crimes_within_one_mile(policeuk_server: LiveServer)
     assert api_keys(r.json()) == keys(expected)
 
 
-def test_point_query_boundary_is_one_mile_to_the_metre(
-    make_store: Callable[[], Store], live_server: Any
-) -> None:
+def test_point_query_boundary_is_one_mile_to_the_metre(make_store: Callable[[], Store], live_server: Any) -> None:
     store = make_store()
     crimes, distance = [], {}
-    for i, (metres, bearing) in enumerate(
-        (m, b) for m in (1_000, 1_609, 1_610, 1_700) for b in range(0, 360, 30)
-    ):
+    for i, (metres, bearing) in enumerate((m, b) for m in (1_000, 1_609, 1_610, 1_700) for b in range(0, 360, 30)):
         lat, lng = destination(*CENTRE, bearing + 7, metres)
         crimes.append(synthetic_crime(i + 1, lat, lng))
         distance[i + 1] = distance_m(*CENTRE, round(lat, 6), round(lng, 6))
@@ -261,17 +255,13 @@ CRIME_KEYS = [
 
 
 def test_crimes_have_the_real_apis_fields_and_types(policeuk_server: LiveServer) -> None:
-    body = policeuk_server.client.get(
-        f"/api/crimes-street/all-crime?lat=51.5155&lng=-0.0922&date={MONTH}"
-    ).json()
+    body = policeuk_server.client.get(f"/api/crimes-street/all-crime?lat=51.5155&lng=-0.0922&date={MONTH}").json()
     assert body
     for c in body:
         assert list(c) == CRIME_KEYS
         loc = c["location"]
         assert list(loc) == ["latitude", "street", "longitude"]
-        assert re.fullmatch(r"-?\d+\.\d{6}", loc["latitude"]) and re.fullmatch(
-            r"-?\d+\.\d{6}", loc["longitude"]
-        )
+        assert re.fullmatch(r"-?\d+\.\d{6}", loc["latitude"]) and re.fullmatch(r"-?\d+\.\d{6}", loc["longitude"])
         assert type(loc["street"]["id"]) is int and loc["street"]["name"].startswith("On or near")
         assert type(c["id"]) is int
         assert c["location_type"] == "Force" and c["month"] == MONTH
@@ -298,9 +288,7 @@ def test_outcome_status_is_the_latest_outcome_and_its_month(policeuk_server: Liv
 
 
 def test_british_transport_police_crimes_have_location_type_btp(policeuk_server: LiveServer) -> None:
-    body = policeuk_server.client.get(
-        "/api/crimes-street/all-crime?lat=51.5320&lng=-0.1233&date=2020-01"
-    ).json()
+    body = policeuk_server.client.get("/api/crimes-street/all-crime?lat=51.5320&lng=-0.1233&date=2020-01").json()
     assert body and {c["location_type"] for c in body} == {"BTP"}
     assert any(c["persistent_id"] == "" and c["category"] != "anti-social-behaviour" for c in body)
 
@@ -314,9 +302,7 @@ CONCAVE = [  # a U open to the north: the City's middle is left out
 ]  # fmt: skip
 
 
-def crimes_in(
-    server: LiveServer, ring: list[tuple[float, float]], month: str = MONTH
-) -> list[dict[str, Any]]:
+def crimes_in(server: LiveServer, ring: list[tuple[float, float]], month: str = MONTH) -> list[dict[str, Any]]:
     r = server.client.get(f"/api/crimes-street/all-crime?poly={poly_param(ring)}&date={month}")
     assert r.status_code == 200, r.text
     body: list[dict[str, Any]] = r.json()
@@ -336,9 +322,7 @@ def test_polygon_orientation_does_not_matter(policeuk_server: LiveServer) -> Non
 
 
 def test_polygon_is_closed_automatically(policeuk_server: LiveServer) -> None:
-    assert api_keys(crimes_in(policeuk_server, SQUARE + SQUARE[:1])) == api_keys(
-        crimes_in(policeuk_server, SQUARE)
-    )
+    assert api_keys(crimes_in(policeuk_server, SQUARE + SQUARE[:1])) == api_keys(crimes_in(policeuk_server, SQUARE))
 
 
 def test_concave_polygon_leaves_out_its_notch(policeuk_server: LiveServer) -> None:
@@ -406,14 +390,10 @@ def test_polygon_with_more_than_10000_crimes_is_503(policeuk_server: LiveServer)
     # One category of the same area is under the limit, and served.
     drugs = policeuk_server.client.get(f"/api/crimes-street/drugs?poly={poly_param(essex)}&date=2018-01")
     assert drugs.status_code == 200
-    assert api_keys(drugs.json()) == keys(
-        r for r in in_polygon(month_rows("2018-01"), essex) if r.category == "drugs"
-    )
+    assert api_keys(drugs.json()) == keys(r for r in in_polygon(month_rows("2018-01"), essex) if r.category == "drugs")
 
 
-def test_exactly_10000_crimes_are_served_and_10001_are_503(
-    make_store: Callable[[], Store], live_server: Any
-) -> None:
+def test_exactly_10000_crimes_are_served_and_10001_are_503(make_store: Callable[[], Store], live_server: Any) -> None:
     store = make_store()
     rnd = random.Random(7)
     dense = [
@@ -462,16 +442,12 @@ def test_exactly_10000_crimes_are_served_and_10001_are_503(
         ("poly=51.5,-0.09:51.6,-0.08:51.6,-0.07&lat=51.5&lng=-0.09", ["not both"]),
     ],
 )
-def test_malformed_parameters_are_400_with_a_message(
-    policeuk_server: LiveServer, query: str, words: list[str]
-) -> None:
+def test_malformed_parameters_are_400_with_a_message(policeuk_server: LiveServer, query: str, words: list[str]) -> None:
     assert_error(policeuk_server.client.get(f"/api/crimes-street/all-crime?{query}"), 400, *words)
 
 
 def test_malformed_parameters_in_a_post_body_are_400(policeuk_server: LiveServer) -> None:
-    r = policeuk_server.client.post(
-        "/api/crimes-street/all-crime", data={"poly": "51.5,-0.09", "date": MONTH}
-    )
+    r = policeuk_server.client.post("/api/crimes-street/all-crime", data={"poly": "51.5,-0.09", "date": MONTH})
     assert_error(r, 400, "at least three")
 
 

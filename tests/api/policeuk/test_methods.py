@@ -59,9 +59,7 @@ def test_crimes_at_location_by_location_id(policeuk_server: LiveServer) -> None:
     point = _busiest_point(MONTH)
     sid = _street_id(policeuk_server, point)
     body = _get(policeuk_server, f"/api/crimes-at-location?location_id={sid}&date={MONTH}")
-    expected = [
-        r for r in month_rows(MONTH) if (r.lat, r.lng, r.location) == (point.lat, point.lng, point.location)
-    ]
+    expected = [r for r in month_rows(MONTH) if (r.lat, r.lng, r.location) == (point.lat, point.lng, point.location)]
     assert len(expected) > 1 and api_keys(body) == keys(expected)
     assert {c["location"]["street"]["id"] for c in body} == {sid}
 
@@ -91,9 +89,7 @@ def test_crimes_at_location_in_a_month_without_crimes_there_is_empty(policeuk_se
         ("lat=51.5&lng=-0.09&date=17-01", 400, ["date must be YYYY-MM"]),
     ],
 )
-def test_crimes_at_location_errors(
-    policeuk_server: LiveServer, query: str, status: int, words: list[str]
-) -> None:
+def test_crimes_at_location_errors(policeuk_server: LiveServer, query: str, status: int, words: list[str]) -> None:
     assert_error(policeuk_server.client.get(f"/api/crimes-at-location?{query}"), status, *words)
 
 
@@ -101,17 +97,11 @@ def test_crimes_at_location_errors(
 
 
 def test_crimes_no_location_are_the_rows_published_without_coordinates(policeuk_server: LiveServer) -> None:
-    body = _get(
-        policeuk_server, f"/api/crimes-no-location?category=all-crime&force=city-of-london&date={MONTH}"
-    )
-    expected = [
-        r for r in street_rows() if r.month == MONTH and r.force_file == "city-of-london" and not r.located
-    ]
+    body = _get(policeuk_server, f"/api/crimes-no-location?category=all-crime&force=city-of-london&date={MONTH}")
+    expected = [r for r in street_rows() if r.month == MONTH and r.force_file == "city-of-london" and not r.located]
     assert len(body) == len(expected) > 0
     assert all(c["location"] is None and type(c["id"]) is int for c in body)
-    assert Counter((c["persistent_id"], c["category"]) for c in body) == Counter(
-        (r.pid, r.category) for r in expected
-    )
+    assert Counter((c["persistent_id"], c["category"]) for c in body) == Counter((r.pid, r.category) for r in expected)
 
 
 def test_crimes_no_location_by_category_and_default_month(policeuk_server: LiveServer) -> None:
@@ -132,9 +122,7 @@ def test_crimes_no_location_by_category_and_default_month(policeuk_server: LiveS
         ("category=all-crime&force=essex&date=2018", 400, ["date must be YYYY-MM"]),
     ],
 )
-def test_crimes_no_location_errors(
-    policeuk_server: LiveServer, query: str, status: int, words: list[str]
-) -> None:
+def test_crimes_no_location_errors(policeuk_server: LiveServer, query: str, status: int, words: list[str]) -> None:
     assert_error(policeuk_server.client.get(f"/api/crimes-no-location?{query}"), status, *words)
 
 
@@ -214,9 +202,7 @@ def test_outcomes_for_crime_without_an_outcomes_file_lists_its_last_outcome(
 
 @pytest.mark.parametrize("pid", ["0" * 64, "not-a-crime", "ABC"])
 def test_outcomes_for_an_unknown_crime_is_404(policeuk_server: LiveServer, pid: str) -> None:
-    assert_error(
-        policeuk_server.client.get(f"/api/outcomes-for-crime/{pid}"), 404, "no crime with persistent_id"
-    )
+    assert_error(policeuk_server.client.get(f"/api/outcomes-for-crime/{pid}"), 404, "no crime with persistent_id")
 
 
 def _stored_outcomes(month: str) -> list[Row]:
@@ -277,9 +263,7 @@ def test_outcomes_at_location_within_a_mile_and_in_a_polygon(policeuk_server: Li
         ("", 400, ["lat and lng, or poly, are required"]),
     ],
 )
-def test_outcomes_at_location_errors(
-    policeuk_server: LiveServer, query: str, status: int, words: list[str]
-) -> None:
+def test_outcomes_at_location_errors(policeuk_server: LiveServer, query: str, status: int, words: list[str]) -> None:
     assert_error(policeuk_server.client.get(f"/api/outcomes-at-location?{query}"), status, *words)
 
 

@@ -114,7 +114,5 @@ def test_police_api_client_reads_a_neighbourhood_s_crimes_by_its_boundary(
     api = police_api.PoliceAPI(base_url=f"{live_server(store).url}/api/", timeout=30)
     nbhd = api.locate_neighbourhood(*INSIDE_NC04)
     area = polygonal(shapely.Polygon([(lng, lat) for lat, lng in nbhd.boundary]))
-    inside = sorted(
-        c.id for c in store.crimes(CrimeQuery(month="2024-06")) if area.covers(shapely.Point(c.lng, c.lat))
-    )
+    inside = sorted(c.id for c in store.crimes(CrimeQuery(month="2024-06")) if area.covers(shapely.Point(c.lng, c.lat)))
     assert len(inside) > 10 and sorted(c.id for c in nbhd.crimes) == inside

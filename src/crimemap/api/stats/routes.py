@@ -71,15 +71,12 @@ router = APIRouter(
     prefix="/stats", tags=["statistics"], dependencies=[Depends(require_policeuk_access)], responses=ERRORS
 )
 
-_GROUP = (
-    f"Fields to group by, comma-separated: any of {', '.join((*GROUPS, NEIGHBOURHOOD))}. None: one row, the total."
-)
+_GROUP = f"Fields to group by, comma-separated: any of {', '.join((*GROUPS, NEIGHBOURHOOD))}. None: one row, the total."
 _MONTHS = "One month YYYY-MM, or YYYY-MM..YYYY-MM (inclusive). Default: every stored month."
 _CATEGORY = "Crime category slugs, comma-separated (see /api/crime-categories). Default: all-crime."
 _FORCE = "Force ids, comma-separated (see /api/forces): the force that reported the crime."
 _BBOX = (
-    "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included)."
-    " Not with `poly` or `neighbourhood`."
+    "Only located crimes in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly` or `neighbourhood`."
 )
 _POLY = (
     "Only located crimes in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included)."
@@ -198,8 +195,7 @@ _STOP_GROUP = (
 )
 _STOP_FORCE = "Force ids, comma-separated (see /api/forces): the force that made the stop."
 _STOP_BBOX = (
-    "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included)."
-    " Not with `poly` or `neighbourhood`."
+    "Only located stops in this box: minlng,minlat,maxlng,maxlat (edges included). Not with `poly` or `neighbourhood`."
 )
 _STOP_POLY = (
     "Only located stops in this polygon, police.uk's form: lat,lng:lat,lng:... (edges included)."

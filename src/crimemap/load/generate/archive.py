@@ -21,7 +21,6 @@ class GenerateSummary:
     stops: int = 0
 
 
-
 def generate(
     out: Path,
     *,

@@ -22,9 +22,7 @@ STREET_HEADER = (
 )
 """The street file's header, exactly as police.uk writes it."""
 
-OUTCOMES_HEADER = (
-    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Outcome type"
-)
+OUTCOMES_HEADER = "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Outcome type"
 """The outcomes file's header, exactly as police.uk writes it."""
 
 # Category mix, in percent, roughly as in the real archive.
@@ -83,12 +81,23 @@ _FINAL_OUTCOME_MIX: tuple[tuple[str, float], ...] = (
 )
 # Court results follow a charge: these crimes often show "Suspect charged"
 # first, so consumers see an outcome history, not just one row.
-_COURT_OUTCOMES = frozenset({
-    "awaiting-court-result", "court-result-unavailable", "imprisoned", "fined",
-    "suspended-sentence", "community-penalty", "not-guilty", "conditional-discharge",
-    "unable-to-proceed", "other-court-disposal", "compensation", "sent-to-crown-court",
-    "deprived-of-property",
-})
+_COURT_OUTCOMES = frozenset(
+    {
+        "awaiting-court-result",
+        "court-result-unavailable",
+        "imprisoned",
+        "fined",
+        "suspended-sentence",
+        "community-penalty",
+        "not-guilty",
+        "conditional-discharge",
+        "unable-to-proceed",
+        "other-court-disposal",
+        "compensation",
+        "sent-to-crown-court",
+        "deprived-of-property",
+    }
+)
 # In the real files crimes still under investigation, or without an update,
 # have a Last outcome category but no row in any outcomes file.
 _NO_OUTCOME_ROWS = frozenset({"under-investigation", "status-update-unavailable"})
@@ -112,9 +121,7 @@ _FINAL_SLUGS = tuple(s for s, _ in _FINAL_OUTCOME_MIX)
 _ASB = [s for s, _ in _CATEGORY_MIX].index("anti-social-behaviour")
 # Outcome codes in our own small table: the final outcomes, then "Suspect charged".
 _CHARGED = len(_FINAL_SLUGS)
-_OUTCOME_NAMES: tuple[bytes, ...] = tuple(
-    _OUTCOME_BY_SLUG[s].name.encode("ascii") for s in (*_FINAL_SLUGS, "charged")
-)
+_OUTCOME_NAMES: tuple[bytes, ...] = tuple(_OUTCOME_BY_SLUG[s].name.encode("ascii") for s in (*_FINAL_SLUGS, "charged"))
 _IS_COURT = np.array([s in _COURT_OUTCOMES for s in _FINAL_SLUGS])
 _HAS_ROWS = np.array([s not in _NO_OUTCOME_ROWS for s in _FINAL_SLUGS])
 _NO_OUTCOME = len(_FINAL_SLUGS)  # tail column for "empty Last outcome category"
@@ -147,7 +154,6 @@ class PendingOutcomes:
     ids: list[NDArray[np.bytes_]]
     points: list[NDArray[np.int32]]
     outcomes: list[NDArray[np.int16]]
-
 
 
 StreetRows = tuple[NDArray[np.int64], NDArray[np.object_], NDArray[np.intp]]

@@ -75,37 +75,85 @@ def _town(
 TOWNS: tuple[Town, ...] = (
     # London: many centres, so the Met's crime is spread over the city and
     # only Westminster reaches the benchmark's density.
-    _town("Westminster", 51.5073, -0.1276, 0.56, "metropolitan", spread_km=1.2, stations=(
-        ("Charing Cross (Station)", 51.5080, -0.1247),
-        ("London Victoria (Station)", 51.4952, -0.1441),
-        ("Oxford Circus (Lu Station)", 51.5152, -0.1419),
-        ("Paddington (Station)", 51.5154, -0.1755),
-    )),
-    _town("Camden", 51.5390, -0.1426, 0.6, "metropolitan", spread_km=2.6, stations=(
-        ("Kings Cross (Station)", 51.5308, -0.1238),
-        ("St Pancras International (Station)", 51.5319, -0.1263),
-        ("Euston (Station)", 51.5282, -0.1337),
-    )),
+    _town(
+        "Westminster",
+        51.5073,
+        -0.1276,
+        0.56,
+        "metropolitan",
+        spread_km=1.2,
+        stations=(
+            ("Charing Cross (Station)", 51.5080, -0.1247),
+            ("London Victoria (Station)", 51.4952, -0.1441),
+            ("Oxford Circus (Lu Station)", 51.5152, -0.1419),
+            ("Paddington (Station)", 51.5154, -0.1755),
+        ),
+    ),
+    _town(
+        "Camden",
+        51.5390,
+        -0.1426,
+        0.6,
+        "metropolitan",
+        spread_km=2.6,
+        stations=(
+            ("Kings Cross (Station)", 51.5308, -0.1238),
+            ("St Pancras International (Station)", 51.5319, -0.1263),
+            ("Euston (Station)", 51.5282, -0.1337),
+        ),
+    ),
     _town("Islington", 51.5462, -0.1040, 0.6, "metropolitan", spread_km=2.6),
-    _town("Lambeth", 51.4613, -0.1156, 0.9, "metropolitan", spread_km=2.4, stations=(
-        ("London Waterloo (Station)", 51.5031, -0.1132),
-        ("Brixton (Lu Station)", 51.4627, -0.1145),
-    )),
-    _town("Southwark", 51.4740, -0.0690, 0.7, "metropolitan", spread_km=2.4, stations=(
-        ("London Bridge (Station)", 51.5052, -0.0864),
-    )),
+    _town(
+        "Lambeth",
+        51.4613,
+        -0.1156,
+        0.9,
+        "metropolitan",
+        spread_km=2.4,
+        stations=(
+            ("London Waterloo (Station)", 51.5031, -0.1132),
+            ("Brixton (Lu Station)", 51.4627, -0.1145),
+        ),
+    ),
+    _town(
+        "Southwark",
+        51.4740,
+        -0.0690,
+        0.7,
+        "metropolitan",
+        spread_km=2.4,
+        stations=(("London Bridge (Station)", 51.5052, -0.0864),),
+    ),
     _town("Tower Hamlets", 51.5252, -0.0332, 0.6, "metropolitan", spread_km=2.6),
-    _town("Wandsworth", 51.4571, -0.1931, 0.8, "metropolitan", spread_km=2.2, stations=(
-        ("Clapham Junction (Station)", 51.4643, -0.1704),
-    )),
+    _town(
+        "Wandsworth",
+        51.4571,
+        -0.1931,
+        0.8,
+        "metropolitan",
+        spread_km=2.2,
+        stations=(("Clapham Junction (Station)", 51.4643, -0.1704),),
+    ),
     _town("Greenwich", 51.4906, 0.0693, 0.7, "metropolitan", spread_km=2.2),
     _town("Hackney", 51.5450, -0.0553, 0.6, "metropolitan", spread_km=2.6),
-    _town("Newham", 51.5416, -0.0034, 0.9, "metropolitan", spread_km=2.4, stations=(
-        ("Stratford (Station)", 51.5416, -0.0033),
-    )),
-    _town("Croydon", 51.3762, -0.0982, 1.0, "metropolitan", spread_km=2.1, stations=(
-        ("East Croydon (Station)", 51.3755, -0.0927),
-    )),
+    _town(
+        "Newham",
+        51.5416,
+        -0.0034,
+        0.9,
+        "metropolitan",
+        spread_km=2.4,
+        stations=(("Stratford (Station)", 51.5416, -0.0033),),
+    ),
+    _town(
+        "Croydon",
+        51.3762,
+        -0.0982,
+        1.0,
+        "metropolitan",
+        spread_km=2.1,
+        stations=(("East Croydon (Station)", 51.3755, -0.0927),),
+    ),
     _town("Lewisham", 51.4452, -0.0209, 0.8, "metropolitan", spread_km=1.9),
     _town("Ealing", 51.5130, -0.3089, 0.9, "metropolitan", spread_km=2.1),
     _town("Brent", 51.5522, -0.2964, 0.9, "metropolitan", spread_km=2.1),
@@ -114,36 +162,69 @@ TOWNS: tuple[Town, ...] = (
     _town("Havering", 51.5768, 0.1801, 0.7, "metropolitan", spread_km=2.1),
     _town("Kingston upon Thames", 51.4123, -0.3007, 0.6, "metropolitan", spread_km=1.9),
     _town("Bromley", 51.4060, 0.0140, 0.8, "metropolitan", spread_km=2.3),
-    _town("City of London", 51.5152, -0.0922, 0.1, "city-of-london", spread_km=0.45, stations=(
-        ("Liverpool Street (Station)", 51.5178, -0.0823),
-        ("Fenchurch Street (Station)", 51.5115, -0.0786),
-    )),
+    _town(
+        "City of London",
+        51.5152,
+        -0.0922,
+        0.1,
+        "city-of-london",
+        spread_km=0.45,
+        stations=(
+            ("Liverpool Street (Station)", 51.5178, -0.0823),
+            ("Fenchurch Street (Station)", 51.5115, -0.0786),
+        ),
+    ),
     # The rest of England and Wales: one or two towns per force.
-    _town("Manchester", 53.4808, -2.2426, 5.6, "greater-manchester", stations=(
-        ("Manchester Piccadilly (Station)", 53.4774, -2.2309),
-        ("Manchester Victoria (Station)", 53.4874, -2.2425),
-    )),
+    _town(
+        "Manchester",
+        53.4808,
+        -2.2426,
+        5.6,
+        "greater-manchester",
+        stations=(
+            ("Manchester Piccadilly (Station)", 53.4774, -2.2309),
+            ("Manchester Victoria (Station)", 53.4874, -2.2425),
+        ),
+    ),
     _town("Bolton", 53.5769, -2.4282, 1.2, "greater-manchester"),
-    _town("Birmingham", 52.4862, -1.8904, 5.0, "west-midlands", stations=(
-        ("Birmingham New Street (Station)", 52.4778, -1.8983),
-    )),
+    _town(
+        "Birmingham",
+        52.4862,
+        -1.8904,
+        5.0,
+        "west-midlands",
+        stations=(("Birmingham New Street (Station)", 52.4778, -1.8983),),
+    ),
     _town("Coventry", 52.4068, -1.5197, 1.4, "west-midlands"),
     _town("Wolverhampton", 52.5862, -2.1288, 1.2, "west-midlands"),
-    _town("Leeds", 53.8008, -1.5491, 3.2, "west-yorkshire", stations=(
-        ("Leeds (Station)", 53.7954, -1.5479),
-    )),
+    _town("Leeds", 53.8008, -1.5491, 3.2, "west-yorkshire", stations=(("Leeds (Station)", 53.7954, -1.5479),)),
     _town("Bradford", 53.7960, -1.7594, 2.0, "west-yorkshire"),
     _town("Sheffield", 53.3811, -1.4701, 2.6, "south-yorkshire"),
     _town("Doncaster", 53.5228, -1.1285, 1.1, "south-yorkshire"),
-    _town("Liverpool", 53.4084, -2.9916, 3.6, "merseyside", stations=(
-        ("Liverpool Lime Street (Station)", 53.4077, -2.9778),
-    )),
-    _town("Bristol", 51.4545, -2.5879, 2.6, "avon-and-somerset", stations=(
-        ("Bristol Temple Meads (Station)", 51.4491, -2.5813),
-    )),
-    _town("Newcastle upon Tyne", 54.9783, -1.6178, 2.4, "northumbria", stations=(
-        ("Newcastle (Station)", 54.9683, -1.6174),
-    )),
+    _town(
+        "Liverpool",
+        53.4084,
+        -2.9916,
+        3.6,
+        "merseyside",
+        stations=(("Liverpool Lime Street (Station)", 53.4077, -2.9778),),
+    ),
+    _town(
+        "Bristol",
+        51.4545,
+        -2.5879,
+        2.6,
+        "avon-and-somerset",
+        stations=(("Bristol Temple Meads (Station)", 51.4491, -2.5813),),
+    ),
+    _town(
+        "Newcastle upon Tyne",
+        54.9783,
+        -1.6178,
+        2.4,
+        "northumbria",
+        stations=(("Newcastle (Station)", 54.9683, -1.6174),),
+    ),
     _town("Sunderland", 54.9069, -1.3838, 1.2, "northumbria"),
     _town("Nottingham", 52.9548, -1.1581, 2.4, "nottinghamshire"),
     _town("Leicester", 52.6369, -1.1398, 2.2, "leicestershire"),
@@ -195,26 +276,122 @@ _POINTS_PER_WEIGHT = 1000  # map points per percent of crime
 _LSOA_CELL = (0.004, 0.0064)  # (lat, lng) degrees: one synthetic LSOA, ~450 m
 
 _STREET_STEMS = (
-    "High", "Church", "Station", "Victoria", "King", "Queen", "Park", "Mill", "London", "York",
-    "Albert", "George", "Manor", "Green", "Market", "North", "South", "West", "East", "Bridge",
-    "Castle", "Chapel", "School", "New", "Old", "Windsor", "Grange", "Richmond", "Oxford",
-    "Cambridge", "Wellington", "Nelson", "Princes", "Albion", "Mount", "Water", "Hill",
-    "Springfield", "Orchard", "Kingsway", "Beech", "Elm", "Oak", "Ash", "Willow", "Cedar",
-    "Forest", "Meadow", "Garden", "Stanley", "Clarence", "Alexandra", "Cromwell", "Regent",
-    "Brook", "Lime", "Hawthorn", "Holly", "Rose", "Stafford", "Lancaster", "Chester",
-    "Derby", "Grosvenor", "Cavendish", "Portland", "Sussex", "Trinity", "St John'S", "St Mary'S",
-    "Abbey", "Priory", "Marsh", "Fore", "Union", "Commercial", "Duke", "Earl", "Fleet",
+    "High",
+    "Church",
+    "Station",
+    "Victoria",
+    "King",
+    "Queen",
+    "Park",
+    "Mill",
+    "London",
+    "York",
+    "Albert",
+    "George",
+    "Manor",
+    "Green",
+    "Market",
+    "North",
+    "South",
+    "West",
+    "East",
+    "Bridge",
+    "Castle",
+    "Chapel",
+    "School",
+    "New",
+    "Old",
+    "Windsor",
+    "Grange",
+    "Richmond",
+    "Oxford",
+    "Cambridge",
+    "Wellington",
+    "Nelson",
+    "Princes",
+    "Albion",
+    "Mount",
+    "Water",
+    "Hill",
+    "Springfield",
+    "Orchard",
+    "Kingsway",
+    "Beech",
+    "Elm",
+    "Oak",
+    "Ash",
+    "Willow",
+    "Cedar",
+    "Forest",
+    "Meadow",
+    "Garden",
+    "Stanley",
+    "Clarence",
+    "Alexandra",
+    "Cromwell",
+    "Regent",
+    "Brook",
+    "Lime",
+    "Hawthorn",
+    "Holly",
+    "Rose",
+    "Stafford",
+    "Lancaster",
+    "Chester",
+    "Derby",
+    "Grosvenor",
+    "Cavendish",
+    "Portland",
+    "Sussex",
+    "Trinity",
+    "St John'S",
+    "St Mary'S",
+    "Abbey",
+    "Priory",
+    "Marsh",
+    "Fore",
+    "Union",
+    "Commercial",
+    "Duke",
+    "Earl",
+    "Fleet",
 )
 _STREET_SUFFIXES = (
-    "Street", "Road", "Lane", "Avenue", "Close", "Way", "Place", "Grove", "Gardens",
-    "Crescent", "Terrace", "Drive", "Square", "Court", "Row", "Walk", "Mews", "Hill",
+    "Street",
+    "Road",
+    "Lane",
+    "Avenue",
+    "Close",
+    "Way",
+    "Place",
+    "Grove",
+    "Gardens",
+    "Crescent",
+    "Terrace",
+    "Drive",
+    "Square",
+    "Court",
+    "Row",
+    "Walk",
+    "Mews",
+    "Hill",
 )
 # police.uk's anonymised non-street map points.
 _PLACES = (
-    "Supermarket", "Parking Area", "Shopping Area", "Petrol Station", "Nightclub",
-    "Sports/Recreation Area", "Pedestrian Subway", "Police Station", "Hospital",
-    "Further/Higher Educational Building", "Theatre/Concert Hall", "Conference/Exhibition Centre",
-    "Bus/Coach Station", "Park/Open Space",
+    "Supermarket",
+    "Parking Area",
+    "Shopping Area",
+    "Petrol Station",
+    "Nightclub",
+    "Sports/Recreation Area",
+    "Pedestrian Subway",
+    "Police Station",
+    "Hospital",
+    "Further/Higher Educational Building",
+    "Theatre/Concert Hall",
+    "Conference/Exhibition Centre",
+    "Bus/Coach Station",
+    "Park/Open Space",
 )
 _P_PLACE = 0.12  # share of map points that are places, not streets
 _PLACE_BOOST = 3.0  # places (a supermarket, a nightclub) collect more crime than a street
@@ -261,8 +438,9 @@ class World:
     force_start: NDArray[np.int64]  # first point index of each force (+ one past the end)
 
 
-def _lsoa_labels(town: Town, first_code: int, lat: NDArray[np.float64], lng: NDArray[np.float64]
-                 ) -> tuple[list[str], list[str], int]:
+def _lsoa_labels(
+    town: Town, first_code: int, lat: NDArray[np.float64], lng: NDArray[np.float64]
+) -> tuple[list[str], list[str], int]:
     """Plausible LSOA codes and names: one LSOA per ~450 m grid cell around the town.
 
     Codes are numbered on from ``first_code`` (returned advanced past this
@@ -280,8 +458,9 @@ def _lsoa_labels(town: Town, first_code: int, lat: NDArray[np.float64], lng: NDA
     return codes, names, first_code + int(inverse.max()) + 1
 
 
-def _offsets(rng: np.random.Generator, n: int, lat: float, spread_km: float
-             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _offsets(
+    rng: np.random.Generator, n: int, lat: float, spread_km: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``n`` (dlat, dlng) degree offsets, normally distributed with ``spread_km``."""
     sigma_lat = math.degrees(spread_km * 1000.0 / EARTH_RADIUS_M)
     sigma_lng = sigma_lat / math.cos(math.radians(lat))
@@ -310,7 +489,7 @@ def build_world() -> World:
         dlat, dlng = _offsets(rng, n, town.lat, town.spread_km)
         lat, lng = town.lat + dlat, town.lng + dlng
         is_place = rng.random(n) < _P_PLACE
-        street = (stems[rng.integers(0, len(stems), n)] + " " + suffixes[rng.integers(0, len(suffixes), n)])
+        street = stems[rng.integers(0, len(stems), n)] + " " + suffixes[rng.integers(0, len(suffixes), n)]
         names = np.where(is_place, places[rng.integers(0, len(places), n)], street)
         weight = rng.lognormal(0.0, 0.7, n) * np.where(is_place, _PLACE_BOOST, 1.0)
         weight *= (town.weight / total_weight) * (1.0 - _P_BTP) / weight.sum()

@@ -131,9 +131,10 @@ def refresh_neighbourhoods(conn: Conn, replaced: Iterable[tuple[int, int]], crim
         return cur.fetchall() if cur.description is not None else []
 
     def insert(rows: list[kept.Row]) -> None:
-        with conn.cursor() as cur, cur.copy(
-            "COPY stats_neighbourhoods (month, force, category, neighbourhood, crimes) FROM STDIN"
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY stats_neighbourhoods (month, force, category, neighbourhood, crimes) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 

@@ -182,7 +182,6 @@ def columns(rows: list[tuple[Any, ...]], places: list[tuple[int, int, ReadColumn
 # -- the clustered walk ----------------------------------------------------------------------------------
 
 
-
 def months_named(pred: Predicate | None) -> set[int] | None:
     """The months a ``where`` confines crimes to (``month = '...'`` or ``month IN (...)``), or None."""
     found: set[int] | None = None

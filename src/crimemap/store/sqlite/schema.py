@@ -238,7 +238,7 @@ def pid_text(alias: str = "") -> str:
     p = f"{alias}." if alias else ""
     return (
         f"CASE WHEN {p}pid_key IS NULL THEN '' ELSE"
-        f" substr({p}json, instr({p}json, ',\"persistent_id\":\"') + 18, 64) END"
+        f' substr({p}json, instr({p}json, \',"persistent_id":"\') + 18, 64) END'
     )
 
 
