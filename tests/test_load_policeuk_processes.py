@@ -212,26 +212,8 @@ def test_the_command_line_reports_a_dead_load_process_and_exits_non_zero(
     archive = tmp_path / "archive"
     generate(archive, months=["2024-01", "2024-02"], crimes_per_month=60_000, seed=3)  # over 16 MiB: parallel
     path = tmp_path / "s.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crimemap", "load", "--quiet", "--store", str(path), str(archive)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            parsing, writing = _load_processes(proc.pid, path.resolve())
-            break
-        except AssertionError:
-            assert proc.poll() is None and time.monotonic() < deadline, "the load ended before its processes were seen"
-            time.sleep(0.05)
-    os.kill(parsing if killed == "parsing" else writing, signal.SIGKILL)
-    try:
-        _, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 1, stderr
+    returncode, stderr = _load_killing_one_process(path, archive, killed)
+    assert returncode == 1, stderr
     assert said in stderr and "Traceback" not in stderr
     assert "nothing was loaded" in stderr
     reopened = SQLiteStore(path)
@@ -255,6 +237,18 @@ def test_a_large_stop_and_search_load_killed_in_either_process_leaves_the_store_
     load_policeuk(store, sorted((STOPS / "2016-01").iterdir()))
     before = [store.stop_months(), [sorted(map(repr, store.stops(StopQuery(month="2016-01"))))]]
     store.close()
+    returncode, stderr = _load_killing_one_process(path, archive, killed)
+    assert returncode == 1, stderr
+    assert "nothing was loaded" in stderr and "Traceback" not in stderr
+    reopened = SQLiteStore(path)
+    assert [reopened.stop_months(), [sorted(map(repr, reopened.stops(StopQuery(month="2016-01"))))]] == before
+    assert before[0] != []
+    reopened.close()
+
+
+def _load_killing_one_process(path: Path, archive: Path, killed: str) -> tuple[int, str]:
+    """Run ``crimemap load`` of ``archive`` into ``path`` and SIGKILL its ``killed`` ("parsing" or "writing")
+    process once both are seen; the command's exit code and standard error."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "crimemap", "load", "--quiet", "--store", str(path), str(archive)],
         stdout=subprocess.DEVNULL,
@@ -274,9 +268,4 @@ def test_a_large_stop_and_search_load_killed_in_either_process_leaves_the_store_
         _, stderr = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 1, stderr
-    assert "nothing was loaded" in stderr and "Traceback" not in stderr
-    reopened = SQLiteStore(path)
-    assert [reopened.stop_months(), [sorted(map(repr, reopened.stops(StopQuery(month="2016-01"))))]] == before
-    assert before[0] != []
-    reopened.close()
+    return proc.returncode, stderr

@@ -138,15 +138,7 @@ def test_a_reader_during_a_reload_sees_the_old_month_or_the_new_never_a_mix_nor_
     old = _month_seen(store, "2024-03")
     seen: list[tuple[Any, ...]] = []
     failed: list[BaseException] = []
-
-    def reload() -> None:
-        try:
-            load_policeuk(store, [archives["again"]])
-        except BaseException as e:  # noqa: BLE001 - reported below
-            failed.append(e)
-
-    loader = threading.Thread(target=reload)
-    loader.start()
+    loader = _reloading(store, archives["again"], failed)
     while loader.is_alive():
         seen.append(_month_seen(store, "2024-03"))
     loader.join()
@@ -172,17 +164,9 @@ def test_a_reload_waiting_for_a_long_read_to_end_holds_up_none_of_the_reads_that
     before = _month_seen(store, "2024-03")
     assert before[1][0] > 0
     failed: list[BaseException] = []
-
-    def reload() -> None:
-        try:
-            load_policeuk(store, [archives["again"]])
-        except BaseException as e:  # noqa: BLE001 - reported below
-            failed.append(e)
-
     with psycopg.connect(url) as long_read:  # not autocommit: its transaction stays open after the read
         long_read.execute("SELECT count(*) FROM crimes").fetchone()
-        loader = threading.Thread(target=reload)
-        loader.start()
+        loader = _reloading(store, archives["again"], failed)
         _until_a_lock_is_asked_for(url, loader)
         answered: list[tuple[Any, ...]] = []
         reader = threading.Thread(target=lambda: answered.append(_month_seen(store, "2024-03")))
@@ -194,6 +178,20 @@ def test_a_reload_waiting_for_a_long_read_to_end_holds_up_none_of_the_reads_that
     loader.join(timeout=120)
     assert not loader.is_alive() and not failed
     assert _month_seen(store, "2024-03") != before  # the reload landed
+
+
+def _reloading(store: Store, archive: Path, failed: list[BaseException]) -> threading.Thread:
+    """A thread loading ``archive`` into ``store``, started; what it raises is put in ``failed``."""
+
+    def reload() -> None:
+        try:
+            load_policeuk(store, [archive])
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            failed.append(e)
+
+    loader = threading.Thread(target=reload)
+    loader.start()
+    return loader
 
 
 def _until_a_lock_is_asked_for(url: str, loader: threading.Thread) -> None:
