@@ -36,8 +36,10 @@ def test_rate_limit_answers_429_with_retry_after(policeuk_store: Store, live_ser
 
 def test_rate_limit_lets_requests_through_again_after_retry_after(policeuk_store: Store, live_server: Any) -> None:
     server: LiveServer = live_server(policeuk_store, Settings(rate_limit=True, rate_per_second=2, rate_burst=2))
-    codes = [server.client.get("/api/forces").status_code for _ in range(3)]
-    assert codes == [200, 200, 429]
+    codes: list[int] = []
+    while 429 not in codes and len(codes) < 20:  # a slow request may see a token come back before the third
+        codes.append(server.client.get("/api/forces").status_code)
+    assert codes[-1] == 429 and set(codes[:-1]) == {200} and len(codes) >= 3
     time.sleep(1 / 2 + 0.05)  # one token back
     assert server.client.get("/api/forces").status_code == 200
 
