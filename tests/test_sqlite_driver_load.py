@@ -24,8 +24,10 @@ from crimemap.load.policeuk_files import Source, find_sources
 from crimemap.load.policeuk_reader import read_street
 from crimemap.load.stops import read_stops
 from crimemap.query import CrimeQuery, StopQuery
-from crimemap.store.sqlite import SQLiteStore
+from crimemap.store.sqlite import SQLiteStore, load_connection
+from crimemap.store.sqlite import writer as sqlite_writer
 from crimemap.store.sqlite.load_connection import sqlite_message
+from crimemap.store.sqlite.schema import INDEXES
 from stops_truth import STOPS
 
 
@@ -158,3 +160,63 @@ def test_the_drivers_messages_read_as_sqlites_own() -> None:
     assert sqlite_message("IO: Failed to reset statement: UNIQUE constraint failed: t.a") == (
         "UNIQUE constraint failed: t.a"
     )
+
+
+@pytest.mark.parametrize("driver_min_rows", [0, 10**12], ids=["driver", "sqlite3"])
+def test_a_bulk_load_builds_its_indexes_at_the_end_and_stores_what_a_load_row_by_row_stores(
+    tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch, driver_min_rows: int
+) -> None:
+    steps = _steps(archive)
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", driver_min_rows)
+    _load_steps(tmp_path / "by-row.sqlite", steps)
+    monkeypatch.setattr(sqlite_writer, "BULK_MIN_ROWS", 0)  # every load counts as large: indexes built at its end
+    _load_steps(tmp_path / "bulk.sqlite", steps)
+    assert _contents(tmp_path / "bulk.sqlite") == _contents(tmp_path / "by-row.sqlite")
+    conn = sqlite3.connect(tmp_path / "bulk.sqlite")
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert set(INDEXES) <= indexes
+    conn.close()
+
+
+@pytest.mark.parametrize("driver_min_rows", [0, 10**12], ids=["driver", "sqlite3"])
+def test_two_crimes_of_one_bulk_load_sharing_an_id_are_refused_and_nothing_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver_min_rows: int
+) -> None:
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", driver_min_rows)
+    monkeypatch.setattr(sqlite_writer, "BULK_MIN_ROWS", 0)
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    load_policeuk(store, [POLICEUK / "2016-01"], parallel=False)
+    before = _contents(tmp_path / "s.sqlite")
+    source = find_sources([POLICEUK / "2016-02" / "2016-02-city-of-london-street.csv"])[0]
+    crimes = list(read_street(source))
+    again = [c._replace(month="2016-03") for c in crimes[:3]]  # the same ids in another month of the same load
+    with pytest.raises(StoreError, match="two crimes of this load share an id .*UNIQUE constraint failed"):
+        with store.writer() as w:
+            w.expect(10**6)
+            w.replace_crimes("2016-02", "city-of-london", crimes)
+            w.replace_crimes("2016-03", "city-of-london", again)
+    assert [m.month for m in store.months()] == ["2016-01"]
+    store.close()
+    assert _contents(tmp_path / "s.sqlite") == before
+
+
+@pytest.mark.parametrize("driver_min_rows", [0, 10**12], ids=["driver", "sqlite3"])
+def test_a_load_sorts_its_index_builds_in_runs_on_a_second_thread_and_gives_back_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver_min_rows: int
+) -> None:
+    """SQLite sorts on a worker thread only with temporary files and a sort larger than the page cache."""
+    monkeypatch.setattr(sqlite_store, "DRIVER_MIN_ROWS", driver_min_rows)
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    with store.writer(rows=1) as w:
+        conn = w.conn
+        assert conn.execute("PRAGMA temp_store").fetchone() == (1,)  # FILE
+        assert conn.execute("PRAGMA threads").fetchone() == (load_connection.SORT_THREADS,)
+        (cache,) = conn.execute("PRAGMA cache_size").fetchone()
+        assert cache < -load_connection.SORT_CACHE_KIB
+        with pytest.raises(RuntimeError):
+            with load_connection.sorting_in_runs(conn):
+                assert conn.execute("PRAGMA cache_size").fetchone() == (-load_connection.SORT_CACHE_KIB,)
+                raise RuntimeError("a build failed")
+        assert conn.execute("PRAGMA cache_size").fetchone() == (cache,)
+    store.close()

@@ -33,7 +33,7 @@ from crimemap.errors import ClientGone, ReadTimeout
 from crimemap.geometry import areas, shapes
 from crimemap.query import NUMBER_TEXT
 from crimemap.store.base import StoreError
-from crimemap.store.sqlite.load_connection import LoadConnection, LocalConnection, driver_connection
+from crimemap.store.sqlite.load_connection import LOAD_PRAGMAS, LoadConnection, LocalConnection, driver_connection
 
 TIME_BUDGET_ENV = "CRIMEMAP_STATEMENT_TIMEOUT"
 """Seconds one read may run before it is interrupted (default 10), on both stores."""
@@ -163,7 +163,8 @@ class Connections:
     def writing(self) -> Iterator[sqlite3.Connection]:
         """A connection for one load, with a large page cache; closed afterwards."""
         conn = connect(self.path, readonly=False)
-        conn.execute(f"PRAGMA cache_size = {-WRITE_CACHE_KIB}")
+        for pragma in (f"cache_size = {-WRITE_CACHE_KIB}", *LOAD_PRAGMAS):
+            conn.execute(f"PRAGMA {pragma}")
         try:
             yield conn
         finally:

@@ -40,7 +40,7 @@ from crimemap.store.records import FORCE_IDS
 from crimemap.store.sqlite import boundaries as shape_tables
 from crimemap.store.sqlite import stats
 from crimemap.store.sqlite import stops as stop_store
-from crimemap.store.sqlite.load_connection import LoadConnection
+from crimemap.store.sqlite.load_connection import LoadConnection, sorting_in_runs
 from crimemap.store.sqlite.schema import INDEXES, outcome_json, pid_text
 from crimemap.store.stop_rows import prepare_stops
 from crimemap.store.writer import StoreWriter
@@ -219,6 +219,11 @@ def prepare_outcomes(b: OutcomeBatch) -> PreparedOutcomes:
 # -- writing (in the loading process) --------------------------------------------------------------------
 
 
+BULK_MIN_ROWS = 200_000
+"""A load of at least this many rows, and of as many as the store holds, builds its secondary indexes at the end
+(:attr:`SQLiteWriter._BULK_DEFERRED_INDEXES`)."""
+
+
 class SQLiteWriter(StoreWriter):
     """The writes of one load, on one connection in one transaction (see :meth:`SQLiteStore.writer`)."""
 
@@ -243,7 +248,7 @@ class SQLiteWriter(StoreWriter):
 
     def expect(self, rows: int) -> None:
         stored = self.conn.execute("SELECT coalesce(sum(rows), 0) FROM loads").fetchone()[0]
-        if rows < max(stored, 200_000) or self.deferred_indexes:
+        if rows < max(stored, BULK_MIN_ROWS) or self.deferred_indexes:
             return
         for name in self._BULK_DEFERRED_INDEXES:
             self.deferred_indexes.append(INDEXES[name])
@@ -491,11 +496,13 @@ class SQLiteWriter(StoreWriter):
     def finish(self) -> None:
         """Rebuild deferred indexes, complete the outcome dates, name stops, refresh the counts, stamp the load."""
         conn = self.conn
-        for sql in self.deferred_indexes:
-            try:
-                conn.execute(sql)
-            except sqlite3.IntegrityError as e:
-                raise StoreError(f"two crimes of this load share an id ({e}); nothing was stored") from None
+        if self.deferred_indexes:
+            with sorting_in_runs(conn):
+                for sql in self.deferred_indexes:
+                    try:
+                        conn.execute(sql)
+                    except sqlite3.IntegrityError as e:
+                        raise StoreError(f"two crimes of this load share an id ({e}); nothing was stored") from None
         self.deferred_indexes.clear()
         self._date_outcomes()
         if self.loaded["street"]:
