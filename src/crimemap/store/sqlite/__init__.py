@@ -47,7 +47,7 @@ from crimemap.store.sqlite import crimes as crime_reads
 from crimemap.store.sqlite import stats as stat_reads
 from crimemap.store.sqlite import stops as stop_store
 from crimemap.store.sqlite import tables as table_reads
-from crimemap.store.sqlite.connection import Connections, connect
+from crimemap.store.sqlite.connection import Connections, connect_for_writing
 from crimemap.store.sqlite.schema import SchemaError, check_readable, ensure_schema
 from crimemap.store.sqlite.upgrade import upgrade_from_1
 from crimemap.store.sqlite.writer import SQLiteWriter
@@ -318,7 +318,7 @@ class SQLiteStore(Store):
 
 def upgrade(path: str | Path, progress: Callable[[int, int], None] | None = None) -> bool:
     """Upgrade the store file at ``path`` in place; whether there was anything to do."""
-    conn = connect(Path(path), readonly=False)
+    conn = connect_for_writing(Path(path))
     try:
         return ensure_schema(conn, lambda c: upgrade_from_1(c, progress))
     except SchemaError as e:

@@ -138,6 +138,15 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+def connect_for_writing(path: Path) -> sqlite3.Connection:
+    """A connection for a load or an upgrade: a large page cache, and sorts that can use a second core
+    (:data:`~crimemap.store.sqlite.load_connection.LOAD_PRAGMAS`)."""
+    conn = connect(path, readonly=False)
+    for pragma in (f"cache_size = {-WRITE_CACHE_KIB}", *LOAD_PRAGMAS):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
 class Connections:
     """This store's connections: one reader per thread, and writers on demand."""
 
@@ -162,9 +171,7 @@ class Connections:
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
         """A connection for one load, with a large page cache; closed afterwards."""
-        conn = connect(self.path, readonly=False)
-        for pragma in (f"cache_size = {-WRITE_CACHE_KIB}", *LOAD_PRAGMAS):
-            conn.execute(f"PRAGMA {pragma}")
+        conn = connect_for_writing(self.path)
         try:
             yield conn
         finally:

@@ -44,6 +44,7 @@ import orjson
 
 from crimemap import vocab
 from crimemap.store.documents import DDL as DOCUMENTS_DDL
+from crimemap.store.sqlite.load_connection import sorting_in_runs
 
 SCHEMA_VERSION = 2
 
@@ -286,7 +287,8 @@ def ensure_schema(conn: sqlite3.Connection, upgrade: Callable[[sqlite3.Connectio
     if version > SCHEMA_VERSION:
         check_readable(conn, "this store")
     if version == SCHEMA_VERSION:
-        conn.executescript(SCHEMA)  # tables added since the file was made (every statement is IF NOT EXISTS)
+        with sorting_in_runs(conn):  # an index added since: built as a bulk load builds its own
+            conn.executescript(SCHEMA)  # tables added since the file was made (every statement is IF NOT EXISTS)
         return False
     if version == 0:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from crimemap.policeuk_json import crime_json
 from crimemap.store.records import crime_from_row
+from crimemap.store.sqlite.load_connection import sorting_in_runs
 from crimemap.store.sqlite.schema import CRIME_COLUMNS_SQL, INDEXES, OUTCOME_COLUMNS_SQL, outcome_json
 from crimemap.store.sqlite.writer import CRIME_INSERT
 
@@ -63,8 +64,9 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
         "UPDATE crimes SET street_name = NULL"
         " WHERE street_name = (SELECT name FROM streets WHERE streets.id = crimes.street_id)"
     )
-    conn.execute(INDEXES["crimes_by_id"])
-    conn.execute(INDEXES["crimes_by_pid"])
+    with sorting_in_runs(conn):
+        conn.execute(INDEXES["crimes_by_id"])
+        conn.execute(INDEXES["crimes_by_pid"])
     conn.execute(f"CREATE TABLE outcomes_v2 ({OUTCOME_COLUMNS_SQL}) WITHOUT ROWID")
     conn.execute(
         "INSERT INTO outcomes_v2 SELECT month, force, cell, seq, pid, pid_key, outcome, lng, lat FROM outcomes"
@@ -72,4 +74,5 @@ def upgrade_from_1(conn: sqlite3.Connection, progress: Callable[[int, int], None
     )
     conn.execute("DROP TABLE outcomes")
     conn.execute("ALTER TABLE outcomes_v2 RENAME TO outcomes")
-    conn.execute(INDEXES["outcomes_by_pid"])
+    with sorting_in_runs(conn):
+        conn.execute(INDEXES["outcomes_by_pid"])
